@@ -1,0 +1,23 @@
+/**
+ * A mistake in the operator's configuration: names where (file or environment variable) and which
+ * field is wrong, so it is found at start and never surfaces as a stack trace at the first login.
+ */
+export class ConfigurationError extends Error {
+  readonly source: string;
+  readonly field: string;
+
+  constructor(source: string, field: string, problem: string) {
+    super(`${source}: ${field}: ${problem}`);
+    this.name = 'ConfigurationError';
+    this.source = source;
+    this.field = field;
+  }
+}
+
+/** Turns zod issues into one readable line per problem, each naming the field. */
+export function describeIssues(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string[] {
+  return issues.map((issue) => {
+    const field = issue.path.length ? issue.path.map(String).join('.') : '(root)';
+    return `${field}: ${issue.message}`;
+  });
+}

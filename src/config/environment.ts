@@ -1,0 +1,61 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { ConfigurationError, describeIssues } from './configuration-error.ts';
+
+/** Everything Brána reads from its environment, validated once at start. */
+export interface Environment {
+  mode: 'development' | 'production';
+  port: number;
+  bindHost: string;
+  publicUrl: URL;
+  databaseUrl: string;
+  dataDir: string;
+  keysDir: string;
+  providersDir: string;
+  demoSepPort: number | null;
+  trustProxy: boolean;
+}
+
+const schema = z.object({
+  BRANA_MODE: z.enum(['development', 'production']).default('development'),
+  BRANA_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  BRANA_BIND_HOST: z.string().min(1).default('127.0.0.1'),
+  BRANA_PUBLIC_URL: z.string().url().optional(),
+  DATABASE_URL: z.string().min(1).optional(),
+  BRANA_DATA_DIR: z.string().min(1).default('data'),
+  BRANA_KEYS_DIR: z.string().min(1).default('keys'),
+  BRANA_PROVIDERS_DIR: z.string().min(1).default('providers'),
+  BRANA_DEMO_SEP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  BRANA_TRUST_PROXY: z.enum(['true', 'false']).default('false'),
+});
+
+export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Environment {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const [first] = describeIssues(parsed.error.issues);
+    const [field = '(root)', ...rest] = (first ?? 'unknown: invalid').split(': ');
+    throw new ConfigurationError('environment', field, rest.join(': '));
+  }
+  const value = parsed.data;
+  const port = value.BRANA_PORT;
+  const publicUrl = new URL(value.BRANA_PUBLIC_URL ?? `http://localhost:${port}`);
+  if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash) {
+    throw new ConfigurationError('environment', 'BRANA_PUBLIC_URL', 'must be an origin without path, query or fragment');
+  }
+  if (value.BRANA_MODE === 'production' && publicUrl.protocol !== 'https:') {
+    throw new ConfigurationError('environment', 'BRANA_PUBLIC_URL', 'must be an https URL in production mode');
+  }
+  const dataDir = path.resolve(cwd, value.BRANA_DATA_DIR);
+  return {
+    mode: value.BRANA_MODE,
+    port,
+    bindHost: value.BRANA_BIND_HOST,
+    publicUrl,
+    databaseUrl: value.DATABASE_URL ?? `sqlite:${path.join(dataDir, 'brana.sqlite')}`,
+    dataDir,
+    keysDir: path.resolve(cwd, value.BRANA_KEYS_DIR),
+    providersDir: path.resolve(cwd, value.BRANA_PROVIDERS_DIR),
+    demoSepPort: value.BRANA_MODE === 'development' ? (value.BRANA_DEMO_SEP_PORT ?? port + 1) : null,
+    trustProxy: value.BRANA_TRUST_PROXY === 'true',
+  };
+}

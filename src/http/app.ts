@@ -1,0 +1,117 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import type Provider from 'oidc-provider';
+import { isLocale } from '../pages/i18n.ts';
+import { languageCookie } from '../pages/render.ts';
+import { showCitizenError } from '../interaction/citizen-errors.ts';
+import { interactionRoutes, type InteractionDependencies } from '../interaction/routes.ts';
+import { upstreamReturnRoutes, type UpstreamReturnDependencies } from '../interaction/upstream-return.ts';
+import type { SepStore } from '../sep/sep-store.ts';
+import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
+import { developmentIdentityProviderRoutes } from '../devidp/routes.ts';
+import { logger } from '../log/logger.ts';
+
+const STATIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '../pages/static');
+
+export interface AppDependencies extends InteractionDependencies, UpstreamReturnDependencies {
+  provider: Provider;
+  seps: SepStore;
+  registry: IdentityMeansRegistry;
+  publicUrl: URL;
+  trustProxy: boolean;
+  development: boolean;
+}
+
+/** Only a path on this site may be the target of a redirect back (no open redirect). */
+function localPath(value: unknown): string {
+  return typeof value === 'string' && /^\/(?![/\\])[^\s]*$/.test(value) ? value : '/';
+}
+
+export function createApp(deps: AppDependencies): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', deps.trustProxy);
+  const https = deps.publicUrl.protocol === 'https:';
+
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'", 'data:'],
+          fontSrc: ["'self'"],
+          objectSrc: ["'none'"],
+          baseUri: ["'none'"],
+          frameAncestors: ["'none'"],
+          // No form-action: the login forms post on to identity means and SePs, and browsers apply
+          // form-action to the redirects that follow a form submission.
+          ...(https ? { upgradeInsecureRequests: [] } : {}),
+        },
+      },
+      frameguard: { action: 'deny' },
+      referrerPolicy: { policy: 'no-referrer' },
+      strictTransportSecurity: https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+    }),
+  );
+
+  app.use('/static', express.static(STATIC_DIR, { fallthrough: false, index: false, maxAge: '1h' }));
+
+  app.get('/language', (req, res) => {
+    const to = req.query.to;
+    if (isLocale(to)) res.setHeader('Set-Cookie', languageCookie(to, https));
+    res.redirect(303, localPath(req.query.back));
+  });
+
+  app.get('/means/:id/logo.svg', (req, res) => {
+    const file = deps.registry.logoFile(String(req.params.id));
+    if (!file || !fs.existsSync(file)) {
+      res.status(404).end();
+      return;
+    }
+    res.type('image/svg+xml').set('Cache-Control', 'public, max-age=86400').send(fs.readFileSync(file));
+  });
+
+  app.get('/saml/:means/metadata', (req, res) => {
+    const entry = deps.registry.get(String(req.params.means));
+    if (!entry) {
+      res.status(404).type('text').send('no such identity means');
+      return;
+    }
+    res.type('application/samlmetadata+xml').send(entry.adapter.serviceProviderMetadata());
+  });
+  app.use('/saml', upstreamReturnRoutes(deps));
+  app.use('/interaction', interactionRoutes(deps));
+  if (deps.development) app.use('/dev-idp', developmentIdentityProviderRoutes(deps.registry.developmentProviders()));
+
+  // The sector identifier document of a SeP group (OIDC Core 8.1): the return URLs of its SePs.
+  app.get('/sep-groups/:group', async (req, res, next) => {
+    try {
+      const members = await deps.seps.listGroup(String(req.params.group));
+      res.json(members.filter((sep) => sep.status === 'active').flatMap((sep) => sep.redirectUris));
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  const oidc = deps.provider.callback();
+  app.use((req, res) => {
+    oidc(req, res);
+  });
+
+  app.use((err: Error, req: Request, res: Response, _next: NextFunction) => {
+    logger.error('request failed', { error: err.message, method: req.method });
+    if (res.headersSent) return;
+    showCitizenError(req, res, 'server_error');
+  });
+  return app;
+}

@@ -1,0 +1,37 @@
+import { randomUUID } from 'node:crypto';
+import { isUniqueViolation, type Database, type Queryable } from '../store/database.ts';
+
+/** Brána's own record of a person: an opaque id and the register's id for them, nothing more. */
+export interface Person {
+  id: string;
+  registerId: string;
+}
+
+export class PersonStore {
+  private readonly db: Database;
+
+  constructor(db: Database) {
+    this.db = db;
+  }
+
+  /** The person for a register id, created on first sight; `created` marks a first-time resolution. */
+  async findOrCreate(registerId: string, trx: Queryable): Promise<{ person: Person; created: boolean }> {
+    const existing = (await trx('person').where({ register_id: registerId }).first('id')) as { id: string } | undefined;
+    if (existing) return { person: { id: existing.id, registerId }, created: false };
+    const id = randomUUID();
+    try {
+      await trx('person').insert({ id, register_id: registerId, created_at: Date.now() });
+    } catch (err) {
+      // Another node resolved the same person at the same moment; take its row.
+      if (!isUniqueViolation(err)) throw err;
+      const row = (await this.db('person').where({ register_id: registerId }).first('id')) as { id: string };
+      return { person: { id: row.id, registerId }, created: false };
+    }
+    return { person: { id, registerId }, created: true };
+  }
+
+  async find(personId: string): Promise<Person | undefined> {
+    const row = (await this.db('person').where({ id: personId }).first('id', 'register_id')) as { id: string; register_id: string } | undefined;
+    return row ? { id: row.id, registerId: row.register_id } : undefined;
+  }
+}

@@ -1,0 +1,39 @@
+import type { Request, Response } from 'express';
+import type { IdentityMeans } from '../means/identity-means.ts';
+import type { ErrorCode } from '../pages/i18n.ts';
+import { localeOf, renderPage } from '../pages/render.ts';
+import { MESSAGES } from '../pages/i18n.ts';
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  not_found: 404,
+  bad_request: 400,
+  too_many_requests: 429,
+  server_error: 500,
+  means_unavailable: 503,
+};
+
+/**
+ * The one page a citizen sees when a login goes wrong: what happened in their language, and what to
+ * do next (another qualifying means, or back to the service).
+ */
+export function showCitizenError(
+  req: Request,
+  res: Response,
+  code: ErrorCode,
+  options: { uid?: string; alternatives?: IdentityMeans[]; reference?: string } = {},
+): void {
+  const locale = localeOf(req);
+  renderPage(
+    req,
+    res,
+    'error',
+    {
+      title: MESSAGES[locale].error.title,
+      code,
+      uid: options.uid ?? null,
+      alternatives: (options.alternatives ?? []).map((means) => ({ id: means.id, name: means.name[locale] })),
+      reference: options.reference ?? null,
+    },
+    STATUS[code] ?? 400,
+  );
+}

@@ -1,0 +1,145 @@
+import express, { type Request, type Response, type Router } from 'express';
+import type { AssertionLog } from '../audit/assertion-log.ts';
+import { loaAtLeast } from '../domain/loa.ts';
+import { IdentityResolution, ResolutionFailed } from '../identity/resolution.ts';
+import { logger } from '../log/logger.ts';
+import type { ErrorCode } from '../pages/i18n.ts';
+import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
+import type { SepStore } from '../sep/sep-store.ts';
+import type { Database } from '../store/database.ts';
+import { UpstreamRejected, type UpstreamIdentity } from '../upstream/contract.ts';
+import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
+import { MAX_SAML_RESPONSE_LENGTH } from '../upstream/saml/response-guard.ts';
+import type { UpstreamRequest, UpstreamRequestStore } from '../upstream/upstream-request-store.ts';
+import { showCitizenError } from './citizen-errors.ts';
+
+export interface UpstreamReturnDependencies {
+  registry: IdentityMeansRegistry;
+  requests: UpstreamRequestStore;
+  resolution: IdentityResolution;
+  seps: SepStore;
+  log: AssertionLog;
+  pseudonyms: Pseudonyms;
+  db: Database;
+}
+
+/** A refusal after the signature checks: the answer was genuine but cannot complete this login. */
+class LoginRefused extends Error {
+  readonly reason: string;
+  readonly outward: ErrorCode;
+
+  constructor(reason: string, outward: ErrorCode) {
+    super(reason);
+    this.reason = reason;
+    this.outward = outward;
+  }
+}
+
+/**
+ * The assertion consumer service of each SAML means (`/saml/<means>/acs`). The answer arrives as a
+ * cross-site POST without the citizen's cookies: the login is found again from the answered request
+ * id in the database, checked, resolved to a person, and only then is the browser sent on to its
+ * interaction, where its own cookies bind the result to it.
+ */
+export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
+  const router = express.Router();
+  const form = express.urlencoded({ extended: false, limit: Math.ceil(MAX_SAML_RESPONSE_LENGTH * 1.1), parameterLimit: 5 });
+
+  async function accept(identity: UpstreamIdentity, request: UpstreamRequest): Promise<void> {
+    const sep = await deps.seps.find(request.sepId);
+    await deps.db.transaction(async (trx) => {
+      if (!(await deps.requests.consume(identity.requestId, identity.means, trx))) throw new LoginRefused('replayed_response', 'unknown_request');
+      if (!(await deps.requests.rememberAssertion(identity.means, identity.assertionId, identity.assertionExpiresAt.getTime(), trx))) {
+        throw new LoginRefused('replayed_assertion', 'invalid_response');
+      }
+      await deps.log.append(
+        {
+          event: 'response_received',
+          outcome: 'success',
+          sepId: request.sepId,
+          requestId: request.sepRequestId,
+          means: identity.means,
+          loa: identity.acr,
+          detail: { upstreamRequestId: identity.requestId, assertionId: identity.assertionId, messageSha256: identity.messageHash, authority: identity.authority },
+        },
+        trx,
+      );
+      if (!loaAtLeast(identity.acr, request.minimumLoa)) throw new LoginRefused('loa_below_minimum', 'loa_too_low');
+      let resolved;
+      try {
+        resolved = await deps.resolution.resolve(identity, trx);
+      } catch (err) {
+        if (err instanceof ResolutionFailed) throw new LoginRefused(`resolution_${err.reason}`, 'not_identified');
+        throw err;
+      }
+      await deps.requests.recordSuccess(identity.requestId, { personId: resolved.person.id, acr: identity.acr, authnInstant: identity.instant.getTime() }, trx);
+      await deps.log.append(
+        {
+          event: 'identity_resolved',
+          outcome: 'success',
+          sepId: request.sepId,
+          requestId: request.sepRequestId,
+          means: identity.means,
+          loa: identity.acr,
+          pseudonym: sep ? deps.pseudonyms.forGroup(resolved.person.id, sep.group) : null,
+          detail: { firstTime: resolved.firstTime, attributesAsserted: Object.keys(identity.attributes).sort() },
+        },
+        trx,
+      );
+    });
+  }
+
+  async function refuse(req: Request, res: Response, means: string, reason: string, outward: ErrorCode, requestId: string | undefined): Promise<void> {
+    const request = requestId ? await deps.requests.find(requestId) : undefined;
+    const known = request && request.means === means ? request : undefined;
+    await deps.db.transaction(async (trx) => {
+      if (known && known.outcome === null) await deps.requests.recordFailure(known.requestId, trx);
+      await deps.log.append(
+        { event: 'error', outcome: 'failure', sepId: known?.sepId ?? null, requestId: known?.sepRequestId ?? null, means, reason, detail: { stage: 'upstream_response', upstreamRequestId: known?.requestId ?? null } },
+        trx,
+      );
+    });
+    logger.warn('upstream response refused', { means, reason });
+    if (known && known.consumedAt === null) {
+      res.redirect(303, `/interaction/${known.interactionUid}/failed?reason=${outward}`);
+      return;
+    }
+    showCitizenError(req, res, outward === 'invalid_response' ? 'invalid_response' : 'unknown_request');
+  }
+
+  router.post('/:means/acs', form, async (req, res, next) => {
+    const means = String(req.params.means);
+    const entry = deps.registry.get(means);
+    if (!entry) {
+      showCitizenError(req, res, 'not_found');
+      return;
+    }
+    try {
+      let identity: UpstreamIdentity;
+      try {
+        identity = await entry.adapter.handleResponse((req.body ?? {}) as Record<string, unknown>);
+      } catch (err) {
+        if (!(err instanceof UpstreamRejected)) throw err;
+        await refuse(req, res, means, err.reason, err.outward, err.requestId);
+        return;
+      }
+      const request = await deps.requests.find(identity.requestId);
+      if (!request || request.means !== means) {
+        await refuse(req, res, means, 'unknown_request', 'unknown_request', undefined);
+        return;
+      }
+      try {
+        await accept(identity, request);
+      } catch (err) {
+        if (!(err instanceof LoginRefused)) throw err;
+        await refuse(req, res, means, err.reason, err.outward, identity.requestId);
+        return;
+      }
+      res.redirect(303, `/interaction/${request.interactionUid}/upstream/${encodeURIComponent(identity.requestId)}`);
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  return router;
+}

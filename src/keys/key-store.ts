@@ -1,0 +1,87 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes, createPrivateKey, type KeyObject } from 'node:crypto';
+import * as jose from 'jose';
+import { generateSelfSignedCertificate, type KeyPairWithCertificate } from './certificate.ts';
+import { logger } from '../log/logger.ts';
+
+/**
+ * Brána's key material, generated into `keys/` on first start (that folder is git-ignored) and read
+ * from there on every later start, so that every node of a cluster given the same folder agrees.
+ */
+export interface BrokerKeys {
+  /** Private JWKs that sign ID tokens (RS256 and ES256). */
+  oidcSigningJwks: { keys: jose.JWK[] };
+  /** Keys of the cookies oidc-provider signs. */
+  cookieKeys: string[];
+  /** The secret under which pseudonyms are computed; losing it changes every citizen's pseudonym. */
+  pseudonymSecret: Buffer;
+  /** Our SAML SP key and certificate for signing AuthnRequests. */
+  samlSigning: KeyPairWithCertificate;
+  /** Our SAML SP key and certificate that identity means encrypt assertions to. */
+  samlEncryption: KeyPairWithCertificate & { privateKey: KeyObject };
+}
+
+function writeSecretFile(file: string, content: string | Buffer): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const temporary = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(temporary, content, { mode: 0o600 });
+  // link() fails if another process created the file first; then that one's key wins.
+  try {
+    fs.linkSync(temporary, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    fs.unlinkSync(temporary);
+  }
+}
+
+async function readOrCreate(file: string, create: () => Promise<string | Buffer>): Promise<Buffer> {
+  if (!fs.existsSync(file)) {
+    writeSecretFile(file, await create());
+    logger.info('generated key material', { file: path.basename(file) });
+  }
+  return fs.readFileSync(file);
+}
+
+export async function readOrCreateCertifiedKey(dir: string, name: string, commonName: string): Promise<KeyPairWithCertificate> {
+  const keyFile = path.join(dir, `${name}.key.pem`);
+  const certFile = path.join(dir, `${name}.crt.pem`);
+  if (!fs.existsSync(keyFile) || !fs.existsSync(certFile)) {
+    const generated = generateSelfSignedCertificate(commonName);
+    writeSecretFile(certFile, generated.certificatePem);
+    writeSecretFile(keyFile, generated.privateKeyPem);
+    logger.info('generated key material', { file: `${name}.key.pem` });
+  }
+  return { privateKeyPem: fs.readFileSync(keyFile, 'utf8'), certificatePem: fs.readFileSync(certFile, 'utf8') };
+}
+
+async function generateSigningJwks(): Promise<string> {
+  const keys: jose.JWK[] = [];
+  for (const alg of ['RS256', 'ES256'] as const) {
+    const { privateKey } = await jose.generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) });
+    const jwk = await jose.exportJWK(privateKey);
+    keys.push({ ...jwk, alg, use: 'sig', kid: await jose.calculateJwkThumbprint(jwk) });
+  }
+  return JSON.stringify({ keys }, null, 2);
+}
+
+export async function loadBrokerKeys(keysDir: string, publicUrl: URL): Promise<BrokerKeys> {
+  const jwks = JSON.parse((await readOrCreate(path.join(keysDir, 'oidc-signing.jwks.json'), generateSigningJwks)).toString('utf8')) as { keys: jose.JWK[] };
+  const cookieKeys = JSON.parse(
+    (await readOrCreate(path.join(keysDir, 'cookie-keys.json'), async () => JSON.stringify([randomBytes(32).toString('base64url')]))).toString('utf8'),
+  ) as string[];
+  const pseudonymSecret = Buffer.from(
+    (await readOrCreate(path.join(keysDir, 'pseudonym.secret'), async () => randomBytes(32).toString('base64'))).toString('utf8').trim(),
+    'base64',
+  );
+  const samlSigning = await readOrCreateCertifiedKey(keysDir, 'saml-signing', `Brána SAML signing ${publicUrl.host}`);
+  const samlEncryption = await readOrCreateCertifiedKey(keysDir, 'saml-encryption', `Brána SAML encryption ${publicUrl.host}`);
+  return {
+    oidcSigningJwks: jwks,
+    cookieKeys,
+    pseudonymSecret,
+    samlSigning,
+    samlEncryption: { ...samlEncryption, privateKey: createPrivateKey(samlEncryption.privateKeyPem) },
+  };
+}

@@ -1,0 +1,62 @@
+import type { AllClientMetadata, Client } from 'oidc-provider';
+import type { AttributeId } from '../domain/attributes.ts';
+import type { Loa } from '../domain/loa.ts';
+import type { Sep } from '../sep/sep.ts';
+
+/**
+ * Brána's own client metadata, set only from the SeP registration (never by a client): the SeP
+ * group its pseudonyms are computed for, its minimum LoA, the means and attributes it may use.
+ */
+export const SEP_GROUP_METADATA = 'sep_group';
+export const SEP_METADATA = [SEP_GROUP_METADATA, 'sep_minimum_loa', 'sep_allowed_means', 'sep_allowed_attributes'] as const;
+
+/**
+ * The sector a SeP group forms. Brána is the authority for which SeP belongs to which group, so this
+ * URI names Brána's own document of the group (served at /sep-groups/<group>) and oidc-provider is
+ * told not to fetch it. It is always written https, as the client schema demands, even on a
+ * development instance on plain http.
+ */
+export function sectorIdentifierUri(publicUrl: URL, group: string): string {
+  return `https://${publicUrl.host}/sep-groups/${encodeURIComponent(group)}`;
+}
+
+/** A registered SeP as oidc-provider's client: code flow, PKCE, pairwise subject per SeP group. */
+export function clientMetadataOf(sep: Sep, clientSecret: string | null, publicUrl: URL): AllClientMetadata {
+  return {
+    client_id: sep.clientId,
+    ...(clientSecret ? { client_secret: clientSecret } : {}),
+    client_name: sep.name.cs,
+    redirect_uris: sep.redirectUris,
+    post_logout_redirect_uris: sep.postLogoutRedirectUris,
+    response_types: ['code'],
+    grant_types: ['authorization_code'],
+    token_endpoint_auth_method: sep.tokenEndpointAuthMethod,
+    subject_type: 'pairwise',
+    sector_identifier_uri: sectorIdentifierUri(publicUrl, sep.group),
+    id_token_signed_response_alg: 'RS256',
+    [SEP_GROUP_METADATA]: sep.group,
+    sep_minimum_loa: sep.minimumLoa,
+    sep_allowed_means: sep.allowedMeans,
+    sep_allowed_attributes: sep.allowedAttributes,
+  };
+}
+
+function extra(client: Client, snake: string): unknown {
+  const record = client as unknown as Record<string, unknown>;
+  return record[snake] ?? record[snake.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase())];
+}
+
+/** What the policy checks need of a SeP, read from its client metadata (no database round trip). */
+export function sepPolicyOf(client: Client): { minimumLoa: Loa; allowedMeans: string[] | null; allowedAttributes: AttributeId[] } {
+  return {
+    minimumLoa: (extra(client, 'sep_minimum_loa') as Loa | undefined) ?? 'high',
+    allowedMeans: (extra(client, 'sep_allowed_means') as string[] | null | undefined) ?? null,
+    allowedAttributes: (extra(client, 'sep_allowed_attributes') as AttributeId[] | undefined) ?? [],
+  };
+}
+
+export function groupOfClient(client: Client): string {
+  const group = extra(client, SEP_GROUP_METADATA);
+  if (typeof group !== 'string' || !group) throw new Error(`client ${client.clientId} has no SeP group`);
+  return group;
+}

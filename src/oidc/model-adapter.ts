@@ -1,0 +1,94 @@
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { Database, Queryable, Transaction } from '../store/database.ts';
+
+/** Models whose rows belong to a grant and go when the grant is revoked. */
+const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+
+/** Runs inside the transaction that stores a model, so a token and its audit record commit together. */
+export type StoreHook = (model: string, id: string, payload: AdapterPayload, trx: Transaction) => Promise<void>;
+
+interface Row {
+  payload: string;
+  expires_at: number | null;
+  consumed_at: number | null;
+}
+
+/**
+ * oidc-provider's state (sessions, interactions, grants, codes, tokens…) on knex, so that every node
+ * of a cluster shares it. Single-use artefacts are consumed atomically: of two token requests racing
+ * with one code, one wins and the other gets invalid_grant with the grant revoked.
+ */
+export class KnexModelAdapter implements Adapter {
+  private readonly db: Database;
+  private readonly model: string;
+  private readonly onStore: StoreHook | undefined;
+
+  constructor(db: Database, model: string, onStore?: StoreHook) {
+    this.db = db;
+    this.model = model;
+    this.onStore = onStore;
+  }
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    const row = {
+      model: this.model,
+      id,
+      payload: JSON.stringify(payload),
+      grant_id: GRANTABLE.has(this.model) || this.model === 'Grant' ? (payload.grantId ?? (this.model === 'Grant' ? id : null)) : null,
+      uid: payload.uid ?? null,
+      user_code: payload.userCode ?? null,
+      expires_at: expiresIn ? Date.now() + expiresIn * 1000 : null,
+    };
+    const write = async (trx: Queryable) => {
+      await trx('oidc_model').insert(row).onConflict(['model', 'id']).merge(['payload', 'grant_id', 'uid', 'user_code', 'expires_at']);
+    };
+    if (!this.onStore) {
+      await write(this.db);
+      return;
+    }
+    await this.db.transaction(async (trx) => {
+      await write(trx);
+      await this.onStore!(this.model, id, payload, trx);
+    });
+  }
+
+  private async findWhere(where: Record<string, string>): Promise<AdapterPayload | undefined> {
+    const row = (await this.db('oidc_model').where({ model: this.model, ...where }).first('payload', 'expires_at', 'consumed_at')) as Row | undefined;
+    if (!row) return undefined;
+    if (row.expires_at !== null && Number(row.expires_at) <= Date.now()) return undefined;
+    const payload = JSON.parse(row.payload) as AdapterPayload;
+    return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(Number(row.consumed_at) / 1000) };
+  }
+
+  find(id: string): Promise<AdapterPayload | undefined> {
+    return this.findWhere({ id });
+  }
+
+  findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    return this.findWhere({ uid });
+  }
+
+  findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    return this.findWhere({ user_code: userCode });
+  }
+
+  async consume(id: string): Promise<void> {
+    const count = await this.db('oidc_model').where({ model: this.model, id }).whereNull('consumed_at').update({ consumed_at: Date.now() });
+    if (count === 1) return;
+    const row = (await this.db('oidc_model').where({ model: this.model, id }).first('grant_id')) as { grant_id: string | null } | undefined;
+    if (row?.grant_id) await this.revokeByGrantId(row.grant_id);
+    throw new errors.InvalidGrant(`${this.model} already consumed`);
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.db('oidc_model').where({ model: this.model, id }).delete();
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    await this.db('oidc_model').where({ grant_id: grantId }).delete();
+  }
+}
+
+export async function removeExpiredModels(db: Database): Promise<number> {
+  return db('oidc_model').where('expires_at', '<', Date.now()).delete();
+}

@@ -1,0 +1,173 @@
+import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { parse as parseCookies } from 'cookie';
+import type { AssertionLog } from '../audit/assertion-log.ts';
+import { releaseDecision } from '../consent/release-policy.ts';
+import type { ConsentStore } from '../consent/consent-store.ts';
+import { scopeClaims } from '../domain/attributes.ts';
+import { ALL_LOA_URIS, loaAtLeast, loaFromUri } from '../domain/loa.ts';
+import type { PersonStore } from '../identity/person-store.ts';
+import type { PopulationRegister } from '../identity/population-register.ts';
+import { requiredLoa } from '../interaction/login-requirements.ts';
+import type { BrokerKeys } from '../keys/key-store.ts';
+import { MESSAGES, isLocale, type Locale } from '../pages/i18n.ts';
+import { LANGUAGE_COOKIE, renderTemplate } from '../pages/render.ts';
+import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
+import type { SepStore } from '../sep/sep-store.ts';
+import type { Database } from '../store/database.ts';
+import { logger } from '../log/logger.ts';
+import { accountFinder } from './account.ts';
+import { installAuditMiddleware, tokenIssuedHook } from './audit-hooks.ts';
+import { SEP_METADATA, groupOfClient, sepPolicyOf } from './client-metadata.ts';
+import { LOA_SCOPES, buildGrant } from './grants.ts';
+import { KnexModelAdapter } from './model-adapter.ts';
+import { SepClientAdapter } from './sep-client-adapter.ts';
+
+export interface ProviderDependencies {
+  publicUrl: URL;
+  keys: BrokerKeys;
+  db: Database;
+  seps: SepStore;
+  persons: PersonStore;
+  register: PopulationRegister;
+  pseudonyms: Pseudonyms;
+  consents: ConsentStore;
+  log: AssertionLog;
+  trustProxy: boolean;
+}
+
+function localeOfContext(ctx: KoaContextWithOIDC): Locale {
+  const chosen = parseCookies(ctx.get('cookie') ?? '')[LANGUAGE_COOKIE];
+  return isLocale(chosen) ? chosen : 'cs';
+}
+
+/**
+ * The login policy, with oidc-provider's exact-match `acr` checks replaced by Brána's minimum
+ * semantics: a session below the LoA this request needs, or made with a means this SeP may not use,
+ * logs in again (step-up); with prompt=none that is login_required.
+ */
+function loginPolicy() {
+  const { base, Check } = interactionPolicy;
+  const policy = base();
+  const login = policy.get('login')!;
+  login.checks.remove('essential_acr');
+  login.checks.remove('essential_acrs');
+  login.checks.add(
+    new Check('loa_insufficient', 'the session does not reach the required level of assurance', (ctx) => {
+      const { oidc } = ctx;
+      if (!oidc.session?.accountId || !oidc.client) return Check.NO_NEED_TO_PROMPT;
+      const sep = sepPolicyOf(oidc.client);
+      const acr = loaFromUri(oidc.acr);
+      if (!acr || !loaAtLeast(acr, requiredLoa(sep.minimumLoa, oidc.params ?? {}))) return Check.REQUEST_PROMPT;
+      const means = Array.isArray(oidc.amr) ? oidc.amr[0] : undefined;
+      if (sep.allowedMeans && (!means || !sep.allowedMeans.includes(means))) return Check.REQUEST_PROMPT;
+      return Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+  return policy;
+}
+
+export function createProvider(deps: ProviderDependencies): Provider {
+  const secure = deps.publicUrl.protocol === 'https:';
+  const claimsConfig: Record<string, string[] | null> = { ...scopeClaims(), sid: null };
+  for (const scope of LOA_SCOPES) claimsConfig[scope] = [];
+
+  const configuration: Configuration = {
+    adapter: (name: string) => {
+      if (name === 'Client') return new SepClientAdapter(deps.seps, deps.publicUrl);
+      return new KnexModelAdapter(deps.db, name, name === 'AccessToken' ? tokenIssuedHook(deps.log, deps.seps, deps.pseudonyms) : undefined);
+    },
+    findAccount: accountFinder(deps.persons, deps.register, deps.pseudonyms),
+    jwks: deps.keys.oidcSigningJwks as Configuration['jwks'],
+    cookies: {
+      keys: deps.keys.cookieKeys,
+      long: { httpOnly: true, sameSite: 'lax', secure, signed: true },
+      short: { httpOnly: true, sameSite: 'lax', secure, signed: true },
+    },
+    claims: claimsConfig,
+    scopes: Object.keys(claimsConfig).filter((key) => Array.isArray(claimsConfig[key])),
+    acrValues: ALL_LOA_URIS,
+    subjectTypes: ['pairwise'],
+    pairwiseIdentifier: async (_ctx, accountId, client) => deps.pseudonyms.forGroup(accountId, groupOfClient(client)),
+    // Brána is the registry of SeP groups: the sector identifier URI is its own, never fetched.
+    sectorIdentifierUriValidate: () => false,
+    extraClientMetadata: { properties: [...SEP_METADATA] },
+    extraParams: ['idp_hint'],
+    pkce: { required: () => true },
+    responseTypes: ['code'],
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      id_token_signed_response_alg: 'RS256',
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    allowOmittingSingleRegisteredRedirectUri: false,
+    clockTolerance: 5,
+    conformIdTokenClaims: true,
+    features: {
+      devInteractions: { enabled: false },
+      claimsParameter: { enabled: true },
+      userinfo: { enabled: true },
+      revocation: { enabled: true },
+      resourceIndicators: { enabled: false },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          const locale = localeOfContext(ctx);
+          ctx.body = renderTemplate('logout', locale, { title: MESSAGES[locale].logout.title, form });
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          const locale = localeOfContext(ctx);
+          ctx.body = renderTemplate('logout-done', locale, { title: MESSAGES[locale].logout.title });
+        },
+      },
+    },
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      policy: loginPolicy(),
+    },
+    /**
+     * A grant is never carried over from an earlier login: one-time consent means asking again. A
+     * fresh grant is made here only when nothing needs consent or a permanent consent covers exactly
+     * what is asked; otherwise the consent prompt runs.
+     */
+    loadExistingGrant: async (ctx) => {
+      const fromThisFlow = ctx.oidc.result?.consent?.grantId;
+      if (fromThisFlow) return ctx.oidc.provider.Grant.find(fromThisFlow);
+      const accountId = ctx.oidc.session?.accountId;
+      const client = ctx.oidc.client;
+      const params = ctx.oidc.params ?? {};
+      if (!accountId || !client) return undefined;
+      const decision = releaseDecision(params, sepPolicyOf(client).allowedAttributes);
+      if (decision.consentable.length && !(await deps.consents.findPermanent(accountId, client.clientId, decision.consentable))) return undefined;
+      const grant = buildGrant(ctx.oidc.provider, accountId, client.clientId, decision, params.scope);
+      await grant.save();
+      return grant;
+    },
+    ttl: {
+      AccessToken: 600,
+      AuthorizationCode: 60,
+      IdToken: 600,
+      Interaction: 1800,
+      Session: 8 * 3600,
+      Grant: 8 * 3600,
+    },
+    renderError: async (ctx, out, error) => {
+      logger.warn('authorization request refused', { error: out.error, description: out.error_description, detail: (error as { error_detail?: string }).error_detail });
+      const locale = localeOfContext(ctx);
+      const t = MESSAGES[locale];
+      ctx.type = 'html';
+      ctx.body = renderTemplate('error', locale, { title: t.error.title, code: out.error === 'invalid_request' || out.error === 'invalid_client' || out.error === 'invalid_redirect_uri' ? 'bad_request' : 'session_expired' });
+    },
+    enabledJWA: {
+      idTokenSigningAlgValues: ['RS256', 'ES256'],
+      userinfoSigningAlgValues: ['RS256', 'ES256'],
+      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256'],
+    },
+    discovery: { claims_locales_supported: ['cs', 'en'], ui_locales_supported: ['cs', 'en'] },
+  };
+
+  const provider = new Provider(deps.publicUrl.origin, configuration);
+  provider.proxy = deps.trustProxy;
+  installAuditMiddleware(provider, deps.log);
+  return provider;
+}

@@ -1,0 +1,189 @@
+import { createHash } from 'node:crypto';
+import { SAML, ValidateInResponseTo, type SamlConfig } from '@node-saml/node-saml';
+import { loaUri, type Loa } from '../../domain/loa.ts';
+import type { IdentityMeans } from '../../means/identity-means.ts';
+import type { BrokerKeys } from '../../keys/key-store.ts';
+import { UpstreamRejected, type BrowserHandoff, type ServiceProviderMetadata, type UpstreamAdapter, type UpstreamIdentity, type UpstreamLoginStart } from '../contract.ts';
+import type { UpstreamRequestStore } from '../upstream-request-store.ts';
+import { UPSTREAM_REQUEST_TTL_MS } from '../upstream-request-store.ts';
+import { readVerifiedAssertion } from './assertion-reader.ts';
+import { eidasExtensions } from './eidas-extensions.ts';
+import type { MetadataSource } from './metadata-source.ts';
+import { RequestIdCache, loginBeingStarted } from './request-id-cache.ts';
+import { STATUS_SUCCESS, inspectResponse } from './response-guard.ts';
+import { certificateBody } from '../../keys/certificate.ts';
+
+/** Clock skew Brána tolerates between itself and an identity provider. */
+export const CLOCK_SKEW_MS = 30_000;
+/** The oldest assertion (by IssueInstant) Brána accepts. */
+export const MAX_ASSERTION_AGE_MS = 5 * 60_000;
+
+const CANCEL_STATUSES = new Set(['urn:oasis:names:tc:SAML:2.0:status:RequestDenied', 'urn:oasis:names:tc:SAML:2.0:status:AuthnFailed']);
+
+export interface SamlAdapterSettings {
+  means: IdentityMeans;
+  metadata: MetadataSource;
+  keys: BrokerKeys;
+  requests: UpstreamRequestStore;
+  publicUrl: URL;
+}
+
+/** Maps node-saml's error messages to stable reason codes for the assertion log. */
+function reasonFromLibraryError(message: string): string {
+  if (/InResponseTo/i.test(message)) return 'in_response_to_invalid';
+  if (/signature/i.test(message)) return 'signature_invalid';
+  if (/expired/i.test(message)) return 'expired';
+  if (/not yet valid/i.test(message)) return 'not_yet_valid';
+  if (/audience/i.test(message)) return 'audience_mismatch';
+  if (/subject confirmation/i.test(message)) return 'subject_confirmation_invalid';
+  if (/decrypt|EncryptedAssertion|encrypt|cipher|key/i.test(message)) return 'decryption_failed';
+  return 'invalid_response';
+}
+
+/**
+ * A SAML 2.0 identity means on node-saml, with node-saml's unsafe defaults replaced: InResponseTo
+ * always checked against the database, SHA-256 signatures, `minimum` comparison, a small explicit
+ * clock skew, audience checked, assertions signed. Checks node-saml lacks are in response-guard and
+ * assertion-reader.
+ */
+export class SamlAdapter implements UpstreamAdapter, ServiceProviderMetadata {
+  readonly means: IdentityMeans;
+  readonly entityId: string;
+  readonly acsUrl: string;
+  private readonly metadata: MetadataSource;
+  private readonly keys: BrokerKeys;
+  private readonly cache: RequestIdCache;
+  private variants = new Map<string, SAML>();
+  private variantsVersion = -1;
+
+  constructor(settings: SamlAdapterSettings) {
+    this.means = settings.means;
+    this.metadata = settings.metadata;
+    this.keys = settings.keys;
+    this.cache = new RequestIdCache(settings.requests, settings.means.id);
+    this.entityId = new URL(`/saml/${settings.means.id}/metadata`, settings.publicUrl).href;
+    this.acsUrl = new URL(`/saml/${settings.means.id}/acs`, settings.publicUrl).href;
+  }
+
+  private baseConfig(): SamlConfig {
+    const idp = this.metadata.current();
+    return {
+      issuer: this.entityId,
+      callbackUrl: this.acsUrl,
+      audience: this.entityId,
+      entryPoint: idp.singleSignOn.redirect ?? idp.singleSignOn.post!,
+      idpIssuer: idp.entityId,
+      // A function, so that certificates announced by refreshed metadata apply without a restart.
+      idpCert: (callback) => callback(null, this.metadata.current().signingCertificates),
+      privateKey: this.keys.samlSigning.privateKeyPem,
+      publicCert: this.keys.samlSigning.certificatePem,
+      decryptionPvk: this.keys.samlEncryption.privateKeyPem,
+      signatureAlgorithm: 'sha256',
+      digestAlgorithm: 'sha256',
+      wantAssertionsSigned: true,
+      wantAuthnResponseSigned: this.means.saml.requireSignedResponse,
+      validateInResponseTo: ValidateInResponseTo.always,
+      cacheProvider: this.cache,
+      requestIdExpirationPeriodMs: UPSTREAM_REQUEST_TTL_MS,
+      acceptedClockSkewMs: CLOCK_SKEW_MS,
+      maxAssertionAgeMs: MAX_ASSERTION_AGE_MS,
+      racComparison: 'minimum',
+      identifierFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+      authnRequestBinding: idp.singleSignOn.redirect ? 'HTTP-Redirect' : 'HTTP-POST',
+      skipRequestCompression: !idp.singleSignOn.redirect,
+      providerName: 'Brána',
+    };
+  }
+
+  /**
+   * node-saml takes the requested LoA, ForceAuthn and extensions per instance, not per request; the
+   * few combinations are built once and kept (rebuilt when the metadata changes).
+   */
+  private variant(minimumLoa: Loa, forceAuthn: boolean, spType: 'public' | 'private'): SAML {
+    if (this.variantsVersion !== this.metadata.currentVersion()) {
+      this.variants = new Map();
+      this.variantsVersion = this.metadata.currentVersion();
+    }
+    const key = `${minimumLoa}|${forceAuthn}|${spType}`;
+    let saml = this.variants.get(key);
+    if (!saml) {
+      saml = new SAML({
+        ...this.baseConfig(),
+        authnContext: [loaUri(minimumLoa)],
+        forceAuthn,
+        samlAuthnRequestExtensions: eidasExtensions(spType, this.means.saml.requestedAttributes),
+      });
+      this.variants.set(key, saml);
+    }
+    return saml;
+  }
+
+  async startLogin(login: UpstreamLoginStart): Promise<BrowserHandoff> {
+    const saml = this.variant(login.minimumLoa, login.forceAuthn, login.spType);
+    const idp = this.metadata.current();
+    const context: UpstreamLoginStart & { requestId?: string } = { ...login };
+    return loginBeingStarted.run(context, async (): Promise<BrowserHandoff> => {
+      if (idp.singleSignOn.redirect) {
+        const url = await saml.getAuthorizeUrlAsync('', undefined, {});
+        return { kind: 'redirect', url, requestId: context.requestId! };
+      }
+      const message = await saml.getAuthorizeMessageAsync('', undefined, {});
+      const fields = Object.fromEntries(Object.entries(message).filter(([, value]) => typeof value === 'string' && value !== '')) as Record<string, string>;
+      return { kind: 'post', url: idp.singleSignOn.post!, fields, requestId: context.requestId! };
+    });
+  }
+
+  async handleResponse(body: Record<string, unknown>): Promise<UpstreamIdentity> {
+    const idp = this.metadata.current();
+    const envelope = inspectResponse(body, {
+      destination: this.acsUrl,
+      idpEntityId: idp.entityId,
+      requireSignedResponse: this.means.saml.requireSignedResponse,
+    });
+    const { requestId } = envelope;
+    if (envelope.statusCode !== STATUS_SUCCESS) {
+      // An error status is often unsigned: it may only end the login, never start one.
+      const cancelled = CANCEL_STATUSES.has(envelope.secondLevelStatusCode ?? '') || CANCEL_STATUSES.has(envelope.statusCode);
+      throw new UpstreamRejected(`status_${(envelope.secondLevelStatusCode ?? envelope.statusCode).split(':').pop()}`, cancelled ? 'cancelled' : 'authn_failed', requestId);
+    }
+
+    let assertionXml: string;
+    try {
+      const { profile } = await this.variant('low', false, 'public').validatePostResponseAsync({ SAMLResponse: Buffer.from(envelope.xml, 'utf8').toString('base64') });
+      if (!profile?.getAssertionXml) throw new Error('no assertion');
+      assertionXml = profile.getAssertionXml();
+    } catch (err) {
+      if (err instanceof UpstreamRejected) throw err;
+      throw new UpstreamRejected(reasonFromLibraryError((err as Error).message), 'invalid_response', requestId, (err as Error).message);
+    }
+
+    const content = readVerifiedAssertion(assertionXml, {
+      idpEntityId: idp.entityId,
+      acsUrl: this.acsUrl,
+      requestId,
+      maximumLoa: this.means.loa,
+      clockSkewMs: CLOCK_SKEW_MS,
+      maxAgeMs: MAX_ASSERTION_AGE_MS,
+      now: Date.now(),
+    });
+    return {
+      means: this.means.id,
+      authority: content.issuer,
+      acr: content.acr,
+      instant: content.authnInstant,
+      subject: content.subject,
+      attributes: content.attributes,
+      messageHash: createHash('sha256').update(envelope.xml).digest('hex'),
+      assertionId: content.assertionId,
+      assertionExpiresAt: content.expiresAt,
+      requestId,
+    };
+  }
+
+  serviceProviderMetadata(): string {
+    return this.variant('low', false, 'public').generateServiceProviderMetadata(
+      certificateBody(this.keys.samlEncryption.certificatePem),
+      certificateBody(this.keys.samlSigning.certificatePem),
+    );
+  }
+}

@@ -1,0 +1,156 @@
+import { isUniqueViolation, type Database, type Queryable } from '../store/database.ts';
+import type { Loa } from '../domain/loa.ts';
+
+/** A request Brána sent to an identity means, found again when the answer comes back. */
+export interface UpstreamRequest {
+  requestId: string;
+  means: string;
+  interactionUid: string;
+  sepId: string;
+  sepRequestId: string | null;
+  minimumLoa: Loa;
+  forceAuthn: boolean;
+  createdAt: number;
+  expiresAt: number;
+  consumedAt: number | null;
+  outcome: 'success' | 'failure' | null;
+  personId: string | null;
+  acr: Loa | null;
+  authnInstant: number | null;
+}
+
+interface Row {
+  request_id: string;
+  means: string;
+  interaction_uid: string;
+  sep_id: string;
+  sep_request_id: string | null;
+  min_loa: string;
+  force_authn: boolean | number;
+  created_at: number;
+  expires_at: number;
+  consumed_at: number | null;
+  outcome: string | null;
+  person_id: string | null;
+  acr: string | null;
+  authn_instant: number | null;
+}
+
+function fromRow(row: Row): UpstreamRequest {
+  return {
+    requestId: row.request_id,
+    means: row.means,
+    interactionUid: row.interaction_uid,
+    sepId: row.sep_id,
+    sepRequestId: row.sep_request_id,
+    minimumLoa: row.min_loa as Loa,
+    forceAuthn: Boolean(row.force_authn),
+    createdAt: Number(row.created_at),
+    expiresAt: Number(row.expires_at),
+    consumedAt: row.consumed_at === null ? null : Number(row.consumed_at),
+    outcome: row.outcome as UpstreamRequest['outcome'],
+    personId: row.person_id,
+    acr: row.acr as Loa | null,
+    authnInstant: row.authn_instant === null ? null : Number(row.authn_instant),
+  };
+}
+
+/** How long a citizen may spend at the identity means before the request expires. */
+export const UPSTREAM_REQUEST_TTL_MS = 15 * 60 * 1000;
+
+/**
+ * Outstanding upstream requests and the assertion ids already seen, in the database (not in memory)
+ * so that any node may receive the answer and a replay is caught on every node.
+ */
+export class UpstreamRequestStore {
+  private readonly db: Database;
+
+  constructor(db: Database) {
+    this.db = db;
+  }
+
+  async record(request: Omit<UpstreamRequest, 'createdAt' | 'expiresAt' | 'consumedAt' | 'outcome' | 'personId' | 'acr' | 'authnInstant'>): Promise<void> {
+    const at = Date.now();
+    await this.db('upstream_request').insert({
+      request_id: request.requestId,
+      means: request.means,
+      interaction_uid: request.interactionUid,
+      sep_id: request.sepId,
+      sep_request_id: request.sepRequestId,
+      min_loa: request.minimumLoa,
+      force_authn: request.forceAuthn,
+      created_at: at,
+      expires_at: at + UPSTREAM_REQUEST_TTL_MS,
+    });
+  }
+
+  async find(requestId: string, trx: Queryable = this.db): Promise<UpstreamRequest | undefined> {
+    const row = (await trx('upstream_request').where({ request_id: requestId }).first()) as Row | undefined;
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** An outstanding request of this means, neither answered nor expired. */
+  async findOutstanding(requestId: string, means: string): Promise<UpstreamRequest | undefined> {
+    const row = (await this.db('upstream_request')
+      .where({ request_id: requestId, means })
+      .whereNull('consumed_at')
+      .where('expires_at', '>', Date.now())
+      .first()) as Row | undefined;
+    return row ? fromRow(row) : undefined;
+  }
+
+  /**
+   * Marks the request answered, atomically: of two answers racing for one request, exactly one
+   * gets true.
+   */
+  async consume(requestId: string, means: string, trx: Queryable): Promise<boolean> {
+    const count = await trx('upstream_request')
+      .where({ request_id: requestId, means })
+      .whereNull('consumed_at')
+      .where('expires_at', '>', Date.now())
+      .update({ consumed_at: Date.now() });
+    return count === 1;
+  }
+
+  async recordSuccess(requestId: string, result: { personId: string; acr: Loa; authnInstant: number }, trx: Queryable): Promise<void> {
+    await trx('upstream_request')
+      .where({ request_id: requestId })
+      .update({ outcome: 'success', person_id: result.personId, acr: result.acr, authn_instant: result.authnInstant });
+  }
+
+  async recordFailure(requestId: string, trx: Queryable = this.db): Promise<void> {
+    await trx('upstream_request')
+      .where({ request_id: requestId })
+      .update({ outcome: 'failure', consumed_at: trx.raw('COALESCE(consumed_at, ?)', [Date.now()]) });
+  }
+
+  /** The successful answer for an interaction that has not yet been taken up. */
+  async successfulAnswerFor(interactionUid: string, requestId: string): Promise<UpstreamRequest | undefined> {
+    const row = (await this.db('upstream_request')
+      .where({ interaction_uid: interactionUid, request_id: requestId, outcome: 'success' })
+      .first()) as Row | undefined;
+    return row ? fromRow(row) : undefined;
+  }
+
+  /**
+   * Remembers an assertion id; false if it was seen before (a replay). The unique key makes this
+   * atomic across nodes.
+   */
+  async rememberAssertion(means: string, assertionId: string, expiresAt: number, trx: Queryable): Promise<boolean> {
+    const seen = await trx('upstream_assertion').where({ means, assertion_id: assertionId }).first('assertion_id');
+    if (seen) return false;
+    try {
+      await trx('upstream_assertion').insert({ means, assertion_id: assertionId, expires_at: expiresAt });
+      return true;
+    } catch (err) {
+      if (isUniqueViolation(err)) return false;
+      throw err;
+    }
+  }
+
+  async removeExpired(): Promise<void> {
+    const at = Date.now();
+    await this.db('upstream_assertion').where('expires_at', '<', at).delete();
+    await this.db('upstream_request').where('expires_at', '<', at - 24 * 3600 * 1000).delete();
+  }
+}
