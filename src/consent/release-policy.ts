@@ -33,6 +33,8 @@ export interface ReleaseDecision {
   refused: AttributeId[];
   scopes: string[];
   claimsParameter: string[];
+  /** Every claim name asked for, through scopes and the claims parameter. */
+  requestedClaims: string[];
 }
 
 /**
@@ -48,7 +50,7 @@ export function releaseDecision(params: ReleaseRequest, allowed: readonly Attrib
   }
   const consentable = [...asked].filter((id) => allowed.includes(id)).sort();
   const refused = [...asked].filter((id) => !allowed.includes(id)).sort();
-  return { consentable, refused, scopes, claimsParameter: [...fromClaimsParameter] };
+  return { consentable, refused, scopes, claimsParameter: [...fromClaimsParameter], requestedClaims: [...new Set([...fromScopes, ...fromClaimsParameter])] };
 }
 
 /** The claims that carry these attributes (both vocabularies), plus the pseudonym's. */

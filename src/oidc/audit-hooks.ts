@@ -58,15 +58,6 @@ export function installAuditMiddleware(provider: Provider, log: AssertionLog): v
   };
   const requestId = (ctx: KoaContextWithOIDC) => requestIdOf(ctx.oidc?.params?.code_challenge);
 
-  provider.on('authorization.accepted', (ctx: KoaContextWithOIDC) => {
-    add(ctx, {
-      event: 'request_received',
-      outcome: 'success',
-      sepId: ctx.oidc.client?.clientId ?? null,
-      requestId: requestId(ctx),
-      detail: { scope: ctx.oidc.params?.scope, prompt: ctx.oidc.params?.prompt, acrValues: ctx.oidc.params?.acr_values },
-    });
-  });
   const onError = (ctx: KoaContextWithOIDC, err: Error & { error?: string; error_description?: string }) => {
     add(ctx, {
       event: 'error',
@@ -87,8 +78,19 @@ export function installAuditMiddleware(provider: Provider, log: AssertionLog): v
 
   provider.use(async (ctx, next) => {
     await next();
-    const records = pending.get(ctx);
-    if (!records) return;
+    const oidc = (ctx as KoaContextWithOIDC).oidc as KoaContextWithOIDC['oidc'] | undefined;
+    const records = pending.get(ctx) ?? [];
+    // A new authorization request (not the resumption of one) whose client is known.
+    if (oidc?.route === 'authorization' && oidc.client) {
+      records.unshift({
+        event: 'request_received',
+        outcome: 'success',
+        sepId: oidc.client.clientId,
+        requestId: requestId(ctx as KoaContextWithOIDC),
+        detail: { scope: oidc.params?.scope, prompt: oidc.params?.prompt, acrValues: oidc.params?.acr_values, idpHint: oidc.params?.idp_hint },
+      });
+    }
+    if (!records.length) return;
     pending.delete(ctx);
     try {
       for (const record of records) await log.append(record);

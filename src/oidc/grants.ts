@@ -1,7 +1,7 @@
 import type Provider from 'oidc-provider';
 import type { Grant } from 'oidc-provider';
 import { attributeOfClaim } from '../domain/attributes.ts';
-import { claimsOfAttributes, claimsOfScopes, type ReleaseDecision } from '../consent/release-policy.ts';
+import { claimsOfAttributes, type ReleaseDecision } from '../consent/release-policy.ts';
 
 /** Scopes Brána understands: the OIDC ones and NIA's LoA scopes. */
 export const LOA_SCOPES = ['loalow', 'loasubstantial', 'loahigh'];
@@ -17,7 +17,9 @@ export function buildGrant(provider: Provider, accountId: string, clientId: stri
   const scopes = requested.filter((scope) => decision.scopes.includes(scope) || LOA_SCOPES.includes(scope));
   grant.addOIDCScope(scopes.join(' '));
   const released = new Set(claimsOfAttributes(decision.consentable));
-  const withheld = claimsOfScopes(decision.scopes).filter((claim) => attributeOfClaim(claim) && !released.has(claim));
+  // Withheld claims are recorded as rejected, so oidc-provider knows they were decided on and does
+  // not ask for consent again.
+  const withheld = decision.requestedClaims.filter((claim) => attributeOfClaim(claim) && !released.has(claim));
   if (withheld.length) grant.rejectOIDCClaims(withheld);
   const fromParameter = decision.claimsParameter.filter((claim) => released.has(claim) || !attributeOfClaim(claim));
   if (fromParameter.length) grant.addOIDCClaims(fromParameter);

@@ -49,12 +49,16 @@ export class Citizen {
     return this.agent.post(pathOf(location, this.origin)).type('form').send(form).redirects(0);
   }
 
-  /** Follows redirects within Brána until a page, or a redirect out of Brána. */
+  /**
+   * Follows redirects within Brána until a page, or a redirect out of Brána. The development IdPs
+   * live on Brána's origin but stand for other sites: a redirect to one is returned, not followed.
+   */
   async follow(response: Response): Promise<Response> {
     let current = response;
     for (let hops = 0; hops < 15 && current.status >= 300 && current.status < 400; hops += 1) {
       const location = current.headers.location as string;
-      if (new URL(location, this.origin).origin !== this.origin) return current;
+      const target = new URL(location, this.origin);
+      if (target.origin !== this.origin || target.pathname.startsWith('/dev-idp/')) return current;
       current = await this.get(location);
     }
     return current;

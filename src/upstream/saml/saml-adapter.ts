@@ -53,6 +53,7 @@ export class SamlAdapter implements UpstreamAdapter, ServiceProviderMetadata {
   private readonly metadata: MetadataSource;
   private readonly keys: BrokerKeys;
   private readonly cache: RequestIdCache;
+  private readonly requests: UpstreamRequestStore;
   private variants = new Map<string, SAML>();
   private variantsVersion = -1;
 
@@ -61,6 +62,7 @@ export class SamlAdapter implements UpstreamAdapter, ServiceProviderMetadata {
     this.metadata = settings.metadata;
     this.keys = settings.keys;
     this.cache = new RequestIdCache(settings.requests, settings.means.id);
+    this.requests = settings.requests;
     this.entityId = new URL(`/saml/${settings.means.id}/metadata`, settings.publicUrl).href;
     this.acsUrl = new URL(`/saml/${settings.means.id}/acs`, settings.publicUrl).href;
   }
@@ -141,6 +143,8 @@ export class SamlAdapter implements UpstreamAdapter, ServiceProviderMetadata {
       requireSignedResponse: this.means.saml.requireSignedResponse,
     });
     const { requestId } = envelope;
+    const request = await this.requests.find(requestId);
+    if (request && request.means === this.means.id && request.consumedAt !== null) throw new UpstreamRejected('replayed_response', 'invalid_response', requestId);
     if (envelope.statusCode !== STATUS_SUCCESS) {
       // An error status is often unsigned: it may only end the login, never start one.
       const cancelled = CANCEL_STATUSES.has(envelope.secondLevelStatusCode ?? '') || CANCEL_STATUSES.has(envelope.statusCode);

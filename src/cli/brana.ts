@@ -1,0 +1,125 @@
+import fs from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { AssertionLog } from '../audit/assertion-log.ts';
+import { ConfigurationError } from '../config/configuration-error.ts';
+import { readEnvironment } from '../config/environment.ts';
+import { readIdentityMeansFolder } from '../means/identity-means.ts';
+import { RegistrationRejected, SepRegistration } from '../sep/sep-registration.ts';
+import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
+import type { Sep } from '../sep/sep.ts';
+import { migrate, openDatabase, type Database } from '../store/database.ts';
+
+/** A failure the operator caused and can fix: printed as one line, exit code 2. */
+class OperatorError extends Error {}
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+function describe(sep: Sep): Record<string, unknown> {
+  return { ...sep, createdAt: new Date(sep.createdAt).toISOString(), updatedAt: new Date(sep.updatedAt).toISOString() };
+}
+
+async function withStore<T>(action: (context: { db: Database; seps: SepStore; registration: SepRegistration }) => Promise<T>): Promise<T> {
+  const env = readEnvironment();
+  const db = openDatabase(env.databaseUrl);
+  try {
+    await migrate(db);
+    const seps = new SepStore(db);
+    const knownMeans = readIdentityMeansFolder(env.providersDir).map((means) => means.id);
+    const registration = new SepRegistration(db, seps, new AssertionLog(db), { allowLoopbackHttp: env.mode === 'development', knownMeans });
+    return await action({ db, seps, registration });
+  } finally {
+    await db.destroy();
+  }
+}
+
+function readJsonFile(file: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new OperatorError(`${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new OperatorError(`${file}: is not valid JSON (${(err as Error).message})`);
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('brana').description('Brána identity federation broker: operator commands').exitOverride();
+  const sep = program.command('sep').description('SeP (service provider) registrations');
+
+  sep
+    .command('register')
+    .description('register a SeP from a JSON document; prints its client id and secret')
+    .requiredOption('--file <file>', 'the registration document (JSON)')
+    .option('--pending', 'register as pending approval instead of active')
+    .action(async (options: { file: string; pending?: boolean }) => {
+      const document = readJsonFile(options.file);
+      await withStore(async ({ registration }) => {
+        try {
+          const registered = await registration.register(document, options.pending ? 'pending' : 'active', 'cli');
+          print({ clientId: registered.sep.clientId, clientSecret: registered.clientSecret, status: registered.sep.status, group: registered.sep.group });
+        } catch (err) {
+          if (err instanceof RegistrationRejected) throw new OperatorError(err.problems.map((problem) => `${options.file}: ${problem}`).join('\n'));
+          if (err instanceof SepAlreadyRegistered) throw new OperatorError(`${options.file}: clientId: ${err.message}`);
+          throw err;
+        }
+      });
+    });
+
+  sep
+    .command('list')
+    .description('list registered SePs')
+    .action(async () => {
+      await withStore(async ({ seps }) => {
+        print((await seps.list()).map((item) => ({ clientId: item.clientId, name: item.name.cs, status: item.status, group: item.group, environment: item.environment })));
+      });
+    });
+
+  sep
+    .command('show <clientId>')
+    .description('show one registration (without its secret)')
+    .action(async (clientId: string) => {
+      await withStore(async ({ seps }) => {
+        const found = await seps.find(clientId);
+        if (!found) throw new OperatorError(`no SeP with client id ${clientId}`);
+        print(describe(found));
+      });
+    });
+
+  for (const [name, status] of [['disable', 'disabled'], ['enable', 'active']] as const) {
+    sep
+      .command(`${name} <clientId>`)
+      .description(`${name} a SeP: ${status === 'disabled' ? 'its logins and tokens are refused at once' : 'it can log citizens in again'}`)
+      .action(async (clientId: string) => {
+        await withStore(async ({ registration }) => {
+          if (!(await registration.setStatus(clientId, status, 'cli'))) throw new OperatorError(`no SeP with client id ${clientId}`);
+          print({ clientId, status });
+        });
+      });
+  }
+  return program;
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof OperatorError || err instanceof ConfigurationError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`brana: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+if (import.meta.main ?? process.argv[1]?.endsWith('brana.ts')) {
+  process.exitCode = await runCli(process.argv.slice(2));
+}

@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runCli } from '../../src/cli/brana.ts';
+import { openDatabase } from '../../src/store/database.ts';
+import { sepDocument, startTestBroker } from '../support/test-broker.ts';
+import { startLogin } from '../support/login-driver.ts';
+
+/** Runs `brana …` in-process against a database file, capturing what it prints. */
+async function brana(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  const out: string[] = [];
+  const err: string[] = [];
+  const stdout = process.stdout.write.bind(process.stdout);
+  const stderr = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((chunk: string) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
+  try {
+    const code = await runCli(args);
+    return { code, stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    process.stdout.write = stdout;
+    process.stderr.write = stderr;
+    process.env = saved;
+  }
+}
+
+describe('brana sep (the SeP registration CLI)', () => {
+  let dir: string;
+  let env: Record<string, string>;
+  const write = (name: string, content: unknown) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
+    return file;
+  };
+  const rowCount = async () => {
+    const db = openDatabase(env.DATABASE_URL!);
+    try {
+      const seps = await db('sep').count({ n: '*' });
+      const log = await db('assertion_log').where({ event: 'sep_registered' }).count({ n: '*' });
+      return { seps: Number(seps[0]!.n), logged: Number(log[0]!.n) };
+    } finally {
+      await db.destroy();
+    }
+  };
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brana-cli-'));
+    env = { DATABASE_URL: `sqlite:${path.join(dir, 'brana.sqlite')}`, BRANA_MODE: 'production', BRANA_PUBLIC_URL: 'https://brana.example.cz' };
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('registers a SeP from a file and prints its client id and secret', async () => {
+    const result = await brana(['sep', 'register', '--file', write('sep.json', sepDocument({ clientId: undefined }))], env);
+    assert.equal(result.code, 0, result.stderr);
+    const printed = JSON.parse(result.stdout) as { clientId: string; clientSecret: string; status: string };
+    assert.match(printed.clientId, /^sep-[A-Za-z0-9_-]{16}$/);
+    assert.ok(printed.clientSecret.length >= 43);
+    assert.equal(printed.status, 'active');
+    assert.deepEqual(await rowCount(), { seps: 1, logged: 1 });
+
+    const shown = await brana(['sep', 'show', printed.clientId], env);
+    assert.equal(shown.code, 0);
+    assert.equal((JSON.parse(shown.stdout) as { group: string }).group, 'hradec-kralove');
+    assert.ok(!shown.stdout.includes(printed.clientSecret), 'show never prints the secret');
+    const listed = JSON.parse((await brana(['sep', 'list'], env)).stdout) as Array<{ clientId: string }>;
+    assert.deepEqual(listed.map((s) => s.clientId), [printed.clientId]);
+  });
+
+  const invalid: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['an http redirect URI', { redirectUris: ['http://portal.example.cz/callback'] }, /redirectUris\.0: must use https/],
+    ['a redirect URI with a fragment', { redirectUris: ['https://portal.example.cz/cb#x'] }, /redirectUris\.0: must not contain a fragment/],
+    ['a wrong IČO check digit', { organisation: { id: '00268811', name: 'Město' } }, /organisation\.id: must be a valid IČO/],
+    ['a private SeP without a legal basis', { spType: 'private' }, /legalBasis: a private-sector SeP must state the law/],
+    ['an unknown attribute', { allowedAttributes: ['CurrentGivenName', 'ShoeSize'] }, /allowedAttributes\.1:/],
+    ['an unknown identity means', { allowedMeans: ['eobcanka', 'telepathy'] }, /allowedMeans\.1: is not a configured identity means/],
+    ['an unknown field', { colour: 'blue' }, /colour|Unrecognized key/],
+    ['an LoA that does not exist', { minimumLoa: 'medium' }, /minimumLoa:/],
+  ];
+  for (const [what, change, message] of invalid) {
+    it(`refuses ${what}, naming the file and field, and writes nothing`, async () => {
+      const file = write('sep.json', sepDocument(change));
+      const result = await brana(['sep', 'register', '--file', file], env);
+      assert.equal(result.code, 2);
+      assert.match(result.stderr, message);
+      assert.ok(result.stderr.startsWith(`${file}: `), result.stderr);
+      assert.equal(result.stdout, '');
+      assert.deepEqual(await rowCount(), { seps: 0, logged: 0 });
+    });
+  }
+
+  it('refuses a file that is not JSON, and a second registration of one client id', async () => {
+    const broken = await brana(['sep', 'register', '--file', write('broken.json', '{ "name": ')], env);
+    assert.equal(broken.code, 2);
+    assert.match(broken.stderr, /broken\.json: is not valid JSON/);
+    const document = sepDocument();
+    assert.equal((await brana(['sep', 'register', '--file', write('a.json', document)], env)).code, 0);
+    const twice = await brana(['sep', 'register', '--file', write('b.json', document)], env);
+    assert.equal(twice.code, 2);
+    assert.match(twice.stderr, /clientId: a SeP with client id .* is already registered/);
+    assert.deepEqual(await rowCount(), { seps: 1, logged: 1 });
+  });
+
+  it('disables a SeP: its authorization requests are refused at once', async () => {
+    const broker = await startTestBroker();
+    try {
+      const sep = await broker.registerSep();
+      const brokerEnv = { DATABASE_URL: broker.broker.env.databaseUrl, BRANA_MODE: 'development' };
+      const disabled = await brana(['sep', 'disable', sep.clientId], brokerEnv);
+      assert.equal(disabled.code, 0, disabled.stderr);
+      const refused = await startLogin(broker.url.origin, sep);
+      assert.equal(refused.response.status, 400);
+      assert.equal(refused.response.headers.location, undefined);
+      const events = await broker.broker.log.query({ sepId: sep.clientId, event: 'sep_status_changed' });
+      assert.deepEqual(events.map((e) => e.detail.to), ['disabled']);
+
+      assert.equal((await brana(['sep', 'enable', sep.clientId], brokerEnv)).code, 0);
+      assert.equal((await startLogin(broker.url.origin, sep)).response.status, 200);
+      assert.equal((await brana(['sep', 'disable', 'no-such-client'], brokerEnv)).code, 2);
+    } finally {
+      await broker.close();
+    }
+  });
+});
