@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type express from 'express';
 import type Provider from 'oidc-provider';
+import { OperatorCredentials } from './access/operator-credentials.ts';
 import { AssertionLog } from './audit/assertion-log.ts';
 import type { Environment } from './config/environment.ts';
 import { ConsentStore } from './consent/consent-store.ts';
@@ -36,6 +37,7 @@ export interface Broker {
   persons: PersonStore;
   pseudonyms: Pseudonyms;
   requests: UpstreamRequestStore;
+  operators: OperatorCredentials;
   close(): Promise<void>;
 }
 
@@ -79,6 +81,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const consents = new ConsentStore(db);
     const persons = new PersonStore(db);
     const pseudonyms = new Pseudonyms(keys.pseudonymSecret);
+    const operators = new OperatorCredentials(db);
     const register = EmbeddedRegister.fromFile(process.env.BRANA_POPULATION_REGISTER ? path.resolve(process.env.BRANA_POPULATION_REGISTER) : TEST_CITIZENS_FILE);
     const resolution = new IdentityResolution(register, persons);
     const provider = createProvider({ publicUrl: env.publicUrl, keys, db, seps, persons, register, pseudonyms, consents, log, trustProxy: env.trustProxy });
@@ -97,8 +100,9 @@ export async function createBroker(env: Environment): Promise<Broker> {
       formKey,
       trustProxy: env.trustProxy,
       development: env.mode === 'development',
+      operators,
     });
-    return { env, app, db, keys, provider, registry, seps, log, consents, persons, pseudonyms, requests, close: () => db.destroy() };
+    return { env, app, db, keys, provider, registry, seps, log, consents, persons, pseudonyms, requests, operators, close: () => db.destroy() };
   } catch (err) {
     await db.destroy();
     throw err;

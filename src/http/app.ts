@@ -9,6 +9,7 @@ import { languageCookie } from '../pages/render.ts';
 import { showCitizenError } from '../interaction/citizen-errors.ts';
 import { interactionRoutes, type InteractionDependencies } from '../interaction/routes.ts';
 import { upstreamReturnRoutes, type UpstreamReturnDependencies } from '../interaction/upstream-return.ts';
+import type { OperatorCredentials } from '../access/operator-credentials.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { developmentIdentityProviderRoutes } from '../devidp/routes.ts';
@@ -23,6 +24,8 @@ export interface AppDependencies extends InteractionDependencies, UpstreamReturn
   publicUrl: URL;
   trustProxy: boolean;
   development: boolean;
+  /** Credentials of administrators and auditors, for the operator APIs. */
+  operators: OperatorCredentials;
 }
 
 /** Only a path on this site may be the target of a redirect back (no open redirect). */
