@@ -3,6 +3,9 @@ import path from 'node:path';
 import type express from 'express';
 import type Provider from 'oidc-provider';
 import { OperatorCredentials } from './access/operator-credentials.ts';
+import { ensureAccountSep } from './account/account-sep.ts';
+import { AccountSessions } from './account/account-sessions.ts';
+import { LoginHistory } from './account/login-history.ts';
 import { AssertionLog } from './audit/assertion-log.ts';
 import type { Environment } from './config/environment.ts';
 import { ConsentStore } from './consent/consent-store.ts';
@@ -16,6 +19,7 @@ import { loadBrokerKeys, readOrCreateCertifiedKey, type BrokerKeys } from './key
 import { readIdentityMeansFolder } from './means/identity-means.ts';
 import { createProvider } from './oidc/provider.ts';
 import { Pseudonyms } from './pseudonym/pseudonym.ts';
+import { SepRegistration } from './sep/sep-registration.ts';
 import { SepStore } from './sep/sep-store.ts';
 import { migrate, openDatabase, type Database } from './store/database.ts';
 import { IdentityMeansRegistry, requireRealMetadata, type RegisteredMeans } from './upstream/identity-means-registry.ts';
@@ -38,6 +42,10 @@ export interface Broker {
   pseudonyms: Pseudonyms;
   requests: UpstreamRequestStore;
   operators: OperatorCredentials;
+  /** Registers SePs and changes registrations, with their audit records (this instance's rules). */
+  registration: SepRegistration;
+  /** The citizens' open "My account" pages. */
+  accountSessions: AccountSessions;
   close(): Promise<void>;
 }
 
@@ -84,7 +92,10 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const operators = new OperatorCredentials(db);
     const register = EmbeddedRegister.fromFile(process.env.BRANA_POPULATION_REGISTER ? path.resolve(process.env.BRANA_POPULATION_REGISTER) : TEST_CITIZENS_FILE);
     const resolution = new IdentityResolution(register, persons);
-    const provider = createProvider({ publicUrl: env.publicUrl, keys, db, seps, persons, register, pseudonyms, consents, log, trustProxy: env.trustProxy });
+    const registration = new SepRegistration(db, seps, log, { allowLoopbackHttp: env.mode === 'development', knownMeans: registry.ids(), environment: env.sepEnvironment });
+    await ensureAccountSep(registration, seps, env.publicUrl, env.sepEnvironment);
+    const accountSessions = new AccountSessions(db);
+    const provider = createProvider({ publicUrl: env.publicUrl, keys, db, seps, persons, register, pseudonyms, consents, log, trustProxy: env.trustProxy, registration, sepEnvironment: env.sepEnvironment });
     const formKey = createHash('sha256').update('brana-forms').update(keys.cookieKeys[0] ?? '').digest();
     const app = createApp({
       provider,
@@ -101,8 +112,10 @@ export async function createBroker(env: Environment): Promise<Broker> {
       trustProxy: env.trustProxy,
       development: env.mode === 'development',
       operators,
+      accountSessions,
+      history: new LoginHistory(seps, log, pseudonyms),
     });
-    return { env, app, db, keys, provider, registry, seps, log, consents, persons, pseudonyms, requests, operators, close: () => db.destroy() };
+    return { env, app, db, keys, provider, registry, seps, log, consents, persons, pseudonyms, requests, operators, registration, accountSessions, close: () => db.destroy() };
   } catch (err) {
     await db.destroy();
     throw err;

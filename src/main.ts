@@ -4,7 +4,6 @@ import { ConfigurationError } from './config/configuration-error.ts';
 import { readEnvironment } from './config/environment.ts';
 import { createDemoSep, DEMO_SEP_CLIENT_ID, demoSepRegistration } from './demo-sep/demo-sep.ts';
 import { logger } from './log/logger.ts';
-import { SepRegistration } from './sep/sep-registration.ts';
 import { removeExpiredModels } from './oidc/model-adapter.ts';
 
 /** `npm start`: one Brána node, and in development mode the demo SeP beside it. */
@@ -20,7 +19,7 @@ async function main(): Promise<void> {
   let demoUrl: string | null = null;
   if (env.mode === 'development' && env.demoSepPort !== null) {
     const origin = `http://localhost:${env.demoSepPort}`;
-    const registration = new SepRegistration(broker.db, broker.seps, broker.log, { allowLoopbackHttp: true, knownMeans: broker.registry.ids() });
+    const registration = broker.registration;
     let demo = await broker.seps.findWithSecret(DEMO_SEP_CLIENT_ID);
     if (!demo) {
       await registration.register(demoSepRegistration(origin), 'active', 'npm start (development)');
@@ -35,7 +34,7 @@ async function main(): Promise<void> {
   }
 
   const cleanup = setInterval(() => {
-    Promise.all([removeExpiredModels(broker.db), broker.requests.removeExpired()]).catch((err: unknown) =>
+    Promise.all([removeExpiredModels(broker.db), broker.requests.removeExpired(), broker.accountSessions.removeExpired()]).catch((err: unknown) =>
       logger.error('cleanup of expired rows failed', { error: (err as Error).message }),
     );
   }, 60_000);

@@ -16,6 +16,18 @@ export const AUDIT_EVENTS = [
   'sep_status_changed',
   'operator_added',
   'operator_revoked',
+  // SeP onboarding (issue 4): every change to a registration or a tile is an administrative event.
+  'sep_updated',
+  'sep_approved',
+  'sep_rejected',
+  'sep_secret_rotated',
+  'sep_initial_token_issued',
+  'tile_requested',
+  'tile_approved',
+  'tile_rejected',
+  // The citizen's own actions in My account.
+  'account_login',
+  'consent_revoked',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 
@@ -90,6 +102,24 @@ export function hashedContent(row: Omit<Row, 'seq' | 'prev_hash' | 'hash'>): Rec
   };
 }
 
+function fromRow(row: Row): StoredAuditRecord {
+  return {
+    seq: Number(row.seq),
+    at: Number(row.at),
+    event: row.event as AuditEvent,
+    sepId: row.sep_id,
+    requestId: row.request_id,
+    means: row.means,
+    pseudonym: row.pseudonym,
+    loa: row.loa,
+    outcome: row.outcome as 'success' | 'failure',
+    reason: row.reason,
+    detail: JSON.parse(row.detail) as Record<string, unknown>,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
 /**
  * The assertion log: an append-only, hash-chained table. Appends take part in the caller's
  * transaction, so a step and its record are written together or not at all.
@@ -128,6 +158,24 @@ export class AssertionLog {
     for (const record of records) await this.append(record, trx);
   }
 
+  /**
+   * The records of these pseudonyms (a citizen's history: one pseudonym per SeP group), newest first.
+   * Pseudonyms are per group, so nobody else's records can match.
+   */
+  async queryByPseudonyms(pseudonyms: readonly string[], events: readonly AuditEvent[], limit = 100, trx: Queryable = this.db): Promise<StoredAuditRecord[]> {
+    if (!pseudonyms.length || !events.length) return [];
+    const rows = (await trx('assertion_log').whereIn('pseudonym', [...pseudonyms]).whereIn('event', [...events]).orderBy('seq', 'desc').limit(limit)) as Row[];
+    return rows.map(fromRow);
+  }
+
+  /** How many records of this kind a SeP has (e.g. completed logins: `token_issued`). */
+  async count(filter: { sepId: string; event: AuditEvent; outcome?: 'success' | 'failure' }, trx: Queryable = this.db): Promise<number> {
+    const where: Record<string, string> = { sep_id: filter.sepId, event: filter.event };
+    if (filter.outcome) where.outcome = filter.outcome;
+    const [row] = (await trx('assertion_log').where(where).count({ n: '*' })) as Array<{ n: number | string }>;
+    return Number(row?.n ?? 0);
+  }
+
   async query(filter: { sepId?: string; requestId?: string; event?: AuditEvent; pseudonym?: string } = {}, trx: Queryable = this.db): Promise<StoredAuditRecord[]> {
     const where: Record<string, string> = {};
     if (filter.sepId) where.sep_id = filter.sepId;
@@ -135,20 +183,6 @@ export class AssertionLog {
     if (filter.event) where.event = filter.event;
     if (filter.pseudonym) where.pseudonym = filter.pseudonym;
     const rows = (await trx('assertion_log').where(where).orderBy('seq', 'asc')) as Row[];
-    return rows.map((row) => ({
-      seq: Number(row.seq),
-      at: Number(row.at),
-      event: row.event as AuditEvent,
-      sepId: row.sep_id,
-      requestId: row.request_id,
-      means: row.means,
-      pseudonym: row.pseudonym,
-      loa: row.loa,
-      outcome: row.outcome as 'success' | 'failure',
-      reason: row.reason,
-      detail: JSON.parse(row.detail) as Record<string, unknown>,
-      prevHash: row.prev_hash,
-      hash: row.hash,
-    }));
+    return rows.map(fromRow);
   }
 }

@@ -37,7 +37,7 @@ async function withStore<T>(action: (context: StoreContext) => Promise<T>): Prom
     const seps = new SepStore(db);
     const log = new AssertionLog(db);
     const knownMeans = readIdentityMeansFolder(env.providersDir).map((means) => means.id);
-    const registration = new SepRegistration(db, seps, log, { allowLoopbackHttp: env.mode === 'development', knownMeans });
+    const registration = new SepRegistration(db, seps, log, { allowLoopbackHttp: env.mode === 'development', knownMeans, environment: env.sepEnvironment });
     return await action({ db, seps, registration, log, operators: new OperatorCredentials(db) });
   } finally {
     await db.destroy();

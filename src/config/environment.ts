@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigurationError, describeIssues } from './configuration-error.ts';
+import { SEP_ENVIRONMENTS, type SepEnvironment } from '../sep/sep.ts';
 
 /** Everything Brána reads from its environment, validated once at start. */
 export interface Environment {
@@ -14,6 +15,8 @@ export interface Environment {
   providersDir: string;
   demoSepPort: number | null;
   trustProxy: boolean;
+  /** Test and production SeP registrations are separate: an instance accepts and serves only its own. */
+  sepEnvironment: SepEnvironment;
 }
 
 const schema = z.object({
@@ -27,6 +30,7 @@ const schema = z.object({
   BRANA_PROVIDERS_DIR: z.string().min(1).default('providers'),
   BRANA_DEMO_SEP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   BRANA_TRUST_PROXY: z.enum(['true', 'false']).default('false'),
+  BRANA_SEP_ENVIRONMENT: z.enum(SEP_ENVIRONMENTS).optional(),
 });
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Environment {
@@ -57,5 +61,6 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
     providersDir: path.resolve(cwd, value.BRANA_PROVIDERS_DIR),
     demoSepPort: value.BRANA_MODE === 'development' ? (value.BRANA_DEMO_SEP_PORT ?? port + 1) : null,
     trustProxy: value.BRANA_TRUST_PROXY === 'true',
+    sepEnvironment: value.BRANA_SEP_ENVIRONMENT ?? (value.BRANA_MODE === 'development' ? 'test' : 'production'),
   };
 }

@@ -10,6 +10,9 @@ import { showCitizenError } from '../interaction/citizen-errors.ts';
 import { interactionRoutes, type InteractionDependencies } from '../interaction/routes.ts';
 import { upstreamReturnRoutes, type UpstreamReturnDependencies } from '../interaction/upstream-return.ts';
 import type { OperatorCredentials } from '../access/operator-credentials.ts';
+import { accountRoutes } from '../account/account-routes.ts';
+import type { AccountSessions } from '../account/account-sessions.ts';
+import type { LoginHistory } from '../account/login-history.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { developmentIdentityProviderRoutes } from '../devidp/routes.ts';
@@ -26,6 +29,9 @@ export interface AppDependencies extends InteractionDependencies, UpstreamReturn
   development: boolean;
   /** Credentials of administrators and auditors, for the operator APIs. */
   operators: OperatorCredentials;
+  /** "My account": the citizens' open account pages and their login history. */
+  accountSessions: AccountSessions;
+  history: LoginHistory;
 }
 
 /** Only a path on this site may be the target of a redirect back (no open redirect). */
@@ -90,6 +96,7 @@ export function createApp(deps: AppDependencies): express.Express {
   });
   app.use('/saml', upstreamReturnRoutes(deps));
   app.use('/interaction', interactionRoutes(deps));
+  app.use('/account', accountRoutes(deps));
   if (deps.development) app.use('/dev-idp', developmentIdentityProviderRoutes(deps.registry.developmentProviders()));
 
   // The sector identifier document of a SeP group (OIDC Core 8.1): the return URLs of its SePs.

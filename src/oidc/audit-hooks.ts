@@ -23,6 +23,8 @@ export function tokenIssuedHook(log: AssertionLog, seps: SepStore, pseudonyms: P
       .where({ model: 'AuthorizationCode', grant_id: payload.grantId ?? '' })
       .orderBy('consumed_at', 'desc')
       .first('payload')) as { payload: string } | undefined;
+    // The access token does not carry how the citizen logged in; the code it was redeemed for does.
+    const codePayload = code ? (JSON.parse(code.payload) as { codeChallenge?: string; acr?: string; amr?: string[] }) : undefined;
     const grant = (await trx('oidc_model').where({ model: 'Grant', id: payload.grantId ?? '' }).first('payload')) as { payload: string } | undefined;
     const grantPayload = grant ? (JSON.parse(grant.payload) as AdapterPayload & { openid?: { scope?: string; claims?: string[] }; rejected?: { openid?: { claims?: string[] } } }) : undefined;
     const rejected = new Set(grantPayload?.rejected?.openid?.claims ?? []);
@@ -33,9 +35,9 @@ export function tokenIssuedHook(log: AssertionLog, seps: SepStore, pseudonyms: P
         event: 'token_issued',
         outcome: 'success',
         sepId: payload.clientId,
-        requestId: code ? requestIdOf((JSON.parse(code.payload) as { codeChallenge?: string }).codeChallenge) : null,
-        means: Array.isArray(payload.amr) ? String(payload.amr[0]) : null,
-        loa: loaFromUri(typeof payload.acr === 'string' ? payload.acr : undefined) ?? null,
+        requestId: codePayload ? requestIdOf(codePayload.codeChallenge) : null,
+        means: Array.isArray(codePayload?.amr) ? String(codePayload.amr[0]) : null,
+        loa: loaFromUri(codePayload?.acr) ?? null,
         pseudonym: sep ? pseudonyms.forGroup(payload.accountId, sep.group) : null,
         detail: { grantId: payload.grantId, scope: payload.scope, attributes },
       },
