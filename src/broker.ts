@@ -95,7 +95,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const registration = new SepRegistration(db, seps, log, { allowLoopbackHttp: env.mode === 'development', knownMeans: registry.ids(), environment: env.sepEnvironment });
     await ensureAccountSep(registration, seps, env.publicUrl, env.sepEnvironment);
     const accountSessions = new AccountSessions(db);
-    const provider = createProvider({ publicUrl: env.publicUrl, keys, db, seps, persons, register, pseudonyms, consents, log, trustProxy: env.trustProxy, registration, sepEnvironment: env.sepEnvironment });
+    const provider = createProvider({ publicUrl: env.publicUrl, keys, db, seps, persons, register, pseudonyms, consents, log, trustProxy: env.trustProxy, registration, sepEnvironment: env.sepEnvironment, development: env.mode === 'development' });
     const formKey = createHash('sha256').update('brana-forms').update(keys.cookieKeys[0] ?? '').digest();
     const app = createApp({
       provider,
@@ -114,6 +114,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
       operators,
       accountSessions,
       history: new LoginHistory(seps, log, pseudonyms),
+      registration,
     });
     return { env, app, db, keys, provider, registry, seps, log, consents, persons, pseudonyms, requests, operators, registration, accountSessions, close: () => db.destroy() };
   } catch (err) {

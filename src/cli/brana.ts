@@ -5,9 +5,10 @@ import { OPERATOR_ROLES, OperatorCredentials, isOperatorRole } from '../access/o
 import { ConfigurationError } from '../config/configuration-error.ts';
 import { readEnvironment } from '../config/environment.ts';
 import { readIdentityMeansFolder } from '../means/identity-means.ts';
-import { RegistrationRejected, SepRegistration } from '../sep/sep-registration.ts';
+import { reviewOf } from '../admin/sep-administration.ts';
+import { DEFAULT_INITIAL_TOKEN_DAYS, MAX_INITIAL_TOKEN_DAYS, issueInitialAccessToken, registrationDesk } from '../oidc/initial-access-tokens.ts';
+import { NothingToDecide, RegistrationRejected, SepRegistration, UnknownSep } from '../sep/sep-registration.ts';
 import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
-import type { Sep } from '../sep/sep.ts';
 import { migrate, openDatabase, type Database } from '../store/database.ts';
 
 /** A failure the operator caused and can fix: printed as one line, exit code 2. */
@@ -17,16 +18,13 @@ function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-function describe(sep: Sep): Record<string, unknown> {
-  return { ...sep, createdAt: new Date(sep.createdAt).toISOString(), updatedAt: new Date(sep.updatedAt).toISOString() };
-}
-
 interface StoreContext {
   db: Database;
   seps: SepStore;
   registration: SepRegistration;
   log: AssertionLog;
   operators: OperatorCredentials;
+  publicUrl: URL;
 }
 
 async function withStore<T>(action: (context: StoreContext) => Promise<T>): Promise<T> {
@@ -38,7 +36,7 @@ async function withStore<T>(action: (context: StoreContext) => Promise<T>): Prom
     const log = new AssertionLog(db);
     const knownMeans = readIdentityMeansFolder(env.providersDir).map((means) => means.id);
     const registration = new SepRegistration(db, seps, log, { allowLoopbackHttp: env.mode === 'development', knownMeans, environment: env.sepEnvironment });
-    return await action({ db, seps, registration, log, operators: new OperatorCredentials(db) });
+    return await action({ db, seps, registration, log, operators: new OperatorCredentials(db), publicUrl: env.publicUrl });
   } finally {
     await db.destroy();
   }
@@ -84,20 +82,78 @@ export function buildProgram(): Command {
   sep
     .command('list')
     .description('list registered SePs')
-    .action(async () => {
+    .option('--pending', 'only those waiting for an administrator: new registrations and requested changes')
+    .action(async (options: { pending?: boolean }) => {
       await withStore(async ({ seps }) => {
-        print((await seps.list()).map((item) => ({ clientId: item.clientId, name: item.name.cs, status: item.status, group: item.group, environment: item.environment })));
+        const all = await seps.list();
+        const shown = options.pending ? all.filter((item) => item.status === 'pending' || item.requestedRegistration !== null) : all;
+        print(shown.map((item) => ({ clientId: item.clientId, name: item.name.cs, status: item.status, group: item.group, environment: item.environment, changePending: item.requestedRegistration !== null })));
       });
     });
 
   sep
     .command('show <clientId>')
-    .description('show one registration (without its secret)')
+    .description('show one registration for review (without its secret): in force, the change asked for, the other members of its group')
     .action(async (clientId: string) => {
       await withStore(async ({ seps }) => {
         const found = await seps.find(clientId);
         if (!found) throw new OperatorError(`no SeP with client id ${clientId}`);
-        print(describe(found));
+        print(await reviewOf(seps, found));
+      });
+    });
+
+  sep
+    .command('approve <clientId>')
+    .description('approve a pending registration (it can log citizens in) or the change a SeP asked for (it comes into force)')
+    .action(async (clientId: string) => {
+      await withStore(async ({ registration }) => {
+        try {
+          print({ clientId, ...(await registration.approve(clientId, 'cli')) });
+        } catch (err) {
+          if (err instanceof UnknownSep || err instanceof NothingToDecide) throw new OperatorError(err.message);
+          throw err;
+        }
+      });
+    });
+
+  sep
+    .command('reject <clientId>')
+    .description('refuse a pending registration (it is disabled) or a requested change (it is dropped)')
+    .requiredOption('--reason <text>', 'why, for the SeP and the assertion log')
+    .action(async (clientId: string, options: { reason: string }) => {
+      if (!options.reason.trim()) throw new OperatorError('--reason: must not be empty');
+      await withStore(async ({ registration }) => {
+        try {
+          print({ clientId, ...(await registration.reject(clientId, 'cli', options.reason.trim())) });
+        } catch (err) {
+          if (err instanceof UnknownSep || err instanceof NothingToDecide) throw new OperatorError(err.message);
+          throw err;
+        }
+      });
+    });
+
+  sep
+    .command('rotate-secret <clientId>')
+    .description('give a SeP a new client secret; the old one stops working at once')
+    .action(async (clientId: string) => {
+      await withStore(async ({ registration }) => {
+        const secret = await registration.rotateSecret(clientId, 'cli');
+        if (!secret) throw new OperatorError(`no SeP with client id ${clientId}`);
+        print({ clientId, clientSecret: secret });
+      });
+    });
+
+  sep
+    .command('initial-token')
+    .description('issue an initial access token with which a SeP registers itself (RFC 7591); printed once')
+    .option('--days <days>', `how long it is valid (at most ${MAX_INITIAL_TOKEN_DAYS})`, String(DEFAULT_INITIAL_TOKEN_DAYS))
+    .action(async (options: { days: string }) => {
+      const days = Number(options.days);
+      if (!Number.isFinite(days) || days <= 0 || days > MAX_INITIAL_TOKEN_DAYS) throw new OperatorError(`--days: must be a number of days between 0 and ${MAX_INITIAL_TOKEN_DAYS}`);
+      await withStore(async ({ db, seps, registration, log, publicUrl }) => {
+        const desk = registrationDesk(db, { registration, seps, publicUrl });
+        const issued = await issueInitialAccessToken(desk, log, 'cli', days);
+        print({ initialAccessToken: issued.token, expiresAt: new Date(issued.expiresAt).toISOString(), registrationEndpoint: new URL('/reg', publicUrl).href });
       });
     });
 

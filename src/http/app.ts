@@ -13,6 +13,9 @@ import type { OperatorCredentials } from '../access/operator-credentials.ts';
 import { accountRoutes } from '../account/account-routes.ts';
 import type { AccountSessions } from '../account/account-sessions.ts';
 import type { LoginHistory } from '../account/login-history.ts';
+import { adminRoutes } from '../admin/admin-routes.ts';
+import type { SepRegistration } from '../sep/sep-registration.ts';
+import { sepSelfServiceRoutes } from '../sep/sep-self-service-routes.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { developmentIdentityProviderRoutes } from '../devidp/routes.ts';
@@ -32,6 +35,8 @@ export interface AppDependencies extends InteractionDependencies, UpstreamReturn
   /** "My account": the citizens' open account pages and their login history. */
   accountSessions: AccountSessions;
   history: LoginHistory;
+  /** SeP registrations and their changes (self-service, administrators). */
+  registration: SepRegistration;
 }
 
 /** Only a path on this site may be the target of a redirect back (no open redirect). */
@@ -97,6 +102,9 @@ export function createApp(deps: AppDependencies): express.Express {
   app.use('/saml', upstreamReturnRoutes(deps));
   app.use('/interaction', interactionRoutes(deps));
   app.use('/account', accountRoutes(deps));
+  app.use('/admin', adminRoutes(deps));
+  // Beside oidc-provider's own /reg (RFC 7591/7592): what else a SeP does with its registration token.
+  app.use('/reg', sepSelfServiceRoutes(deps));
   if (deps.development) app.use('/dev-idp', developmentIdentityProviderRoutes(deps.registry.developmentProviders()));
 
   // The sector identifier document of a SeP group (OIDC Core 8.1): the return URLs of its SePs.

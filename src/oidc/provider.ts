@@ -41,6 +41,25 @@ export interface ProviderDependencies {
   registration: SepRegistration;
   /** The SeP environment this instance serves: the other environment's SePs are not clients. */
   sepEnvironment: SepEnvironment;
+  /** Development mode: a SeP's jwks_uri may be on this machine (loopback). */
+  development?: boolean;
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * How oidc-provider fetches a SeP's jwks_uri. It guards every fetch against special-use addresses
+ * (loopback, private networks: SSRF); in development mode only, a loopback jwks_uri — a SeP on this
+ * machine, as Brána's registration rules allow there — is fetched without that guard.
+ */
+export function sepKeyFetch(development: boolean): NonNullable<Configuration['fetch']> {
+  return (url, options) => {
+    if (development && LOOPBACK_HOSTS.has(new URL(url instanceof Request ? url.url : url).hostname)) {
+      const { dispatcher: _guard, ...unguarded } = options as RequestInit & { dispatcher?: unknown };
+      return globalThis.fetch(url, unguarded);
+    }
+    return globalThis.fetch(url, options);
+  };
 }
 
 function localeOfContext(ctx: KoaContextWithOIDC): Locale {
@@ -191,6 +210,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       userinfoEncryptionEncValues: [...ID_TOKEN_ENCRYPTION_ENCS],
     },
     discovery: { claims_locales_supported: ['cs', 'en'], ui_locales_supported: ['cs', 'en'] },
+    fetch: sepKeyFetch(deps.development ?? false),
   };
 
   const provider = new Provider(deps.publicUrl.origin, configuration);

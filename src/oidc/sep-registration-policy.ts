@@ -43,10 +43,12 @@ export async function checkRegistrationMetadata(rules: RegistrationRules, metada
         return sepOf(clientId, plan.inForce, { status: current.status, requestedRegistration: plan.requested, createdAt: current.createdAt, updatedAt: now });
       })()
     : sepOf(clientId, parsed, { status: 'pending', requestedRegistration: null, createdAt: now, updatedAt: now });
-  // What only Brána sets may be echoed back unchanged, never set: that is how a SeP would grant itself a group or attributes.
+  // What only Brána sets may be echoed back as read (or as Brána will set it), never set: that is
+  // how a SeP would grant itself a group or attributes.
   const registered = clientMetadataOf(preview, null, rules.publicUrl) as Record<string, unknown>;
+  const read = current ? (clientMetadataOf(current, null, rules.publicUrl) as Record<string, unknown>) : {};
   for (const key of SERVER_SET_METADATA) {
-    if (metadata[key] !== undefined && !same(metadata[key], registered[key])) {
+    if (metadata[key] !== undefined && !same(metadata[key], registered[key]) && !same(metadata[key], read[key])) {
       problems.push(`${key}: is set by Brána${key.startsWith('sep_') ? `; ask for it in ${BRANA_REGISTRATION} and an administrator approves it` : ''}`);
     }
   }

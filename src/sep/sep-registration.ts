@@ -17,6 +17,13 @@ export class RegistrationRejected extends Error {
 /** An administrator's decision that has nothing to decide on (no pending registration or change). */
 export class NothingToDecide extends Error {}
 
+/** A decision about a SeP that is not registered. */
+export class UnknownSep extends Error {
+  constructor(clientId: string) {
+    super(`no SeP with client id ${clientId}`);
+  }
+}
+
 /** The fields a SeP changes for itself at once; every other field waits for an administrator. */
 export const TECHNICAL_FIELDS = ['redirectUris', 'postLogoutRedirectUris', 'tokenEndpointAuthMethod', 'jwksUri', 'idTokenEncryption'] as const;
 
@@ -161,7 +168,7 @@ export class SepRegistration {
   async approve(clientId: string, actor: string): Promise<{ status: SepStatus; applied: string[] }> {
     return this.db.transaction(async (trx) => {
       const current = await this.seps.find(clientId, trx);
-      if (!current) throw new NothingToDecide(`no SeP with client id ${clientId}`);
+      if (!current) throw new UnknownSep(clientId);
       if (current.status === 'pending') {
         await this.seps.setStatus(clientId, 'active', trx);
         await this.log.append({ event: 'sep_approved', outcome: 'success', sepId: clientId, detail: { actor, approved: 'registration', group: current.group, allowedAttributes: current.allowedAttributes, minimumLoa: current.minimumLoa } }, trx);
@@ -183,7 +190,7 @@ export class SepRegistration {
   async reject(clientId: string, actor: string, reason: string): Promise<{ status: SepStatus }> {
     return this.db.transaction(async (trx) => {
       const current = await this.seps.find(clientId, trx);
-      if (!current) throw new NothingToDecide(`no SeP with client id ${clientId}`);
+      if (!current) throw new UnknownSep(clientId);
       if (current.status === 'pending') {
         await this.seps.setStatus(clientId, 'disabled', trx);
         await this.log.append({ event: 'sep_rejected', outcome: 'success', sepId: clientId, reason: 'registration_rejected', detail: { actor, rejected: 'registration', reason } }, trx);
