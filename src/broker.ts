@@ -115,6 +115,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
       accountSessions,
       history: new LoginHistory(seps, log, pseudonyms),
       registration,
+      sepEnvironment: env.sepEnvironment,
     });
     return { env, app, db, keys, provider, registry, seps, log, consents, persons, pseudonyms, requests, operators, registration, accountSessions, close: () => db.destroy() };
   } catch (err) {

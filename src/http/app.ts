@@ -16,6 +16,8 @@ import type { LoginHistory } from '../account/login-history.ts';
 import { adminRoutes } from '../admin/admin-routes.ts';
 import type { SepRegistration } from '../sep/sep-registration.ts';
 import { sepSelfServiceRoutes } from '../sep/sep-self-service-routes.ts';
+import { registrationFormRoutes } from '../sep/registration-form-routes.ts';
+import type { SepEnvironment } from '../sep/sep.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { developmentIdentityProviderRoutes } from '../devidp/routes.ts';
@@ -37,6 +39,7 @@ export interface AppDependencies extends InteractionDependencies, UpstreamReturn
   history: LoginHistory;
   /** SeP registrations and their changes (self-service, administrators). */
   registration: SepRegistration;
+  sepEnvironment: SepEnvironment;
 }
 
 /** Only a path on this site may be the target of a redirect back (no open redirect). */
@@ -105,6 +108,7 @@ export function createApp(deps: AppDependencies): express.Express {
   app.use('/admin', adminRoutes(deps));
   // Beside oidc-provider's own /reg (RFC 7591/7592): what else a SeP does with its registration token.
   app.use('/reg', sepSelfServiceRoutes(deps));
+  app.use('/register', registrationFormRoutes(deps));
   if (deps.development) app.use('/dev-idp', developmentIdentityProviderRoutes(deps.registry.developmentProviders()));
 
   // The sector identifier document of a SeP group (OIDC Core 8.1): the return URLs of its SePs.

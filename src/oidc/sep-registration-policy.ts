@@ -23,12 +23,12 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stri
  * rules of the CLI document plus those of self-service, and says what Brána would register. Used by
  * the registration API and the web form alike.
  */
-export async function checkRegistrationMetadata(rules: RegistrationRules, metadata: Record<string, unknown>, current?: Sep): Promise<RegistrationCheck> {
+export async function checkRegistrationMetadata(rules: RegistrationRules, metadata: Record<string, unknown>, current?: Sep, language: 'cs' | 'en' = 'en'): Promise<RegistrationCheck> {
   const { document, problems } = documentFromMetadata(metadata);
   const clientId = current?.clientId ?? 'sep-preview';
   let parsed: RegistrationDocument | undefined;
   try {
-    parsed = rules.registration.validate(document);
+    parsed = rules.registration.validate(document, language);
   } catch (err) {
     if (!(err instanceof RegistrationRejected)) throw err;
     problems.push(...err.problems.map(metadataProblem));

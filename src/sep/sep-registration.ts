@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import { describeIssues } from '../config/configuration-error.ts';
 import type { Database } from '../store/database.ts';
@@ -83,8 +84,9 @@ export class SepRegistration {
     return new SepRegistration(this.db, this.seps, this.log, { ...this.context, allowReserved: true });
   }
 
-  validate(document: unknown): RegistrationDocument {
-    const parsed = registrationSchema(this.context).safeParse(document);
+  /** Validates a registration document; `cs` gives zod's own messages in Czech (for the web form). */
+  validate(document: unknown, language: 'cs' | 'en' = 'en'): RegistrationDocument {
+    const parsed = registrationSchema(this.context).safeParse(document, language === 'cs' ? { error: z.locales.cs().localeError } : undefined);
     if (!parsed.success) throw new RegistrationRejected(describeIssues(parsed.error.issues));
     return parsed.data;
   }
