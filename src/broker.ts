@@ -21,6 +21,8 @@ import { createProvider } from './oidc/provider.ts';
 import { Pseudonyms } from './pseudonym/pseudonym.ts';
 import { SepRegistration } from './sep/sep-registration.ts';
 import { SepStore } from './sep/sep-store.ts';
+import { TileRequests } from './tiles/tile-requests.ts';
+import { TileStore } from './tiles/tile-store.ts';
 import { migrate, openDatabase, type Database } from './store/database.ts';
 import { IdentityMeansRegistry, requireRealMetadata, type RegisteredMeans } from './upstream/identity-means-registry.ts';
 import { MetadataSource } from './upstream/saml/metadata-source.ts';
@@ -46,6 +48,7 @@ export interface Broker {
   registration: SepRegistration;
   /** The citizens' open "My account" pages. */
   accountSessions: AccountSessions;
+  tiles: TileStore;
   close(): Promise<void>;
 }
 
@@ -95,6 +98,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const registration = new SepRegistration(db, seps, log, { allowLoopbackHttp: env.mode === 'development', knownMeans: registry.ids(), environment: env.sepEnvironment });
     await ensureAccountSep(registration, seps, env.publicUrl, env.sepEnvironment);
     const accountSessions = new AccountSessions(db);
+    const tiles = new TileStore(db);
     const provider = createProvider({ publicUrl: env.publicUrl, keys, db, seps, persons, register, pseudonyms, consents, log, trustProxy: env.trustProxy, registration, sepEnvironment: env.sepEnvironment, development: env.mode === 'development' });
     const formKey = createHash('sha256').update('brana-forms').update(keys.cookieKeys[0] ?? '').digest();
     const app = createApp({
@@ -116,8 +120,10 @@ export async function createBroker(env: Environment): Promise<Broker> {
       history: new LoginHistory(seps, log, pseudonyms),
       registration,
       sepEnvironment: env.sepEnvironment,
+      tiles,
+      tileRequests: new TileRequests({ db, tiles, seps, log, allowLoopbackHttp: env.mode === 'development' }),
     });
-    return { env, app, db, keys, provider, registry, seps, log, consents, persons, pseudonyms, requests, operators, registration, accountSessions, close: () => db.destroy() };
+    return { env, app, db, keys, provider, registry, seps, log, consents, persons, pseudonyms, requests, operators, registration, accountSessions, tiles, close: () => db.destroy() };
   } catch (err) {
     await db.destroy();
     throw err;

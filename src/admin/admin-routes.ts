@@ -9,6 +9,9 @@ import { logger } from '../log/logger.ts';
 import { DEFAULT_INITIAL_TOKEN_DAYS, MAX_INITIAL_TOKEN_DAYS, issueInitialAccessToken } from '../oidc/initial-access-tokens.ts';
 import { NothingToDecide, UnknownSep, type SepRegistration } from '../sep/sep-registration.ts';
 import type { SepStore } from '../sep/sep-store.ts';
+import { TileNotAllowed, type TileRequests } from '../tiles/tile-requests.ts';
+import type { TileStore } from '../tiles/tile-store.ts';
+import type { TileStatus } from '../tiles/tile.ts';
 import { reviewOf } from './sep-administration.ts';
 
 export interface AdminDependencies {
@@ -18,7 +21,16 @@ export interface AdminDependencies {
   registration: SepRegistration;
   log: AssertionLog;
   publicUrl: URL;
+  tiles: TileStore;
+  tileRequests: TileRequests;
 }
+
+const TILE_STATUSES: TileStatus[] = ['pending', 'approved', 'rejected', 'withdrawn', 'superseded'];
+const tileId = (req: Request) => {
+  const id = String(req.params.id);
+  if (!/^\d{1,12}$/.test(id)) throw new AdminRequestError(404, 'not_found', 'no such tile');
+  return Number(id);
+};
 
 /** A request the administrator can correct: 4xx with an OAuth-style JSON body. */
 export class AdminRequestError extends Error {
@@ -108,6 +120,32 @@ export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) =
     }),
   );
 
+  router.get(
+    '/tiles',
+    handle(async (req, res) => {
+      const status = req.query.status;
+      if (status !== undefined && !TILE_STATUSES.includes(status as TileStatus)) throw new AdminRequestError(400, 'invalid_request', `status: must be one of ${TILE_STATUSES.join(', ')}`);
+      const tiles = await deps.tiles.list({ status: status as TileStatus | undefined });
+      // The logo goes along so that the administrator sees what would be published.
+      res.json(await Promise.all(tiles.map(async (tile) => ({ ...tile, logo: `data:${tile.logoType};base64,${(await deps.tiles.logo(tile.id))!.bytes.toString('base64')}` }))));
+    }),
+  );
+
+  router.post(
+    '/tiles/:id/approve',
+    handle(async (req, res) => {
+      res.json(await deps.tileRequests.approve(tileId(req), actorOf(res)));
+    }),
+  );
+
+  router.post(
+    '/tiles/:id/reject',
+    handle(async (req, res) => {
+      const { reason } = parseBody(decision, req.body);
+      res.json(await deps.tileRequests.reject(tileId(req), actorOf(res), reason));
+    }),
+  );
+
   extend?.(router);
 
   router.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
@@ -117,6 +155,10 @@ export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) =
     }
     if (err instanceof UnknownSep) {
       res.status(404).json({ error: 'not_found', error_description: err.message });
+      return;
+    }
+    if (err instanceof TileNotAllowed) {
+      res.status(err.code === 'not_found' ? 404 : 409).json({ error: err.code, error_description: err.message });
       return;
     }
     if (err instanceof NothingToDecide) {

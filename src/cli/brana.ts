@@ -10,6 +10,9 @@ import { DEFAULT_INITIAL_TOKEN_DAYS, MAX_INITIAL_TOKEN_DAYS, issueInitialAccessT
 import { NothingToDecide, RegistrationRejected, SepRegistration, UnknownSep } from '../sep/sep-registration.ts';
 import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
 import { migrate, openDatabase, type Database } from '../store/database.ts';
+import { TileNotAllowed, TileRequests } from '../tiles/tile-requests.ts';
+import { TileStore } from '../tiles/tile-store.ts';
+import type { TileStatus } from '../tiles/tile.ts';
 
 /** A failure the operator caused and can fix: printed as one line, exit code 2. */
 class OperatorError extends Error {}
@@ -25,6 +28,8 @@ interface StoreContext {
   log: AssertionLog;
   operators: OperatorCredentials;
   publicUrl: URL;
+  tiles: TileStore;
+  tileRequests: TileRequests;
 }
 
 async function withStore<T>(action: (context: StoreContext) => Promise<T>): Promise<T> {
@@ -36,7 +41,9 @@ async function withStore<T>(action: (context: StoreContext) => Promise<T>): Prom
     const log = new AssertionLog(db);
     const knownMeans = readIdentityMeansFolder(env.providersDir).map((means) => means.id);
     const registration = new SepRegistration(db, seps, log, { allowLoopbackHttp: env.mode === 'development', knownMeans, environment: env.sepEnvironment });
-    return await action({ db, seps, registration, log, operators: new OperatorCredentials(db), publicUrl: env.publicUrl });
+    const tiles = new TileStore(db);
+    const tileRequests = new TileRequests({ db, tiles, seps, log, allowLoopbackHttp: env.mode === 'development' });
+    return await action({ db, seps, registration, log, operators: new OperatorCredentials(db), publicUrl: env.publicUrl, tiles, tileRequests });
   } finally {
     await db.destroy();
   }
@@ -168,6 +175,41 @@ export function buildProgram(): Command {
         });
       });
   }
+  const tile = program.command('tile').description('Citizen-Portal tiles (dlaždice) requested by SePs');
+  const tileNumber = (id: string) => {
+    if (!/^\d{1,12}$/.test(id)) throw new OperatorError(`${id}: is not a tile number`);
+    return Number(id);
+  };
+  const decided = async (action: () => Promise<unknown>) => {
+    try {
+      print(await action());
+    } catch (err) {
+      if (err instanceof TileNotAllowed) throw new OperatorError(err.message);
+      throw err;
+    }
+  };
+  tile
+    .command('list')
+    .description('list tiles (without their logos)')
+    .option('--status <status>', 'pending, approved, rejected, withdrawn or superseded')
+    .action(async (options: { status?: string }) => {
+      await withStore(async ({ tiles }) => print(await tiles.list({ status: options.status as TileStatus | undefined })));
+    });
+  tile
+    .command('approve <id>')
+    .description('publish a pending tile on the catalogue (it replaces the SeP\'s earlier tile)')
+    .action(async (id: string) => {
+      await withStore(async ({ tileRequests }) => decided(() => tileRequests.approve(tileNumber(id), 'cli')));
+    });
+  tile
+    .command('reject <id>')
+    .description('refuse a pending tile, or withdraw a published one')
+    .requiredOption('--reason <text>', 'why, for the SeP and the assertion log')
+    .action(async (id: string, options: { reason: string }) => {
+      if (!options.reason.trim()) throw new OperatorError('--reason: must not be empty');
+      await withStore(async ({ tileRequests }) => decided(() => tileRequests.reject(tileNumber(id), 'cli', options.reason.trim())));
+    });
+
   const operator = program.command('operator').description('credentials of administrators and auditors');
   operator
     .command('add')

@@ -18,6 +18,9 @@ import type { SepRegistration } from '../sep/sep-registration.ts';
 import { sepSelfServiceRoutes } from '../sep/sep-self-service-routes.ts';
 import { registrationFormRoutes } from '../sep/registration-form-routes.ts';
 import type { SepEnvironment } from '../sep/sep.ts';
+import type { TileRequests } from '../tiles/tile-requests.ts';
+import type { TileStore } from '../tiles/tile-store.ts';
+import { sepTileRoutes, tileCatalogueRoutes } from '../tiles/tile-routes.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { developmentIdentityProviderRoutes } from '../devidp/routes.ts';
@@ -40,6 +43,9 @@ export interface AppDependencies extends InteractionDependencies, UpstreamReturn
   /** SeP registrations and their changes (self-service, administrators). */
   registration: SepRegistration;
   sepEnvironment: SepEnvironment;
+  /** Citizen-Portal tiles: requests, decisions and the published catalogue. */
+  tiles: TileStore;
+  tileRequests: TileRequests;
 }
 
 /** Only a path on this site may be the target of a redirect back (no open redirect). */
@@ -107,7 +113,8 @@ export function createApp(deps: AppDependencies): express.Express {
   app.use('/account', accountRoutes(deps));
   app.use('/admin', adminRoutes(deps));
   // Beside oidc-provider's own /reg (RFC 7591/7592): what else a SeP does with its registration token.
-  app.use('/reg', sepSelfServiceRoutes(deps));
+  app.use('/reg', sepSelfServiceRoutes(deps, sepTileRoutes(deps)));
+  app.use(tileCatalogueRoutes(deps));
   app.use('/register', registrationFormRoutes(deps));
   if (deps.development) app.use('/dev-idp', developmentIdentityProviderRoutes(deps.registry.developmentProviders()));
 

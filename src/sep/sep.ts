@@ -62,7 +62,7 @@ const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
  * A return URL must be an absolute https URL without fragment, user info or wildcard; plain http is
  * tolerated only for loopback hosts in development mode (the demo SeP on localhost).
  */
-function returnUrl(allowLoopbackHttp: boolean) {
+export function returnUrl(allowLoopbackHttp: boolean) {
   return z.string().max(2000).superRefine((value, ctx) => {
     let url: URL;
     try {

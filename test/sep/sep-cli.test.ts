@@ -7,6 +7,7 @@ import { openDatabase } from '../../src/store/database.ts';
 import { sepDocument, startTestBroker } from '../support/test-broker.ts';
 import supertest from 'supertest';
 import { completeLogin, startLogin } from '../support/login-driver.ts';
+import { PNG_LOGO } from '../support/images.ts';
 import { registrationMetadata } from '../support/self-service.ts';
 
 /** Runs `brana …` in-process against a database file, capturing what it prints. */
@@ -126,7 +127,7 @@ describe('brana sep (the SeP registration CLI)', () => {
     }
   });
 
-  it('approves a self-registered SeP, lists what waits, refuses a change, and rotates a secret', async () => {
+  it('approves a self-registered SeP and its tile, lists what waits, and rotates a secret', async () => {
     const broker = await startTestBroker();
     try {
       const brokerEnv = { DATABASE_URL: broker.broker.env.databaseUrl, BRANA_MODE: 'development', BRANA_PUBLIC_URL: broker.url.origin };
@@ -161,6 +162,26 @@ describe('brana sep (the SeP registration CLI)', () => {
         ['sep_approved', 'cli'],
         ['sep_secret_rotated', 'cli'],
       ]);
+      // A tile the SeP requests is approved from the command line too.
+      const tile = await supertest(broker.url.origin)
+        .put(`/reg/${clientId}/tile`)
+        .set('Authorization', `Bearer ${registered.body.registration_access_token}`)
+        .send({
+          name: { cs: 'Portál', en: 'Portal' },
+          description: { cs: 'Popis', en: 'Description' },
+          link: new URL(registered.body.redirect_uris[0]).origin,
+          logo: PNG_LOGO.toString('base64'),
+          conditions: { ownPortalUrl: new URL(registered.body.redirect_uris[0]).origin, servesPrivateContent: true, loginWithoutFurtherRegistration: true },
+        });
+      assert.equal(tile.status, 201, tile.text);
+      const tiles = JSON.parse((await brana(['tile', 'list', '--status', 'pending'], brokerEnv)).stdout) as Array<{ id: number }>;
+      assert.deepEqual(tiles.map((t) => t.id), [tile.body.id]);
+      const published = await brana(['tile', 'approve', String(tile.body.id)], brokerEnv);
+      assert.equal(published.code, 0, published.stderr);
+      assert.equal((JSON.parse(published.stdout) as { status: string }).status, 'approved');
+      assert.equal((await brana(['tile', 'approve', String(tile.body.id)], brokerEnv)).code, 2);
+      assert.equal((await brana(['tile', 'reject', 'x1', '--reason', 'no'], brokerEnv)).code, 2);
+
       assert.equal((await brana(['sep', 'initial-token', '--days', '365'], brokerEnv)).code, 2);
       assert.equal((await brana(['sep', 'approve', 'no-such-client'], brokerEnv)).code, 2);
     } finally {
