@@ -5,7 +5,7 @@ import type Provider from 'oidc-provider';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import { requestIdOf } from '../audit/request-id.ts';
 import type { ConsentStore } from '../consent/consent-store.ts';
-import { attribute } from '../domain/attributes.ts';
+import { attribute, inReadingOrder } from '../domain/attributes.ts';
 import { loaFromUri } from '../domain/loa.ts';
 import { showCitizenError } from '../interaction/citizen-errors.ts';
 import { logger } from '../log/logger.ts';
@@ -99,7 +99,7 @@ export function accountRoutes(deps: AccountDependencies): Router {
         sep: sepNames.get(consent.sepId)!.name,
         organisation: sepNames.get(consent.sepId)!.organisation,
         given: formatDate(consent.createdAt, locale),
-        attributes: consent.attributes.map((id) => attribute(id).label[locale]),
+        attributes: inReadingOrder(consent.attributes).map((id) => attribute(id).label[locale]),
       })),
     });
   }

@@ -1,5 +1,5 @@
 import type { AssertionLog } from '../audit/assertion-log.ts';
-import { ATTRIBUTE_IDS, isAttributeId, type AttributeId } from '../domain/attributes.ts';
+import { inReadingOrder, isAttributeId, type AttributeId } from '../domain/attributes.ts';
 import { isLoa, type Loa } from '../domain/loa.ts';
 import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import type { SepStore } from '../sep/sep-store.ts';
@@ -44,7 +44,7 @@ export class LoginHistory {
     }
     return records.map((record) => {
       // In the order a citizen reads them on the consent page, not the log's alphabetical one.
-      const attributes = (Array.isArray(record.detail.attributes) ? record.detail.attributes.filter(isAttributeId) : []).sort((a, b) => ATTRIBUTE_IDS.indexOf(a) - ATTRIBUTE_IDS.indexOf(b));
+      const attributes = inReadingOrder(Array.isArray(record.detail.attributes) ? record.detail.attributes.filter(isAttributeId) : []);
       return {
         at: record.at,
         kind: record.event === 'account_login' ? 'account' : 'login',

@@ -78,7 +78,10 @@ export function createApp(deps: AppDependencies): express.Express {
         },
       },
       frameguard: { action: 'deny' },
-      referrerPolicy: { policy: 'no-referrer' },
+      // same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` with Brána's own
+      // form posts, and the same-origin checks of the selection, consent and account forms refuse
+      // them. Other sites (identity means, SePs) still get no referrer.
+      referrerPolicy: { policy: 'same-origin' },
       strictTransportSecurity: https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
     }),
   );
