@@ -49,6 +49,7 @@ export interface Broker {
   /** The citizens' open "My account" pages. */
   accountSessions: AccountSessions;
   tiles: TileStore;
+  tileRequests: TileRequests;
   close(): Promise<void>;
 }
 
@@ -99,6 +100,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
     await ensureAccountSep(registration, seps, env.publicUrl, env.sepEnvironment);
     const accountSessions = new AccountSessions(db);
     const tiles = new TileStore(db);
+    const tileRequests = new TileRequests({ db, tiles, seps, log, allowLoopbackHttp: env.mode === 'development' });
     const provider = createProvider({ publicUrl: env.publicUrl, keys, db, seps, persons, register, pseudonyms, consents, log, trustProxy: env.trustProxy, registration, sepEnvironment: env.sepEnvironment, development: env.mode === 'development' });
     const formKey = createHash('sha256').update('brana-forms').update(keys.cookieKeys[0] ?? '').digest();
     const app = createApp({
@@ -121,9 +123,9 @@ export async function createBroker(env: Environment): Promise<Broker> {
       registration,
       sepEnvironment: env.sepEnvironment,
       tiles,
-      tileRequests: new TileRequests({ db, tiles, seps, log, allowLoopbackHttp: env.mode === 'development' }),
+      tileRequests,
     });
-    return { env, app, db, keys, provider, registry, seps, log, consents, persons, pseudonyms, requests, operators, registration, accountSessions, tiles, close: () => db.destroy() };
+    return { env, app, db, keys, provider, registry, seps, log, consents, persons, pseudonyms, requests, operators, registration, accountSessions, tiles, tileRequests, close: () => db.destroy() };
   } catch (err) {
     await db.destroy();
     throw err;

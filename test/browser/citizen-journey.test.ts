@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { accessibilityProblems, describeViolations, focusIsVisible, horizontalOverflow, launchChromium, screenshot, startDemoSep, tabTo, type DemoSep } from '../support/browser.ts';
+import { PNG_LOGO } from '../support/images.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
 /**
@@ -217,6 +220,57 @@ describe('a citizen in a real browser', function () {
         await accessible(page, '16-register-problems');
         await page.setViewportSize({ width: 360, height: 740 });
         assert.equal(await horizontalOverflow(page), 0);
+      } finally {
+        await context.close();
+      }
+    });
+
+    it('shows the approved tiles on a page the Citizen Portal can frame, and that other framing is refused', async () => {
+      // The demo SeP has completed a login above, so it is connected through the broker.
+      const tile = await brana.broker.tileRequests.request(
+        'demo-portal-obcana',
+        {
+          name: { cs: 'Portál občana (ukázka)', en: 'Citizen Portal (demo)' },
+          description: { cs: 'Ukázkový portál přihlašovaný přes Bránu.', en: 'A demo portal logging in through Brána.' },
+          link: `${demo.origin}/`,
+          logo: PNG_LOGO.toString('base64'),
+          conditions: { ownPortalUrl: `${demo.origin}/`, servesPrivateContent: true, loginWithoutFurtherRegistration: true },
+        },
+        'test',
+      );
+      await brana.broker.tileRequests.approve(tile.id, 'test');
+      const context = await browser.newContext({ viewport: { width: 1024, height: 700 } });
+      try {
+        const page = await context.newPage();
+        await page.goto(`${brana.url.origin}/tiles`);
+        await page.getByRole('link', { name: 'Portál občana (ukázka)' }).waitFor();
+        assert.ok(await page.locator('img').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth === 96), 'the logo is an image the browser decodes');
+        await accessible(page, '17-tiles');
+
+        // A Citizen-Portal page on this machine (development allows loopback framers) embeds it…
+        const framer = (src: string) => `<!DOCTYPE html><html lang="cs"><head><title>Portál občana</title></head><body><iframe title="Portály obcí" src="${src}" width="800" height="400"></iframe></body></html>`;
+        const portal = http.createServer((req, res) => {
+          res.setHeader('Content-Type', 'text/html; charset=utf-8');
+          res.end(framer(`${brana.url.origin}${req.url === '/clickjack' ? '/account' : '/tiles'}`));
+        });
+        await new Promise<void>((resolve) => portal.listen(0, '127.0.0.1', resolve));
+        const portalOrigin = `http://localhost:${(portal.address() as AddressInfo).port}`;
+        try {
+          await page.goto(`${portalOrigin}/embed`);
+          const framed = page.frameLocator('iframe').getByRole('link', { name: 'Portál občana (ukázka)' });
+          await framed.waitFor();
+          assert.equal(await framed.getAttribute('target'), '_top');
+          await screenshot(page, '18-tiles-framed');
+
+          // …while a page of Brána itself may be framed by nobody.
+          await page.goto(`${portalOrigin}/clickjack`, { waitUntil: 'load' });
+          const frame = page.frames().find((f) => f !== page.mainFrame());
+          assert.ok(frame);
+          assert.match(frame.url(), /^chrome-error:/, 'the browser refused to render the account page inside a frame');
+        } finally {
+          portal.closeAllConnections();
+          await new Promise((resolve) => portal.close(resolve));
+        }
       } finally {
         await context.close();
       }
