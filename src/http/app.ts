@@ -58,7 +58,9 @@ export function createApp(deps: AppDependencies): express.Express {
         },
       },
       frameguard: { action: 'deny' },
-      referrerPolicy: { policy: 'no-referrer' },
+      // same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on our own form
+      // posts, and the interaction routes check Origin. Other sites still learn nothing.
+      referrerPolicy: { policy: 'same-origin' },
       strictTransportSecurity: https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
     }),
   );
