@@ -8,9 +8,9 @@ import { RegistrationRejected, SepRegistration } from '../sep/sep-registration.t
 import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
 import type { Sep } from '../sep/sep.ts';
 import { migrate, openDatabase, type Database } from '../store/database.ts';
+import { addMetadataCommands } from './metadata-commands.ts';
+import { OperatorError } from './operator-error.ts';
 
-/** A failure the operator caused and can fix: printed as one line, exit code 2. */
-class OperatorError extends Error {}
 
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -102,6 +102,7 @@ export function buildProgram(): Command {
         });
       });
   }
+  addMetadataCommands(program);
   return program;
 }
 

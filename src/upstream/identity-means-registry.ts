@@ -124,12 +124,21 @@ export class IdentityMeansRegistry {
    */
   start(pollIntervalMs: number): void {
     for (const entry of this.entries.values()) entry.metadata.start();
-    this.poller = setInterval(() => {
-      for (const entry of this.entries.values()) {
-        (entry.metadata as MetadataSource<unknown>).adoptFromCache().catch((err: unknown) => logger.error('metadata cache read failed', { means: entry.means.id, error: (err as Error).message }));
-      }
-    }, pollIntervalMs);
+    this.poller = setInterval(() => void this.adoptSharedCopies(), pollIntervalMs);
     this.poller.unref();
+  }
+
+  /** One poll of the shared copies: takes any newer good document into use; returns the means that changed. */
+  async adoptSharedCopies(): Promise<string[]> {
+    const adopted: string[] = [];
+    for (const entry of this.entries.values()) {
+      try {
+        if (await (entry.metadata as MetadataSource<unknown>).adoptFromCache()) adopted.push(entry.means.id);
+      } catch (err) {
+        logger.error('metadata cache read failed', { means: entry.means.id, error: (err as Error).message });
+      }
+    }
+    return adopted;
   }
 
   stop(): void {

@@ -236,6 +236,11 @@ export class MetadataSource<T> {
     return true;
   }
 
+  /** Reads and checks a document as a refresh would, without taking it into use. */
+  check(text: string): ParsedMetadata<T> {
+    return this.options.parse(text);
+  }
+
   /** The metadata in use; throws MetadataUnavailable if there is none or it has expired. */
   current(): T {
     if (!this.held) throw new MetadataUnavailable(this.means, `no metadata for ${this.means} could be loaded from ${this.location}`);
