@@ -57,7 +57,8 @@ function loginPolicy(crossBorderMeans: ReadonlySet<string>) {
   login.checks.remove('essential_acr');
   login.checks.remove('essential_acrs');
   login.checks.add(
-    new Check('loa_insufficient', 'the session does not reach the required level of assurance', (ctx) => {
+    // With prompt=none a step-up cannot happen: the SeP gets login_required.
+    new Check('loa_insufficient', 'the session does not reach the required level of assurance', 'login_required', (ctx) => {
       const { oidc } = ctx;
       if (!oidc.session?.accountId || !oidc.client) return Check.NO_NEED_TO_PROMPT;
       const sep = sepPolicyOf(oidc.client);
