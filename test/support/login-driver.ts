@@ -58,7 +58,7 @@ export class Citizen {
     for (let hops = 0; hops < 15 && current.status >= 300 && current.status < 400; hops += 1) {
       const location = current.headers.location as string;
       const target = new URL(location, this.origin);
-      if (target.origin !== this.origin || target.pathname.startsWith('/dev-idp/')) return current;
+      if (target.origin !== this.origin || target.pathname.startsWith('/dev-idp/') || target.pathname.startsWith('/dev-oidc/')) return current;
       current = await this.get(location);
     }
     return current;
