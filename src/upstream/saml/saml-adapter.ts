@@ -19,7 +19,8 @@ export const CLOCK_SKEW_MS = 30_000;
 /** The oldest assertion (by IssueInstant) Brána accepts. */
 export const MAX_ASSERTION_AGE_MS = 5 * 60_000;
 
-const CANCEL_STATUSES = new Set(['urn:oasis:names:tc:SAML:2.0:status:RequestDenied', 'urn:oasis:names:tc:SAML:2.0:status:AuthnFailed']);
+/** The citizen declined at the identity provider; any other error status is a failed authentication. */
+const CANCEL_STATUSES = new Set(['urn:oasis:names:tc:SAML:2.0:status:RequestDenied']);
 
 export interface SamlAdapterSettings {
   means: SamlMeans;
