@@ -3,7 +3,7 @@ import { parse as parseCookies } from 'cookie';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import { releaseDecision } from '../consent/release-policy.ts';
 import type { ConsentStore } from '../consent/consent-store.ts';
-import { scopeClaims } from '../domain/attributes.ts';
+import { allClaimNames, scopeClaims } from '../domain/attributes.ts';
 import { ALL_LOA_URIS, loaAtLeast, loaFromUri } from '../domain/loa.ts';
 import type { ForeignPersonStore } from '../identity/foreign-person-store.ts';
 import type { PersonStore } from '../identity/person-store.ts';
@@ -77,6 +77,10 @@ export function createProvider(deps: ProviderDependencies): Provider {
   const secure = deps.publicUrl.protocol === 'https:';
   const claimsConfig: Record<string, string[] | null> = { ...scopeClaims(), sid: null };
   for (const scope of LOA_SCOPES) claimsConfig[scope] = [];
+  // Claims no scope stands for (age, isAgeOver, idtype, idnumber) are asked for only by name in the
+  // claims parameter; oidc-provider drops any claim it is not told about.
+  const inScopes = new Set(Object.values(claimsConfig).flatMap((claims) => claims ?? []));
+  for (const claim of allClaimNames()) if (!inScopes.has(claim)) claimsConfig[claim] = null;
 
   const configuration: Configuration = {
     adapter: (name: string) => {

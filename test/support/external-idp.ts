@@ -48,7 +48,7 @@ export function idpMetadataXml(options: MetadataOptions): string {
   );
 }
 
-/** Signs metadata as a federation operator does: an enveloped RSA-SHA256 signature on the root. */
+/** Signs metadata as a federation operator does: an enveloped RSA-SHA256 signature on the element with this ID (the root). */
 export function signMetadata(xml: string, signer: KeyPairWithCertificate, id = '_metadata'): string {
   const signature = new SignedXml({
     privateKey: signer.privateKeyPem,
@@ -57,11 +57,11 @@ export function signMetadata(xml: string, signer: KeyPairWithCertificate, id = '
     canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#',
   });
   signature.addReference({
-    xpath: `/*[@ID='${id}']`,
+    xpath: `//*[@ID='${id}']`,
     digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
     transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'],
   });
-  signature.computeSignature(xml, { prefix: 'ds', location: { reference: `/*[@ID='${id}']/*[1]`, action: 'before' } });
+  signature.computeSignature(xml, { prefix: 'ds', location: { reference: `//*[@ID='${id}']/*[1]`, action: 'before' } });
   return signature.getSignedXml();
 }
 

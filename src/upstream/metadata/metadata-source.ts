@@ -136,7 +136,7 @@ export class MetadataSource<T> {
     if (validUntil !== undefined && validUntil <= now) {
       // Nothing better is held: keep it, so that its state (expired) and dates can be reported.
       this.lastError = `the metadata expired at ${new Date(validUntil).toISOString()} (validUntil)`;
-      logger.error('identity means metadata has expired: the means is stopped', { means: this.means, location: this.location, validUntil: iso(validUntil) });
+      if (changed) logger.error('identity means metadata has expired: the means is stopped', { means: this.means, location: this.location, validUntil: iso(validUntil) });
     }
     this.schedule(this.nextRefreshAt! - now);
     logger.info('identity means metadata loaded', { means: this.means, location: this.location, trigger, changed, ...parsed.summary });
@@ -176,7 +176,9 @@ export class MetadataSource<T> {
     this.lastError = message;
     this.nextRefreshAt = now + retryDelay(this.options.refreshIntervalMs);
     this.schedule(this.nextRefreshAt - now);
-    logger.error('identity means metadata refresh failed', { means: this.means, location: this.location, trigger, error: message, keptLastGood: this.held !== undefined });
+    // With a good document still held the means works on: a warning; with none it is down: an error.
+    const keptLastGood = this.usable();
+    logger.log(keptLastGood ? 'warn' : 'error', 'identity means metadata refresh failed', { means: this.means, location: this.location, trigger, error: message, keptLastGood });
     await this.options.cache
       ?.recordFailure({ means: this.means, source: this.location, attemptAt: now, error: message, nextRefreshAt: this.nextRefreshAt })
       .catch((err: unknown) => logger.error('metadata cache write failed', { means: this.means, error: (err as Error).message }));
@@ -186,7 +188,7 @@ export class MetadataSource<T> {
         outcome: 'failure',
         means: this.means,
         reason: 'metadata_refresh_failed',
-        detail: { source: this.location, trigger, error: message.slice(0, 500), keptLastGood: this.held !== undefined },
+        detail: { source: this.location, trigger, error: message.slice(0, 500), keptLastGood },
       })
       .catch((err: unknown) => logger.error('assertion log write failed', { means: this.means, error: (err as Error).message }));
   }
