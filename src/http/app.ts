@@ -55,7 +55,10 @@ export function createApp(deps: AppDependencies): express.Express {
         },
       },
       frameguard: { action: 'deny' },
-      referrerPolicy: { policy: 'no-referrer' },
+      // same-origin, not no-referrer: under no-referrer browsers send `Origin: null` with every form
+      // POST, and the citizen's own forms (means, abort, consent) are refused by the Origin check.
+      // Other sites still get no referrer.
+      referrerPolicy: { policy: 'same-origin' },
       strictTransportSecurity: https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
     }),
   );
