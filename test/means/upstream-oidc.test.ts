@@ -134,7 +134,7 @@ describe('an upstream OpenID Provider (a bank) behind the same contract', () => 
     assert.equal(await codesIssuedTo(brana.broker, sep.clientId), 0);
   });
 
-  it('refuses an unknown state, another means\' state, an injected code and a replayed callback', async () => {
+  it('refuses an unknown state, another means\' state, an injected code, a late answer and a replayed callback', async () => {
     const sep = await brana.registerSep();
     const first = await toBank(sep, { scope: 'openid' });
     const unknown = new URL(first.callback);
@@ -154,6 +154,11 @@ describe('an upstream OpenID Provider (a bank) behind the same contract', () => 
     const replay = await back(third.citizen, third.callback);
     assert.equal(replay.status, 400);
     assert.ok((await brana.broker.log.query({ event: 'error' })).some((record) => record.reason === 'replayed_response'));
+
+    const late = await toBank(sep, { scope: 'openid' });
+    await brana.broker.db('upstream_request').where({ request_id: new URL(late.callback).searchParams.get('state')! }).update({ expires_at: Date.now() - 1 });
+    assert.equal((await back(late.citizen, late.callback)).status, 400, 'an answer after the request expired');
+    assert.equal(await reason(late.codeVerifier), 'request_expired');
 
     const toOtherMeans = new URL(third.callback.replace('/oidc/testbank/', '/oidc/bankid/'));
     assert.equal((await back(third.citizen, toOtherMeans.href)).status, 400, 'a state is valid only at its own means\' callback');

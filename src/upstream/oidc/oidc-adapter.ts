@@ -114,6 +114,8 @@ export class OidcAdapter implements UpstreamAdapter {
     // A state this means never issued (or issued by another means' login) starts nothing.
     if (!request || request.means !== this.means.id) throw new UpstreamRejected('unknown_request', 'unknown_request');
     if (request.consumedAt !== null) throw new UpstreamRejected('replayed_response', 'invalid_response', state);
+    // Refused before the code is redeemed: a late answer costs the bank no token request.
+    if (request.expiresAt <= Date.now()) throw new UpstreamRejected('request_expired', 'unknown_request', state);
 
     let config: client.Configuration;
     try {
