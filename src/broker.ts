@@ -2,6 +2,7 @@ import { createHash, hkdfSync } from 'node:crypto';
 import path from 'node:path';
 import type express from 'express';
 import type Provider from 'oidc-provider';
+import { OperatorCredentials } from './access/operator-credentials.ts';
 import { AssertionLog } from './audit/assertion-log.ts';
 import type { Environment } from './config/environment.ts';
 import { ConsentStore } from './consent/consent-store.ts';
@@ -35,6 +36,7 @@ export interface Broker {
   pseudonyms: Pseudonyms;
   requests: UpstreamRequestStore;
   foreignPersons: ForeignPersonStore;
+  operators: OperatorCredentials;
   close(): Promise<void>;
 }
 
@@ -50,6 +52,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const consents = new ConsentStore(db);
     const persons = new PersonStore(db);
     const pseudonyms = new Pseudonyms(keys.pseudonymSecret);
+    const operators = new OperatorCredentials(db);
     const register = EmbeddedRegister.fromFile(process.env.BRANA_POPULATION_REGISTER ? path.resolve(process.env.BRANA_POPULATION_REGISTER) : TEST_CITIZENS_FILE);
     const foreignPersons = new ForeignPersonStore(db);
     const crossBorderMeans = new Set(registry.list().filter((means) => means.crossBorder).map((means) => means.id));
@@ -71,13 +74,14 @@ export async function createBroker(env: Environment): Promise<Broker> {
       formKey,
       trustProxy: env.trustProxy,
       development: env.mode === 'development',
+      operators,
     });
     registry.start(Math.min(60_000, env.metadataRefreshIntervalMs));
     const close = async () => {
       registry.stop();
       await db.destroy();
     };
-    return { env, app, db, keys, provider, registry, seps, log, consents, persons, pseudonyms, requests, foreignPersons, close };
+    return { env, app, db, keys, provider, registry, seps, log, consents, persons, pseudonyms, requests, foreignPersons, operators, close };
   } catch (err) {
     await db.destroy();
     throw err;

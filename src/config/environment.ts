@@ -58,7 +58,8 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
     dataDir,
     keysDir: path.resolve(cwd, value.BRANA_KEYS_DIR),
     providersDir: path.resolve(cwd, value.BRANA_PROVIDERS_DIR),
-    demoSepPort: value.BRANA_MODE === 'development' ? (value.BRANA_DEMO_SEP_PORT ?? port + 1) : null,
+    // BRANA_DEMO_SEP_PORT=0 turns the demo SeP off (benchmarks, clusters in development mode).
+    demoSepPort: value.BRANA_MODE === 'development' && value.BRANA_DEMO_SEP_PORT !== 0 ? (value.BRANA_DEMO_SEP_PORT ?? port + 1) : null,
     trustProxy: value.BRANA_TRUST_PROXY === 'true',
     metadataRefreshIntervalMs: value.BRANA_METADATA_REFRESH_SECONDS * 1000,
   };

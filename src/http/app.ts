@@ -9,6 +9,7 @@ import { languageCookie } from '../pages/render.ts';
 import { showCitizenError } from '../interaction/citizen-errors.ts';
 import { interactionRoutes, type InteractionDependencies } from '../interaction/routes.ts';
 import { upstreamReturnRoutes, type UpstreamReturnDependencies } from '../interaction/upstream-return.ts';
+import type { OperatorCredentials } from '../access/operator-credentials.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { developmentIdentityProviderRoutes } from '../devidp/routes.ts';
@@ -23,6 +24,8 @@ export interface AppDependencies extends InteractionDependencies, UpstreamReturn
   publicUrl: URL;
   trustProxy: boolean;
   development: boolean;
+  /** Credentials of administrators and auditors, for the operator APIs. */
+  operators: OperatorCredentials;
 }
 
 /** Only a path on this site may be the target of a redirect back (no open redirect). */
@@ -55,9 +58,8 @@ export function createApp(deps: AppDependencies): express.Express {
         },
       },
       frameguard: { action: 'deny' },
-      // same-origin, not no-referrer: under no-referrer browsers send `Origin: null` with every form
-      // POST, and the citizen's own forms (means, abort, consent) are refused by the Origin check.
-      // Other sites still get no referrer.
+      // same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on our own form
+      // posts, and the interaction routes check Origin. Other sites still learn nothing.
       referrerPolicy: { policy: 'same-origin' },
       strictTransportSecurity: https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
     }),

@@ -3,36 +3,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import supertest from 'supertest';
-import { runCli } from '../../src/cli/brana.ts';
 import { ConfigurationError } from '../../src/config/configuration-error.ts';
 import type { KeyPairWithCertificate } from '../../src/keys/certificate.ts';
 import { codesIssuedTo, recordsOfLogin } from '../support/audit.ts';
+import { brana as cli } from '../support/cli.ts';
 import { authnRequestOf, externalResponse, idpKey, idpMetadataXml, providersFolder, samlMeansFile, signMetadata } from '../support/external-idp.ts';
 import { authorizationResponse, postToAcs, startLogin } from '../support/login-driver.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
 const ENTITY = 'https://idp.external.example.cz/metadata';
 const SSO = 'https://idp.external.example.cz/sso';
-
-/** Runs `brana …` in-process, capturing what it prints. */
-async function brana(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const saved = { ...process.env };
-  Object.assign(process.env, env);
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdout = process.stdout.write.bind(process.stdout);
-  const stderr = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
-  try {
-    const code = await runCli(args);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    process.stdout.write = stdout;
-    process.stderr.write = stderr;
-    process.env = saved;
-  }
-}
 
 /** Waits, without any deadline on speed, until a condition holds (the scheduler runs on its own). */
 async function eventually(what: string, condition: () => boolean | Promise<boolean>, attempts = 200): Promise<void> {
@@ -259,14 +239,14 @@ describe('metadata that keeps itself current', () => {
         assert.ok((await loginThrough(second, 'external', keyA())).code, 'the node serves the means on the shared last good copy');
 
         const cliEnv = { DATABASE_URL: databaseUrl, BRANA_PROVIDERS_DIR: providers, BRANA_MODE: 'development' };
-        const failing = await brana(['metadata', 'refresh', 'external'], cliEnv);
+        const failing = await cli(['metadata', 'refresh', 'external'], cliEnv);
         assert.equal(failing.code, 2);
         assert.match(failing.stderr, /1 metadata refresh\(es\) failed; the last good metadata stays in use/);
         const operatorFailure = (await second.broker.log.query({ event: 'metadata_refresh_failed' })).at(-1)!;
         assert.equal(operatorFailure.detail.trigger, 'operator');
 
         fs.writeFileSync(path.join(providers, 'external.xml'), idpMetadataXml({ entityId: ENTITY, ssoUrl: SSO, certificates: [keyA().certificatePem, keyB().certificatePem] }));
-        const refreshed = await brana(['metadata', 'refresh', 'external'], cliEnv);
+        const refreshed = await cli(['metadata', 'refresh', 'external'], cliEnv);
         assert.equal(refreshed.code, 0, refreshed.stderr);
         assert.equal((JSON.parse(refreshed.stdout) as Array<{ state: string }>)[0]!.state, 'fresh');
         assert.equal((await loginThrough(second, 'external', keyB())).code, null, 'not before the node has polled the shared copy');
@@ -276,14 +256,14 @@ describe('metadata that keeps itself current', () => {
         const [after] = second.broker.registry.metadataStatus().filter((item) => item.means === 'external');
         assert.equal(after!.state, 'fresh');
 
-        const shown = await brana(['metadata', 'show', 'external'], cliEnv);
+        const shown = await cli(['metadata', 'show', 'external'], cliEnv);
         assert.equal(shown.code, 0, shown.stderr);
         const [described] = JSON.parse(shown.stdout) as Array<Record<string, unknown>>;
         assert.equal(described!.state, 'fresh');
         assert.equal(described!.entityId, ENTITY);
         assert.equal((described!.signingCertificates as unknown[]).length, 2);
         assert.match(String(described!.sha256), /^[0-9a-f]{64}$/);
-        const development = JSON.parse((await brana(['metadata', 'show', 'eobcanka'], cliEnv)).stdout) as Array<Record<string, unknown>>;
+        const development = JSON.parse((await cli(['metadata', 'show', 'eobcanka'], cliEnv)).stdout) as Array<Record<string, unknown>>;
         assert.match(String(development[0]!.source), /embedded development provider/);
       } finally {
         await second.close();
