@@ -1,5 +1,5 @@
 import { createHash, createHmac, createPrivateKey } from 'node:crypto';
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type Response, type Router } from 'express';
 import * as jose from 'jose';
 import Provider, { errors as oidcErrors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { ALL_LOA_URIS, loaAtLeast, loaFromUri, loaUri, weakestLoa, type Loa } from '../domain/loa.ts';
@@ -158,16 +158,15 @@ export class DevelopmentOidcProvider {
     const router = express.Router();
     const form = express.urlencoded({ extended: false, limit: '10kb', parameterLimit: 10 });
 
-    const gone = (req: Request, res: Response) => {
+    const gone = (res: Response) => {
       res.status(400).type('text').send('Development OpenID Provider: this login is no longer valid');
-      void req;
     };
 
     router.get('/interaction/:uid', async (req, res, next) => {
       try {
         const interaction = await this.provider.interactionDetails(req, res);
         if (interaction.uid !== req.params.uid || interaction.prompt.name !== 'login') {
-          gone(req, res);
+          gone(res);
           return;
         }
         renderPage(req, res, 'dev-idp-login', {
@@ -181,7 +180,7 @@ export class DevelopmentOidcProvider {
           action: `${this.basePath}/interaction/${interaction.uid}/login`,
         });
       } catch (err) {
-        if (err instanceof oidcErrors.SessionNotFound) gone(req, res);
+        if (err instanceof oidcErrors.SessionNotFound) gone(res);
         else next(err);
       }
     });
@@ -190,7 +189,7 @@ export class DevelopmentOidcProvider {
       try {
         const interaction = await this.provider.interactionDetails(req, res);
         if (interaction.uid !== req.params.uid || interaction.prompt.name !== 'login') {
-          gone(req, res);
+          gone(res);
           return;
         }
         const body = req.body as Record<string, unknown>;
@@ -204,7 +203,7 @@ export class DevelopmentOidcProvider {
         }
         return await finish({ login: { accountId: account.subject, acr: loaUri(account.loa), amr: ['pwd'], remember: true } });
       } catch (err) {
-        if (err instanceof oidcErrors.SessionNotFound) gone(req, res);
+        if (err instanceof oidcErrors.SessionNotFound) gone(res);
         else next(err);
       }
     });

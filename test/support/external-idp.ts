@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { inflateRawSync } from 'node:zlib';
 import { SignedXml } from 'xml-crypto';
 import { buildSamlResponse, type ResponseSpec, type SigningIdentity } from '../../src/devidp/saml-response-builder.ts';
@@ -16,7 +17,7 @@ import type { TestBroker } from './test-broker.ts';
  * embedded development IdPs is used.
  */
 
-const PROVIDERS = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../providers');
+const PROVIDERS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../providers');
 
 let keyPool: KeyPairWithCertificate[] = [];
 /** A fresh key and certificate (generated once per run and reused: RSA generation is slow). */
