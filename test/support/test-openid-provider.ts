@@ -142,7 +142,9 @@ export class TestOpenIdProvider {
       return;
     }
     if (url.pathname === '/token' && this.behaviour.tokenDelayMs) {
-      setTimeout(() => provider.callback()(req, res), this.behaviour.tokenDelayMs);
+      const held = setTimeout(() => provider.callback()(req, res), this.behaviour.tokenDelayMs);
+      // Brána gives up first; a request nobody waits for any more is dropped, not answered later.
+      res.on('close', () => clearTimeout(held));
       return;
     }
     provider.callback()(req, res);
