@@ -12,7 +12,7 @@ const SUBSTANTIAL = 'http://eidas.europa.eu/LoA/substantial';
 const HIGH = 'http://eidas.europa.eu/LoA/high';
 const JAN = { sub: 'bank-subject-jan', claims: { given_name: 'Jan', family_name: 'Novák', birthdate: '1980-04-12', birthplace: 'Praha' } };
 
-function testbankMeans(issuer: string, timeoutSeconds = 1): Record<string, unknown> {
+function testbankMeans(issuer: string, timeoutSeconds = 10): Record<string, unknown> {
   return {
     name: { cs: 'Testovací banka', en: 'Test bank' },
     administrator: { cs: 'Testovací banka, a.s.', en: 'Test bank' },
@@ -43,10 +43,14 @@ describe('an upstream OpenID Provider (a bank) behind the same contract', () => 
   before(async () => {
     op = new TestOpenIdProvider({ account: JAN, acr: SUBSTANTIAL });
     await op.start();
-    providers = providersFolder({ keep: ['eobcanka', 'mojeid', 'bankid'], extra: { testbank: testbankMeans(op.issuer) } });
+    // slowbank is the same bank with a short back-channel timeout, for the test of a bank that never answers.
+    providers = providersFolder({
+      keep: ['eobcanka', 'mojeid', 'bankid'],
+      extra: { testbank: testbankMeans(op.issuer), slowbank: { ...testbankMeans(op.issuer, 1), name: { cs: 'Pomalá banka', en: 'Slow bank' } } },
+    });
     process.env.BRANA_TESTBANK_SECRET = op.clientSecret;
     brana = await startTestBroker({ env: { BRANA_PROVIDERS_DIR: providers } });
-    await op.registerClient(`${brana.url.origin}/oidc/testbank/callback`);
+    await op.registerClient(`${brana.url.origin}/oidc/testbank/callback`, `${brana.url.origin}/oidc/slowbank/callback`);
   });
   after(async () => {
     await brana.close();
@@ -58,8 +62,8 @@ describe('an upstream OpenID Provider (a bank) behind the same contract', () => 
   });
 
   /** A login sent to the bank; returns where the bank sends the browser back, without going there yet. */
-  async function toBank(sep: Sep, options: Parameters<typeof startLogin>[2] = {}): Promise<{ citizen: Citizen; codeVerifier: string; callback: string; state: string }> {
-    const started = await startLogin(brana.url.origin, sep, { scope: 'openid profile', idpHint: 'testbank', ...options });
+  async function toBank(sep: Sep, options: Parameters<typeof startLogin>[2] = {}, means = 'testbank'): Promise<{ citizen: Citizen; codeVerifier: string; callback: string; state: string }> {
+    const started = await startLogin(brana.url.origin, sep, { scope: 'openid profile', idpHint: means, ...options });
     assert.equal(started.response.status, 303);
     const callback = await throughProvider(String(started.response.headers.location), supertest.agent(op.issuer), op);
     return { citizen: started.citizen, codeVerifier: started.codeVerifier, callback, state: started.state };
@@ -174,7 +178,7 @@ describe('an upstream OpenID Provider (a bank) behind the same contract', () => 
       assert.equal(page.status, 400);
       assert.match(page.text, /Přihlášení u poskytovatele identity bylo zrušeno/);
       assert.match(page.text, /Zkusit znovu: Testovací banka/);
-      for (const other of ['eobcanka', 'mojeid', 'bankid']) assert.match(page.text, new RegExp(`value="${other}"`));
+      for (const other of ['eobcanka', 'mojeid', 'bankid', 'slowbank']) assert.match(page.text, new RegExp(`value="${other}"`));
       assert.equal(await reason(login.codeVerifier), 'oidc_access_denied');
 
       const english = await login.citizen.agent.get(new URL(String(page.request.url)).pathname + new URL(String(page.request.url)).search).set('Cookie', 'brana_lang=en').redirects(0);
@@ -213,8 +217,8 @@ describe('an upstream OpenID Provider (a bank) behind the same contract', () => 
 
     it('a bank that does not answer in time: the unreachable page, and the reason in the log', async () => {
       const sep = await brana.registerSep();
-      op.behaviour = { account: JAN, acr: SUBSTANTIAL, tokenDelayMs: 3000 };
-      const login = await toBank(sep, { scope: 'openid' });
+      op.behaviour = { account: JAN, acr: SUBSTANTIAL, holdTokenRequests: true };
+      const login = await toBank(sep, { scope: 'openid' }, 'slowbank');
       const page = await back(login.citizen, login.callback);
       assert.equal(page.status, 503);
       assert.match(page.text, /Poskytovatel identity neodpověděl včas nebo není dostupný/);

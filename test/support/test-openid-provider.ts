@@ -6,7 +6,7 @@ import Provider, { interactionPolicy, type Adapter, type AdapterPayload, type Co
 /**
  * A third-party OpenID Provider for tests (a bank, as Brána sees one): a real oidc-provider on its
  * own port and issuer, whose behaviour the test sets — who logs in, which acr it signs, an error it
- * answers, a token endpoint that hangs, an auth_time it leaves stale. Nothing of Brána is used.
+ * answers, a token endpoint that never answers, an auth_time it leaves stale. Nothing of Brána is used.
  */
 export interface TestProviderBehaviour {
   account: { sub: string; claims: Record<string, string> };
@@ -15,8 +15,8 @@ export interface TestProviderBehaviour {
   authTime?: number;
   /** Answer the authorization request with this error instead of logging in. */
   error?: string;
-  /** Hold every token request this long before answering. */
-  tokenDelayMs?: number;
+  /** Never answer token requests (until the caller gives up and closes the connection). */
+  holdTokenRequests?: boolean;
 }
 
 /** Everything kept in memory: a test provider needs no database. */
@@ -85,12 +85,12 @@ export class TestOpenIdProvider {
     this.server = undefined;
   }
 
-  /** Registers Brána's redirect URI (known only once Brána listens). */
-  async registerClient(redirectUri: string): Promise<void> {
+  /** Registers Brána's redirect URIs (known only once Brána listens). */
+  async registerClient(...redirectUris: string[]): Promise<void> {
     await new MemoryAdapter(`Client-${this.issuer}`).upsert(this.clientId, {
       client_id: this.clientId,
       client_secret: this.clientSecret,
-      redirect_uris: [redirectUri],
+      redirect_uris: redirectUris,
       response_types: ['code'],
       grant_types: ['authorization_code'],
       token_endpoint_auth_method: 'client_secret_basic',
@@ -141,10 +141,9 @@ export class TestOpenIdProvider {
       });
       return;
     }
-    if (url.pathname === '/token' && this.behaviour.tokenDelayMs) {
-      const held = setTimeout(() => provider.callback()(req, res), this.behaviour.tokenDelayMs);
-      // Brána gives up first; a request nobody waits for any more is dropped, not answered later.
-      res.on('close', () => clearTimeout(held));
+    if (url.pathname === '/token' && this.behaviour.holdTokenRequests) {
+      // Held until Brána gives up and closes the connection; then simply dropped.
+      req.resume();
       return;
     }
     provider.callback()(req, res);
