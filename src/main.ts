@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   }
 
   const cleanup = setInterval(() => {
-    Promise.all([removeExpiredModels(broker.db), broker.requests.removeExpired(), broker.accountSessions.removeExpired()]).catch((err: unknown) =>
+    Promise.all([removeExpiredModels(broker.db), broker.requests.removeExpired(), broker.foreignPersons.removeExpired(), broker.accountSessions.removeExpired()]).catch((err: unknown) =>
       logger.error('cleanup of expired rows failed', { error: (err as Error).message }),
     );
   }, 60_000);

@@ -14,6 +14,8 @@ export const AUDIT_EVENTS = [
   'error',
   'sep_registered',
   'sep_status_changed',
+  'metadata_refreshed',
+  'metadata_refresh_failed',
   'operator_added',
   'operator_revoked',
   // SeP onboarding (issue 4): every change to a registration or a tile is an administrative event.

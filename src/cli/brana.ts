@@ -13,9 +13,8 @@ import { migrate, openDatabase, type Database } from '../store/database.ts';
 import { TileNotAllowed, TileRequests } from '../tiles/tile-requests.ts';
 import { TileStore } from '../tiles/tile-store.ts';
 import type { TileStatus } from '../tiles/tile.ts';
-
-/** A failure the operator caused and can fix: printed as one line, exit code 2. */
-class OperatorError extends Error {}
+import { addMetadataCommands } from './metadata-commands.ts';
+import { OperatorError } from './operator-error.ts';
 
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -252,6 +251,7 @@ export function buildProgram(): Command {
         print({ name, revoked: count });
       });
     });
+  addMetadataCommands(program);
   return program;
 }
 

@@ -17,6 +17,8 @@ export interface Environment {
   trustProxy: boolean;
   /** Test and production SeP registrations are separate: an instance accepts and serves only its own. */
   sepEnvironment: SepEnvironment;
+  /** The longest time between two refreshes of a means' metadata (cacheDuration/validUntil may shorten it). */
+  metadataRefreshIntervalMs: number;
 }
 
 const schema = z.object({
@@ -31,6 +33,7 @@ const schema = z.object({
   BRANA_DEMO_SEP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   BRANA_TRUST_PROXY: z.enum(['true', 'false']).default('false'),
   BRANA_SEP_ENVIRONMENT: z.enum(SEP_ENVIRONMENTS).optional(),
+  BRANA_METADATA_REFRESH_SECONDS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(6 * 3600),
 });
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Environment {
@@ -59,8 +62,10 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
     dataDir,
     keysDir: path.resolve(cwd, value.BRANA_KEYS_DIR),
     providersDir: path.resolve(cwd, value.BRANA_PROVIDERS_DIR),
-    demoSepPort: value.BRANA_MODE === 'development' ? (value.BRANA_DEMO_SEP_PORT ?? port + 1) : null,
+    // BRANA_DEMO_SEP_PORT=0 turns the demo SeP off (benchmarks, clusters in development mode).
+    demoSepPort: value.BRANA_MODE === 'development' && value.BRANA_DEMO_SEP_PORT !== 0 ? (value.BRANA_DEMO_SEP_PORT ?? port + 1) : null,
     trustProxy: value.BRANA_TRUST_PROXY === 'true',
     sepEnvironment: value.BRANA_SEP_ENVIRONMENT ?? (value.BRANA_MODE === 'development' ? 'test' : 'production'),
+    metadataRefreshIntervalMs: value.BRANA_METADATA_REFRESH_SECONDS * 1000,
   };
 }

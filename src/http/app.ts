@@ -78,9 +78,8 @@ export function createApp(deps: AppDependencies): express.Express {
         },
       },
       frameguard: { action: 'deny' },
-      // same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` with Brána's own
-      // form posts, and the same-origin checks of the selection, consent and account forms refuse
-      // them. Other sites (identity means, SePs) still get no referrer.
+      // same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on our own form
+      // posts, and the interaction routes check Origin. Other sites still learn nothing.
       referrerPolicy: { policy: 'same-origin' },
       strictTransportSecurity: https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
     }),
@@ -104,14 +103,14 @@ export function createApp(deps: AppDependencies): express.Express {
   });
 
   app.get('/saml/:means/metadata', (req, res) => {
-    const entry = deps.registry.get(String(req.params.means));
+    const entry = deps.registry.saml(String(req.params.means));
     if (!entry) {
       res.status(404).type('text').send('no such identity means');
       return;
     }
     res.type('application/samlmetadata+xml').send(entry.adapter.serviceProviderMetadata());
   });
-  app.use('/saml', upstreamReturnRoutes(deps));
+  app.use(upstreamReturnRoutes(deps));
   app.use('/interaction', interactionRoutes(deps));
   app.use('/account', accountRoutes(deps));
   app.use('/admin', adminRoutes(deps));
@@ -119,7 +118,17 @@ export function createApp(deps: AppDependencies): express.Express {
   app.use('/reg', sepSelfServiceRoutes(deps, sepTileRoutes(deps)));
   app.use(tileCatalogueRoutes(deps));
   app.use('/register', registrationFormRoutes(deps));
-  if (deps.development) app.use('/dev-idp', developmentIdentityProviderRoutes(deps.registry.developmentProviders()));
+  if (deps.development) {
+    app.use('/dev-idp', developmentIdentityProviderRoutes(deps.registry.developmentProviders()));
+    for (const [id, op] of deps.registry.developmentOidcProviders()) app.use(`/dev-oidc/${id}`, op.routes());
+  }
+
+  // The state of every means' metadata (fresh, stale, expired, failing), for monitoring and readiness.
+  app.get('/health/metadata', (_req, res) => {
+    const means = deps.registry.metadataStatus();
+    const degraded = means.some((status) => status.state === 'expired' || status.state === 'failing');
+    res.set('Cache-Control', 'no-store').json({ status: degraded ? 'degraded' : 'ok', means });
+  });
 
   // The sector identifier document of a SeP group (OIDC Core 8.1): the return URLs of its SePs.
   app.get('/sep-groups/:group', async (req, res, next) => {

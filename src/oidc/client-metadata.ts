@@ -10,7 +10,7 @@ import { registrationOf, type Sep } from '../sep/sep.ts';
  */
 export const SEP_GROUP_METADATA = 'sep_group';
 export const SEP_STATUS_METADATA = 'sep_status';
-export const SEP_METADATA = [SEP_GROUP_METADATA, 'sep_minimum_loa', 'sep_allowed_means', 'sep_allowed_attributes', SEP_STATUS_METADATA, 'sep_change_pending'] as const;
+export const SEP_METADATA = [SEP_GROUP_METADATA, 'sep_minimum_loa', 'sep_allowed_means', 'sep_allowed_attributes', 'sep_eidas_enabled', SEP_STATUS_METADATA, 'sep_change_pending'] as const;
 
 /**
  * Client metadata only Brána sets. A SeP may echo them in a registration update (RFC 7592 clients
@@ -54,6 +54,7 @@ export function clientMetadataOf(sep: Sep, clientSecret: string | null, publicUr
     sep_minimum_loa: sep.minimumLoa,
     sep_allowed_means: sep.allowedMeans,
     sep_allowed_attributes: sep.allowedAttributes,
+    sep_eidas_enabled: sep.eidasEnabled,
     [SEP_STATUS_METADATA]: sep.status,
     sep_change_pending: sep.requestedRegistration !== null,
     // What the SeP asked for last: the change waiting for approval, else what is in force.
@@ -67,11 +68,12 @@ function extra(client: Client, snake: string): unknown {
 }
 
 /** What the policy checks need of a SeP, read from its client metadata (no database round trip). */
-export function sepPolicyOf(client: Client): { minimumLoa: Loa; allowedMeans: string[] | null; allowedAttributes: AttributeId[] } {
+export function sepPolicyOf(client: Client): { minimumLoa: Loa; allowedMeans: string[] | null; allowedAttributes: AttributeId[]; eidasEnabled: boolean } {
   return {
     minimumLoa: (extra(client, 'sep_minimum_loa') as Loa | undefined) ?? 'high',
     allowedMeans: (extra(client, 'sep_allowed_means') as string[] | null | undefined) ?? null,
     allowedAttributes: (extra(client, 'sep_allowed_attributes') as AttributeId[] | undefined) ?? [],
+    eidasEnabled: extra(client, 'sep_eidas_enabled') === true,
   };
 }
 
