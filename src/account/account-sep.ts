@@ -1,4 +1,4 @@
-import type { SepRegistration } from '../sep/sep-registration.ts';
+import { changedFields, type SepRegistration } from '../sep/sep-registration.ts';
 import { SepAlreadyRegistered, type SepStore } from '../sep/sep-store.ts';
 import { registrationOf, type SepEnvironment } from '../sep/sep.ts';
 
@@ -30,7 +30,8 @@ export function accountSepDocument(publicUrl: URL, environment: SepEnvironment) 
     minimumLoa: 'substantial' as const,
     allowedAttributes: [],
     allowedMeans: null,
-    eidasEnabled: false,
+    // Foreign persons (eIDAS) have logins and consents of their own to see.
+    eidasEnabled: true,
     redirectUris: [accountCallbackUrl(publicUrl)],
     postLogoutRedirectUris: [],
     tokenEndpointAuthMethod: 'client_secret_basic' as const,
@@ -39,7 +40,7 @@ export function accountSepDocument(publicUrl: URL, environment: SepEnvironment) 
   };
 }
 
-/** Registers the account SeP on the first start, and follows a changed public URL or environment. */
+/** Registers the account SeP on the first start, and brings it back to this definition (a changed public URL, environment, release). */
 export async function ensureAccountSep(registration: SepRegistration, seps: SepStore, publicUrl: URL, environment: SepEnvironment): Promise<void> {
   const desk = registration.forBrana();
   const wanted = accountSepDocument(publicUrl, environment);
@@ -53,9 +54,6 @@ export async function ensureAccountSep(registration: SepRegistration, seps: SepS
     }
     return;
   }
-  const inForce = registrationOf(current);
   // An administrator may have disabled it on purpose: its status is left alone.
-  if (inForce.environment !== wanted.environment || JSON.stringify(inForce.redirectUris) !== JSON.stringify(wanted.redirectUris)) {
-    await desk.replaceByOperator(ACCOUNT_CLIENT_ID, wanted, 'brana');
-  }
+  if (changedFields(registrationOf(current), desk.validate(wanted)).length) await desk.replaceByOperator(ACCOUNT_CLIENT_ID, wanted, 'brana');
 }

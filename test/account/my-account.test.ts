@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { ACCOUNT_CLIENT_ID } from '../../src/account/account-sep.ts';
 import { hiddenFields } from '../support/html.ts';
 import { Citizen, authorizationResponse, chooseMeans, completeLogin, loginAtIdp, postToAcs, startLogin, type Sep } from '../support/login-driver.ts';
@@ -104,6 +107,16 @@ describe('consent a citizen controls, and My account', () => {
     assert.equal((await brana.broker.log.query({ event: 'consent_revoked' })).filter((r) => r.sepId === one.clientId || r.sepId === two.clientId).length, 2);
   });
 
+  it('opens for a foreign person too, through the eIDAS node, with their own logins', async () => {
+    const sep = await brana.registerSep({ eidasEnabled: true, minimumLoa: 'low', name: { cs: 'Portál pro cizince', en: 'Portal for foreigners' } });
+    await completeLogin(brana.url.origin, sep, { means: 'eidas', login: 'DE-erika.mustermann', scope: 'openid profile', permanent: true });
+    const account = await openAccount(new Citizen(brana.url.origin), 'eidas', 'DE-erika.mustermann');
+    const history = account.text.slice(account.text.indexOf('id="history-heading"'), account.text.indexOf('id="consents-heading"'));
+    assert.match(history, /Portál pro cizince/);
+    assert.match(account.text.slice(account.text.indexOf('id="consents-heading"')), /Portál pro cizince/);
+    assert.ok(!account.text.includes('Erika'));
+  });
+
   it('shows one citizen nothing of another', async () => {
     const sep = await brana.registerSep({ name: { cs: 'Jen pro Jana', en: 'Only for Jan' } });
     await completeLogin(brana.url.origin, sep, { means: 'eobcanka', login: '100000001', scope: 'openid profile', permanent: true });
@@ -187,5 +200,32 @@ describe('consent a citizen controls, and My account', () => {
     assert.match(logoutPage.text, /Chcete se odhlásit z Brány\?/);
     const closed = await citizen.get('/account');
     assert.match(closed.text, /Přihlásit se do Mého účtu/);
+  });
+
+  it('registers its own SeP once, and follows Brána to a new public URL without touching its status', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brana-account-sep-'));
+    const databaseUrl = `sqlite:${path.join(dir, 'brana.sqlite')}`;
+    try {
+      const first = await startTestBroker({ databaseUrl });
+      const before = await first.broker.seps.find(ACCOUNT_CLIENT_ID);
+      await first.broker.registration.setStatus(ACCOUNT_CLIENT_ID, 'disabled', 'an administrator');
+      await first.close();
+      const second = await startTestBroker({ databaseUrl });
+      try {
+        const after = await second.broker.seps.find(ACCOUNT_CLIENT_ID);
+        assert.deepEqual(after?.redirectUris, [`${second.url.origin}/account/callback`]);
+        assert.notDeepEqual(after?.redirectUris, before?.redirectUris);
+        assert.equal(after?.group, 'brana-account');
+        assert.deepEqual(after?.allowedAttributes, []);
+        assert.equal(after?.status, 'disabled', 'an administrator\'s decision stays');
+        const records = await second.broker.log.query({ sepId: ACCOUNT_CLIENT_ID });
+        assert.deepEqual(records.map((r) => [r.event, r.detail.actor]), [['sep_registered', 'brana'], ['sep_status_changed', 'an administrator'], ['sep_updated', 'brana']]);
+        assert.deepEqual(records[2]!.detail.changed, ['infoUrl', 'redirectUris']);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
