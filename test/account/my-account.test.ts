@@ -3,19 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ACCOUNT_CLIENT_ID } from '../../src/account/account-sep.ts';
+import { openAccount } from '../support/account.ts';
 import { hiddenFields } from '../support/html.ts';
 import { Citizen, authorizationResponse, chooseMeans, completeLogin, loginAtIdp, postToAcs, startLogin, type Sep } from '../support/login-driver.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
-
-/** Opens My account in this browser: Brána's own code flow through selection, IdP and back. */
-async function openAccount(citizen: Citizen, means: string, login: string) {
-  const start = await citizen.follow(await citizen.get('/account/login'));
-  assert.equal(start.status, 200, start.text.slice(0, 300));
-  const idp = await loginAtIdp(citizen, await chooseMeans(citizen, start, means), login);
-  const page = await postToAcs(citizen, idp.acs, idp.fields);
-  assert.equal(page.status, 200, page.text.slice(0, 300));
-  return page;
-}
 
 /**
  * A login at a SeP in a fresh browser (no Brána session to reuse), up to the point where Brána
