@@ -18,6 +18,14 @@ export type RegistrationCheck = { ok: true; document: RegistrationDocument; prev
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
+/** The SeP as this registration (or this update of `current`) would leave it. */
+function previewOf(clientId: string, document: RegistrationDocument, current: Sep | undefined): Sep {
+  const now = Date.now();
+  if (!current) return sepOf(clientId, document, { status: 'pending', requestedRegistration: null, createdAt: now, updatedAt: now });
+  const plan = planUpdate(current, document);
+  return sepOf(clientId, plan.inForce, { status: current.status, requestedRegistration: plan.requested, createdAt: current.createdAt, updatedAt: now });
+}
+
 /**
  * Checks a SeP's registration metadata (a new registration, or an update of `current`) with the
  * rules of the CLI document plus those of self-service, and says what Brána would register. Used by
@@ -36,13 +44,7 @@ export async function checkRegistrationMetadata(rules: RegistrationRules, metada
   if (parsed) problems.push(...(await rules.registration.selfServiceProblems(parsed, current?.clientId)).map(metadataProblem));
   if (!parsed || problems.length) return { ok: false, problems };
 
-  const now = Date.now();
-  const preview = current
-    ? (() => {
-        const plan = planUpdate(current, parsed);
-        return sepOf(clientId, plan.inForce, { status: current.status, requestedRegistration: plan.requested, createdAt: current.createdAt, updatedAt: now });
-      })()
-    : sepOf(clientId, parsed, { status: 'pending', requestedRegistration: null, createdAt: now, updatedAt: now });
+  const preview = previewOf(clientId, parsed, current);
   // What only Brána sets may be echoed back as read (or as Brána will set it), never set: that is
   // how a SeP would grant itself a group or attributes.
   const registered = clientMetadataOf(preview, null, rules.publicUrl) as Record<string, unknown>;

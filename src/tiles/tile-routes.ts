@@ -117,8 +117,7 @@ export function tileCatalogueRoutes(deps: TileDependencies): Router {
   router.get('/tiles/:id/logo', async (req, res, next) => {
     try {
       const id = /^\d{1,12}$/.test(String(req.params.id)) ? Number(req.params.id) : NaN;
-      const tile = Number.isNaN(id) ? undefined : (await deps.tiles.published()).find((candidate) => candidate.id === id);
-      const logo = tile ? await deps.tiles.logo(tile.id) : undefined;
+      const logo = Number.isNaN(id) ? undefined : await deps.tiles.logo(id, true);
       if (!logo) {
         res.status(404).end();
         return;

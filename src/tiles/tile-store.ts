@@ -85,8 +85,11 @@ export class TileStore {
     return row ? fromRow(row) : undefined;
   }
 
-  async logo(id: number): Promise<{ bytes: Buffer; type: LogoType; sha256: string } | undefined> {
-    const row = (await this.db('tile').where({ id }).first('logo', 'logo_type', 'logo_sha256')) as { logo: Buffer; logo_type: string; logo_sha256: string } | undefined;
+  /** A tile's logo; with `publishedOnly`, only while the tile is on the catalogue. */
+  async logo(id: number, publishedOnly = false): Promise<{ bytes: Buffer; type: LogoType; sha256: string } | undefined> {
+    const query = this.db('tile').where({ 'tile.id': id });
+    if (publishedOnly) query.join('sep', 'sep.client_id', 'tile.sep_id').where({ 'tile.status': 'approved', 'sep.status': 'active' });
+    const row = (await query.first('tile.logo', 'tile.logo_type', 'tile.logo_sha256')) as { logo: Buffer; logo_type: string; logo_sha256: string } | undefined;
     return row ? { bytes: Buffer.from(row.logo), type: row.logo_type as LogoType, sha256: row.logo_sha256 } : undefined;
   }
 
