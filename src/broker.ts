@@ -3,7 +3,8 @@ import path from 'node:path';
 import type express from 'express';
 import type Provider from 'oidc-provider';
 import { OperatorCredentials } from './access/operator-credentials.ts';
-import { AssertionLog } from './audit/assertion-log.ts';
+import type { AssertionLog } from './audit/assertion-log.ts';
+import { openAuditTrail, type AuditTrail } from './audit/audit-trail.ts';
 import type { Environment } from './config/environment.ts';
 import { ConsentStore } from './consent/consent-store.ts';
 import { DevelopmentIdentityProvider } from './devidp/development-identity-provider.ts';
@@ -33,6 +34,8 @@ export interface Broker {
   registry: IdentityMeansRegistry;
   seps: SepStore;
   log: AssertionLog;
+  /** The log's keys, seal and checkpoints. */
+  audit: AuditTrail;
   consents: ConsentStore;
   persons: PersonStore;
   pseudonyms: Pseudonyms;
@@ -77,7 +80,8 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const requests = new UpstreamRequestStore(db);
     const registry = await buildRegistry(env, keys, requests);
     const seps = new SepStore(db);
-    const log = new AssertionLog(db);
+    const audit = await openAuditTrail(db, env.keysDir, env.audit);
+    const log = audit.log;
     const consents = new ConsentStore(db);
     const persons = new PersonStore(db);
     const pseudonyms = new Pseudonyms(keys.pseudonymSecret);
@@ -102,7 +106,12 @@ export async function createBroker(env: Environment): Promise<Broker> {
       development: env.mode === 'development',
       operators,
     });
-    return { env, app, db, keys, provider, registry, seps, log, consents, persons, pseudonyms, requests, operators, close: () => db.destroy() };
+    audit.checkpoints.start();
+    const close = async () => {
+      await audit.checkpoints.stop();
+      await db.destroy();
+    };
+    return { env, app, db, keys, provider, registry, seps, log, audit, consents, persons, pseudonyms, requests, operators, close };
   } catch (err) {
     await db.destroy();
     throw err;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { AssertionLog } from '../audit/assertion-log.ts';
+import type { AssertionLog } from '../audit/assertion-log.ts';
+import { openAuditTrail, type AuditTrail } from '../audit/audit-trail.ts';
 import { OPERATOR_ROLES, OperatorCredentials, isOperatorRole } from '../access/operator-credentials.ts';
 import { ConfigurationError } from '../config/configuration-error.ts';
 import { readEnvironment } from '../config/environment.ts';
@@ -26,6 +27,7 @@ interface StoreContext {
   seps: SepStore;
   registration: SepRegistration;
   log: AssertionLog;
+  audit: AuditTrail;
   operators: OperatorCredentials;
 }
 
@@ -35,10 +37,15 @@ async function withStore<T>(action: (context: StoreContext) => Promise<T>): Prom
   try {
     await migrate(db);
     const seps = new SepStore(db);
-    const log = new AssertionLog(db);
+    const audit = await openAuditTrail(db, env.keysDir, env.audit);
+    const log = audit.log;
     const knownMeans = readIdentityMeansFolder(env.providersDir).map((means) => means.id);
     const registration = new SepRegistration(db, seps, log, { allowLoopbackHttp: env.mode === 'development', knownMeans });
-    return await action({ db, seps, registration, log, operators: new OperatorCredentials(db) });
+    try {
+      return await action({ db, seps, registration, log, audit, operators: new OperatorCredentials(db) });
+    } finally {
+      await audit.checkpoints.stop();
+    }
   } finally {
     await db.destroy();
   }

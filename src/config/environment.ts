@@ -14,6 +14,15 @@ export interface Environment {
   providersDir: string;
   demoSepPort: number | null;
   trustProxy: boolean;
+  audit: AuditSettings;
+}
+
+/** The assertion log's checkpoint interval and retention period. */
+export interface AuditSettings {
+  checkpointEveryRecords: number;
+  checkpointEverySeconds: number;
+  /** Records older than this may be purged (`brana audit purge`); null: keep everything. */
+  retentionDays: number | null;
 }
 
 const schema = z.object({
@@ -27,6 +36,9 @@ const schema = z.object({
   BRANA_PROVIDERS_DIR: z.string().min(1).default('providers'),
   BRANA_DEMO_SEP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   BRANA_TRUST_PROXY: z.enum(['true', 'false']).default('false'),
+  BRANA_AUDIT_CHECKPOINT_RECORDS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  BRANA_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
+  BRANA_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).optional(),
 });
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Environment {
@@ -57,5 +69,10 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
     providersDir: path.resolve(cwd, value.BRANA_PROVIDERS_DIR),
     demoSepPort: value.BRANA_MODE === 'development' ? (value.BRANA_DEMO_SEP_PORT ?? port + 1) : null,
     trustProxy: value.BRANA_TRUST_PROXY === 'true',
+    audit: {
+      checkpointEveryRecords: value.BRANA_AUDIT_CHECKPOINT_RECORDS,
+      checkpointEverySeconds: value.BRANA_AUDIT_CHECKPOINT_SECONDS,
+      retentionDays: value.BRANA_AUDIT_RETENTION_DAYS ?? null,
+    },
   };
 }
