@@ -109,6 +109,7 @@ export class AuditCheckpoints {
   private running: Promise<Checkpoint | undefined> | null = null;
   private again = false;
   private timer: NodeJS.Timeout | null = null;
+  private readonly verified = new Set<string>();
 
   constructor(db: Database, keys: AuditKeys, seal: RecordSeal, policy: CheckpointPolicy, clock: () => number = Date.now) {
     this.db = db;
@@ -121,6 +122,19 @@ export class AuditCheckpoints {
   async list(trx: Queryable = this.db): Promise<Checkpoint[]> {
     const rows = (await trx('audit_checkpoint').orderBy('seq', 'asc')) as CheckpointRow[];
     return rows.map((row) => ({ v: 1, seq: Number(row.seq), hash: row.hash, count: Number(row.count), at: Number(row.at), kid: row.kid, jws: row.jws }));
+  }
+
+  /** Whether a stored checkpoint is one Brána signed for the position it is stored at. */
+  async isValid(checkpoint: Checkpoint): Promise<boolean> {
+    if (this.verified.has(checkpoint.jws)) return true;
+    try {
+      const read = await readCheckpoint(checkpoint.jws, this.keys.publicJwks);
+      if (read.seq !== checkpoint.seq || read.hash !== checkpoint.hash) return false;
+    } catch {
+      return false;
+    }
+    this.verified.add(checkpoint.jws);
+    return true;
   }
 
   /** The newest checkpoint whose signature verifies, with every newer (forged) one named. */
@@ -232,11 +246,10 @@ export class AuditCheckpoints {
     }
   }
 
-  /** Stops the timer and waits for a checkpoint in progress (before the database closes). */
+  /** Stops the timer and waits for the checkpoints under way (before the database closes). */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    this.again = false;
     while (this.running) await this.running;
   }
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import type { AssertionLog } from '../audit/assertion-log.ts';
+import { LogNotIntact, registerAuditCommands } from '../audit/audit-commands.ts';
 import { openAuditTrail, type AuditTrail } from '../audit/audit-trail.ts';
 import { OPERATOR_ROLES, OperatorCredentials, isOperatorRole } from '../access/operator-credentials.ts';
 import { ConfigurationError } from '../config/configuration-error.ts';
@@ -119,6 +120,17 @@ export function buildProgram(): Command {
         });
       });
   }
+  sep
+    .command('log-values <clientId> <switch>')
+    .description('turn logging of attribute values for this SeP on or off (off: only attribute names are logged)')
+    .action(async (clientId: string, value: string) => {
+      if (value !== 'on' && value !== 'off') throw new OperatorError('<switch>: must be on or off');
+      await withStore(async ({ registration }) => {
+        if (!(await registration.setAttributeValueLogging(clientId, value === 'on', 'cli'))) throw new OperatorError(`no SeP with client id ${clientId}`);
+        print({ clientId, logAttributeValues: value === 'on' });
+      });
+    });
+
   const operator = program.command('operator').description('credentials of administrators and auditors');
   operator
     .command('add')
@@ -161,6 +173,13 @@ export function buildProgram(): Command {
         print({ name, revoked: count });
       });
     });
+  registerAuditCommands(program, {
+    withStore,
+    fail: (message) => {
+      throw new OperatorError(message);
+    },
+    print,
+  });
   return program;
 }
 
@@ -170,6 +189,10 @@ export async function runCli(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof LogNotIntact) {
+      process.stderr.write(`${err.message}\n`);
+      return 3;
+    }
     if (err instanceof OperatorError || err instanceof ConfigurationError) {
       process.stderr.write(`${err.message}\n`);
       return 2;
