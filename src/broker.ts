@@ -105,6 +105,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
       trustProxy: env.trustProxy,
       development: env.mode === 'development',
       operators,
+      audit,
     });
     audit.checkpoints.start();
     const close = async () => {

@@ -121,6 +121,18 @@ export function storedRecordOf(row: AssertionLogRow): StoredAuditRecord {
   };
 }
 
+/**
+ * A record could not be written (the step it belongs to fails with it). The message leaves out the
+ * SQL and its values, which the database driver puts into its own: they may hold attribute values.
+ */
+export class AssertionLogWriteFailed extends Error {
+  constructor(event: string, cause: unknown) {
+    const native = String((cause as Error)?.message ?? cause);
+    super(`the assertion log refused a record (${event}): ${native.slice(native.lastIndexOf(' - ') + 1).replace(/^- /, '').trim()}`);
+    this.name = 'AssertionLogWriteFailed';
+  }
+}
+
 export interface AssertionLogOptions {
   /** Seals every record; records without a valid seal are forgeries to the verifier. */
   seal: RecordSeal;
@@ -169,7 +181,11 @@ export class AssertionLog {
     const content: RecordContent = { at: this.clock(), event: record.event, ...columns, outcome: record.outcome, detail: canonicalJson(detail) };
     const hash = chainHash(prevHash, contentDigest(content));
     const row: AssertionLogRow = { seq, ...content, prev_hash: prevHash, hash, seal: this.seal.of(seq, hash) };
-    await trx('assertion_log').insert(row);
+    try {
+      await trx('assertion_log').insert(row);
+    } catch (err) {
+      throw new AssertionLogWriteFailed(record.event, err);
+    }
     const stored = storedRecordOf(row);
     if (this.listeners.length) {
       trx.executionPromise.then(

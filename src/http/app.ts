@@ -10,6 +10,8 @@ import { showCitizenError } from '../interaction/citizen-errors.ts';
 import { interactionRoutes, type InteractionDependencies } from '../interaction/routes.ts';
 import { upstreamReturnRoutes, type UpstreamReturnDependencies } from '../interaction/upstream-return.ts';
 import type { OperatorCredentials } from '../access/operator-credentials.ts';
+import { auditorApi } from '../audit/auditor-api.ts';
+import type { AuditTrail } from '../audit/audit-trail.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { developmentIdentityProviderRoutes } from '../devidp/routes.ts';
@@ -26,6 +28,8 @@ export interface AppDependencies extends InteractionDependencies, UpstreamReturn
   development: boolean;
   /** Credentials of administrators and auditors, for the operator APIs. */
   operators: OperatorCredentials;
+  /** The assertion log's keys and checkpoints, for the auditors' API. */
+  audit: AuditTrail;
 }
 
 /** Only a path on this site may be the target of a redirect back (no open redirect). */
@@ -101,6 +105,8 @@ export function createApp(deps: AppDependencies): express.Express {
       next(err);
     }
   });
+
+  app.use('/audit', auditorApi({ db: deps.db, audit: deps.audit, operators: deps.operators }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

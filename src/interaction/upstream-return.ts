@@ -82,7 +82,12 @@ export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
           means: identity.means,
           loa: identity.acr,
           pseudonym: sep ? deps.pseudonyms.forGroup(resolved.person.id, sep.group) : null,
-          detail: { firstTime: resolved.firstTime, attributesAsserted: Object.keys(identity.attributes).sort() },
+          detail: {
+            firstTime: resolved.firstTime,
+            attributesAsserted: Object.keys(identity.attributes).sort(),
+            // Values only where the operator turned value logging on for this SeP.
+            ...(sep?.logAttributeValues ? { subject: identity.subject, attributeValues: identity.attributes } : {}),
+          },
         },
         trx,
       );

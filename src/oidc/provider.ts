@@ -74,7 +74,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   const configuration: Configuration = {
     adapter: (name: string) => {
       if (name === 'Client') return new SepClientAdapter(deps.seps, deps.publicUrl);
-      return new KnexModelAdapter(deps.db, name, name === 'AccessToken' ? tokenIssuedHook(deps.log, deps.seps, deps.pseudonyms) : undefined);
+      return new KnexModelAdapter(deps.db, name, name === 'AccessToken' ? tokenIssuedHook(deps) : undefined);
     },
     findAccount: accountFinder(deps.persons, deps.register, deps.pseudonyms),
     jwks: deps.keys.oidcSigningJwks as Configuration['jwks'],
@@ -168,6 +168,6 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   const provider = new Provider(deps.publicUrl.origin, configuration);
   provider.proxy = deps.trustProxy;
-  installAuditMiddleware(provider, deps.log);
+  installAuditMiddleware(provider, deps.log, deps.seps, deps.pseudonyms);
   return provider;
 }
