@@ -14,6 +14,7 @@ import { EmbeddedRegister } from './identity/embedded-register.ts';
 import { PersonStore } from './identity/person-store.ts';
 import { IdentityResolution } from './identity/resolution.ts';
 import { loadBrokerKeys, readOrCreateCertifiedKey, type BrokerKeys } from './keys/key-store.ts';
+import { BrokerMetrics } from './metrics/broker-metrics.ts';
 import { readIdentityMeansFolder } from './means/identity-means.ts';
 import { createProvider } from './oidc/provider.ts';
 import { Pseudonyms } from './pseudonym/pseudonym.ts';
@@ -41,6 +42,7 @@ export interface Broker {
   pseudonyms: Pseudonyms;
   requests: UpstreamRequestStore;
   operators: OperatorCredentials;
+  metrics: BrokerMetrics;
   close(): Promise<void>;
 }
 
@@ -82,13 +84,15 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const seps = new SepStore(db);
     const audit = await openAuditTrail(db, env.keysDir, env.audit);
     const log = audit.log;
+    const metrics = new BrokerMetrics(registry.ids());
+    log.onCommitted((record) => metrics.observeRecord(record));
     const consents = new ConsentStore(db);
     const persons = new PersonStore(db);
     const pseudonyms = new Pseudonyms(keys.pseudonymSecret);
     const operators = new OperatorCredentials(db);
     const register = EmbeddedRegister.fromFile(process.env.BRANA_POPULATION_REGISTER ? path.resolve(process.env.BRANA_POPULATION_REGISTER) : TEST_CITIZENS_FILE);
     const resolution = new IdentityResolution(register, persons);
-    const provider = createProvider({ publicUrl: env.publicUrl, keys, db, seps, persons, register, pseudonyms, consents, log, trustProxy: env.trustProxy });
+    const provider = createProvider({ publicUrl: env.publicUrl, keys, db, seps, persons, register, pseudonyms, consents, log, metrics, trustProxy: env.trustProxy });
     const formKey = createHash('sha256').update('brana-forms').update(keys.cookieKeys[0] ?? '').digest();
     const app = createApp({
       provider,
@@ -106,13 +110,14 @@ export async function createBroker(env: Environment): Promise<Broker> {
       development: env.mode === 'development',
       operators,
       audit,
+      metrics,
     });
     audit.checkpoints.start();
     const close = async () => {
       await audit.checkpoints.stop();
       await db.destroy();
     };
-    return { env, app, db, keys, provider, registry, seps, log, audit, consents, persons, pseudonyms, requests, operators, close };
+    return { env, app, db, keys, provider, registry, seps, log, audit, consents, persons, pseudonyms, requests, operators, metrics, close };
   } catch (err) {
     await db.destroy();
     throw err;

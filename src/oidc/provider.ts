@@ -1,6 +1,8 @@
 import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { parse as parseCookies } from 'cookie';
 import type { AssertionLog } from '../audit/assertion-log.ts';
+import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
+import { installStepTiming } from '../metrics/oidc-step-timing.ts';
 import { releaseDecision } from '../consent/release-policy.ts';
 import type { ConsentStore } from '../consent/consent-store.ts';
 import { scopeClaims } from '../domain/attributes.ts';
@@ -32,6 +34,7 @@ export interface ProviderDependencies {
   pseudonyms: Pseudonyms;
   consents: ConsentStore;
   log: AssertionLog;
+  metrics: BrokerMetrics;
   trustProxy: boolean;
 }
 
@@ -168,6 +171,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   const provider = new Provider(deps.publicUrl.origin, configuration);
   provider.proxy = deps.trustProxy;
+  installStepTiming(provider, deps.metrics);
   installAuditMiddleware(provider, deps.log, deps.seps, deps.pseudonyms);
   return provider;
 }

@@ -180,8 +180,9 @@ for (const backend of BACKENDS) {
       for (let i = 0; i < 12; i += 1) await auto.log.append({ event: 'request_received', outcome: 'success' });
       await auto.checkpoints.stop();
       const seqs = (await store.db('audit_checkpoint').orderBy('seq').select('seq')).map((r: { seq: number }) => Number(r.seq));
+      // However the background checkpoints interleave with the appends, fewer than N records stay uncovered.
       assert.ok(seqs.length >= 3, `checkpoints at ${seqs.join(', ')}`);
-      assert.ok(seqs.some((seq) => seq >= 40), `checkpoints at ${seqs.join(', ')}`);
+      assert.ok(42 - Math.max(...seqs) < 5, `checkpoints at ${seqs.join(', ')}`);
       const { report } = await verify();
       assert.equal(report.intact, true, JSON.stringify(report.problems));
     });
