@@ -5,6 +5,7 @@ import type Provider from 'oidc-provider';
 import { OperatorCredentials } from './access/operator-credentials.ts';
 import type { AssertionLog } from './audit/assertion-log.ts';
 import { openAuditTrail, type AuditTrail } from './audit/audit-trail.ts';
+import { recordMetadataInUse } from './audit/metadata-records.ts';
 import type { Environment } from './config/environment.ts';
 import { ConsentStore } from './consent/consent-store.ts';
 import { DevelopmentIdentityProvider } from './devidp/development-identity-provider.ts';
@@ -84,6 +85,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const seps = new SepStore(db);
     const audit = await openAuditTrail(db, env.keysDir, env.audit);
     const log = audit.log;
+    await recordMetadataInUse(log, registry, 'start');
     const metrics = new BrokerMetrics(registry.ids());
     log.onCommitted((record) => metrics.observeRecord(record));
     const consents = new ConsentStore(db);
