@@ -22,6 +22,7 @@ export const AUDIT_EVENTS = [
   'sep_status_changed',
   'sep_changed',
   'metadata_refreshed',
+  'metadata_refresh_failed',
   'keys_rotated',
   'operator_added',
   'operator_revoked',

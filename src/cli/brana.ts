@@ -11,9 +11,8 @@ import { RegistrationRejected, SepRegistration } from '../sep/sep-registration.t
 import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
 import type { Sep } from '../sep/sep.ts';
 import { migrate, openDatabase, type Database } from '../store/database.ts';
-
-/** A failure the operator caused and can fix: printed as one line, exit code 2. */
-class OperatorError extends Error {}
+import { addMetadataCommands } from './metadata-commands.ts';
+import { OperatorError } from './operator-error.ts';
 
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -173,6 +172,7 @@ export function buildProgram(): Command {
         print({ name, revoked: count });
       });
     });
+  addMetadataCommands(program);
   registerAuditCommands(program, {
     withStore,
     fail: (message) => {

@@ -14,6 +14,8 @@ export interface Environment {
   providersDir: string;
   demoSepPort: number | null;
   trustProxy: boolean;
+  /** The longest time between two refreshes of a means' metadata (cacheDuration/validUntil may shorten it). */
+  metadataRefreshIntervalMs: number;
   audit: AuditSettings;
 }
 
@@ -36,6 +38,7 @@ const schema = z.object({
   BRANA_PROVIDERS_DIR: z.string().min(1).default('providers'),
   BRANA_DEMO_SEP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   BRANA_TRUST_PROXY: z.enum(['true', 'false']).default('false'),
+  BRANA_METADATA_REFRESH_SECONDS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(6 * 3600),
   BRANA_AUDIT_CHECKPOINT_RECORDS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   BRANA_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
   BRANA_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).optional(),
@@ -67,8 +70,10 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
     dataDir,
     keysDir: path.resolve(cwd, value.BRANA_KEYS_DIR),
     providersDir: path.resolve(cwd, value.BRANA_PROVIDERS_DIR),
-    demoSepPort: value.BRANA_MODE === 'development' ? (value.BRANA_DEMO_SEP_PORT ?? port + 1) : null,
+    // BRANA_DEMO_SEP_PORT=0 turns the demo SeP off (benchmarks, clusters in development mode).
+    demoSepPort: value.BRANA_MODE === 'development' && value.BRANA_DEMO_SEP_PORT !== 0 ? (value.BRANA_DEMO_SEP_PORT ?? port + 1) : null,
     trustProxy: value.BRANA_TRUST_PROXY === 'true',
+    metadataRefreshIntervalMs: value.BRANA_METADATA_REFRESH_SECONDS * 1000,
     audit: {
       checkpointEveryRecords: value.BRANA_AUDIT_CHECKPOINT_RECORDS,
       checkpointEverySeconds: value.BRANA_AUDIT_CHECKPOINT_SECONDS,

@@ -66,7 +66,9 @@ export function createApp(deps: AppDependencies): express.Express {
         },
       },
       frameguard: { action: 'deny' },
-      referrerPolicy: { policy: 'no-referrer' },
+      // same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on our own form
+      // posts, and the interaction routes check Origin. Other sites still learn nothing.
+      referrerPolicy: { policy: 'same-origin' },
       strictTransportSecurity: https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
     }),
   );
@@ -89,16 +91,26 @@ export function createApp(deps: AppDependencies): express.Express {
   });
 
   app.get('/saml/:means/metadata', (req, res) => {
-    const entry = deps.registry.get(String(req.params.means));
+    const entry = deps.registry.saml(String(req.params.means));
     if (!entry) {
       res.status(404).type('text').send('no such identity means');
       return;
     }
     res.type('application/samlmetadata+xml').send(entry.adapter.serviceProviderMetadata());
   });
-  app.use('/saml', upstreamReturnRoutes(deps));
+  app.use(upstreamReturnRoutes(deps));
   app.use('/interaction', interactionRoutes(deps));
-  if (deps.development) app.use('/dev-idp', developmentIdentityProviderRoutes(deps.registry.developmentProviders()));
+  if (deps.development) {
+    app.use('/dev-idp', developmentIdentityProviderRoutes(deps.registry.developmentProviders()));
+    for (const [id, op] of deps.registry.developmentOidcProviders()) app.use(`/dev-oidc/${id}`, op.routes());
+  }
+
+  // The state of every means' metadata (fresh, stale, expired, failing), for monitoring and readiness.
+  app.get('/health/metadata', (_req, res) => {
+    const means = deps.registry.metadataStatus();
+    const degraded = means.some((status) => status.state === 'expired' || status.state === 'failing');
+    res.set('Cache-Control', 'no-store').json({ status: degraded ? 'degraded' : 'ok', means });
+  });
 
   // The sector identifier document of a SeP group (OIDC Core 8.1): the return URLs of its SePs.
   app.get('/sep-groups/:group', async (req, res, next) => {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,15 +25,6 @@ describe('administrative events in the assertion log', () => {
     const env = { DATABASE_URL: brana_.broker.env.databaseUrl, BRANA_KEYS_DIR: keysDir };
     assert.equal((await brana(['audit', 'checkpoint'], env)).code, 0);
     assert.equal((await brana_.broker.log.query({ event: 'keys_rotated' })).length, 1, 'a later process finds the key and records nothing');
-  });
-
-  it('records the identity provider metadata in use, with the fingerprints of the certificates it trusts', async () => {
-    const records = await brana_.broker.log.query({ event: 'metadata_refreshed' });
-    assert.deepEqual(records.map((r) => r.means).sort(), ['eobcanka', 'mojeid']);
-    const card = records.find((r) => r.means === 'eobcanka')!;
-    const certificate = new X509Certificate(fs.readFileSync(path.join(keysDir, 'dev-idp', 'eobcanka.crt.pem')));
-    assert.deepEqual(card.detail.signingCertificates, [certificate.fingerprint256]);
-    assert.equal(card.detail.entityId, brana_.broker.registry.get('eobcanka')!.development!.entityId);
   });
 
   it('records a SeP registered, disabled, enabled and changed, each with who did it', async () => {
