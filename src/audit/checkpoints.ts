@@ -162,7 +162,8 @@ export class AuditCheckpoints {
     if (!head) return undefined;
     const { valid: latest, forged } = await this.latestValid();
     if (forged.length) throw new ChainNotVouchable(forged[forged.length - 1]!, 'a checkpoint in the database was not signed with the audit key');
-    if (latest && latest.seq >= Number(head.seq)) {
+    if (latest && latest.seq > Number(head.seq)) throw new ChainNotVouchable(Number(head.seq) + 1, `is missing: the log ends before the checkpoint at ${latest.seq} (truncated)`);
+    if (latest && latest.seq === Number(head.seq)) {
       this.lastSeq = latest.seq;
       return latest;
     }

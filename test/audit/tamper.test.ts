@@ -175,6 +175,12 @@ for (const backend of BACKENDS) {
       assert.equal(Number((await store.db('audit_checkpoint').max({ seq: 'seq' }))[0]!.seq), 20, 'no checkpoint over the forgery');
     });
 
+    it('refuses to sign a checkpoint when the log ends before its last checkpoint', async () => {
+      await trail.checkpoints.make();
+      await asDatabaseOperator(store.db, async (db) => void (await db('assertion_log').where('seq', '>=', 28).delete()));
+      await assert.rejects(trail.checkpoints.make(), (err: Error) => err instanceof ChainNotVouchable && err.seq === 28 && /truncated/.test(err.message));
+    });
+
     it('makes a checkpoint every N records by itself, off the login path', async () => {
       const auto = await openTestTrail(store.db, { checkpointEveryRecords: 5 });
       for (let i = 0; i < 12; i += 1) await auto.log.append({ event: 'request_received', outcome: 'success' });
