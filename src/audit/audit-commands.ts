@@ -159,7 +159,14 @@ export function registerAuditCommands(program: Command, context: AuditCommandCon
       await withStore(async ({ db, audit: trail }) => {
         await trail.log.append({ event: 'audit_exported', outcome: 'success', detail: { actor: 'cli', via: 'cli', filter: describeAuditFilter(filter), format: options.format } });
         const stream = options.out ? fs.createWriteStream(options.out, { mode: 0o600 }) : process.stdout;
-        const summary = await writeExport(db, trail.checkpoints, filter, options.format as ExportFormat, sinkOf(stream));
+        let summary;
+        try {
+          summary = await writeExport(db, trail.checkpoints, filter, options.format as ExportFormat, sinkOf(stream));
+        } catch (err) {
+          // `brana audit export … | head`: the reader went away; nothing is wrong with the log.
+          if ((err as NodeJS.ErrnoException).code === 'EPIPE') return;
+          throw err;
+        }
         if (options.out) {
           await new Promise<void>((resolve, reject) => (stream as fs.WriteStream).end((err?: Error | null) => (err ? reject(err) : resolve())));
           print({ file: options.out, records: summary.records, digestsOnly: summary.digestsOnly, anchor: summary.header.anchor, through: summary.header.through, ...(summary.header.note ? { note: summary.header.note } : {}) });

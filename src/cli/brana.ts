@@ -6,6 +6,7 @@ import { openAuditTrail, type AuditTrail } from '../audit/audit-trail.ts';
 import { OPERATOR_ROLES, OperatorCredentials, isOperatorRole } from '../access/operator-credentials.ts';
 import { ConfigurationError } from '../config/configuration-error.ts';
 import { readEnvironment } from '../config/environment.ts';
+import { logToStandardError } from '../log/logger.ts';
 import { readIdentityMeansFolder } from '../means/identity-means.ts';
 import { RegistrationRejected, SepRegistration } from '../sep/sep-registration.ts';
 import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
@@ -184,6 +185,7 @@ export function buildProgram(): Command {
 }
 
 export async function runCli(argv: string[]): Promise<number> {
+  logToStandardError();
   try {
     await buildProgram().parseAsync(argv, { from: 'user' });
     return 0;
