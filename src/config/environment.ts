@@ -16,6 +16,15 @@ export interface Environment {
   trustProxy: boolean;
   /** The longest time between two refreshes of a means' metadata (cacheDuration/validUntil may shorten it). */
   metadataRefreshIntervalMs: number;
+  audit: AuditSettings;
+}
+
+/** The assertion log's checkpoint interval and retention period. */
+export interface AuditSettings {
+  checkpointEveryRecords: number;
+  checkpointEverySeconds: number;
+  /** Records older than this may be purged (`brana audit purge`); null: keep everything. */
+  retentionDays: number | null;
 }
 
 const schema = z.object({
@@ -30,6 +39,9 @@ const schema = z.object({
   BRANA_DEMO_SEP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   BRANA_TRUST_PROXY: z.enum(['true', 'false']).default('false'),
   BRANA_METADATA_REFRESH_SECONDS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(6 * 3600),
+  BRANA_AUDIT_CHECKPOINT_RECORDS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  BRANA_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
+  BRANA_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).optional(),
 });
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Environment {
@@ -62,5 +74,10 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
     demoSepPort: value.BRANA_MODE === 'development' && value.BRANA_DEMO_SEP_PORT !== 0 ? (value.BRANA_DEMO_SEP_PORT ?? port + 1) : null,
     trustProxy: value.BRANA_TRUST_PROXY === 'true',
     metadataRefreshIntervalMs: value.BRANA_METADATA_REFRESH_SECONDS * 1000,
+    audit: {
+      checkpointEveryRecords: value.BRANA_AUDIT_CHECKPOINT_RECORDS,
+      checkpointEverySeconds: value.BRANA_AUDIT_CHECKPOINT_SECONDS,
+      retentionDays: value.BRANA_AUDIT_RETENTION_DAYS ?? null,
+    },
   };
 }

@@ -21,6 +21,8 @@ export interface Sep {
   redirectUris: string[];
   postLogoutRedirectUris: string[];
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  /** The operator turned on logging of attribute values (not only names) for this SeP. */
+  logAttributeValues: boolean;
   createdAt: number;
   updatedAt: number;
 }
