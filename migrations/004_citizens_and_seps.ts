@@ -2,8 +2,8 @@ import type { Knex } from 'knex';
 
 /**
  * Citizens and SePs (issue 4): what a SeP may register through the API (its key set and ID token
- * encryption, a change waiting for an administrator), the citizen's "My account" sessions, the
- * Citizen-Portal tiles, and an index to find a citizen's history by their pseudonyms.
+ * encryption, a change waiting for an administrator), the citizen's "My account" sessions and the
+ * Citizen-Portal tiles. (A citizen's history is found by pseudonym through migration 005's index.)
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.schema.alterTable('sep', (t) => {
@@ -12,10 +12,6 @@ export async function up(knex: Knex): Promise<void> {
     t.string('id_token_encrypted_response_enc', 32).nullable();
     // The registration document a SeP asked for and an administrator has not approved yet (JSON).
     t.text('requested_registration').nullable();
-  });
-
-  await knex.schema.alterTable('assertion_log', (t) => {
-    t.index(['pseudonym'], 'assertion_log_pseudonym_history');
   });
 
   await knex.schema.createTable('account_session', (t) => {
@@ -58,9 +54,6 @@ export async function up(knex: Knex): Promise<void> {
 export async function down(knex: Knex): Promise<void> {
   await knex.schema.dropTableIfExists('tile');
   await knex.schema.dropTableIfExists('account_session');
-  await knex.schema.alterTable('assertion_log', (t) => {
-    t.dropIndex(['pseudonym'], 'assertion_log_pseudonym_history');
-  });
   await knex.schema.alterTable('sep', (t) => {
     t.dropColumn('requested_registration');
     t.dropColumn('id_token_encrypted_response_enc');

@@ -6,7 +6,8 @@ import { OperatorCredentials } from './access/operator-credentials.ts';
 import { ensureAccountSep } from './account/account-sep.ts';
 import { AccountSessions } from './account/account-sessions.ts';
 import { LoginHistory } from './account/login-history.ts';
-import { AssertionLog } from './audit/assertion-log.ts';
+import type { AssertionLog } from './audit/assertion-log.ts';
+import { openAuditTrail, type AuditTrail } from './audit/audit-trail.ts';
 import type { Environment } from './config/environment.ts';
 import { ConsentStore } from './consent/consent-store.ts';
 import { TEST_CITIZENS_FILE } from './devidp/test-citizens.ts';
@@ -16,6 +17,7 @@ import { ForeignPersonStore } from './identity/foreign-person-store.ts';
 import { PersonStore } from './identity/person-store.ts';
 import { IdentityResolution } from './identity/resolution.ts';
 import { loadBrokerKeys, type BrokerKeys } from './keys/key-store.ts';
+import { BrokerMetrics } from './metrics/broker-metrics.ts';
 import { createProvider } from './oidc/provider.ts';
 import { Pseudonyms } from './pseudonym/pseudonym.ts';
 import { SepRegistration } from './sep/sep-registration.ts';
@@ -37,6 +39,8 @@ export interface Broker {
   registry: IdentityMeansRegistry;
   seps: SepStore;
   log: AssertionLog;
+  /** The log's keys, seal and checkpoints. */
+  audit: AuditTrail;
   consents: ConsentStore;
   persons: PersonStore;
   pseudonyms: Pseudonyms;
@@ -49,6 +53,7 @@ export interface Broker {
   accountSessions: AccountSessions;
   tiles: TileStore;
   tileRequests: TileRequests;
+  metrics: BrokerMetrics;
   close(): Promise<void>;
 }
 
@@ -58,9 +63,12 @@ export async function createBroker(env: Environment): Promise<Broker> {
     await migrate(db);
     const keys = await loadBrokerKeys(env.keysDir, env.publicUrl);
     const requests = new UpstreamRequestStore(db);
-    const log = new AssertionLog(db);
+    const audit = await openAuditTrail(db, env.keysDir, env.audit);
+    const log = audit.log;
     const registry = await buildIdentityMeansRegistry({ env, keys, requests, db, log });
     const seps = new SepStore(db);
+    const metrics = new BrokerMetrics(registry.ids());
+    log.onCommitted((record) => metrics.observeRecord(record));
     const consents = new ConsentStore(db);
     const persons = new PersonStore(db);
     const pseudonyms = new Pseudonyms(keys.pseudonymSecret);
@@ -85,6 +93,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
       pseudonyms,
       consents,
       log,
+      metrics,
       trustProxy: env.trustProxy,
       foreignPersons,
       crossBorderMeans,
@@ -114,13 +123,17 @@ export async function createBroker(env: Environment): Promise<Broker> {
       sepEnvironment: env.sepEnvironment,
       tiles,
       tileRequests,
+      audit,
+      metrics,
     });
     registry.start(Math.min(60_000, env.metadataRefreshIntervalMs));
+    audit.checkpoints.start();
     const close = async () => {
       registry.stop();
+      await audit.checkpoints.stop();
       await db.destroy();
     };
-    return { env, app, db, keys, provider, registry, seps, log, consents, persons, pseudonyms, requests, foreignPersons, operators, registration, accountSessions, tiles, tileRequests, close };
+    return { env, app, db, keys, provider, registry, seps, log, audit, consents, persons, pseudonyms, requests, foreignPersons, operators, metrics, registration, accountSessions, tiles, tileRequests, close };
   } catch (err) {
     await db.destroy();
     throw err;

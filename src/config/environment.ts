@@ -19,6 +19,15 @@ export interface Environment {
   sepEnvironment: SepEnvironment;
   /** The longest time between two refreshes of a means' metadata (cacheDuration/validUntil may shorten it). */
   metadataRefreshIntervalMs: number;
+  audit: AuditSettings;
+}
+
+/** The assertion log's checkpoint interval and retention period. */
+export interface AuditSettings {
+  checkpointEveryRecords: number;
+  checkpointEverySeconds: number;
+  /** Records older than this may be purged (`brana audit purge`); null: keep everything. */
+  retentionDays: number | null;
 }
 
 const schema = z.object({
@@ -34,6 +43,9 @@ const schema = z.object({
   BRANA_TRUST_PROXY: z.enum(['true', 'false']).default('false'),
   BRANA_SEP_ENVIRONMENT: z.enum(SEP_ENVIRONMENTS).optional(),
   BRANA_METADATA_REFRESH_SECONDS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(6 * 3600),
+  BRANA_AUDIT_CHECKPOINT_RECORDS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  BRANA_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
+  BRANA_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).optional(),
 });
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Environment {
@@ -67,5 +79,10 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
     trustProxy: value.BRANA_TRUST_PROXY === 'true',
     sepEnvironment: value.BRANA_SEP_ENVIRONMENT ?? (value.BRANA_MODE === 'development' ? 'test' : 'production'),
     metadataRefreshIntervalMs: value.BRANA_METADATA_REFRESH_SECONDS * 1000,
+    audit: {
+      checkpointEveryRecords: value.BRANA_AUDIT_CHECKPOINT_RECORDS,
+      checkpointEverySeconds: value.BRANA_AUDIT_CHECKPOINT_SECONDS,
+      retentionDays: value.BRANA_AUDIT_RETENTION_DAYS ?? null,
+    },
   };
 }

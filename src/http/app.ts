@@ -21,10 +21,15 @@ import type { SepEnvironment } from '../sep/sep.ts';
 import type { TileRequests } from '../tiles/tile-requests.ts';
 import type { TileStore } from '../tiles/tile-store.ts';
 import { sepTileRoutes, tileCatalogueRoutes } from '../tiles/tile-routes.ts';
+import { auditorApi } from '../audit/auditor-api.ts';
+import type { AuditTrail } from '../audit/audit-trail.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { developmentIdentityProviderRoutes } from '../devidp/routes.ts';
 import { logger } from '../log/logger.ts';
+import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
+import { metricsRoute } from '../metrics/metrics-route.ts';
+import { statisticsRoutes } from '../stats/routes.ts';
 
 const STATIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '../pages/static');
 
@@ -46,6 +51,9 @@ export interface AppDependencies extends InteractionDependencies, UpstreamReturn
   /** Citizen-Portal tiles: requests, decisions and the published catalogue. */
   tiles: TileStore;
   tileRequests: TileRequests;
+  /** The assertion log's keys and checkpoints, for the auditors' API. */
+  audit: AuditTrail;
+  metrics: BrokerMetrics;
 }
 
 /** Only a path on this site may be the target of a redirect back (no open redirect). */
@@ -139,6 +147,10 @@ export function createApp(deps: AppDependencies): express.Express {
       next(err);
     }
   });
+
+  app.use('/audit', auditorApi({ db: deps.db, audit: deps.audit, operators: deps.operators }));
+  app.use(statisticsRoutes({ db: deps.db, seps: deps.seps, registry: deps.registry, operators: deps.operators }));
+  app.use(metricsRoute(deps.metrics, deps.operators));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

@@ -21,9 +21,9 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stri
 /** The SeP as this registration (or this update of `current`) would leave it. */
 function previewOf(clientId: string, document: RegistrationDocument, current: Sep | undefined): Sep {
   const now = Date.now();
-  if (!current) return sepOf(clientId, document, { status: 'pending', requestedRegistration: null, createdAt: now, updatedAt: now });
+  if (!current) return sepOf(clientId, document, { status: 'pending', requestedRegistration: null, logAttributeValues: false, createdAt: now, updatedAt: now });
   const plan = planUpdate(current, document);
-  return sepOf(clientId, plan.inForce, { status: current.status, requestedRegistration: plan.requested, createdAt: current.createdAt, updatedAt: now });
+  return sepOf(clientId, plan.inForce, { status: current.status, requestedRegistration: plan.requested, logAttributeValues: current.logAttributeValues, createdAt: current.createdAt, updatedAt: now });
 }
 
 /**

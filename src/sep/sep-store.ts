@@ -29,12 +29,13 @@ interface SepRow {
   id_token_encrypted_response_alg: string | null;
   id_token_encrypted_response_enc: string | null;
   requested_registration: string | null;
+  log_attribute_values: boolean | number;
   created_at: number;
   updated_at: number;
 }
 
 /** The columns a registration document sets (everything but identity, status and times). */
-type DocumentColumns = Omit<SepRow, 'client_id' | 'client_secret' | 'status' | 'requested_registration' | 'created_at' | 'updated_at'>;
+type DocumentColumns = Omit<SepRow, 'client_id' | 'client_secret' | 'status' | 'requested_registration' | 'log_attribute_values' | 'created_at' | 'updated_at'>;
 
 function columnsOf(registration: SepRegistration): DocumentColumns {
   return {
@@ -97,6 +98,7 @@ function fromRow(row: SepRow): Sep {
         ? ({ alg: row.id_token_encrypted_response_alg, enc: row.id_token_encrypted_response_enc } as IdTokenEncryption)
         : null,
     requestedRegistration: row.requested_registration === null ? null : (JSON.parse(row.requested_registration) as SepRegistration),
+    logAttributeValues: Boolean(row.log_attribute_values),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
   };
@@ -128,6 +130,7 @@ export class SepStore {
       status,
       ...columnsOf(registration),
       requested_registration: null,
+      log_attribute_values: false,
       created_at: at,
       updated_at: at,
     };
@@ -200,6 +203,11 @@ export class SepStore {
   async listGroup(group: string): Promise<Sep[]> {
     const rows = (await this.db('sep').where({ sep_group: group }).orderBy('created_at', 'asc')) as SepRow[];
     return rows.map(fromRow);
+  }
+
+  async setLogAttributeValues(clientId: string, on: boolean, trx: Queryable = this.db): Promise<boolean> {
+    const count = await trx('sep').where({ client_id: clientId }).update({ log_attribute_values: on, updated_at: Date.now() });
+    return count === 1;
   }
 
   async setStatus(clientId: string, status: SepStatus, trx: Queryable = this.db): Promise<boolean> {

@@ -27,6 +27,8 @@ export interface Sep {
   idTokenEncryption: IdTokenEncryption | null;
   /** A change of the registration the SeP asked for and an administrator has not approved yet. */
   requestedRegistration: SepRegistration | null;
+  /** The operator turned on logging of attribute values (not only names) for this SeP. */
+  logAttributeValues: boolean;
   createdAt: number;
   updatedAt: number;
 }
@@ -176,7 +178,7 @@ export function registrationOf(sep: Sep): SepRegistration {
 }
 
 /** A SeP as it would stand with this document in force (a preview of a registration or an update). */
-export function sepOf(clientId: string, document: SepRegistration, state: Pick<Sep, 'status' | 'requestedRegistration' | 'createdAt' | 'updatedAt'>): Sep {
+export function sepOf(clientId: string, document: SepRegistration, state: Pick<Sep, 'status' | 'requestedRegistration' | 'logAttributeValues' | 'createdAt' | 'updatedAt'>): Sep {
   return {
     clientId,
     environment: document.environment,

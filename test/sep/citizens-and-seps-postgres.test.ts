@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import supertest from 'supertest';
 import { openAccount } from '../support/account.ts';
+import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { hiddenFields } from '../support/html.ts';
 import { PNG_LOGO } from '../support/images.ts';
 import { Citizen, completeLogin } from '../support/login-driver.ts';
 import { adminToken, registrationMetadata, selfRegister } from '../support/self-service.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
-
-const POSTGRES_ADMIN = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /**
  * Issue 4 on a real PostgreSQL server: migration 004, a self-registered SeP approved and logging a
@@ -17,21 +14,15 @@ const POSTGRES_ADMIN = 'postgres://postgres@127.0.0.1:5432/postgres';
  * revocation — every new table and query on the second backend.
  */
 describe('registrations, tiles and My account on PostgreSQL', () => {
-  const name = `brana_issue4_${process.pid}_${randomBytes(4).toString('hex')}`;
+  let database: TestDatabase;
   let brana: TestBroker;
   before(async () => {
-    const admin = new pg.Client({ connectionString: POSTGRES_ADMIN });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    brana = await startTestBroker({ databaseUrl: POSTGRES_ADMIN.replace(/\/postgres$/, `/${name}`) });
+    database = await createTestDatabase('postgres');
+    brana = await startTestBroker({ databaseUrl: database.url });
   });
   after(async () => {
     await brana?.close();
-    const dropper = new pg.Client({ connectionString: POSTGRES_ADMIN });
-    await dropper.connect();
-    await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await dropper.end();
+    await database?.drop();
   });
 
   it('registers, approves, logs in, publishes a tile and lets the citizen revoke, all on PostgreSQL', async () => {

@@ -7,7 +7,7 @@ import { createBroker, type Broker } from '../../src/broker.ts';
 import { readEnvironment } from '../../src/config/environment.ts';
 
 /** Keys are generated once per test run: RSA key generation is slow and not what the tests test. */
-const SHARED_KEYS = path.join(os.tmpdir(), `brana-test-keys-${process.pid}`);
+export const SHARED_KEYS = path.join(os.tmpdir(), `brana-test-keys-${process.pid}`);
 
 export interface TestBroker {
   broker: Broker;
