@@ -33,7 +33,11 @@ export class LoginHistory {
 
   async of(personId: string, limit = 50): Promise<HistoryEntry[]> {
     const groups = await this.seps.listGroups();
-    const records = await this.log.query({ pseudonyms: groups.map((group) => this.pseudonyms.forGroup(personId, group)), events: ['token_issued', 'account_login'] }, { order: 'desc', limit });
+    const records = await this.log.latestOf(
+      groups.map((group) => this.pseudonyms.forGroup(personId, group)),
+      ['token_issued', 'account_login'],
+      limit,
+    );
     const names = new Map<string, { cs: string; en: string } | null>();
     for (const sepId of new Set(records.map((record) => record.sepId).filter((id): id is string => !!id))) {
       names.set(sepId, (await this.seps.find(sepId))?.name ?? null);
