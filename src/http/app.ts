@@ -6,7 +6,7 @@ import helmet from 'helmet';
 import type Provider from 'oidc-provider';
 import { isLocale } from '../pages/i18n.ts';
 import { languageCookie } from '../pages/render.ts';
-import { showCitizenError } from '../interaction/citizen-errors.ts';
+import { isClientError, showCitizenError } from '../interaction/citizen-errors.ts';
 import { interactionRoutes, type InteractionDependencies } from '../interaction/routes.ts';
 import { upstreamReturnRoutes, type UpstreamReturnDependencies } from '../interaction/upstream-return.ts';
 import type { SepStore } from '../sep/sep-store.ts';
@@ -109,6 +109,11 @@ export function createApp(deps: AppDependencies): express.Express {
   });
 
   app.use((err: Error, req: Request, res: Response, _next: NextFunction) => {
+    // A request the HTTP layer refused (too large, malformed) is the client's error, not a 5xx.
+    if (isClientError(err)) {
+      if (!res.headersSent) showCitizenError(req, res, 'bad_request');
+      return;
+    }
     logger.error('request failed', { error: err.message, method: req.method });
     if (res.headersSent) return;
     showCitizenError(req, res, 'server_error');

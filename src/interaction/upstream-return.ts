@@ -1,4 +1,4 @@
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import { loaAtLeast } from '../domain/loa.ts';
 import { IdentityResolution, ResolutionFailed } from '../identity/resolution.ts';
@@ -43,7 +43,8 @@ class LoginRefused extends Error {
  */
 export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
   const router = express.Router();
-  const form = express.urlencoded({ extended: false, limit: Math.ceil(MAX_SAML_RESPONSE_LENGTH * 1.1), parameterLimit: 5 });
+  // No inflation: a browser never compresses a form post, and a deflate bomb is then just bytes.
+  const form = express.urlencoded({ extended: false, limit: Math.ceil(MAX_SAML_RESPONSE_LENGTH * 1.1), parameterLimit: 5, inflate: false });
 
   async function accept(identity: UpstreamIdentity, request: UpstreamRequest): Promise<void> {
     const sep = await deps.seps.find(request.sepId);
@@ -107,13 +108,27 @@ export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
     showCitizenError(req, res, outward === 'invalid_response' ? 'invalid_response' : 'unknown_request');
   }
 
-  router.post('/:means/acs', form, async (req, res, next) => {
+  /** A body the form parser refuses (too large, compressed, another charset) is an answer refused like any other. */
+  function readForm(req: Request, res: Response, next: NextFunction): void {
+    form(req, res, (err?: unknown) => {
+      if (!err) {
+        next();
+        return;
+      }
+      const type = (err as { type?: string }).type;
+      const reason = type === 'entity.too.large' || type === 'parameters.too.many' ? 'response_too_large' : 'request_malformed';
+      refuse(req, res, String(req.params.means), reason, 'invalid_response', undefined).catch(next);
+    });
+  }
+
+  function knownMeans(req: Request, res: Response, next: NextFunction): void {
+    if (deps.registry.get(String(req.params.means))) next();
+    else showCitizenError(req, res, 'not_found');
+  }
+
+  router.post('/:means/acs', knownMeans, readForm, async (req, res, next) => {
     const means = String(req.params.means);
-    const entry = deps.registry.get(means);
-    if (!entry) {
-      showCitizenError(req, res, 'not_found');
-      return;
-    }
+    const entry = deps.registry.get(means)!;
     try {
       let identity: UpstreamIdentity;
       try {
