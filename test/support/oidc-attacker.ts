@@ -1,5 +1,6 @@
 import { createHmac, createSign, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import supertest from 'supertest';
+import { decodeEntities } from './html.ts';
 import { authorizationResponse, chooseMeans, decideConsent, loginAtIdp, postToAcs, startLogin, type AuthorizationOptions, type Citizen, type Sep, type StartedLogin } from './login-driver.ts';
 
 /**
@@ -42,6 +43,11 @@ export interface Code {
   started: StartedLogin;
 }
 
+/** The hidden inputs of oidc-provider's own self-submitting forms (`<input type="hidden" name=… value=…/>`). */
+function hiddenInputs(html: string): Record<string, string> {
+  return Object.fromEntries([...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"\/>/g)].map((m) => [m[1]!, decodeEntities(m[2]!)]));
+}
+
 /** A citizen logs in at a SeP (development IdP, consent given); the SeP receives a code. */
 export async function codeFor(origin: string, sep: Sep, options: AuthorizationOptions & { means?: string; login?: string; citizen?: Citizen } = {}): Promise<Code> {
   const started = await startLogin(origin, sep, { scope: 'openid profile', ...options }, options.citizen);
@@ -50,6 +56,10 @@ export async function codeFor(origin: string, sep: Sep, options: AuthorizationOp
   if (!(response.status === 303 && String(response.headers.location).startsWith(sep.redirectUri))) {
     const idp = await loginAtIdp(started.citizen, response, options.login ?? '100000001');
     response = await postToAcs(started.citizen, idp.acs, idp.fields);
+    // Another person logging in over an existing session: oidc-provider first ends that session
+    // with a self-submitting form (its script allowed by hash in the CSP).
+    const endSession = /<form method="post" action="([^"]+\/session\/end\/confirm)">/.exec(response.text);
+    if (response.status === 200 && endSession) response = await started.citizen.follow(await started.citizen.post(decodeEntities(endSession[1]!), hiddenInputs(response.text)));
     if (response.status === 200 && /name="decision"/.test(response.text)) response = await decideConsent(started.citizen, response, 'agree');
   }
   const params = authorizationResponse(response, sep);
