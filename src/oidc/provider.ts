@@ -52,7 +52,9 @@ function loginPolicy() {
   login.checks.remove('essential_acr');
   login.checks.remove('essential_acrs');
   login.checks.add(
-    new Check('loa_insufficient', 'the session does not reach the required level of assurance', (ctx) => {
+    // The error is named: a check added after the prompt is built gets no default, and would
+    // answer prompt=none with interaction_required instead of login_required.
+    new Check('loa_insufficient', 'the session does not reach the required level of assurance', 'login_required', (ctx) => {
       const { oidc } = ctx;
       if (!oidc.session?.accountId || !oidc.client) return Check.NO_NEED_TO_PROMPT;
       const sep = sepPolicyOf(oidc.client);
