@@ -97,6 +97,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
       formKey,
       trustProxy: env.trustProxy,
       development: env.mode === 'development',
+      rateLimits: env.rateLimits,
     });
     return { env, app, db, keys, provider, registry, seps, log, consents, persons, pseudonyms, requests, close: () => db.destroy() };
   } catch (err) {

@@ -13,6 +13,7 @@ import type { SepStore } from '../sep/sep-store.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { developmentIdentityProviderRoutes } from '../devidp/routes.ts';
 import { logger } from '../log/logger.ts';
+import { rateLimiters, type RateLimitSettings } from './rate-limits.ts';
 
 const STATIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '../pages/static');
 
@@ -23,6 +24,7 @@ export interface AppDependencies extends InteractionDependencies, UpstreamReturn
   publicUrl: URL;
   trustProxy: boolean;
   development: boolean;
+  rateLimits: RateLimitSettings;
 }
 
 /** Only a path on this site may be the target of a redirect back (no open redirect). */
@@ -33,7 +35,9 @@ function localPath(value: unknown): string {
 export function createApp(deps: AppDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', deps.trustProxy);
+  // Behind a proxy, trust exactly one hop: the client address is the one the proxy appended.
+  // (`true` would trust the whole X-Forwarded-For a client sends, and rate limits with it.)
+  app.set('trust proxy', deps.trustProxy ? 1 : false);
   const https = deps.publicUrl.protocol === 'https:';
 
   app.use(
@@ -59,6 +63,12 @@ export function createApp(deps: AppDependencies): express.Express {
       strictTransportSecurity: https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
     }),
   );
+
+  const limits = rateLimiters(deps.rateLimits);
+  app.use(['/auth', '/interaction'], limits.login);
+  app.post('/saml/:means/acs', limits.acs);
+  app.use('/token', limits.token);
+  app.use(['/reg', '/register'], limits.registration);
 
   app.use('/static', express.static(STATIC_DIR, { fallthrough: false, index: false, maxAge: '1h' }));
 

@@ -49,7 +49,9 @@ export async function startAttackBed(options: { env?: Record<string, string> } =
   const workspace = new XmlSecWorkspace();
   const providersDir = path.join(workspace.dir, 'providers');
   writeProviders(providersDir);
-  const brana = await startTestBroker({ env: { BRANA_PROVIDERS_DIR: providersDir, ...options.env } });
+  // The attack suites post hundreds of answers from one address in a minute; rate limits are tested on their own.
+  const generous = { BRANA_RATE_LIMIT_LOGIN: '100000', BRANA_RATE_LIMIT_ACS: '100000', BRANA_RATE_LIMIT_TOKEN_FAILURES: '100000' };
+  const brana = await startTestBroker({ env: { BRANA_PROVIDERS_DIR: providersDir, ...generous, ...options.env } });
   const origin = brana.url.origin;
   const idp = {} as AttackBed['idp'];
   for (const means of ['eobcanka', 'mojeid', 'nia-id'] as const) {
