@@ -85,6 +85,7 @@ describe('OIDC authorization endpoint and interaction attacks', () => {
       it(`refuses ${name}, without redirecting`, async () => {
         const response = await new Citizen(origin).get(`/auth?${authorizationQuery(sep, { redirect_uri: uri() })}`);
         assertErrorPageWithoutRedirect(response);
+        assert.equal(await codesIssuedTo(brana.broker, sep.clientId), 0);
       });
     }
 
@@ -137,17 +138,16 @@ describe('OIDC authorization endpoint and interaction attacks', () => {
     it('echoes state byte for byte in the redirect and nonce in the ID token', async () => {
       const sep = await brana.registerSep();
       const citizen = new Citizen(origin);
-      const query = authorizationQuery(sep, { state: NASTY, nonce: NASTY });
-      let response = await citizen.follow(await citizen.get(`/auth?${query}`));
+      const verifier = randomBytes(32).toString('base64url');
+      const challenge = createHash('sha256').update(verifier).digest('base64url');
+      let response = await citizen.follow(await citizen.get(`/auth?${authorizationQuery(sep, { state: NASTY, nonce: NASTY, code_challenge: challenge })}`));
       response = await chooseMeans(citizen, response, 'eobcanka');
       const idp = await loginAtIdp(citizen, response, '100000001');
       response = await decideConsent(citizen, await postToAcs(citizen, idp.acs, idp.fields), 'agree');
       const params = authorizationResponse(response, sep);
       assert.equal(params.get('state'), NASTY);
-      // The nonce the ID token will carry is the one stored with the code.
-      const record = (await brana.broker.db('oidc_model').where({ model: 'AuthorizationCode' }).select('payload')) as Array<{ payload: string }>;
-      const stored = record.map((row) => JSON.parse(row.payload) as { nonce?: string; clientId?: string }).find((p) => p.clientId === sep.clientId);
-      assert.equal(stored?.nonce, NASTY);
+      const token = await redeemCode(origin, sep, params.get('code')!, verifier);
+      assert.equal(decodeJwt(String(token.body.id_token)).nonce, NASTY);
     });
 
     it('escapes state in the form_post page, which carries its script by hash, not inline-unsafe', async () => {
