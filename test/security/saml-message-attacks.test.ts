@@ -111,6 +111,16 @@ describe('SAML message attacks (messages made with xmlsec1)', () => {
       });
     }
 
+    it('refuses a processing instruction inside a signed value (xml-crypto canonicalises its data as text)', async () => {
+      // xml-crypto 6 renders a processing instruction's data as plain text when it canonicalises, so
+      // "Novák<?x ová?>" still verifies as the signed "Nováková" — while a DOM reader would see "Novák".
+      for (const where of ['>Novák<?x ová?><', '>Novák<?x-ová?><']) {
+        const { l, idp } = await login();
+        const signed = await idp.answer(l, { encrypt: false, person: NOVAKOVA });
+        await expectRefused(bed, l, base64(signed.replace('>Nováková<', where)), ['xml_malformed']);
+      }
+    });
+
     it('accepts a comment or CDATA inside a genuine value, NameID and LoA as the values they split (control)', async () => {
       const { l, idp } = await login();
       const signed = await idp.answer(l, { encrypt: false, assertion: { nameId: 'subject-1234' } });
