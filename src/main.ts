@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   }
 
   const cleanup = setInterval(() => {
-    Promise.all([removeExpiredModels(broker.db), broker.requests.removeExpired()]).catch((err: unknown) =>
+    Promise.all([removeExpiredModels(broker.db), broker.requests.removeExpired(), broker.foreignPersons.removeExpired()]).catch((err: unknown) =>
       logger.error('cleanup of expired rows failed', { error: (err as Error).message }),
     );
   }, 60_000);

@@ -14,6 +14,10 @@ export const AUDIT_EVENTS = [
   'error',
   'sep_registered',
   'sep_status_changed',
+  'metadata_refreshed',
+  'metadata_refresh_failed',
+  'operator_added',
+  'operator_revoked',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 

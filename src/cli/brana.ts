@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { AssertionLog } from '../audit/assertion-log.ts';
+import { OPERATOR_ROLES, OperatorCredentials, isOperatorRole } from '../access/operator-credentials.ts';
 import { ConfigurationError } from '../config/configuration-error.ts';
 import { readEnvironment } from '../config/environment.ts';
 import { readIdentityMeansFolder } from '../means/identity-means.ts';
@@ -8,9 +9,8 @@ import { RegistrationRejected, SepRegistration } from '../sep/sep-registration.t
 import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
 import type { Sep } from '../sep/sep.ts';
 import { migrate, openDatabase, type Database } from '../store/database.ts';
-
-/** A failure the operator caused and can fix: printed as one line, exit code 2. */
-class OperatorError extends Error {}
+import { addMetadataCommands } from './metadata-commands.ts';
+import { OperatorError } from './operator-error.ts';
 
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -20,15 +20,24 @@ function describe(sep: Sep): Record<string, unknown> {
   return { ...sep, createdAt: new Date(sep.createdAt).toISOString(), updatedAt: new Date(sep.updatedAt).toISOString() };
 }
 
-async function withStore<T>(action: (context: { db: Database; seps: SepStore; registration: SepRegistration }) => Promise<T>): Promise<T> {
+interface StoreContext {
+  db: Database;
+  seps: SepStore;
+  registration: SepRegistration;
+  log: AssertionLog;
+  operators: OperatorCredentials;
+}
+
+async function withStore<T>(action: (context: StoreContext) => Promise<T>): Promise<T> {
   const env = readEnvironment();
   const db = openDatabase(env.databaseUrl);
   try {
     await migrate(db);
     const seps = new SepStore(db);
+    const log = new AssertionLog(db);
     const knownMeans = readIdentityMeansFolder(env.providersDir).map((means) => means.id);
-    const registration = new SepRegistration(db, seps, new AssertionLog(db), { allowLoopbackHttp: env.mode === 'development', knownMeans });
-    return await action({ db, seps, registration });
+    const registration = new SepRegistration(db, seps, log, { allowLoopbackHttp: env.mode === 'development', knownMeans });
+    return await action({ db, seps, registration, log, operators: new OperatorCredentials(db) });
   } finally {
     await db.destroy();
   }
@@ -102,6 +111,49 @@ export function buildProgram(): Command {
         });
       });
   }
+  const operator = program.command('operator').description('credentials of administrators and auditors');
+  operator
+    .command('add')
+    .description('issue a bearer credential; the token is printed once and never stored')
+    .requiredOption('--role <role>', `one of ${OPERATOR_ROLES.join(', ')}`)
+    .requiredOption('--name <name>', 'who holds it (a person or a system)')
+    .action(async (options: { role: string; name: string }) => {
+      if (!isOperatorRole(options.role)) throw new OperatorError(`--role: must be one of ${OPERATOR_ROLES.join(', ')}`);
+      const role = options.role;
+      const name = options.name.trim();
+      if (!/^[\p{L}\p{N} ._@-]{1,100}$/u.test(name)) throw new OperatorError('--name: 1 to 100 letters, digits, spaces, dots, dashes, underscores or @');
+      await withStore(async ({ db, operators, log }) => {
+        const issued = await db.transaction(async (trx) => {
+          const result = await operators.issue(role, name, trx);
+          await log.append({ event: 'operator_added', outcome: 'success', detail: { actor: 'cli', role, name } }, trx);
+          return result;
+        });
+        print({ role, name, token: issued.token });
+      });
+    });
+  operator
+    .command('list')
+    .description('list operator credentials (never the tokens)')
+    .action(async () => {
+      await withStore(async ({ operators }) => {
+        print((await operators.list()).map((o) => ({ name: o.name, role: o.role, createdAt: new Date(o.createdAt).toISOString(), revoked: o.revokedAt !== null })));
+      });
+    });
+  operator
+    .command('revoke <name>')
+    .description('revoke every active credential of this name')
+    .action(async (name: string) => {
+      await withStore(async ({ db, operators, log }) => {
+        const count = await db.transaction(async (trx) => {
+          const revoked = await operators.revoke(name, trx);
+          if (revoked) await log.append({ event: 'operator_revoked', outcome: 'success', detail: { actor: 'cli', name, count: revoked } }, trx);
+          return revoked;
+        });
+        if (!count) throw new OperatorError(`no active credential named ${name}`);
+        print({ name, revoked: count });
+      });
+    });
+  addMetadataCommands(program);
   return program;
 }
 

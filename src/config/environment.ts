@@ -16,6 +16,8 @@ export interface Environment {
   demoSepPort: number | null;
   trustProxy: boolean;
   rateLimits: RateLimitSettings;
+  /** The longest time between two refreshes of a means' metadata (cacheDuration/validUntil may shorten it). */
+  metadataRefreshIntervalMs: number;
 }
 
 const schema = z.object({
@@ -34,6 +36,7 @@ const schema = z.object({
   BRANA_RATE_LIMIT_ACS: z.coerce.number().int().min(1).default(DEFAULT_RATE_LIMITS.acs),
   BRANA_RATE_LIMIT_TOKEN_FAILURES: z.coerce.number().int().min(1).default(DEFAULT_RATE_LIMITS.tokenFailures),
   BRANA_RATE_LIMIT_REGISTRATION: z.coerce.number().int().min(1).default(DEFAULT_RATE_LIMITS.registration),
+  BRANA_METADATA_REFRESH_SECONDS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(6 * 3600),
 });
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Environment {
@@ -62,7 +65,8 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
     dataDir,
     keysDir: path.resolve(cwd, value.BRANA_KEYS_DIR),
     providersDir: path.resolve(cwd, value.BRANA_PROVIDERS_DIR),
-    demoSepPort: value.BRANA_MODE === 'development' ? (value.BRANA_DEMO_SEP_PORT ?? port + 1) : null,
+    // BRANA_DEMO_SEP_PORT=0 turns the demo SeP off (benchmarks, clusters in development mode).
+    demoSepPort: value.BRANA_MODE === 'development' && value.BRANA_DEMO_SEP_PORT !== 0 ? (value.BRANA_DEMO_SEP_PORT ?? port + 1) : null,
     trustProxy: value.BRANA_TRUST_PROXY === 'true',
     rateLimits: {
       windowMs: value.BRANA_RATE_LIMIT_WINDOW_SECONDS * 1000,
@@ -71,5 +75,6 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
       tokenFailures: value.BRANA_RATE_LIMIT_TOKEN_FAILURES,
       registration: value.BRANA_RATE_LIMIT_REGISTRATION,
     },
+    metadataRefreshIntervalMs: value.BRANA_METADATA_REFRESH_SECONDS * 1000,
   };
 }

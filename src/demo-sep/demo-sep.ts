@@ -28,7 +28,7 @@ export function demoSepRegistration(origin: string) {
     minimumLoa: 'substantial' as const,
     allowedAttributes: ['CurrentGivenName', 'CurrentFamilyName', 'DateOfBirth', 'CurrentAddress', 'eMail'] as const,
     allowedMeans: null,
-    eidasEnabled: false,
+    eidasEnabled: true,
     redirectUris: [`${origin}/callback`],
     postLogoutRedirectUris: [`${origin}/`],
     tokenEndpointAuthMethod: 'client_secret_basic' as const,

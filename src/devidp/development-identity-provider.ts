@@ -2,16 +2,14 @@ import { createHmac, createHash, timingSafeEqual, verify as verifySignature } fr
 import { inflateRawSync } from 'node:zlib';
 import type { Element } from '@xmldom/xmldom';
 import { SignedXml } from 'xml-crypto';
-import { attribute, type AttributeId } from '../domain/attributes.ts';
+import { attribute } from '../domain/attributes.ts';
 import { loaAtLeast, loaFromUri, type Loa } from '../domain/loa.ts';
-import { currentAddressBase64, ruianAddressBase64 } from '../identity/address.ts';
-import type { RegisterRecord } from '../identity/population-register.ts';
 import { certificateBody, type KeyPairWithCertificate } from '../keys/certificate.ts';
-import type { IdentityMeans } from '../means/identity-means.ts';
+import type { SamlMeans } from '../means/identity-means.ts';
 import { NS, XmlRejected, childElements, escapeXml, parseStrictXml, requiredChild, singleChild, textOf } from '../upstream/saml/xml.ts';
 import { buildSamlResponse, type SamlAttribute } from './saml-response-builder.ts';
 import { readServiceProviderMetadata, type ServiceProviderInfo } from './sp-metadata-reader.ts';
-import type { TestCitizen } from './test-citizens.ts';
+import { developmentAccounts, type DevelopmentAccount, type ForeignTestCitizen, type TestCitizen } from './test-citizens.ts';
 
 const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
 const STATUS = {
@@ -19,6 +17,7 @@ const STATUS = {
   responder: 'urn:oasis:names:tc:SAML:2.0:status:Responder',
   requestDenied: 'urn:oasis:names:tc:SAML:2.0:status:RequestDenied',
   noAuthnContext: 'urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext',
+  authnFailed: 'urn:oasis:names:tc:SAML:2.0:status:AuthnFailed',
 };
 
 /** The parts of an AuthnRequest the development IdP acts on, carried through its login form. */
@@ -38,24 +37,31 @@ export class AuthnRequestRejected extends Error {}
  * knows the test citizens who have an account there. Stateless, so any node of a cluster can serve it.
  */
 export class DevelopmentIdentityProvider {
-  readonly means: IdentityMeans;
+  readonly means: SamlMeans;
   readonly baseUrl: string;
   readonly entityId: string;
   readonly ssoUrl: string;
   private readonly keys: KeyPairWithCertificate;
   private readonly formKey: Buffer;
-  private readonly citizens: TestCitizen[];
+  private readonly accountList: DevelopmentAccount[];
   private readonly spMetadataXml: () => string;
   private sp: ServiceProviderInfo | undefined;
 
-  constructor(options: { means: IdentityMeans; publicUrl: URL; keys: KeyPairWithCertificate; citizens: TestCitizen[]; serviceProviderMetadata: () => string }) {
+  constructor(options: {
+    means: SamlMeans;
+    publicUrl: URL;
+    keys: KeyPairWithCertificate;
+    citizens: TestCitizen[];
+    foreignCitizens: ForeignTestCitizen[];
+    serviceProviderMetadata: () => string;
+  }) {
     this.means = options.means;
     this.baseUrl = new URL(`/dev-idp/${options.means.id}`, options.publicUrl).href;
     this.entityId = `${this.baseUrl}/metadata`;
     this.ssoUrl = `${this.baseUrl}/sso`;
     this.keys = options.keys;
     this.formKey = createHash('sha256').update('dev-idp-form').update(options.keys.privateKeyPem).digest();
-    this.citizens = options.citizens.filter((citizen) => citizen.accounts[options.means.id]);
+    this.accountList = developmentAccounts(options.means, this.formKey, options.citizens, options.foreignCitizens);
     this.spMetadataXml = options.serviceProviderMetadata;
   }
 
@@ -83,12 +89,8 @@ export class DevelopmentIdentityProvider {
     );
   }
 
-  accounts(): Array<{ login: string; name: string; registerId: string }> {
-    return this.citizens.map((citizen) => ({
-      login: citizen.accounts[this.means.id]!.login,
-      name: `${citizen.register.givenName} ${citizen.register.familyName}`,
-      registerId: citizen.register.registerId,
-    }));
+  accounts(): Array<{ login: string; name: string }> {
+    return this.accountList.map((account) => ({ login: account.login, name: account.displayName }));
   }
 
   /** Checks an HTTP-Redirect AuthnRequest: the query signature over the raw parameters, then the XML. */
@@ -168,22 +170,15 @@ export class DevelopmentIdentityProvider {
     return request;
   }
 
-  private attributesFor(record: RegisterRecord): SamlAttribute[] {
-    const values: Partial<Record<AttributeId, string>> = {
-      CurrentGivenName: record.givenName,
-      CurrentFamilyName: record.familyName,
-      DateOfBirth: record.dateOfBirth,
-      PlaceOfBirth: record.placeOfBirth,
-      CurrentAddress: currentAddressBase64(record.address),
-      tradresaid: ruianAddressBase64(record.address),
-    };
+  /** The requested attributes this account can assert, under their SAML names. */
+  private attributesFor(account: DevelopmentAccount): SamlAttribute[] {
     return this.means.saml.requestedAttributes
-      .filter((id) => values[id] !== undefined)
-      .map((id) => ({ name: attribute(id).samlName, values: [values[id]!] }));
+      .filter((id) => account.values[id] !== undefined)
+      .map((id) => ({ name: attribute(id).samlName, values: [account.values[id]!] }));
   }
 
   /** The SAML Response (XML) for a citizen's login or cancellation at this IdP. */
-  async answer(request: PendingAuthnRequest, decision: { login: string } | 'cancel'): Promise<string> {
+  async answer(request: PendingAuthnRequest, decision: { login: string } | 'cancel' | 'fail'): Promise<string> {
     const sp = this.serviceProvider();
     const base = {
       idp: { entityId: this.entityId, privateKeyPem: this.keys.privateKeyPem, certificatePem: this.keys.certificatePem },
@@ -193,16 +188,10 @@ export class DevelopmentIdentityProvider {
     const failure = (second: string, message: string) =>
       buildSamlResponse({ ...base, subject: '', loa: 'low', attributes: [], status: { code: STATUS.responder, second, message } });
     if (decision === 'cancel') return failure(STATUS.requestDenied, 'The citizen cancelled the login');
-    const citizen = this.citizens.find((c) => c.accounts[this.means.id]!.login === decision.login);
-    if (!citizen) return failure('urn:oasis:names:tc:SAML:2.0:status:AuthnFailed', 'Unknown account');
-    const account = citizen.accounts[this.means.id]!;
-    const achieved = account.loa ?? this.means.loa;
-    if (!loaAtLeast(achieved, request.minimumLoa)) return failure(STATUS.noAuthnContext, 'The requested level of assurance cannot be reached');
-    return buildSamlResponse({
-      ...base,
-      subject: createHmac('sha256', this.formKey).update(citizen.register.registerId).digest('hex'),
-      loa: achieved,
-      attributes: this.attributesFor(citizen.register),
-    });
+    if (decision === 'fail') return failure(STATUS.authnFailed, 'Authentication failed');
+    const account = this.accountList.find((candidate) => candidate.login === decision.login);
+    if (!account) return failure(STATUS.authnFailed, 'Unknown account');
+    if (!loaAtLeast(account.loa, request.minimumLoa)) return failure(STATUS.noAuthnContext, 'The requested level of assurance cannot be reached');
+    return buildSamlResponse({ ...base, subject: account.subject, loa: account.loa, attributes: this.attributesFor(account) });
   }
 }

@@ -24,6 +24,8 @@ export function developmentIdentityProviderRoutes(providers: Map<string, Develop
     renderPage(req, res, 'dev-idp-login', {
       title: provider.means.name.cs,
       meansName: provider.means.name[localeOf(req)],
+      hint: provider.means.development.loginHint?.[localeOf(req)] ?? null,
+      logo: provider.means.logoFile ? `/means/${provider.means.id}/logo.svg` : null,
       minimumLoa: request.minimumLoa,
       accounts: provider.accounts(),
       sealed: provider.sealRequest(request),
@@ -65,7 +67,7 @@ export function developmentIdentityProviderRoutes(providers: Map<string, Develop
     try {
       const body = req.body as Record<string, unknown>;
       const request = provider.openRequest(body.request);
-      const decision = body.action === 'cancel' ? 'cancel' : { login: String(body.login ?? '') };
+      const decision = body.action === 'cancel' || body.action === 'fail' ? body.action : { login: String(body.login ?? '') };
       const xml = await provider.answer(request, decision);
       const fields: Record<string, string> = { SAMLResponse: Buffer.from(xml, 'utf8').toString('base64') };
       if (request.relayState) fields.RelayState = request.relayState;

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { promisify } from 'node:util';
 import { SignedXml } from 'xml-crypto';
 import xmlenc from 'xml-encryption';
@@ -36,6 +36,8 @@ export interface ResponseSpec {
   signAssertion?: boolean;
   signResponse?: boolean;
   encrypt?: boolean;
+  /** How the EncryptedKey names our certificate: NIA's WIF token reference (default) or the certificate. */
+  keyReference?: 'wif' | 'certificate';
   /** Signs with this key instead of the IdP's (a forger's key). */
   assertionSigner?: SigningIdentity;
   responseSigner?: SigningIdentity;
@@ -88,8 +90,31 @@ export function signElement(xml: string, elementLocalName: string, id: string, s
   return signature.getSignedXml();
 }
 
-export async function encryptAssertion(assertionXml: string, certificatePem: string): Promise<string> {
-  const encrypted = await encrypt(assertionXml, {
+const WSSE = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd';
+
+/**
+ * How NIA (a Windows Identity Foundation STS) names the key it wrapped the assertion key for: not the
+ * certificate itself but a WS-Security token reference by issuer and serial number.
+ */
+export function wifKeyReference(certificatePem: string): string {
+  const certificate = new X509Certificate(certificatePem);
+  // node prints the issuer one RDN a line, most significant first; X509IssuerName is RFC 2253 (reversed).
+  const issuer = certificate.issuer.split('\n').filter(Boolean).reverse().join(', ');
+  const serial = BigInt(`0x${certificate.serialNumber}`).toString(10);
+  return (
+    `<o:SecurityTokenReference xmlns:o="${WSSE}"><X509Data><X509IssuerSerial>` +
+    `<X509IssuerName>${escapeXml(issuer)}</X509IssuerName><X509SerialNumber>${serial}</X509SerialNumber>` +
+    `</X509IssuerSerial></X509Data></o:SecurityTokenReference>`
+  );
+}
+
+/**
+ * An EncryptedAssertion as NIA sends it: AES-256-CBC content, the key wrapped with RSA-OAEP-MGF1P and a
+ * SHA-1 OAEP digest, the EncryptedKey inside EncryptedData/KeyInfo, and (by default) a WIF-style key
+ * reference instead of the certificate.
+ */
+export async function encryptAssertion(assertionXml: string, certificatePem: string, keyReference: 'wif' | 'certificate' = 'wif'): Promise<string> {
+  let encrypted = await encrypt(assertionXml, {
     rsa_pub: certificatePem,
     pem: certificatePem,
     encryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#aes256-cbc',
@@ -99,6 +124,11 @@ export async function encryptAssertion(assertionXml: string, certificatePem: str
     disallowEncryptionWithInsecureAlgorithm: false,
     warnInsecureAlgorithm: false,
   });
+  if (keyReference === 'wif') {
+    const keyInfo = /<KeyInfo>\s*<X509Data>\s*<X509Certificate>[^<]*<\/X509Certificate>\s*<\/X509Data>\s*<\/KeyInfo>/;
+    if (!keyInfo.test(encrypted)) throw new Error('xml-encryption changed the shape of its EncryptedKey');
+    encrypted = encrypted.replace(keyInfo, `<KeyInfo>${wifKeyReference(certificatePem)}</KeyInfo>`);
+  }
   return `<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${encrypted}</saml:EncryptedAssertion>`;
 }
 
@@ -145,7 +175,7 @@ export async function buildSamlResponse(spec: ResponseSpec): Promise<string> {
     let assertion = buildAssertion(spec, assertionId);
     if (spec.signAssertion ?? true) assertion = signElement(assertion, 'Assertion', assertionId, spec.assertionSigner ?? spec.idp);
     const shouldEncrypt = (spec.encrypt ?? true) && spec.sp.encryptionCertificatePem;
-    assertionPart = shouldEncrypt ? await encryptAssertion(assertion, spec.sp.encryptionCertificatePem!) : assertion;
+    assertionPart = shouldEncrypt ? await encryptAssertion(assertion, spec.sp.encryptionCertificatePem!, spec.keyReference) : assertion;
   }
   const statusXml =
     `<samlp:Status><samlp:StatusCode Value="${escapeXml(status.code)}">` +

@@ -9,6 +9,7 @@ import { languageCookie } from '../pages/render.ts';
 import { isClientError, showCitizenError } from '../interaction/citizen-errors.ts';
 import { interactionRoutes, type InteractionDependencies } from '../interaction/routes.ts';
 import { upstreamReturnRoutes, type UpstreamReturnDependencies } from '../interaction/upstream-return.ts';
+import type { OperatorCredentials } from '../access/operator-credentials.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { developmentIdentityProviderRoutes } from '../devidp/routes.ts';
@@ -25,6 +26,8 @@ export interface AppDependencies extends InteractionDependencies, UpstreamReturn
   trustProxy: boolean;
   development: boolean;
   rateLimits: RateLimitSettings;
+  /** Credentials of administrators and auditors, for the operator APIs. */
+  operators: OperatorCredentials;
 }
 
 /** Only a path on this site may be the target of a redirect back (no open redirect). */
@@ -59,7 +62,9 @@ export function createApp(deps: AppDependencies): express.Express {
         },
       },
       frameguard: { action: 'deny' },
-      referrerPolicy: { policy: 'no-referrer' },
+      // same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on our own form
+      // posts, and the interaction routes check Origin. Other sites still learn nothing.
+      referrerPolicy: { policy: 'same-origin' },
       strictTransportSecurity: https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
     }),
   );
@@ -67,6 +72,7 @@ export function createApp(deps: AppDependencies): express.Express {
   const limits = rateLimiters(deps.rateLimits);
   app.use(['/auth', '/interaction'], limits.login);
   app.post('/saml/:means/acs', limits.acs);
+  app.get('/oidc/:means/callback', limits.acs);
   app.use('/token', limits.token);
   app.use(['/reg', '/register'], limits.registration);
 
@@ -88,16 +94,26 @@ export function createApp(deps: AppDependencies): express.Express {
   });
 
   app.get('/saml/:means/metadata', (req, res) => {
-    const entry = deps.registry.get(String(req.params.means));
+    const entry = deps.registry.saml(String(req.params.means));
     if (!entry) {
       res.status(404).type('text').send('no such identity means');
       return;
     }
     res.type('application/samlmetadata+xml').send(entry.adapter.serviceProviderMetadata());
   });
-  app.use('/saml', upstreamReturnRoutes(deps));
+  app.use(upstreamReturnRoutes(deps));
   app.use('/interaction', interactionRoutes(deps));
-  if (deps.development) app.use('/dev-idp', developmentIdentityProviderRoutes(deps.registry.developmentProviders()));
+  if (deps.development) {
+    app.use('/dev-idp', developmentIdentityProviderRoutes(deps.registry.developmentProviders()));
+    for (const [id, op] of deps.registry.developmentOidcProviders()) app.use(`/dev-oidc/${id}`, op.routes());
+  }
+
+  // The state of every means' metadata (fresh, stale, expired, failing), for monitoring and readiness.
+  app.get('/health/metadata', (_req, res) => {
+    const means = deps.registry.metadataStatus();
+    const degraded = means.some((status) => status.state === 'expired' || status.state === 'failing');
+    res.set('Cache-Control', 'no-store').json({ status: degraded ? 'degraded' : 'ok', means });
+  });
 
   // The sector identifier document of a SeP group (OIDC Core 8.1): the return URLs of its SePs.
   app.get('/sep-groups/:group', async (req, res, next) => {

@@ -13,7 +13,10 @@ export interface RateLimitSettings {
   windowMs: number;
   /** `/auth` and `/interaction/…`: the citizen's side of a login. */
   login: number;
-  /** `/saml/<means>/acs`: where answers are parsed and signatures verified (the costly part). */
+  /**
+   * Where identity means answer: `/saml/<means>/acs` (answers parsed, signatures verified: the costly
+   * part) and `/oidc/<means>/callback` (each one makes Brána call the means' token endpoint).
+   */
   acs: number;
   /** `/token`: failed requests only. */
   tokenFailures: number;

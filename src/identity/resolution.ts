@@ -1,10 +1,13 @@
+import { createHmac } from 'node:crypto';
+import { parsePersonIdentifier } from '../domain/person-identifier.ts';
 import type { Queryable } from '../store/database.ts';
 import type { UpstreamIdentity } from '../upstream/contract.ts';
+import type { ForeignPersonStore } from './foreign-person-store.ts';
 import type { PopulationRegister } from './population-register.ts';
 import type { Person, PersonStore } from './person-store.ts';
 
 export class ResolutionFailed extends Error {
-  readonly reason: 'insufficient_attributes' | 'not_found' | 'ambiguous';
+  readonly reason: 'insufficient_attributes' | 'not_found' | 'ambiguous' | 'identifier_invalid';
 
   constructor(reason: ResolutionFailed['reason']) {
     super(`identity resolution failed: ${reason}`);
@@ -12,19 +15,33 @@ export class ResolutionFailed extends Error {
   }
 }
 
+export interface ForeignResolution {
+  /** The means that bring foreign persons (the eIDAS node). */
+  crossBorderMeans: ReadonlySet<string>;
+  store: ForeignPersonStore;
+  /** Keys the hash under which a foreign identifier is remembered. */
+  identifierKey: Buffer;
+}
+
 /**
  * Identity resolution (ztotožnění): whichever means a citizen used, the identity it asserted is
  * matched against the population register, so the same citizen always reaches the same person.
  * Matching uses the register's identifying data (names, date and place of birth), never a mutable
  * contact attribute such as e-mail.
+ *
+ * A foreign person (eIDAS) is in no Czech register: they are known by their eIDAS PersonIdentifier,
+ * unique within the issuing country. Brána keeps only a keyed hash of it (so the table holds no
+ * foreign identifier) and their asserted attributes for as long as a session can use them.
  */
 export class IdentityResolution {
   private readonly register: PopulationRegister;
   private readonly persons: PersonStore;
+  private readonly foreign: ForeignResolution | undefined;
 
-  constructor(register: PopulationRegister, persons: PersonStore) {
+  constructor(register: PopulationRegister, persons: PersonStore, foreign?: ForeignResolution) {
     this.register = register;
     this.persons = persons;
+    this.foreign = foreign;
   }
 
   async resolve(identity: UpstreamIdentity, trx: Queryable): Promise<{ person: Person; firstTime: boolean }> {
@@ -36,9 +53,25 @@ export class IdentityResolution {
     if (!givenName || !familyName || !dateOfBirth || !/^\d{4}-\d{2}-\d{2}$/.test(dateOfBirth)) {
       throw new ResolutionFailed('insufficient_attributes');
     }
+    if (this.foreign?.crossBorderMeans.has(identity.means)) {
+      const value = single(identity.attributes.PersonIdentifier);
+      if (!value) throw new ResolutionFailed('insufficient_attributes');
+      const identifier = parsePersonIdentifier(value);
+      // Issued for the Czech Republic by another country: a CZ identity never arrives through the eIDAS node.
+      if (!identifier || identifier.destinationCountry !== 'CZ' || identifier.issuingCountry === 'CZ') throw new ResolutionFailed('identifier_invalid');
+      const hash = createHmac('sha256', this.foreign.identifierKey).update(`${identifier.issuingCountry}/${identifier.identifier}`).digest('base64url');
+      const { person, created } = await this.persons.findOrCreate(`eidas:${identifier.issuingCountry}:${hash}`, trx);
+      await this.foreign.store.save(person.id, { givenName, familyName, dateOfBirth, ...(placeOfBirth ? { placeOfBirth } : {}), issuingCountry: identifier.issuingCountry }, trx);
+      return { person, firstTime: created };
+    }
     const match = await this.register.match({ givenName, familyName, dateOfBirth, ...(placeOfBirth ? { placeOfBirth } : {}) });
     if (match.kind !== 'found') throw new ResolutionFailed(match.kind);
     const { person, created } = await this.persons.findOrCreate(match.record.registerId, trx);
     return { person, firstTime: created };
   }
+}
+
+/** Whether a person was resolved through the eIDAS node (and so has no register record). */
+export function isForeignPerson(person: Person): boolean {
+  return person.registerId.startsWith('eidas:');
 }

@@ -10,6 +10,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   too_many_requests: 429,
   server_error: 500,
   means_unavailable: 503,
+  means_unreachable: 503,
 };
 
 /**
@@ -20,7 +21,7 @@ export function showCitizenError(
   req: Request,
   res: Response,
   code: ErrorCode,
-  options: { uid?: string; alternatives?: IdentityMeans[]; reference?: string } = {},
+  options: { uid?: string; alternatives?: IdentityMeans[]; retry?: IdentityMeans; afterCode?: ErrorCode; reference?: string } = {},
 ): void {
   const locale = localeOf(req);
   renderPage(
@@ -32,6 +33,8 @@ export function showCitizenError(
       code,
       uid: options.uid ?? null,
       alternatives: (options.alternatives ?? []).map((means) => ({ id: means.id, name: means.name[locale] })),
+      retry: options.retry ? { id: options.retry.id, name: options.retry.name[locale] } : null,
+      afterCode: options.afterCode ?? null,
       reference: options.reference ?? null,
     },
     STATUS[code] ?? 400,

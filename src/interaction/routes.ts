@@ -17,6 +17,7 @@ import type { Sep } from '../sep/sep.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { Database } from '../store/database.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
+import { MetadataUnavailable } from '../upstream/metadata/metadata-source.ts';
 import type { UpstreamRequestStore } from '../upstream/upstream-request-store.ts';
 import { logger } from '../log/logger.ts';
 import { isClientError, showCitizenError } from './citizen-errors.ts';
@@ -41,7 +42,10 @@ interface LoginContext {
   interaction: Interaction;
   sep: Sep;
   minimum: Loa;
+  /** The means that qualify for this login by policy (LoA, the SeP's means, eIDAS). */
   candidates: IdentityMeans[];
+  /** Of those, the ones that can be used now (their metadata is current). */
+  available: IdentityMeans[];
   sepRequestId: string | null;
 }
 
@@ -74,27 +78,54 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const sep = await deps.seps.find(String(interaction.params.client_id));
     if (!sep || sep.status !== 'active') throw new InteractionGone();
     const minimum = requiredLoa(sep.minimumLoa, interaction.params);
-    return { interaction, sep, minimum, candidates: deps.registry.qualifying(minimum, sep.allowedMeans), sepRequestId: requestIdOf(interaction.params.code_challenge) };
+    const candidates = deps.registry.qualifying(minimum, sep);
+    const available = candidates.filter((means) => deps.registry.available(means.id));
+    return { interaction, sep, minimum, candidates, available, sepRequestId: requestIdOf(interaction.params.code_challenge) };
+  }
+
+  /** The means is stopped (its metadata expired or cannot be loaded): say so and offer the others. */
+  async function showUnavailable(req: Request, res: Response, login: LoginContext, meansId: string, reason: string): Promise<void> {
+    await deps.log.append({
+      event: 'error',
+      outcome: 'failure',
+      sepId: login.sep.clientId,
+      requestId: login.sepRequestId,
+      means: meansId,
+      reason,
+      detail: { stage: 'means_selection' },
+    });
+    showCitizenError(req, res, 'means_unavailable', { uid: login.interaction.uid, alternatives: login.available.filter((means) => means.id !== meansId), afterCode: 'means_unavailable' });
   }
 
   async function startUpstream(req: Request, res: Response, login: LoginContext, meansId: string): Promise<void> {
     const means = login.candidates.find((candidate) => candidate.id === meansId);
     const entry = means ? deps.registry.get(means.id) : undefined;
     if (!means || !entry) {
-      showCitizenError(req, res, 'means_unavailable', { uid: login.interaction.uid, alternatives: login.candidates });
+      showCitizenError(req, res, 'means_unavailable', { uid: login.interaction.uid, alternatives: login.available });
+      return;
+    }
+    if (!deps.registry.available(means.id)) {
+      await showUnavailable(req, res, login, means.id, 'means_metadata_unavailable');
       return;
     }
     const { interaction, sep } = login;
     const reasons = interaction.prompt.reasons ?? [];
     const forceAuthn = reasons.includes('login_prompt') || reasons.includes('max_age') || interaction.params.max_age !== undefined;
-    const handoff = await entry.adapter.startLogin({
-      interactionUid: interaction.uid,
-      sepId: sep.clientId,
-      sepRequestId: login.sepRequestId,
-      minimumLoa: login.minimum,
-      forceAuthn,
-      spType: sep.spType,
-    });
+    let handoff;
+    try {
+      handoff = await entry.adapter.startLogin({
+        interactionUid: interaction.uid,
+        sepId: sep.clientId,
+        sepRequestId: login.sepRequestId,
+        minimumLoa: login.minimum,
+        forceAuthn,
+        spType: sep.spType,
+      });
+    } catch (err) {
+      if (!(err instanceof MetadataUnavailable)) throw err;
+      await showUnavailable(req, res, login, means.id, 'means_metadata_unavailable');
+      return;
+    }
     await deps.log.append({
       event: 'request_sent_upstream',
       outcome: 'success',
@@ -122,24 +153,29 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     }));
   }
 
-  async function showSelection(req: Request, res: Response, login: LoginContext, notice?: string): Promise<void> {
+  /**
+   * The selection page: only the means that qualify and can be used now, and a notice naming those
+   * that qualify but are stopped. idp_hint, or a single qualifying means, goes straight there.
+   */
+  async function showSelection(req: Request, res: Response, login: LoginContext): Promise<void> {
     const idpHint = login.interaction.params.idp_hint;
-    if (!notice && typeof idpHint === 'string' && login.candidates.some((means) => means.id === idpHint)) {
+    if (typeof idpHint === 'string' && login.candidates.some((means) => means.id === idpHint)) {
       await startUpstream(req, res, login, idpHint);
       return;
     }
-    if (!notice && login.candidates.length === 1) {
+    if (login.candidates.length === 1) {
       await startUpstream(req, res, login, login.candidates[0]!.id);
       return;
     }
     const locale = localeOf(req);
+    const unavailable = login.candidates.filter((means) => !login.available.includes(means));
     renderPage(req, res, 'selection', {
       title: MESSAGES[locale].selection.title,
       uid: login.interaction.uid,
       sepName: login.sep.name[locale],
       minimumLoa: login.minimum,
-      means: meansForPage(req, login.candidates),
-      notice: notice ?? null,
+      means: meansForPage(req, login.available),
+      notice: unavailable.length ? MESSAGES[locale].selection.unavailable(unavailable.map((means) => means.name[locale]).join(', ')) : null,
     });
   }
 
@@ -263,6 +299,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     }),
   );
 
+  /** After a means failed: what happened, the other means that still qualify, and trying again. */
   router.get(
     '/:uid/failed',
     handle(async (req, res) => {
@@ -270,7 +307,14 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       const code: ErrorCode = isErrorCode(req.query.reason) ? req.query.reason : 'authn_failed';
       if (interaction.prompt.name !== 'login') throw new InteractionGone();
       const login = await loginContext(interaction);
-      showCitizenError(req, res, code, { uid: interaction.uid, alternatives: login.candidates, reference: typeof req.query.ref === 'string' ? req.query.ref.slice(0, 40) : undefined });
+      const failed = login.available.find((means) => means.id === req.query.means);
+      showCitizenError(req, res, code, {
+        uid: interaction.uid,
+        alternatives: login.available.filter((means) => means !== failed),
+        ...(failed && code !== 'loa_too_low' ? { retry: failed } : {}),
+        afterCode: code,
+        reference: typeof req.query.ref === 'string' ? req.query.ref.slice(0, 40) : undefined,
+      });
     }),
   );
 
@@ -280,14 +324,19 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     form,
     handle(async (req, res) => {
       const interaction = await details(req, res);
+      // Giving up on an error page: the SeP learns what went wrong before, never more than its code.
+      const after = (req.body as Record<string, unknown> | undefined)?.after;
+      const failure = isErrorCode(after) ? after : null;
       await deps.log.append({
         event: 'error',
         outcome: 'failure',
         sepId: String(interaction.params.client_id),
         requestId: requestIdOf(interaction.params.code_challenge),
         reason: 'cancelled_by_citizen',
+        detail: failure ? { after: failure } : {},
       });
-      await deps.provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'The citizen cancelled the login' }, { mergeWithLastSubmission: false });
+      const description = failure ? `The citizen gave up the login after the identity means failed (${failure})` : 'The citizen cancelled the login';
+      await deps.provider.interactionFinished(req, res, { error: 'access_denied', error_description: description }, { mergeWithLastSubmission: false });
     }),
   );
 

@@ -8,8 +8,9 @@ import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { Database } from '../store/database.ts';
 import { UpstreamRejected, type UpstreamIdentity } from '../upstream/contract.ts';
-import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
+import type { IdentityMeansRegistry, RegisteredMeans } from '../upstream/identity-means-registry.ts';
 import { MAX_SAML_RESPONSE_LENGTH } from '../upstream/saml/response-guard.ts';
+import { CLOCK_SKEW_MS } from '../upstream/saml/saml-adapter.ts';
 import type { UpstreamRequest, UpstreamRequestStore } from '../upstream/upstream-request-store.ts';
 import { showCitizenError } from './citizen-errors.ts';
 
@@ -36,10 +37,12 @@ class LoginRefused extends Error {
 }
 
 /**
- * The assertion consumer service of each SAML means (`/saml/<means>/acs`). The answer arrives as a
- * cross-site POST without the citizen's cookies: the login is found again from the answered request
- * id in the database, checked, resolved to a person, and only then is the browser sent on to its
- * interaction, where its own cookies bind the result to it.
+ * Where identity means answer: the assertion consumer service of each SAML means
+ * (`/saml/<means>/acs`) and the redirect URI of each OIDC means (`/oidc/<means>/callback`). The
+ * answer arrives cross-site (a SAML POST carries none of the citizen's cookies): the login is found
+ * again from the answered request id (SAML) or state (OIDC) in the database, checked, resolved to a
+ * person, and only then is the browser sent on to its interaction, where its own cookies bind the
+ * result to it. Both protocols share every step after their adapter.
  */
 export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
   const router = express.Router();
@@ -66,6 +69,8 @@ export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
         trx,
       );
       if (!loaAtLeast(identity.acr, request.minimumLoa)) throw new LoginRefused('loa_below_minimum', 'loa_too_low');
+      // prompt=login / max_age: the means was asked to authenticate anew; an older authentication is not that.
+      if (request.forceAuthn && identity.instant.getTime() < request.createdAt - CLOCK_SKEW_MS) throw new LoginRefused('authn_not_fresh', 'authn_failed');
       let resolved;
       try {
         resolved = await deps.resolution.resolve(identity, trx);
@@ -102,37 +107,22 @@ export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
     });
     logger.warn('upstream response refused', { means, reason });
     if (known && known.consumedAt === null) {
-      res.redirect(303, `/interaction/${known.interactionUid}/failed?reason=${outward}`);
+      res.redirect(303, `/interaction/${known.interactionUid}/failed?reason=${outward}&means=${encodeURIComponent(means)}`);
       return;
     }
     showCitizenError(req, res, outward === 'invalid_response' ? 'invalid_response' : 'unknown_request');
   }
 
-  /** A body the form parser refuses (too large, compressed, another charset) is an answer refused like any other. */
-  function readForm(req: Request, res: Response, next: NextFunction): void {
-    form(req, res, (err?: unknown) => {
-      if (!err) {
-        next();
-        return;
-      }
-      const type = (err as { type?: string }).type;
-      const reason = type === 'entity.too.large' || type === 'parameters.too.many' ? 'response_too_large' : 'request_malformed';
-      refuse(req, res, String(req.params.means), reason, 'invalid_response', undefined).catch(next);
-    });
-  }
-
-  function knownMeans(req: Request, res: Response, next: NextFunction): void {
-    if (deps.registry.get(String(req.params.means))) next();
-    else showCitizenError(req, res, 'not_found');
-  }
-
-  router.post('/:means/acs', knownMeans, readForm, async (req, res, next) => {
-    const means = String(req.params.means);
-    const entry = deps.registry.get(means)!;
+  /** One answer from one means, whatever its protocol: the adapter checks it, the rest is shared. */
+  async function receive(req: Request, res: Response, next: NextFunction, means: string, entry: RegisteredMeans | undefined, input: Record<string, unknown>): Promise<void> {
+    if (!entry) {
+      showCitizenError(req, res, 'not_found');
+      return;
+    }
     try {
       let identity: UpstreamIdentity;
       try {
-        identity = await entry.adapter.handleResponse((req.body ?? {}) as Record<string, unknown>);
+        identity = await entry.adapter.handleResponse(input);
       } catch (err) {
         if (!(err instanceof UpstreamRejected)) throw err;
         await refuse(req, res, means, err.reason, err.outward, err.requestId);
@@ -154,6 +144,36 @@ export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
     } catch (err) {
       next(err);
     }
+  }
+
+  /** A body the form parser refuses (too large, compressed, another charset) is an answer refused like any other. */
+  function readForm(req: Request, res: Response, next: NextFunction): void {
+    form(req, res, (err?: unknown) => {
+      if (!err) {
+        next();
+        return;
+      }
+      const type = (err as { type?: string }).type;
+      const reason = type === 'entity.too.large' || type === 'parameters.too.many' ? 'response_too_large' : 'request_malformed';
+      refuse(req, res, String(req.params.means), reason, 'invalid_response', undefined).catch(next);
+    });
+  }
+
+  /** Only a configured SAML means has an ACS; checked before its body is read or anything is logged. */
+  function knownSamlMeans(req: Request, res: Response, next: NextFunction): void {
+    if (deps.registry.saml(String(req.params.means))) next();
+    else showCitizenError(req, res, 'not_found');
+  }
+
+  router.post('/saml/:means/acs', knownSamlMeans, readForm, async (req, res, next) => {
+    const means = String(req.params.means);
+    await receive(req, res, next, means, deps.registry.saml(means), (req.body ?? {}) as Record<string, unknown>);
+  });
+
+  // The authorization response is a top-level GET; like the SAML POST it is found again by its state.
+  router.get('/oidc/:means/callback', async (req, res, next) => {
+    const means = String(req.params.means);
+    await receive(req, res, next, means, deps.registry.oidc(means), req.query as Record<string, unknown>);
   });
 
   return router;

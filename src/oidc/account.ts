@@ -1,7 +1,9 @@
 import type { Account, AccountClaims, ClaimsParameterMember, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
 import { currentAddressBase64, oidcAddress, ruianAddressBase64 } from '../identity/address.ts';
+import type { ForeignPersonStore } from '../identity/foreign-person-store.ts';
 import type { PersonStore } from '../identity/person-store.ts';
-import type { PopulationRegister, RegisterRecord } from '../identity/population-register.ts';
+import type { PopulationRegister, PostalAddress, RegisterRecord } from '../identity/population-register.ts';
+import { isForeignPerson } from '../identity/resolution.ts';
 import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import { groupOfClient } from './client-metadata.ts';
 
@@ -21,10 +23,26 @@ function requestedAgeThreshold(request: null | ClaimsParameterMember | undefined
 }
 
 /**
+ * What Brána knows about a person: a population register record, or for a foreign person (eIDAS)
+ * the few facts their eID asserted.
+ */
+export interface PersonFacts {
+  givenName: string;
+  familyName: string;
+  dateOfBirth: string;
+  placeOfBirth?: string;
+  countryCodeOfBirth?: string;
+  address?: PostalAddress;
+  email?: string | null;
+  phone?: string | null;
+  idDocument?: RegisterRecord['idDocument'];
+}
+
+/**
  * Every claim Brána can state about a person, in both vocabularies; oidc-provider then keeps only
  * what the grant allows (the SeP's permitted attributes that the citizen consented to).
  */
-export function claimsOf(record: RegisterRecord, personIdentifier: string, requested: { [key: string]: null | ClaimsParameterMember }, now = new Date()): AccountClaims {
+export function claimsOf(record: PersonFacts, personIdentifier: string, requested: { [key: string]: null | ClaimsParameterMember }, now = new Date()): AccountClaims {
   const claims: Record<string, unknown> = {
     PersonIdentifier: personIdentifier,
     CurrentGivenName: record.givenName,
@@ -33,13 +51,15 @@ export function claimsOf(record: RegisterRecord, personIdentifier: string, reque
     family_name: record.familyName,
     DateOfBirth: record.dateOfBirth,
     birthdate: record.dateOfBirth,
-    PlaceOfBirth: record.placeOfBirth,
-    countryCodeOfBirth: record.countryCodeOfBirth,
-    CurrentAddress: currentAddressBase64(record.address),
-    address: oidcAddress(record.address),
-    tradresaid: ruianAddressBase64(record.address),
     age: ageOn(record.dateOfBirth, now),
   };
+  if (record.placeOfBirth) claims.PlaceOfBirth = record.placeOfBirth;
+  if (record.countryCodeOfBirth) claims.countryCodeOfBirth = record.countryCodeOfBirth;
+  if (record.address) {
+    claims.CurrentAddress = currentAddressBase64(record.address);
+    claims.address = oidcAddress(record.address);
+    claims.tradresaid = ruianAddressBase64(record.address);
+  }
   if (record.email) {
     claims.eMail = record.email;
     claims.email = record.email;
@@ -57,8 +77,11 @@ export function claimsOf(record: RegisterRecord, personIdentifier: string, reque
   return claims as AccountClaims;
 }
 
-/** oidc-provider's findAccount: the person by Brána's id, their data from the population register. */
-export function accountFinder(persons: PersonStore, register: PopulationRegister, pseudonyms: Pseudonyms): FindAccount {
+/**
+ * oidc-provider's findAccount: the person by Brána's id, their data from the population register (or,
+ * for a foreign person, from what their eID asserted at this login).
+ */
+export function accountFinder(persons: PersonStore, register: PopulationRegister, pseudonyms: Pseudonyms, foreign?: ForeignPersonStore): FindAccount {
   return async (ctx: KoaContextWithOIDC, personId: string): Promise<Account | undefined> => {
     const person = await persons.find(personId);
     if (!person) return undefined;
@@ -66,7 +89,7 @@ export function accountFinder(persons: PersonStore, register: PopulationRegister
     return {
       accountId: person.id,
       async claims(_use, _scope, requested) {
-        const record = await register.findById(person.registerId);
+        const record: PersonFacts | undefined = isForeignPerson(person) ? await foreign?.find(person.id) : await register.findById(person.registerId);
         if (!record || !client) return { sub: person.id };
         return { ...claimsOf(record, pseudonyms.personIdentifier(person.id, groupOfClient(client)), requested ?? {}), sub: person.id };
       },

@@ -8,7 +8,7 @@ import type { Sep } from '../sep/sep.ts';
  * group its pseudonyms are computed for, its minimum LoA, the means and attributes it may use.
  */
 export const SEP_GROUP_METADATA = 'sep_group';
-export const SEP_METADATA = [SEP_GROUP_METADATA, 'sep_minimum_loa', 'sep_allowed_means', 'sep_allowed_attributes'] as const;
+export const SEP_METADATA = [SEP_GROUP_METADATA, 'sep_minimum_loa', 'sep_allowed_means', 'sep_allowed_attributes', 'sep_eidas_enabled'] as const;
 
 /**
  * The sector a SeP group forms. Brána is the authority for which SeP belongs to which group, so this
@@ -39,6 +39,7 @@ export function clientMetadataOf(sep: Sep, clientSecret: string | null, publicUr
     sep_minimum_loa: sep.minimumLoa,
     sep_allowed_means: sep.allowedMeans,
     sep_allowed_attributes: sep.allowedAttributes,
+    sep_eidas_enabled: sep.eidasEnabled,
   };
 }
 
@@ -48,11 +49,12 @@ function extra(client: Client, snake: string): unknown {
 }
 
 /** What the policy checks need of a SeP, read from its client metadata (no database round trip). */
-export function sepPolicyOf(client: Client): { minimumLoa: Loa; allowedMeans: string[] | null; allowedAttributes: AttributeId[] } {
+export function sepPolicyOf(client: Client): { minimumLoa: Loa; allowedMeans: string[] | null; allowedAttributes: AttributeId[]; eidasEnabled: boolean } {
   return {
     minimumLoa: (extra(client, 'sep_minimum_loa') as Loa | undefined) ?? 'high',
     allowedMeans: (extra(client, 'sep_allowed_means') as string[] | null | undefined) ?? null,
     allowedAttributes: (extra(client, 'sep_allowed_attributes') as AttributeId[] | undefined) ?? [],
+    eidasEnabled: extra(client, 'sep_eidas_enabled') === true,
   };
 }
 

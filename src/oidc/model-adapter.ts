@@ -21,17 +21,20 @@ interface Row {
 export class KnexModelAdapter implements Adapter {
   private readonly db: Database;
   private readonly model: string;
+  /** The model column: the model's name, prefixed for another provider sharing the table. */
+  private readonly stored: string;
   private readonly onStore: StoreHook | undefined;
 
-  constructor(db: Database, model: string, onStore?: StoreHook) {
+  constructor(db: Database, model: string, onStore?: StoreHook, namespace?: string) {
     this.db = db;
     this.model = model;
+    this.stored = namespace ? `${namespace}:${model}` : model;
     this.onStore = onStore;
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     const row = {
-      model: this.model,
+      model: this.stored,
       id,
       payload: JSON.stringify(payload),
       grant_id: GRANTABLE.has(this.model) || this.model === 'Grant' ? (payload.grantId ?? (this.model === 'Grant' ? id : null)) : null,
@@ -53,7 +56,7 @@ export class KnexModelAdapter implements Adapter {
   }
 
   private async findWhere(where: Record<string, string>): Promise<AdapterPayload | undefined> {
-    const row = (await this.db('oidc_model').where({ model: this.model, ...where }).first('payload', 'expires_at', 'consumed_at')) as Row | undefined;
+    const row = (await this.db('oidc_model').where({ model: this.stored, ...where }).first('payload', 'expires_at', 'consumed_at')) as Row | undefined;
     if (!row) return undefined;
     if (row.expires_at !== null && Number(row.expires_at) <= Date.now()) return undefined;
     const payload = JSON.parse(row.payload) as AdapterPayload;
@@ -73,15 +76,15 @@ export class KnexModelAdapter implements Adapter {
   }
 
   async consume(id: string): Promise<void> {
-    const count = await this.db('oidc_model').where({ model: this.model, id }).whereNull('consumed_at').update({ consumed_at: Date.now() });
+    const count = await this.db('oidc_model').where({ model: this.stored, id }).whereNull('consumed_at').update({ consumed_at: Date.now() });
     if (count === 1) return;
-    const row = (await this.db('oidc_model').where({ model: this.model, id }).first('grant_id')) as { grant_id: string | null } | undefined;
+    const row = (await this.db('oidc_model').where({ model: this.stored, id }).first('grant_id')) as { grant_id: string | null } | undefined;
     if (row?.grant_id) await this.revokeByGrantId(row.grant_id);
     throw new errors.InvalidGrant(`${this.model} already consumed`);
   }
 
   async destroy(id: string): Promise<void> {
-    await this.db('oidc_model').where({ model: this.model, id }).delete();
+    await this.db('oidc_model').where({ model: this.stored, id }).delete();
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {

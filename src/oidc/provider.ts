@@ -3,8 +3,9 @@ import { parse as parseCookies } from 'cookie';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import { releaseDecision } from '../consent/release-policy.ts';
 import type { ConsentStore } from '../consent/consent-store.ts';
-import { scopeClaims } from '../domain/attributes.ts';
+import { allClaimNames, scopeClaims } from '../domain/attributes.ts';
 import { ALL_LOA_URIS, loaAtLeast, loaFromUri } from '../domain/loa.ts';
+import type { ForeignPersonStore } from '../identity/foreign-person-store.ts';
 import type { PersonStore } from '../identity/person-store.ts';
 import type { PopulationRegister } from '../identity/population-register.ts';
 import { requiredLoa } from '../interaction/login-requirements.ts';
@@ -33,6 +34,10 @@ export interface ProviderDependencies {
   consents: ConsentStore;
   log: AssertionLog;
   trustProxy: boolean;
+  /** Foreign persons' asserted attributes (eIDAS). */
+  foreignPersons?: ForeignPersonStore;
+  /** The means that bring foreign persons: an SSO session made with one serves only eIDAS-enabled SePs. */
+  crossBorderMeans?: ReadonlySet<string>;
 }
 
 function localeOfContext(ctx: KoaContextWithOIDC): Locale {
@@ -45,15 +50,14 @@ function localeOfContext(ctx: KoaContextWithOIDC): Locale {
  * semantics: a session below the LoA this request needs, or made with a means this SeP may not use,
  * logs in again (step-up); with prompt=none that is login_required.
  */
-function loginPolicy() {
+function loginPolicy(crossBorderMeans: ReadonlySet<string>) {
   const { base, Check } = interactionPolicy;
   const policy = base();
   const login = policy.get('login')!;
   login.checks.remove('essential_acr');
   login.checks.remove('essential_acrs');
   login.checks.add(
-    // The error is named: a check added after the prompt is built gets no default, and would
-    // answer prompt=none with interaction_required instead of login_required.
+    // With prompt=none a step-up cannot happen: the SeP gets login_required.
     new Check('loa_insufficient', 'the session does not reach the required level of assurance', 'login_required', (ctx) => {
       const { oidc } = ctx;
       if (!oidc.session?.accountId || !oidc.client) return Check.NO_NEED_TO_PROMPT;
@@ -62,6 +66,7 @@ function loginPolicy() {
       if (!acr || !loaAtLeast(acr, requiredLoa(sep.minimumLoa, oidc.params ?? {}))) return Check.REQUEST_PROMPT;
       const means = Array.isArray(oidc.amr) ? oidc.amr[0] : undefined;
       if (sep.allowedMeans && (!means || !sep.allowedMeans.includes(means))) return Check.REQUEST_PROMPT;
+      if (means && crossBorderMeans.has(means) && !sep.eidasEnabled) return Check.REQUEST_PROMPT;
       return Check.NO_NEED_TO_PROMPT;
     }),
   );
@@ -72,13 +77,17 @@ export function createProvider(deps: ProviderDependencies): Provider {
   const secure = deps.publicUrl.protocol === 'https:';
   const claimsConfig: Record<string, string[] | null> = { ...scopeClaims(), sid: null };
   for (const scope of LOA_SCOPES) claimsConfig[scope] = [];
+  // Claims no scope stands for (age, isAgeOver, idtype, idnumber) are asked for only by name in the
+  // claims parameter; oidc-provider drops any claim it is not told about.
+  const inScopes = new Set(Object.values(claimsConfig).flatMap((claims) => claims ?? []));
+  for (const claim of allClaimNames()) if (!inScopes.has(claim)) claimsConfig[claim] = null;
 
   const configuration: Configuration = {
     adapter: (name: string) => {
       if (name === 'Client') return new SepClientAdapter(deps.seps, deps.publicUrl);
       return new KnexModelAdapter(deps.db, name, name === 'AccessToken' ? tokenIssuedHook(deps.log, deps.seps, deps.pseudonyms) : undefined);
     },
-    findAccount: accountFinder(deps.persons, deps.register, deps.pseudonyms),
+    findAccount: accountFinder(deps.persons, deps.register, deps.pseudonyms, deps.foreignPersons),
     jwks: deps.keys.oidcSigningJwks as Configuration['jwks'],
     cookies: {
       keys: deps.keys.cookieKeys,
@@ -125,7 +134,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     },
     interactions: {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
-      policy: loginPolicy(),
+      policy: loginPolicy(deps.crossBorderMeans ?? new Set()),
     },
     /**
      * A grant is never carried over from an earlier login: one-time consent means asking again. A

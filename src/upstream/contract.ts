@@ -11,7 +11,10 @@ export interface UpstreamAdapter {
   readonly means: IdentityMeans;
   /** Builds the request for the identity means; the request is recorded before this returns. */
   startLogin(login: UpstreamLoginStart): Promise<BrowserHandoff>;
-  /** Checks an answer strictly; returns the identity or throws UpstreamRejected. */
+  /**
+   * Checks an answer strictly (the SAML ACS form, or the OIDC callback's query); returns the identity
+   * or throws UpstreamRejected.
+   */
   handleResponse(body: Record<string, unknown>): Promise<UpstreamIdentity>;
 }
 
@@ -59,7 +62,7 @@ export interface UpstreamIdentity {
  */
 export class UpstreamRejected extends Error {
   readonly reason: string;
-  readonly outward: 'invalid_response' | 'authn_failed' | 'cancelled' | 'loa_too_low' | 'unknown_request';
+  readonly outward: 'invalid_response' | 'authn_failed' | 'cancelled' | 'loa_too_low' | 'unknown_request' | 'means_unavailable' | 'means_unreachable';
   readonly requestId: string | undefined;
 
   constructor(reason: string, outward: UpstreamRejected['outward'], requestId?: string, detail?: string) {

@@ -2,30 +2,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli } from '../../src/cli/brana.ts';
 import { openDatabase } from '../../src/store/database.ts';
 import { sepDocument, startTestBroker } from '../support/test-broker.ts';
 import { startLogin } from '../support/login-driver.ts';
-
-/** Runs `brana …` in-process against a database file, capturing what it prints. */
-async function brana(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const saved = { ...process.env };
-  Object.assign(process.env, env);
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdout = process.stdout.write.bind(process.stdout);
-  const stderr = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
-  try {
-    const code = await runCli(args);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    process.stdout.write = stdout;
-    process.stderr.write = stderr;
-    process.env = saved;
-  }
-}
+import { brana } from '../support/cli.ts';
 
 describe('brana sep (the SeP registration CLI)', () => {
   let dir: string;

@@ -58,7 +58,7 @@ export class Citizen {
     for (let hops = 0; hops < 15 && current.status >= 300 && current.status < 400; hops += 1) {
       const location = current.headers.location as string;
       const target = new URL(location, this.origin);
-      if (target.origin !== this.origin || target.pathname.startsWith('/dev-idp/')) return current;
+      if (target.origin !== this.origin || target.pathname.startsWith('/dev-idp/') || target.pathname.startsWith('/dev-oidc/')) return current;
       current = await this.get(location);
     }
     return current;
@@ -103,14 +103,50 @@ export async function chooseMeans(citizen: Citizen, selectionPage: Response, mea
   return citizen.post(formAction(selectionPage.text), { means });
 }
 
-/** At the development IdP: log in as one of its test citizens (or cancel); returns the ACS form fields. */
-export async function loginAtIdp(citizen: Citizen, toIdp: Response, login: string | 'cancel'): Promise<{ acs: string; fields: Record<string, string>; sealedRequest: string }> {
-  const loginPage = toIdp.status === 200 && /name="request"/.test(toIdp.text) ? toIdp : await citizen.get(toIdp.headers.location as string);
-  if (loginPage.status !== 200) throw new Error(`development IdP answered ${loginPage.status}: ${loginPage.text}`);
-  const { request } = hiddenFields(loginPage.text);
-  const answer = await citizen.post(formAction(loginPage.text), { request: request!, login: login === 'cancel' ? '' : login, action: login === 'cancel' ? 'cancel' : 'login' });
+/** Whether a location is one of the embedded development identity providers (SAML or OIDC). */
+function atDevelopmentIdp(location: string, origin: string): boolean {
+  const url = new URL(location, origin);
+  return url.origin === origin && (url.pathname.startsWith('/dev-idp/') || url.pathname.startsWith('/dev-oidc/'));
+}
+
+/** The answer a development IdP gives the browser to carry back: a form to post (SAML) or a redirect (OIDC). */
+export interface IdpAnswer {
+  acs: string;
+  fields: Record<string, string>;
+  sealedRequest: string;
+  method: 'post' | 'get';
+}
+
+/**
+ * At the development IdP: log in as one of its test citizens (or cancel, or make it fail); returns
+ * what the browser carries back to Brána. A development OpenID Provider that still has a session
+ * sends the browser straight back, without its login page.
+ */
+export async function loginAtIdp(citizen: Citizen, toIdp: Response, login: string | 'cancel' | 'fail'): Promise<IdpAnswer> {
+  let page = toIdp;
+  for (let hops = 0; hops < 10 && page.status >= 300 && page.status < 400; hops += 1) {
+    const location = page.headers.location as string;
+    if (!atDevelopmentIdp(location, citizen.origin)) return { acs: location, fields: {}, sealedRequest: '', method: 'get' };
+    page = await citizen.get(location);
+  }
+  if (page.status !== 200) throw new Error(`development IdP answered ${page.status}: ${page.text}`);
+  const { request } = hiddenFields(page.text);
+  const action = login === 'cancel' || login === 'fail' ? login : 'login';
+  let answer = await citizen.post(formAction(page.text), { ...(request ? { request } : {}), login: action === 'login' ? login : '', action });
+  // A development OpenID Provider answers with redirects (to its resume endpoint, then to Brána).
+  for (let hops = 0; hops < 10 && answer.status >= 300 && answer.status < 400; hops += 1) {
+    const location = answer.headers.location as string;
+    if (!atDevelopmentIdp(location, citizen.origin)) return { acs: location, fields: {}, sealedRequest: request ?? '', method: 'get' };
+    answer = await citizen.get(location);
+  }
   if (answer.status !== 200) throw new Error(`development IdP login answered ${answer.status}: ${answer.text}`);
-  return { acs: formAction(answer.text), fields: hiddenFields(answer.text), sealedRequest: request! };
+  return { acs: formAction(answer.text), fields: hiddenFields(answer.text), sealedRequest: request!, method: 'post' };
+}
+
+/** Carries the IdP's answer back to Brána (the SAML ACS form, or the OIDC redirect) and follows Brána's redirects. */
+export async function returnToBrana(citizen: Citizen, answer: IdpAnswer): Promise<Response> {
+  if (answer.method === 'get') return citizen.follow(await citizen.get(answer.acs));
+  return postToAcs(citizen, answer.acs, answer.fields);
 }
 
 /** The AuthnRequest id the development IdP is answering (from its sealed login form). */
@@ -180,7 +216,7 @@ export async function completeLogin(
   let response = started.response;
   if (response.status === 200 && /name="means"/.test(response.text)) response = await chooseMeans(started.citizen, response, options.means);
   const idp = await loginAtIdp(started.citizen, response, options.login);
-  let next = await postToAcs(started.citizen, idp.acs, idp.fields);
+  let next = await returnToBrana(started.citizen, idp);
   if (next.status === 200 && /name="decision"/.test(next.text)) next = await decideConsent(started.citizen, next, 'agree', options.permanent);
   const params = authorizationResponse(next, sep);
   if (params.get('state') !== started.state) throw new Error('state was not echoed');

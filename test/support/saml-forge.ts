@@ -10,7 +10,7 @@ import type { TestBroker } from './test-broker.ts';
 export function developmentIdp(brana: TestBroker, means: string): SigningIdentity {
   const dir = path.join(brana.keysDir, 'dev-idp');
   return {
-    entityId: brana.broker.registry.get(means)!.development!.entityId,
+    entityId: brana.broker.registry.saml(means)!.development!.entityId,
     privateKeyPem: fs.readFileSync(path.join(dir, `${means}.key.pem`), 'utf8'),
     certificatePem: fs.readFileSync(path.join(dir, `${means}.crt.pem`), 'utf8'),
   };
@@ -25,7 +25,7 @@ export function attacker(entityId: string): SigningIdentity {
 
 /** What Brána's SP for a means looks like to an IdP: entity id, ACS, encryption certificate. */
 export function serviceProvider(brana: TestBroker, means: string): ResponseSpec['sp'] {
-  const sp = readServiceProviderMetadata(brana.broker.registry.get(means)!.adapter.serviceProviderMetadata());
+  const sp = readServiceProviderMetadata(brana.broker.registry.saml(means)!.adapter.serviceProviderMetadata());
   return { entityId: sp.entityId, acsUrl: sp.acsUrl, encryptionCertificatePem: sp.encryptionCertificatePem };
 }
 

@@ -58,7 +58,7 @@ function algorithmOf(element: Element | undefined): string {
 }
 
 /** Every signature anywhere in the document must use algorithms on our list, with at most two transforms. */
-function checkSignatures(document: Document, requestId: string): void {
+export function checkSignatures(document: Document, requestId: string): void {
   for (const signature of descendants(document, NS.dsig, 'Signature')) {
     const signedInfos = childElements(signature, NS.dsig, 'SignedInfo');
     if (signedInfos.length !== 1) throw invalid('signature_malformed', requestId, 'SignedInfo must appear once');
@@ -81,7 +81,7 @@ function checkSignatures(document: Document, requestId: string): void {
 }
 
 /** Two elements with one ID make "which one was signed" ambiguous: refuse them outright. */
-function checkUniqueIds(document: Document, requestId: string): void {
+export function checkUniqueIds(document: Document, requestId: string): void {
   const seen = new Set<string>();
   const all = document.getElementsByTagName('*') as unknown as ArrayLike<Element>;
   for (let i = 0; i < all.length; i += 1) {

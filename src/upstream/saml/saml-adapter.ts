@@ -4,14 +4,15 @@ import { SAML, ValidateInResponseTo, type SamlConfig } from '@node-saml/node-sam
 import { XMLSerializer, type Element } from '@xmldom/xmldom';
 import xmlenc from 'xml-encryption';
 import { loaUri, type Loa } from '../../domain/loa.ts';
-import type { IdentityMeans } from '../../means/identity-means.ts';
+import type { SamlMeans } from '../../means/identity-means.ts';
 import type { BrokerKeys } from '../../keys/key-store.ts';
 import { UpstreamRejected, type BrowserHandoff, type ServiceProviderMetadata, type UpstreamAdapter, type UpstreamIdentity, type UpstreamLoginStart } from '../contract.ts';
 import type { UpstreamRequestStore } from '../upstream-request-store.ts';
 import { UPSTREAM_REQUEST_TTL_MS } from '../upstream-request-store.ts';
 import { readVerifiedAssertion } from './assertion-reader.ts';
 import { eidasExtensions } from './eidas-extensions.ts';
-import type { MetadataSource } from './metadata-source.ts';
+import { MetadataUnavailable, type MetadataSource } from '../metadata/metadata-source.ts';
+import type { IdpMetadata } from './idp-metadata.ts';
 import { RequestIdCache, loginBeingStarted } from './request-id-cache.ts';
 import { STATUS_SUCCESS, inspectDecryptedAssertion, inspectResponse, type ResponseEnvelope } from './response-guard.ts';
 import { NS, childElements } from './xml.ts';
@@ -22,11 +23,12 @@ export const CLOCK_SKEW_MS = 30_000;
 /** The oldest assertion (by IssueInstant) Brána accepts. */
 export const MAX_ASSERTION_AGE_MS = 5 * 60_000;
 
-const CANCEL_STATUSES = new Set(['urn:oasis:names:tc:SAML:2.0:status:RequestDenied', 'urn:oasis:names:tc:SAML:2.0:status:AuthnFailed']);
+/** The citizen declined at the identity provider; any other error status is a failed authentication. */
+const CANCEL_STATUSES = new Set(['urn:oasis:names:tc:SAML:2.0:status:RequestDenied']);
 
 export interface SamlAdapterSettings {
-  means: IdentityMeans;
-  metadata: MetadataSource;
+  means: SamlMeans;
+  metadata: MetadataSource<IdpMetadata>;
   keys: BrokerKeys;
   requests: UpstreamRequestStore;
   publicUrl: URL;
@@ -58,10 +60,10 @@ function reasonFromLibraryError(message: string, encrypted: boolean): string {
  * assertion-reader.
  */
 export class SamlAdapter implements UpstreamAdapter, ServiceProviderMetadata {
-  readonly means: IdentityMeans;
+  readonly means: SamlMeans;
   readonly entityId: string;
   readonly acsUrl: string;
-  private readonly metadata: MetadataSource;
+  private readonly metadata: MetadataSource<IdpMetadata>;
   private readonly keys: BrokerKeys;
   private readonly cache: RequestIdCache;
   private readonly requests: UpstreamRequestStore;
@@ -78,14 +80,12 @@ export class SamlAdapter implements UpstreamAdapter, ServiceProviderMetadata {
     this.acsUrl = new URL(`/saml/${settings.means.id}/acs`, settings.publicUrl).href;
   }
 
-  private baseConfig(): SamlConfig {
-    const idp = this.metadata.current();
+  /** What Brána is as a service provider for this means: independent of the IdP's metadata. */
+  private serviceProviderConfig(): SamlConfig {
     return {
       issuer: this.entityId,
       callbackUrl: this.acsUrl,
       audience: this.entityId,
-      entryPoint: idp.singleSignOn.redirect ?? idp.singleSignOn.post!,
-      idpIssuer: idp.entityId,
       // A function, so that certificates announced by refreshed metadata apply without a restart.
       idpCert: (callback) => callback(null, this.metadata.current().signingCertificates),
       privateKey: this.keys.samlSigning.privateKeyPem,
@@ -102,9 +102,18 @@ export class SamlAdapter implements UpstreamAdapter, ServiceProviderMetadata {
       maxAssertionAgeMs: MAX_ASSERTION_AGE_MS,
       racComparison: 'minimum',
       identifierFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+      providerName: 'Brána',
+    };
+  }
+
+  private baseConfig(): SamlConfig {
+    const idp = this.metadata.current();
+    return {
+      ...this.serviceProviderConfig(),
+      entryPoint: idp.singleSignOn.redirect ?? idp.singleSignOn.post!,
+      idpIssuer: idp.entityId,
       authnRequestBinding: idp.singleSignOn.redirect ? 'HTTP-Redirect' : 'HTTP-POST',
       skipRequestCompression: !idp.singleSignOn.redirect,
-      providerName: 'Brána',
     };
   }
 
@@ -148,7 +157,14 @@ export class SamlAdapter implements UpstreamAdapter, ServiceProviderMetadata {
   }
 
   async handleResponse(body: Record<string, unknown>): Promise<UpstreamIdentity> {
-    const idp = this.metadata.current();
+    let idp: IdpMetadata;
+    try {
+      idp = this.metadata.current();
+    } catch (err) {
+      // Without current metadata no key is trusted: nothing from this means is accepted.
+      if (err instanceof MetadataUnavailable) throw new UpstreamRejected('metadata_unavailable', 'means_unavailable', undefined, err.message);
+      throw err;
+    }
     const envelope = inspectResponse(body, {
       destination: this.acsUrl,
       idpEntityId: idp.entityId,
@@ -224,7 +240,7 @@ export class SamlAdapter implements UpstreamAdapter, ServiceProviderMetadata {
   }
 
   serviceProviderMetadata(): string {
-    return this.variant('low', false, 'public').generateServiceProviderMetadata(
+    return new SAML(this.serviceProviderConfig()).generateServiceProviderMetadata(
       certificateBody(this.keys.samlEncryption.certificatePem),
       certificateBody(this.keys.samlSigning.certificatePem),
     );

@@ -1,0 +1,217 @@
+/**
+ * Starting and stopping the processes of one benchmark variant: the fast IdP, one or two broker nodes
+ * on SQLite or PostgreSQL, and the benchmark SeP registered through the CLI.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const BENCH_MEANS = 'bench-idp';
+const POSTGRES_ADMIN = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export interface VariantSettings {
+  database: 'sqlite' | 'postgres';
+  nodes: 1 | 2;
+  encrypted: boolean;
+  idTokenAlg: 'RS256' | 'ES256';
+}
+
+export interface RunningVariant {
+  nodes: string[];
+  publicOrigin: string;
+  brokerPids: number[];
+  sep: { clientId: string; clientSecret: string; redirectUri: string };
+  dir: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+function start(command: string[], env: NodeJS.ProcessEnv, ready: RegExp, label: string): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command[0]!, command.slice(1), { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`${label} did not start:\n${output}`)), 30_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = ready.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        child.stdout!.resume();
+        child.stderr!.resume();
+        resolve({ child, match });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${label} exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+function stopProcess(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) {
+      resolve();
+      return;
+    }
+    child.removeAllListeners('exit');
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+  });
+}
+
+function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['src/cli/brana.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`brana ${args.join(' ')}: ${err}`))));
+  });
+}
+
+export async function startVariant(settings: VariantSettings): Promise<RunningVariant> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brana-bench-'));
+  const providers = path.join(dir, 'providers');
+  fs.mkdirSync(providers);
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    const idp = await start(
+      [process.execPath, 'bench/fast-idp.ts', '--keys', path.join(dir, 'idp-keys'), '--sp-metadata', path.join(dir, 'sp-metadata.xml'), ...(settings.encrypted ? [] : ['--plain'])],
+      {},
+      /ready (\d+)/,
+      'fast IdP',
+    );
+    stops.push(() => stopProcess(idp.child));
+    const idpOrigin = `http://127.0.0.1:${idp.match[1]}`;
+    fs.writeFileSync(path.join(providers, 'bench-idp.xml'), await (await fetch(`${idpOrigin}/metadata`)).text());
+    fs.writeFileSync(
+      path.join(providers, `${BENCH_MEANS}.json`),
+      JSON.stringify({
+        id: BENCH_MEANS,
+        name: { cs: 'Měřicí poskytovatel identity', en: 'Benchmark identity provider' },
+        administrator: { cs: 'Brána', en: 'Brána' },
+        loa: 'high',
+        protocol: 'saml',
+        saml: { metadata: 'bench-idp.xml', requestedAttributes: ['CurrentGivenName', 'CurrentFamilyName', 'DateOfBirth', 'PlaceOfBirth'] },
+      }),
+    );
+
+    let databaseUrl = `sqlite:${path.join(dir, 'data', 'brana.sqlite')}`;
+    if (settings.database === 'postgres') {
+      const name = `brana_bench_${Date.now()}_${process.pid}`;
+      const admin = new pg.Client({ connectionString: POSTGRES_ADMIN });
+      await admin.connect();
+      await admin.query(`CREATE DATABASE ${name}`);
+      await admin.end();
+      databaseUrl = POSTGRES_ADMIN.replace(/\/[^/]*$/, `/${name}`);
+      stops.push(async () => {
+        const cleanup = new pg.Client({ connectionString: POSTGRES_ADMIN });
+        await cleanup.connect();
+        await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await cleanup.end();
+      });
+    }
+
+    const ports = await Promise.all(Array.from({ length: settings.nodes }, freePort));
+    const publicOrigin = `http://127.0.0.1:${ports[0]}`;
+    const env: NodeJS.ProcessEnv = {
+      BRANA_MODE: 'development',
+      BRANA_PUBLIC_URL: publicOrigin,
+      BRANA_PROVIDERS_DIR: providers,
+      BRANA_KEYS_DIR: path.join(dir, 'keys'),
+      BRANA_DATA_DIR: path.join(dir, 'data'),
+      BRANA_DEMO_SEP_PORT: '0',
+      DATABASE_URL: databaseUrl,
+      LOG_LEVEL: 'error',
+    };
+
+    const redirectUri = 'https://sep.bench.example.cz/callback';
+    const sepFile = path.join(dir, 'sep.json');
+    fs.writeFileSync(
+      sepFile,
+      JSON.stringify({
+        name: { cs: 'Měřicí SeP', en: 'Benchmark SeP' },
+        organisation: { id: '00268810', name: 'Statutární město Hradec Králové' },
+        description: 'SeP pro měření výkonu',
+        infoUrl: 'https://sep.bench.example.cz/',
+        group: 'bench',
+        spType: 'public',
+        minimumLoa: 'substantial',
+        allowedAttributes: ['CurrentGivenName', 'CurrentFamilyName', 'DateOfBirth'],
+        redirectUris: [redirectUri],
+        ...(settings.idTokenAlg === 'ES256' ? { idTokenSignedResponseAlg: 'ES256' } : {}),
+      }),
+    );
+    const registered = JSON.parse(await runCli(['sep', 'register', '--file', sepFile], env)) as { clientId: string; clientSecret: string };
+
+    const nodes: string[] = [];
+    const brokerPids: number[] = [];
+    for (const port of ports) {
+      // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each broker node there when it stops.
+      const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
+      const node = await start([process.execPath, ...profile, 'src/main.ts'], { ...env, BRANA_PORT: String(port) }, /is listening at/, `broker on ${port}`);
+      stops.unshift(() => stopProcess(node.child));
+      nodes.push(`http://127.0.0.1:${port}`);
+      brokerPids.push(node.child.pid!);
+    }
+    fs.writeFileSync(path.join(dir, 'sp-metadata.xml'), await (await fetch(`${nodes[0]}/saml/${BENCH_MEANS}/metadata`)).text());
+
+    return {
+      nodes,
+      publicOrigin,
+      brokerPids,
+      sep: { ...registered, redirectUri },
+      dir,
+      async stop() {
+        for (const stop of stops) await stop();
+        fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    for (const stop of stops) await stop().catch(() => undefined);
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** CPU milliseconds a process has used so far (user + system), from /proc. */
+export function cpuMs(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** The peak resident set size of a process so far, in MB. */
+export function peakRssMb(pid: number): number {
+  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'))!;
+  return Number(line.replace(/\D+/g, '')) / 1024;
+}
+
+export function currentRssMb(pid: number): number {
+  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
+  return Number(line.replace(/\D+/g, '')) / 1024;
+}

@@ -1,0 +1,212 @@
+/**
+ * The load driver: virtual citizens doing complete brokered logins over HTTP, each with its own
+ * cookie jar — authorization request with PKCE and idp_hint, the hand-off to the IdP, the ACS, the
+ * return, the resumed authorization (consent already given), code → token → userinfo.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+
+export interface LoginTarget {
+  /** Origins of the broker nodes; requests are spread over them round-robin. */
+  nodes: string[];
+  /** The issuer's origin, which the broker puts in its redirects. */
+  publicOrigin: string;
+  clientId: string;
+  clientSecret: string;
+  redirectUri: string;
+  means: string;
+  scope: string;
+}
+
+export interface LoadResult {
+  completed: number;
+  errors: number;
+  errorSamples: string[];
+  latenciesMs: number[];
+  wallMs: number;
+}
+
+export class CookieJar {
+  private readonly cookies = new Map<string, string>();
+
+  header(): string {
+    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+  }
+
+  take(response: Response): void {
+    for (const line of response.headers.getSetCookie()) {
+      const [pair = '', ...attributes] = line.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      const expired = attributes.some((a) => /^\s*max-age=0\s*$/i.test(a) || /^\s*expires=Thu, 01 Jan 1970/i.test(a));
+      if (expired || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+}
+
+let roundRobin = 0;
+
+function onNode(target: LoginTarget, location: string): string {
+  const url = new URL(location, target.publicOrigin);
+  if (url.origin !== target.publicOrigin) return url.href;
+  const node = target.nodes[roundRobin++ % target.nodes.length]!;
+  return node + url.pathname + url.search;
+}
+
+async function send(target: LoginTarget, jar: CookieJar, location: string, init: RequestInit = {}): Promise<Response> {
+  const url = onNode(target, location);
+  const headers = new Headers(init.headers);
+  if (url.startsWith('http://') && target.nodes.some((n) => url.startsWith(n))) headers.set('cookie', jar.header());
+  const response = await fetch(url, { ...init, headers, redirect: 'manual' });
+  jar.take(response);
+  return response;
+}
+
+function expectRedirect(response: Response, step: string): string {
+  const location = response.headers.get('location');
+  if (response.status < 300 || response.status > 399 || !location) throw new Error(`${step}: HTTP ${response.status}`);
+  return location;
+}
+
+/** A login in progress, carried from step to step. */
+export interface LoginInProgress {
+  jar: CookieJar;
+  verifier: string;
+  state: string;
+  acs?: string;
+  samlResponse?: string;
+  code?: string;
+}
+
+/** Steps 1–3: the authorization request, the hand-off, and the IdP's answer (not yet at the ACS). */
+export async function beginLogin(target: LoginTarget): Promise<LoginInProgress> {
+  const login: LoginInProgress = { jar: new CookieJar(), verifier: randomBytes(32).toString('base64url'), state: randomBytes(8).toString('base64url') };
+  const query = new URLSearchParams({
+    client_id: target.clientId,
+    redirect_uri: target.redirectUri,
+    response_type: 'code',
+    scope: target.scope,
+    code_challenge: createHash('sha256').update(login.verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+    state: login.state,
+    nonce: randomBytes(8).toString('base64url'),
+    idp_hint: target.means,
+  });
+  const location = expectRedirect(await send(target, login.jar, `/auth?${query}`), 'authorize');
+  const toIdp = expectRedirect(await send(target, login.jar, location), 'interaction');
+  const idp = await fetch(toIdp);
+  if (!idp.ok) throw new Error(`idp: HTTP ${idp.status}`);
+  const answer = (await idp.json()) as { acs: string; SAMLResponse: string };
+  login.acs = answer.acs;
+  login.samlResponse = answer.SAMLResponse;
+  return login;
+}
+
+/** Step 4: the ACS. Returns where Brána sends the browser next. */
+export async function postToAcs(target: LoginTarget, login: LoginInProgress): Promise<string> {
+  return expectRedirect(
+    await send(target, login.jar, login.acs!, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ SAMLResponse: login.samlResponse! }).toString(),
+    }),
+    'acs',
+  );
+}
+
+/** Steps 5–6: back to the interaction and the resumed authorization, until the code (consenting once if asked). */
+export async function followToCode(target: LoginTarget, login: LoginInProgress, from: string): Promise<string> {
+  let location = from;
+  for (let hops = 0; hops < 8 && !location.startsWith(target.redirectUri); hops += 1) {
+    const response = await send(target, login.jar, location);
+    if (response.status === 200) {
+      // The consent page, the first time this citizen meets this SeP: agree, permanently.
+      const html = await response.text();
+      const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1];
+      const action = /action="(\/interaction\/[^"]+\/consent)"/.exec(html)?.[1];
+      if (!csrf || !action) throw new Error('unexpected page during login');
+      location = expectRedirect(
+        await send(target, login.jar, action, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', origin: target.publicOrigin },
+          body: new URLSearchParams({ csrf, decision: 'agree', permanent: 'yes' }).toString(),
+        }),
+        'consent',
+      );
+      continue;
+    }
+    await response.arrayBuffer();
+    location = expectRedirect(response, 'resume');
+  }
+  const result = new URL(location).searchParams;
+  const code = result.get('code');
+  if (!code || result.get('state') !== login.state) throw new Error(`authorization: ${result.get('error') ?? 'no code'}`);
+  login.code = code;
+  return code;
+}
+
+/** Step 7: code → tokens. Returns the access token. */
+export async function redeem(target: LoginTarget, login: LoginInProgress): Promise<string> {
+  const token = await send(target, login.jar, '/token', {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${encodeURIComponent(target.clientId)}:${encodeURIComponent(target.clientSecret)}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code: login.code!, redirect_uri: target.redirectUri, code_verifier: login.verifier }).toString(),
+  });
+  if (token.status !== 200) throw new Error(`token: HTTP ${token.status} ${await token.text()}`);
+  const { access_token: accessToken, id_token: idToken } = (await token.json()) as { access_token: string; id_token: string };
+  if (!idToken) throw new Error('token: no ID token');
+  return accessToken;
+}
+
+/** One complete login; throws with the step that failed. */
+export async function oneLogin(target: LoginTarget): Promise<void> {
+  const login = await beginLogin(target);
+  await followToCode(target, login, await postToAcs(target, login));
+  const accessToken = await redeem(target, login);
+  const userinfo = await send(target, login.jar, '/me', { headers: { authorization: `Bearer ${accessToken}` } });
+  if (userinfo.status !== 200) throw new Error(`userinfo: HTTP ${userinfo.status}`);
+  await userinfo.arrayBuffer();
+}
+
+/** Runs an async step for every item with at most `concurrency` at once. */
+export async function withConcurrency<T>(items: T[], concurrency: number, step: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await step(items[next++]!);
+    }),
+  );
+}
+
+/** Runs `concurrency` virtual citizens for `durationMs`. */
+export async function runLoad(target: LoginTarget, concurrency: number, durationMs: number): Promise<LoadResult> {
+  const result: LoadResult = { completed: 0, errors: 0, errorSamples: [], latenciesMs: [], wallMs: 0 };
+  const started = performance.now();
+  const deadline = started + durationMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        const t0 = performance.now();
+        try {
+          await oneLogin(target);
+          result.latenciesMs.push(performance.now() - t0);
+          result.completed += 1;
+        } catch (err) {
+          result.errors += 1;
+          if (result.errorSamples.length < 5) result.errorSamples.push((err as Error).message);
+        }
+      }
+    }),
+  );
+  result.wallMs = performance.now() - started;
+  return result;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}

@@ -1,0 +1,282 @@
+/**
+ * `npm run bench` — complete brokered logins on loopback, measured.
+ *
+ *   npm run bench                          the default variant (SQLite, one node, RS256, encrypted)
+ *   npm run bench -- --all                 every variant of the matrix, then the micro-benchmarks
+ *   npm run bench -- --database postgres --nodes 2 --plain --alg ES256
+ *   npm run bench -- --concurrency 16 --duration 30
+ *   npm run bench -- --rate 100            open loop: logins started at a fixed rate per second
+ *   npm run bench -- --in-flight 1000      peak RSS with this many logins in flight
+ *   npm run bench -- --soak 600            RSS sampled over a soak of this many seconds
+ *
+ * Each run writes JSON to bench/results/ and rewrites docs/BENCHMARKS.md from the latest result of
+ * every variant. This is a benchmark, not a test: it asserts nothing but "no errors".
+ */
+import { execSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { BENCH_MEANS, cpuMs, currentRssMb, peakRssMb, startVariant, type RunningVariant, type VariantSettings } from './cluster.ts';
+import { measureCryptoFloor, type CryptoFloor } from './crypto-floor.ts';
+import { oneLogin, percentile, runLoad, type LoadResult, type LoginTarget } from './load-driver.ts';
+import { runMicroBenchmarks, type MicroResult } from './micro.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const RESULTS = path.join(ROOT, 'bench', 'results');
+
+const { values } = parseArgs({
+  options: {
+    all: { type: 'boolean', default: false },
+    database: { type: 'string', default: 'sqlite' },
+    nodes: { type: 'string', default: '1' },
+    plain: { type: 'boolean', default: false },
+    alg: { type: 'string', default: 'RS256' },
+    concurrency: { type: 'string', default: '8' },
+    duration: { type: 'string', default: '20' },
+    rate: { type: 'string' },
+    'in-flight': { type: 'string' },
+    soak: { type: 'string' },
+    micro: { type: 'boolean', default: false },
+    'no-docs': { type: 'boolean', default: false },
+  },
+});
+
+export interface VariantResult {
+  kind: 'full-login';
+  variant: string;
+  settings: VariantSettings & { concurrency: number; durationS: number; mode: 'closed' | 'open'; ratePerS?: number };
+  loginsPerS: number;
+  latencyMs: { p50: number; p95: number; p99: number };
+  brokerCpuMsPerLogin: number;
+  loginsPerBrokerCoreS: number;
+  cryptoFloorMs: number;
+  cpuToFloor: number;
+  peakRssMb: number;
+  completed: number;
+  errors: number;
+  errorSamples: string[];
+  floor: CryptoFloor;
+  rssSamplesMb?: number[];
+  machine: MachineInfo;
+  commit: string;
+  at: string;
+}
+
+interface MachineInfo {
+  cpu: string;
+  cores: number;
+  memoryGb: number;
+  node: string;
+  os: string;
+}
+
+function machine(): MachineInfo {
+  return { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, os: `${os.type()} ${os.release()}` };
+}
+
+function commit(): string {
+  try {
+    const hash = execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim();
+    const dirty = execSync('git status --porcelain --untracked-files=no', { cwd: ROOT }).toString().trim() ? '+dirty' : '';
+    return hash + dirty;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function variantName(s: VariantSettings): string {
+  return `${s.database}-${s.nodes}node-${s.idTokenAlg}-${s.encrypted ? 'encrypted' : 'plain'}`;
+}
+
+function target(running: RunningVariant): LoginTarget {
+  return { nodes: running.nodes, publicOrigin: running.publicOrigin, ...running.sep, means: BENCH_MEANS, scope: 'openid profile' };
+}
+
+/** Open loop: a login starts every 1/rate seconds whether or not earlier ones finished. */
+async function runOpenLoop(t: LoginTarget, ratePerS: number, durationMs: number): Promise<LoadResult> {
+  const result: LoadResult = { completed: 0, errors: 0, errorSamples: [], latenciesMs: [], wallMs: 0 };
+  const started = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; performance.now() - started < durationMs; i += 1) {
+    const due = started + (i * 1000) / ratePerS;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const t0 = performance.now();
+    pending.push(
+      oneLogin(t).then(
+        () => {
+          result.latenciesMs.push(performance.now() - t0);
+          result.completed += 1;
+        },
+        (err: unknown) => {
+          result.errors += 1;
+          if (result.errorSamples.length < 5) result.errorSamples.push((err as Error).message);
+        },
+      ),
+    );
+  }
+  await Promise.all(pending);
+  result.wallMs = performance.now() - started;
+  return result;
+}
+
+async function measureVariant(settings: VariantSettings, load: { concurrency: number; durationS: number; ratePerS?: number; soakS?: number }): Promise<VariantResult> {
+  const running = await startVariant(settings);
+  try {
+    const t = target(running);
+    await oneLogin(t); // the first login meets the consent page and gives a permanent consent
+    await runLoad(t, Math.min(load.concurrency, 8), 3000); // warm-up: JIT, pools, caches
+    const cpuBefore = running.brokerPids.map(cpuMs);
+    let rssSamplesMb: number[] | undefined;
+    let sampler: NodeJS.Timeout | undefined;
+    if (load.soakS) {
+      rssSamplesMb = [];
+      sampler = setInterval(() => rssSamplesMb!.push(Math.round(running.brokerPids.map(currentRssMb).reduce((a, b) => a + b, 0))), 30_000);
+    }
+    const durationMs = (load.soakS ?? load.durationS) * 1000;
+    const result = load.ratePerS ? await runOpenLoop(t, load.ratePerS, durationMs) : await runLoad(t, load.concurrency, durationMs);
+    if (sampler) clearInterval(sampler);
+    const cpuUsed = running.brokerPids.map(cpuMs).reduce((sum, after, i) => sum + after - cpuBefore[i]!, 0);
+    const sorted = [...result.latenciesMs].sort((a, b) => a - b);
+    const floor = measureCryptoFloor({ encrypted: settings.encrypted, idTokenAlg: settings.idTokenAlg });
+    const perLogin = result.completed ? cpuUsed / result.completed : Number.NaN;
+    return {
+      kind: 'full-login',
+      variant: variantName(settings) + (load.ratePerS ? `@${load.ratePerS}/s` : load.soakS ? '-soak' : ''),
+      settings: { ...settings, concurrency: load.concurrency, durationS: load.soakS ?? load.durationS, mode: load.ratePerS ? 'open' : 'closed', ...(load.ratePerS ? { ratePerS: load.ratePerS } : {}) },
+      loginsPerS: (result.completed / result.wallMs) * 1000,
+      latencyMs: { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99) },
+      brokerCpuMsPerLogin: perLogin,
+      loginsPerBrokerCoreS: 1000 / perLogin,
+      cryptoFloorMs: floor.perLoginMs,
+      cpuToFloor: perLogin / floor.perLoginMs,
+      peakRssMb: running.brokerPids.map(peakRssMb).reduce((a, b) => Math.max(a, b), 0),
+      completed: result.completed,
+      errors: result.errors,
+      errorSamples: result.errorSamples,
+      floor,
+      ...(rssSamplesMb ? { rssSamplesMb } : {}),
+      machine: machine(),
+      commit: commit(),
+      at: new Date().toISOString(),
+    };
+  } finally {
+    await running.stop();
+  }
+}
+
+function save(result: VariantResult | MicroResult): void {
+  fs.mkdirSync(RESULTS, { recursive: true });
+  const file = path.join(RESULTS, `${result.at.replace(/[:.]/g, '-')}-${result.variant.replace(/[^a-zA-Z0-9@-]/g, '_')}.json`);
+  fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+}
+
+const f = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
+
+function printFull(r: VariantResult): void {
+  process.stdout.write(
+    `${r.variant}: ${f(r.loginsPerS)} logins/s, p50 ${f(r.latencyMs.p50)} ms, p95 ${f(r.latencyMs.p95)} ms, p99 ${f(r.latencyMs.p99)} ms, ` +
+      `broker CPU ${f(r.brokerCpuMsPerLogin, 2)} ms/login (${f(r.loginsPerBrokerCoreS, 0)} logins/s per core), floor ${f(r.cryptoFloorMs, 2)} ms, ` +
+      `CPU/floor ${f(r.cpuToFloor, 2)}, peak RSS ${f(r.peakRssMb, 0)} MB, ${r.completed} logins, ${r.errors} errors${r.errorSamples.length ? ` (${r.errorSamples.join('; ')})` : ''}\n`,
+  );
+}
+
+/** docs/BENCHMARKS.md from the latest result of every variant in bench/results/. */
+function writeDocs(): void {
+  if (!fs.existsSync(RESULTS)) return;
+  const latest = new Map<string, VariantResult | MicroResult>();
+  for (const file of fs.readdirSync(RESULTS).filter((name) => name.endsWith('.json')).sort()) {
+    const result = JSON.parse(fs.readFileSync(path.join(RESULTS, file), 'utf8')) as VariantResult | MicroResult;
+    latest.set(result.variant, result);
+  }
+  const full = [...latest.values()].filter((r): r is VariantResult => r.kind === 'full-login');
+  const micro = [...latest.values()].filter((r): r is MicroResult => r.kind === 'micro');
+  const lines = [
+    '# Benchmarks',
+    '',
+    'Produced by `npm run bench` (see `bench/run.ts`); regenerated from the latest JSON of each variant in',
+    '`bench/results/`. A *full login* is: SeP authorization request with PKCE and `idp_hint` → signed',
+    'AuthnRequest → a fast SAML IdP in a separate process answering with a signed (and encrypted) assertion →',
+    'ACS → consent already given (permanent) → code → token → userinfo. *Broker CPU* is user+system time of',
+    'the broker process(es) per completed login; the *crypto floor* is the public-key operations one login',
+    'cannot avoid, timed on the same machine in the same run. The load driver and the IdP share the same 2',
+    'cores, so wall-clock throughput is bounded by the machine, not only by the broker: read *logins/s per',
+    'broker core* (1000 / broker CPU ms per login) for the broker\'s own cost.',
+    '',
+    '## Full logins',
+    '',
+    '| variant | mode | logins/s | p50 ms | p95 ms | p99 ms | broker CPU ms/login | logins/s per core | floor ms | CPU/floor | peak RSS MB | errors | commit | machine |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...full.map(
+      (r) =>
+        `| ${r.variant} | ${r.settings.mode === 'open' ? `open ${r.settings.ratePerS}/s` : `closed c=${r.settings.concurrency}`}, ${r.settings.durationS} s | ${f(r.loginsPerS)} | ${f(r.latencyMs.p50)} | ${f(r.latencyMs.p95)} | ${f(r.latencyMs.p99)} | ${f(r.brokerCpuMsPerLogin, 2)} | ${f(r.loginsPerBrokerCoreS, 0)} | ${f(r.cryptoFloorMs, 2)} | ${f(r.cpuToFloor, 2)} | ${f(r.peakRssMb, 0)} | ${r.errors} | ${r.commit} | ${r.machine.cores}× ${r.machine.cpu}, ${r.machine.node} |`,
+    ),
+    '',
+    '## Micro-benchmarks',
+    '',
+    '| what | ops/s | median ms/op | CPU ms/op | commit |',
+    '|---|---|---|---|---|',
+    ...micro.map((r) => `| ${r.variant} | ${f(r.opsPerS)} | ${f(r.medianMs, 2)} | ${f(r.cpuMsPerOp, 2)} | ${r.commit} |`),
+    '',
+  ];
+  const soak = full.find((r) => r.rssSamplesMb);
+  if (soak) lines.push('## Soak', '', `RSS of the broker sampled every 30 s during ${soak.settings.durationS} s at c=${soak.settings.concurrency}: ${soak.rssSamplesMb!.join(', ')} MB.`, '');
+  fs.mkdirSync(path.join(ROOT, 'docs'), { recursive: true });
+  fs.writeFileSync(path.join(ROOT, 'docs', 'BENCHMARKS.md'), lines.join('\n'));
+}
+
+async function main(): Promise<void> {
+  const concurrency = Number(values.concurrency);
+  const durationS = Number(values.duration);
+  const base: VariantSettings = {
+    database: values.database === 'postgres' ? 'postgres' : 'sqlite',
+    nodes: values.nodes === '2' ? 2 : 1,
+    encrypted: !values.plain,
+    idTokenAlg: values.alg === 'ES256' ? 'ES256' : 'RS256',
+  };
+  const runs: Array<{ settings: VariantSettings; load: Parameters<typeof measureVariant>[1] }> = [];
+  if (values.all) {
+    for (const settings of [
+      base,
+      { ...base, encrypted: false },
+      { ...base, idTokenAlg: 'ES256' as const },
+      { ...base, database: 'postgres' as const },
+      { ...base, database: 'postgres' as const, nodes: 2 as const },
+    ]) {
+      runs.push({ settings, load: { concurrency, durationS } });
+    }
+  } else if (!values.micro) {
+    const inFlight = values['in-flight'] ? Number(values['in-flight']) : undefined;
+    runs.push({
+      settings: base,
+      load: {
+        concurrency: inFlight ?? concurrency,
+        durationS,
+        ...(values.rate ? { ratePerS: Number(values.rate) } : {}),
+        ...(values.soak ? { soakS: Number(values.soak) } : {}),
+      },
+    });
+  }
+  let failed = false;
+  for (const run of runs) {
+    const result = await measureVariant(run.settings, run.load);
+    printFull(result);
+    save(result);
+    if (result.errors) failed = true;
+  }
+  if (values.all || values.micro) {
+    for (const result of await runMicroBenchmarks()) {
+      process.stdout.write(`${result.variant}: ${f(result.opsPerS)} ops/s, median ${f(result.medianMs, 2)} ms, CPU ${f(result.cpuMsPerOp, 2)} ms/op\n`);
+      save(result);
+    }
+  }
+  if (!values['no-docs']) writeDocs();
+  if (failed) {
+    process.stderr.write('some logins failed: see the error samples above\n');
+    process.exitCode = 1;
+  }
+}
+
+await main();
