@@ -3,7 +3,8 @@ import path from 'node:path';
 import type express from 'express';
 import type Provider from 'oidc-provider';
 import { OperatorCredentials } from './access/operator-credentials.ts';
-import { AssertionLog } from './audit/assertion-log.ts';
+import type { AssertionLog } from './audit/assertion-log.ts';
+import { openAuditTrail, type AuditTrail } from './audit/audit-trail.ts';
 import type { Environment } from './config/environment.ts';
 import { ConsentStore } from './consent/consent-store.ts';
 import { TEST_CITIZENS_FILE } from './devidp/test-citizens.ts';
@@ -13,6 +14,7 @@ import { ForeignPersonStore } from './identity/foreign-person-store.ts';
 import { PersonStore } from './identity/person-store.ts';
 import { IdentityResolution } from './identity/resolution.ts';
 import { loadBrokerKeys, type BrokerKeys } from './keys/key-store.ts';
+import { BrokerMetrics } from './metrics/broker-metrics.ts';
 import { createProvider } from './oidc/provider.ts';
 import { Pseudonyms } from './pseudonym/pseudonym.ts';
 import { SepStore } from './sep/sep-store.ts';
@@ -31,12 +33,15 @@ export interface Broker {
   registry: IdentityMeansRegistry;
   seps: SepStore;
   log: AssertionLog;
+  /** The log's keys, seal and checkpoints. */
+  audit: AuditTrail;
   consents: ConsentStore;
   persons: PersonStore;
   pseudonyms: Pseudonyms;
   requests: UpstreamRequestStore;
   foreignPersons: ForeignPersonStore;
   operators: OperatorCredentials;
+  metrics: BrokerMetrics;
   close(): Promise<void>;
 }
 
@@ -46,9 +51,12 @@ export async function createBroker(env: Environment): Promise<Broker> {
     await migrate(db);
     const keys = await loadBrokerKeys(env.keysDir, env.publicUrl);
     const requests = new UpstreamRequestStore(db);
-    const log = new AssertionLog(db);
+    const audit = await openAuditTrail(db, env.keysDir, env.audit);
+    const log = audit.log;
     const registry = await buildIdentityMeansRegistry({ env, keys, requests, db, log });
     const seps = new SepStore(db);
+    const metrics = new BrokerMetrics(registry.ids());
+    log.onCommitted((record) => metrics.observeRecord(record));
     const consents = new ConsentStore(db);
     const persons = new PersonStore(db);
     const pseudonyms = new Pseudonyms(keys.pseudonymSecret);
@@ -58,7 +66,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const crossBorderMeans = new Set(registry.list().filter((means) => means.crossBorder).map((means) => means.id));
     const identifierKey = Buffer.from(hkdfSync('sha256', keys.pseudonymSecret, Buffer.alloc(0), 'brana eidas person identifier', 32));
     const resolution = new IdentityResolution(register, persons, { crossBorderMeans, store: foreignPersons, identifierKey });
-    const provider = createProvider({ publicUrl: env.publicUrl, keys, db, seps, persons, register, pseudonyms, consents, log, trustProxy: env.trustProxy, foreignPersons, crossBorderMeans });
+    const provider = createProvider({ publicUrl: env.publicUrl, keys, db, seps, persons, register, pseudonyms, consents, log, metrics, trustProxy: env.trustProxy, foreignPersons, crossBorderMeans });
     const formKey = createHash('sha256').update('brana-forms').update(keys.cookieKeys[0] ?? '').digest();
     const app = createApp({
       provider,
@@ -76,13 +84,17 @@ export async function createBroker(env: Environment): Promise<Broker> {
       development: env.mode === 'development',
       rateLimits: env.rateLimits,
       operators,
+      audit,
+      metrics,
     });
     registry.start(Math.min(60_000, env.metadataRefreshIntervalMs));
+    audit.checkpoints.start();
     const close = async () => {
       registry.stop();
+      await audit.checkpoints.stop();
       await db.destroy();
     };
-    return { env, app, db, keys, provider, registry, seps, log, consents, persons, pseudonyms, requests, foreignPersons, operators, close };
+    return { env, app, db, keys, provider, registry, seps, log, audit, consents, persons, pseudonyms, requests, foreignPersons, operators, metrics, close };
   } catch (err) {
     await db.destroy();
     throw err;

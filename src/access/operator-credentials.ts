@@ -1,8 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Database, Queryable } from '../store/database.ts';
 
-/** The roles of people who operate Brána. An administrator manages SePs; an auditor reads the log. */
-export const OPERATOR_ROLES = ['admin', 'auditor'] as const;
+/**
+ * The roles of people (and systems) who operate Brána. An administrator manages SePs; an auditor
+ * reads the assertion log; a monitor (such as a Prometheus server) reads only aggregate numbers.
+ */
+export const OPERATOR_ROLES = ['admin', 'auditor', 'monitor'] as const;
 export type OperatorRole = (typeof OPERATOR_ROLES)[number];
 
 export interface Operator {
@@ -24,6 +27,8 @@ interface Row {
 function fromRow(row: Row): Operator {
   return { id: Number(row.id), role: row.role as OperatorRole, name: row.name, createdAt: Number(row.created_at), revokedAt: row.revoked_at === null ? null : Number(row.revoked_at) };
 }
+
+const TOKEN_FORMAT = new RegExp(`^brana_(${OPERATOR_ROLES.join('|')})_[A-Za-z0-9_-]{43}$`);
 
 function hashOf(token: string): string {
   return createHash('sha256').update(token).digest('hex');
@@ -50,7 +55,7 @@ export class OperatorCredentials {
 
   /** The active operator a presented token belongs to, if any. */
   async authenticate(token: string): Promise<Operator | undefined> {
-    if (!/^brana_(admin|auditor)_[A-Za-z0-9_-]{43}$/.test(token)) return undefined;
+    if (!TOKEN_FORMAT.test(token)) return undefined;
     const row = (await this.db('operator_credential').where({ token_hash: hashOf(token) }).whereNull('revoked_at').first()) as Row | undefined;
     return row ? fromRow(row) : undefined;
   }

@@ -1,5 +1,8 @@
-import { createHash } from 'node:crypto';
+import { logger } from '../log/logger.ts';
 import { isPostgres, type Database, type Queryable, type Transaction } from '../store/database.ts';
+import { applyAuditFilter, type AuditFilter } from './audit-filter.ts';
+import { canonicalJson, chainHash, contentDigest, GENESIS, type RecordContent } from './chain.ts';
+import type { RecordSeal } from './seal.ts';
 
 /** The fixed list of things that happen to a login or a registration, after Sweden Connect's audit design. */
 export const AUDIT_EVENTS = [
@@ -9,17 +12,29 @@ export const AUDIT_EVENTS = [
   'identity_resolved',
   'consent_given',
   'consent_refused',
+  'consent_revoked',
   'token_issued',
+  'token_revoked',
+  'grant_revoked',
   'logout',
   'error',
   'sep_registered',
   'sep_status_changed',
+  'sep_changed',
   'metadata_refreshed',
   'metadata_refresh_failed',
+  'keys_rotated',
   'operator_added',
   'operator_revoked',
+  'audit_queried',
+  'audit_exported',
+  'audit_purged',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
+
+export function isAuditEvent(value: unknown): value is AuditEvent {
+  return typeof value === 'string' && (AUDIT_EVENTS as readonly string[]).includes(value);
+}
 
 export interface AuditRecord {
   event: AuditEvent;
@@ -31,7 +46,7 @@ export interface AuditRecord {
   pseudonym?: string | null;
   loa?: string | null;
   reason?: string | null;
-  /** Names, hashes and ids; never attribute values, tokens or message bodies. */
+  /** Names, hashes and ids; attribute values only where the operator turned value logging on for the SeP. */
   detail?: Record<string, unknown>;
 }
 
@@ -43,114 +58,181 @@ export interface StoredAuditRecord extends Required<Omit<AuditRecord, 'detail'>>
   hash: string;
 }
 
-const GENESIS = '0'.repeat(64);
+/** A row of `assertion_log` as the database holds it. */
+export interface AssertionLogRow extends RecordContent {
+  seq: number;
+  prev_hash: string;
+  hash: string;
+  seal: string | null;
+}
+
 // Any constant: serialises appenders across PostgreSQL connections so the chain stays linear.
 const CHAIN_LOCK_KEY = 4_242_001;
 
-function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, item]) => item !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+/** The widths of the keyed columns (migration 001). */
+const COLUMN_WIDTHS = { sep_id: 64, request_id: 200, means: 40, pseudonym: 100, loa: 16, reason: 80 } as const;
+type KeyedColumn = keyof typeof COLUMN_WIDTHS;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+
+/**
+ * A keyed column holds what fits: a value too long for its column, or one PostgreSQL cannot store
+ * as text (NUL, a lone surrogate), is kept whole in `detail.intact` and only a marked, safe prefix
+ * goes into the column. The record is written either way: a hostile value must not cost a record.
+ */
+function fitColumns(record: AuditRecord): { columns: Record<KeyedColumn, string | null>; intact: Record<string, string> } {
+  const given: Record<KeyedColumn, string | null> = {
+    sep_id: record.sepId ?? null,
+    request_id: record.requestId ?? null,
+    means: record.means ?? null,
+    pseudonym: record.pseudonym ?? null,
+    loa: record.loa ?? null,
+    reason: record.reason ?? null,
+  };
+  const intact: Record<string, string> = {};
+  for (const column of Object.keys(COLUMN_WIDTHS) as KeyedColumn[]) {
+    const value = given[column];
+    if (value === null) continue;
+    const width = COLUMN_WIDTHS[column];
+    if (value.length <= width && !LONE_SURROGATE.test(value) && !value.includes('\0')) continue;
+    intact[column] = value;
+    const safe = value.replace(LONE_SURROGATES, '\uFFFD').replaceAll('\0', '\uFFFD');
+    let cut = safe.slice(0, width - 1);
+    if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+    given[column] = safe.length <= width ? safe : `${cut}…`;
+  }
+  return { columns: given, intact };
 }
 
-export function recordHash(prevHash: string, row: Record<string, unknown>): string {
-  return createHash('sha256').update(prevHash).update('\n').update(canonicalJson(row)).digest('hex');
-}
-
-interface Row {
-  seq: number;
-  at: number;
-  event: string;
-  sep_id: string | null;
-  request_id: string | null;
-  means: string | null;
-  pseudonym: string | null;
-  loa: string | null;
-  outcome: string;
-  reason: string | null;
-  detail: string;
-  prev_hash: string;
-  hash: string;
-}
-
-/** The content of a row that its hash covers: everything but its position and the hashes. */
-export function hashedContent(row: Omit<Row, 'seq' | 'prev_hash' | 'hash'>): Record<string, unknown> {
+export function storedRecordOf(row: AssertionLogRow): StoredAuditRecord {
   return {
+    seq: Number(row.seq),
     at: Number(row.at),
-    event: row.event,
-    sep_id: row.sep_id,
-    request_id: row.request_id,
+    event: row.event as AuditEvent,
+    sepId: row.sep_id,
+    requestId: row.request_id,
     means: row.means,
     pseudonym: row.pseudonym,
     loa: row.loa,
-    outcome: row.outcome,
+    outcome: row.outcome as 'success' | 'failure',
     reason: row.reason,
-    detail: row.detail,
+    detail: JSON.parse(row.detail) as Record<string, unknown>,
+    prevHash: row.prev_hash,
+    hash: row.hash,
   };
 }
 
 /**
- * The assertion log: an append-only, hash-chained table. Appends take part in the caller's
- * transaction, so a step and its record are written together or not at all.
+ * A record could not be written (the step it belongs to fails with it). The message leaves out the
+ * SQL and its values, which the database driver puts into its own: they may hold attribute values.
+ */
+export class AssertionLogWriteFailed extends Error {
+  constructor(event: string, cause: unknown) {
+    const native = String((cause as Error)?.message ?? cause);
+    super(`the assertion log refused a record (${event}): ${native.slice(native.lastIndexOf(' - ') + 1).replace(/^- /, '').trim()}`);
+    this.name = 'AssertionLogWriteFailed';
+  }
+}
+
+export interface AssertionLogOptions {
+  /** Seals every record; records without a valid seal are forgeries to the verifier. */
+  seal: RecordSeal;
+  /** The clock records are stamped with (tests seed weeks of history through it). */
+  clock?: () => number;
+}
+
+export interface QueryOptions {
+  /** Only records after this sequence number (paging). */
+  afterSeq?: number;
+  limit?: number;
+  order?: 'asc' | 'desc';
+}
+
+type CommittedListener = (record: StoredAuditRecord) => void;
+
+/**
+ * The assertion log: an append-only, hash-chained, sealed table. Appends take part in the caller's
+ * transaction, so a step and its record are written together or not at all. Records are numbered
+ * 1, 2, 3… without gaps (a gap is a deleted record).
  */
 export class AssertionLog {
   private readonly db: Database;
+  private readonly seal: RecordSeal;
+  private readonly clock: () => number;
+  private readonly listeners: CommittedListener[] = [];
 
-  constructor(db: Database) {
+  constructor(db: Database, options: AssertionLogOptions) {
     this.db = db;
+    this.seal = options.seal;
+    this.clock = options.clock ?? Date.now;
   }
 
-  async append(record: AuditRecord, trx?: Transaction): Promise<void> {
-    if (!trx) {
-      await this.db.transaction((own) => this.append(record, own));
-      return;
-    }
+  /** Called with each record once its transaction has committed (metrics, checkpoints). */
+  onCommitted(listener: CommittedListener): void {
+    this.listeners.push(listener);
+  }
+
+  async append(record: AuditRecord, trx?: Transaction): Promise<StoredAuditRecord> {
+    if (!trx) return this.db.transaction((own) => this.append(record, own));
+    if (!(AUDIT_EVENTS as readonly string[]).includes(record.event)) throw new Error(`unknown audit event ${String(record.event)}`);
     if (isPostgres(trx)) await trx.raw('SELECT pg_advisory_xact_lock(?)', [CHAIN_LOCK_KEY]);
-    const last = (await trx('assertion_log').orderBy('seq', 'desc').first('hash')) as { hash: string } | undefined;
-    const prevHash = last?.hash ?? GENESIS;
-    const content = {
-      at: Date.now(),
-      event: record.event,
-      sep_id: record.sepId ?? null,
-      request_id: record.requestId ?? null,
-      means: record.means ?? null,
-      pseudonym: record.pseudonym ?? null,
-      loa: record.loa ?? null,
-      outcome: record.outcome,
-      reason: record.reason ?? null,
-      detail: canonicalJson(record.detail ?? {}),
-    };
-    await trx('assertion_log').insert({ ...content, prev_hash: prevHash, hash: recordHash(prevHash, content) });
+    const { seq, prevHash } = await this.head(trx);
+    const { columns, intact } = fitColumns(record);
+    const detail = Object.keys(intact).length ? { ...record.detail, intact } : (record.detail ?? {});
+    const content: RecordContent = { at: this.clock(), event: record.event, ...columns, outcome: record.outcome, detail: canonicalJson(detail) };
+    const hash = chainHash(prevHash, contentDigest(content));
+    const row: AssertionLogRow = { seq, ...content, prev_hash: prevHash, hash, seal: this.seal.of(seq, hash) };
+    try {
+      await trx('assertion_log').insert(row);
+    } catch (err) {
+      throw new AssertionLogWriteFailed(record.event, err);
+    }
+    const stored = storedRecordOf(row);
+    if (this.listeners.length) {
+      trx.executionPromise.then(
+        () => {
+          for (const listener of this.listeners) {
+            try {
+              listener(stored);
+            } catch (err) {
+              logger.error('assertion log listener failed', { error: (err as Error).message });
+            }
+          }
+        },
+        () => undefined,
+      );
+    }
+    return stored;
   }
 
   async appendMany(records: AuditRecord[], trx: Transaction): Promise<void> {
     for (const record of records) await this.append(record, trx);
   }
 
-  async query(filter: { sepId?: string; requestId?: string; event?: AuditEvent; pseudonym?: string } = {}, trx: Queryable = this.db): Promise<StoredAuditRecord[]> {
-    const where: Record<string, string> = {};
-    if (filter.sepId) where.sep_id = filter.sepId;
-    if (filter.requestId) where.request_id = filter.requestId;
-    if (filter.event) where.event = filter.event;
-    if (filter.pseudonym) where.pseudonym = filter.pseudonym;
-    const rows = (await trx('assertion_log').where(where).orderBy('seq', 'asc')) as Row[];
-    return rows.map((row) => ({
-      seq: Number(row.seq),
-      at: Number(row.at),
-      event: row.event as AuditEvent,
-      sepId: row.sep_id,
-      requestId: row.request_id,
-      means: row.means,
-      pseudonym: row.pseudonym,
-      loa: row.loa,
-      outcome: row.outcome as 'success' | 'failure',
-      reason: row.reason,
-      detail: JSON.parse(row.detail) as Record<string, unknown>,
-      prevHash: row.prev_hash,
-      hash: row.hash,
-    }));
+  /** Where the next record goes: after the last one, or after the checkpoint the log was purged up to. */
+  private async head(trx: Transaction): Promise<{ seq: number; prevHash: string }> {
+    const last = (await trx('assertion_log').orderBy('seq', 'desc').first('seq', 'hash')) as { seq: number; hash: string } | undefined;
+    if (last) return { seq: Number(last.seq) + 1, prevHash: last.hash };
+    const purged = (await trx('audit_purge').orderBy('through_seq', 'desc').first('through_seq')) as { through_seq: number } | undefined;
+    if (!purged) return { seq: 1, prevHash: GENESIS };
+    const checkpoint = (await trx('audit_checkpoint').where({ seq: purged.through_seq }).first('hash')) as { hash: string };
+    return { seq: Number(purged.through_seq) + 1, prevHash: checkpoint.hash };
+  }
+
+  async query(filter: AuditFilter = {}, options: QueryOptions = {}, trx: Queryable = this.db): Promise<StoredAuditRecord[]> {
+    const query = applyAuditFilter(trx('assertion_log'), filter);
+    if (options.afterSeq !== undefined) query.where('seq', options.order === 'desc' ? '<' : '>', options.afterSeq);
+    query.orderBy('seq', options.order ?? 'asc');
+    if (options.limit !== undefined) query.limit(options.limit);
+    return ((await query) as AssertionLogRow[]).map(storedRecordOf);
+  }
+
+  /**
+   * A citizen's own history for the account page: their logins (tokens issued) and consents at
+   * every SeP, found by their per-group pseudonyms, newest first.
+   */
+  async historyOf(pseudonyms: readonly string[], limit = 100): Promise<StoredAuditRecord[]> {
+    if (!pseudonyms.length) return [];
+    return this.query({ pseudonyms, events: ['token_issued', 'consent_given', 'consent_refused', 'consent_revoked', 'token_revoked', 'grant_revoked'] }, { order: 'desc', limit });
   }
 }

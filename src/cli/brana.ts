@@ -1,9 +1,12 @@
 import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { AssertionLog } from '../audit/assertion-log.ts';
+import type { AssertionLog } from '../audit/assertion-log.ts';
+import { LogNotIntact, registerAuditCommands } from '../audit/audit-commands.ts';
+import { openAuditTrail, type AuditTrail } from '../audit/audit-trail.ts';
 import { OPERATOR_ROLES, OperatorCredentials, isOperatorRole } from '../access/operator-credentials.ts';
 import { ConfigurationError } from '../config/configuration-error.ts';
 import { readEnvironment } from '../config/environment.ts';
+import { logToStandardError } from '../log/logger.ts';
 import { readIdentityMeansFolder } from '../means/identity-means.ts';
 import { RegistrationRejected, SepRegistration } from '../sep/sep-registration.ts';
 import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
@@ -25,6 +28,7 @@ interface StoreContext {
   seps: SepStore;
   registration: SepRegistration;
   log: AssertionLog;
+  audit: AuditTrail;
   operators: OperatorCredentials;
 }
 
@@ -34,10 +38,15 @@ async function withStore<T>(action: (context: StoreContext) => Promise<T>): Prom
   try {
     await migrate(db);
     const seps = new SepStore(db);
-    const log = new AssertionLog(db);
+    const audit = await openAuditTrail(db, env.keysDir, env.audit);
+    const log = audit.log;
     const knownMeans = readIdentityMeansFolder(env.providersDir).map((means) => means.id);
     const registration = new SepRegistration(db, seps, log, { allowLoopbackHttp: env.mode === 'development', knownMeans });
-    return await action({ db, seps, registration, log, operators: new OperatorCredentials(db) });
+    try {
+      return await action({ db, seps, registration, log, audit, operators: new OperatorCredentials(db) });
+    } finally {
+      await audit.checkpoints.stop();
+    }
   } finally {
     await db.destroy();
   }
@@ -111,6 +120,17 @@ export function buildProgram(): Command {
         });
       });
   }
+  sep
+    .command('log-values <clientId> <switch>')
+    .description('turn logging of attribute values for this SeP on or off (off: only attribute names are logged)')
+    .action(async (clientId: string, value: string) => {
+      if (value !== 'on' && value !== 'off') throw new OperatorError('<switch>: must be on or off');
+      await withStore(async ({ registration }) => {
+        if (!(await registration.setAttributeValueLogging(clientId, value === 'on', 'cli'))) throw new OperatorError(`no SeP with client id ${clientId}`);
+        print({ clientId, logAttributeValues: value === 'on' });
+      });
+    });
+
   const operator = program.command('operator').description('credentials of administrators and auditors');
   operator
     .command('add')
@@ -154,15 +174,27 @@ export function buildProgram(): Command {
       });
     });
   addMetadataCommands(program);
+  registerAuditCommands(program, {
+    withStore,
+    fail: (message) => {
+      throw new OperatorError(message);
+    },
+    print,
+  });
   return program;
 }
 
 export async function runCli(argv: string[]): Promise<number> {
+  logToStandardError();
   try {
     await buildProgram().parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof LogNotIntact) {
+      process.stderr.write(`${err.message}\n`);
+      return 3;
+    }
     if (err instanceof OperatorError || err instanceof ConfigurationError) {
       process.stderr.write(`${err.message}\n`);
       return 2;

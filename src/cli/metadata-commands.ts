@@ -1,6 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import type { Command } from 'commander';
-import { AssertionLog } from '../audit/assertion-log.ts';
+import type { AssertionLog } from '../audit/assertion-log.ts';
+import { openAuditTrail } from '../audit/audit-trail.ts';
 import { readEnvironment, type Environment } from '../config/environment.ts';
 import { readIdentityMeansFolder, type IdentityMeans } from '../means/identity-means.ts';
 import { migrate, openDatabase, type Database } from '../store/database.ts';
@@ -99,7 +100,9 @@ export function addMetadataCommands(program: Command): void {
     .description('fetch and check metadata now; every node takes a good copy into use within a minute')
     .action(async (id: string | undefined) => {
       const failed = await withCache(async ({ env, cache, db, means }) => {
-        const log = new AssertionLog(db);
+        // Records are sealed like every other: the log comes with its keys.
+        const audit = await openAuditTrail(db, env.keysDir, env.audit);
+        const log = audit.log;
         const results: unknown[] = [];
         let failures = 0;
         for (const item of chosen(means, id)) {
@@ -116,6 +119,7 @@ export function addMetadataCommands(program: Command): void {
           }
         }
         print(results);
+        await audit.checkpoints.stop();
         return failures;
       });
       if (failed) throw new OperatorError(`${failed} metadata refresh(es) failed; the last good metadata stays in use`);

@@ -18,6 +18,15 @@ export interface Environment {
   rateLimits: RateLimitSettings;
   /** The longest time between two refreshes of a means' metadata (cacheDuration/validUntil may shorten it). */
   metadataRefreshIntervalMs: number;
+  audit: AuditSettings;
+}
+
+/** The assertion log's checkpoint interval and retention period. */
+export interface AuditSettings {
+  checkpointEveryRecords: number;
+  checkpointEverySeconds: number;
+  /** Records older than this may be purged (`brana audit purge`); null: keep everything. */
+  retentionDays: number | null;
 }
 
 const schema = z.object({
@@ -37,6 +46,9 @@ const schema = z.object({
   BRANA_RATE_LIMIT_TOKEN_FAILURES: z.coerce.number().int().min(1).default(DEFAULT_RATE_LIMITS.tokenFailures),
   BRANA_RATE_LIMIT_REGISTRATION: z.coerce.number().int().min(1).default(DEFAULT_RATE_LIMITS.registration),
   BRANA_METADATA_REFRESH_SECONDS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(6 * 3600),
+  BRANA_AUDIT_CHECKPOINT_RECORDS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  BRANA_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
+  BRANA_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).optional(),
 });
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Environment {
@@ -76,5 +88,10 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
       registration: value.BRANA_RATE_LIMIT_REGISTRATION,
     },
     metadataRefreshIntervalMs: value.BRANA_METADATA_REFRESH_SECONDS * 1000,
+    audit: {
+      checkpointEveryRecords: value.BRANA_AUDIT_CHECKPOINT_RECORDS,
+      checkpointEverySeconds: value.BRANA_AUDIT_CHECKPOINT_SECONDS,
+      retentionDays: value.BRANA_AUDIT_RETENTION_DAYS ?? null,
+    },
   };
 }

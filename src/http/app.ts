@@ -10,11 +10,16 @@ import { isClientError, showCitizenError } from '../interaction/citizen-errors.t
 import { interactionRoutes, type InteractionDependencies } from '../interaction/routes.ts';
 import { upstreamReturnRoutes, type UpstreamReturnDependencies } from '../interaction/upstream-return.ts';
 import type { OperatorCredentials } from '../access/operator-credentials.ts';
+import { auditorApi } from '../audit/auditor-api.ts';
+import type { AuditTrail } from '../audit/audit-trail.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { developmentIdentityProviderRoutes } from '../devidp/routes.ts';
 import { logger } from '../log/logger.ts';
 import { rateLimiters, type RateLimitSettings } from './rate-limits.ts';
+import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
+import { metricsRoute } from '../metrics/metrics-route.ts';
+import { statisticsRoutes } from '../stats/routes.ts';
 
 const STATIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '../pages/static');
 
@@ -28,6 +33,9 @@ export interface AppDependencies extends InteractionDependencies, UpstreamReturn
   rateLimits: RateLimitSettings;
   /** Credentials of administrators and auditors, for the operator APIs. */
   operators: OperatorCredentials;
+  /** The assertion log's keys and checkpoints, for the auditors' API. */
+  audit: AuditTrail;
+  metrics: BrokerMetrics;
 }
 
 /** Only a path on this site may be the target of a redirect back (no open redirect). */
@@ -124,6 +132,10 @@ export function createApp(deps: AppDependencies): express.Express {
       next(err);
     }
   });
+
+  app.use('/audit', auditorApi({ db: deps.db, audit: deps.audit, operators: deps.operators }));
+  app.use(statisticsRoutes({ db: deps.db, seps: deps.seps, registry: deps.registry, operators: deps.operators }));
+  app.use(metricsRoute(deps.metrics, deps.operators));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

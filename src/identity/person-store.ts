@@ -30,8 +30,8 @@ export class PersonStore {
     return { person: { id, registerId }, created: true };
   }
 
-  async find(personId: string): Promise<Person | undefined> {
-    const row = (await this.db('person').where({ id: personId }).first('id', 'register_id')) as { id: string; register_id: string } | undefined;
+  async find(personId: string, trx: Queryable = this.db): Promise<Person | undefined> {
+    const row = (await trx('person').where({ id: personId }).first('id', 'register_id')) as { id: string; register_id: string } | undefined;
     return row ? { id: row.id, registerId: row.register_id } : undefined;
   }
 }

@@ -9,6 +9,7 @@ import { releaseDecision } from '../consent/release-policy.ts';
 import { attribute } from '../domain/attributes.ts';
 import { loaUri, type Loa } from '../domain/loa.ts';
 import type { IdentityMeans } from '../means/identity-means.ts';
+import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import { buildGrant } from '../oidc/grants.ts';
 import { isErrorCode, MESSAGES, type ErrorCode } from '../pages/i18n.ts';
 import { localeOf, renderPage } from '../pages/render.ts';
@@ -34,6 +35,7 @@ export interface InteractionDependencies {
   db: Database;
   publicUrl: URL;
   formKey: Buffer;
+  metrics: BrokerMetrics;
 }
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -109,6 +111,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       return;
     }
     const { interaction, sep } = login;
+    const timed = deps.metrics.time('upstream_request', means.id);
     const reasons = interaction.prompt.reasons ?? [];
     const forceAuthn = reasons.includes('login_prompt') || reasons.includes('max_age') || interaction.params.max_age !== undefined;
     let handoff;
@@ -135,6 +138,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       loa: login.minimum,
       detail: { upstreamRequestId: handoff.requestId, forceAuthn },
     });
+    timed();
     if (handoff.kind === 'redirect') {
       res.redirect(303, handoff.url);
       return;
@@ -345,6 +349,8 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     sameOrigin,
     form,
     handle(async (req, res) => {
+      const timed = deps.metrics.time('consent');
+      res.once('finish', () => timed());
       const interaction = await details(req, res);
       const body = req.body as Record<string, unknown>;
       const expected = Buffer.from(consentToken(interaction.uid));

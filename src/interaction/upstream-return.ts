@@ -3,6 +3,7 @@ import type { AssertionLog } from '../audit/assertion-log.ts';
 import { loaAtLeast } from '../domain/loa.ts';
 import { IdentityResolution, ResolutionFailed } from '../identity/resolution.ts';
 import { logger } from '../log/logger.ts';
+import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import type { ErrorCode } from '../pages/i18n.ts';
 import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import type { SepStore } from '../sep/sep-store.ts';
@@ -22,6 +23,7 @@ export interface UpstreamReturnDependencies {
   log: AssertionLog;
   pseudonyms: Pseudonyms;
   db: Database;
+  metrics: BrokerMetrics;
 }
 
 /** A refusal after the signature checks: the answer was genuine but cannot complete this login. */
@@ -88,7 +90,12 @@ export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
           means: identity.means,
           loa: identity.acr,
           pseudonym: sep ? deps.pseudonyms.forGroup(resolved.person.id, sep.group) : null,
-          detail: { firstTime: resolved.firstTime, attributesAsserted: Object.keys(identity.attributes).sort() },
+          detail: {
+            firstTime: resolved.firstTime,
+            attributesAsserted: Object.keys(identity.attributes).sort(),
+            // Values only where the operator turned value logging on for this SeP.
+            ...(sep?.logAttributeValues ? { subject: identity.subject, attributeValues: identity.attributes } : {}),
+          },
         },
         trx,
       );
@@ -119,6 +126,8 @@ export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
       showCitizenError(req, res, 'not_found');
       return;
     }
+    const timed = deps.metrics.time('upstream_response', means);
+    res.once('finish', () => timed());
     try {
       let identity: UpstreamIdentity;
       try {
@@ -129,6 +138,7 @@ export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
         return;
       }
       const request = await deps.requests.find(identity.requestId);
+      if (request) deps.metrics.observe('identity_means', request.means, (Date.now() - request.createdAt) / 1000);
       if (!request || request.means !== means) {
         await refuse(req, res, means, 'unknown_request', 'unknown_request', undefined);
         return;

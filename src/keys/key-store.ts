@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomBytes, createPrivateKey, type KeyObject } from 'node:crypto';
+import { randomBytes, createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import * as jose from 'jose';
 import { generateSelfSignedCertificate, type KeyPairWithCertificate } from './certificate.ts';
+import { ConfigurationError } from '../config/configuration-error.ts';
 import { logger } from '../log/logger.ts';
 
 /**
@@ -84,4 +85,41 @@ export async function loadBrokerKeys(keysDir: string, publicUrl: URL): Promise<B
     samlSigning,
     samlEncryption: { ...samlEncryption, privateKey: createPrivateKey(samlEncryption.privateKeyPem) },
   };
+}
+
+/**
+ * The assertion log's own key material, apart from every other key: an ES256 key that signs the
+ * log's checkpoints (auditors verify with its public half alone) and the secret of the per-record
+ * seal, which never leaves Brána's servers.
+ */
+export interface AuditKeys {
+  signingKey: KeyObject;
+  kid: string;
+  /** The public halves of the audit signing keys, newest first. */
+  publicJwks: { keys: jose.JWK[] };
+  sealKey: Buffer;
+  /** True when this call generated the signing key (the first start). */
+  generated: boolean;
+}
+
+async function generateAuditSigningJwks(): Promise<string> {
+  const { privateKey } = await jose.generateKeyPair('ES256', { extractable: true });
+  const jwk = await jose.exportJWK(privateKey);
+  const { d: _private, ...publicJwk } = jwk;
+  return JSON.stringify({ keys: [{ ...jwk, alg: 'ES256', use: 'sig', kid: await jose.calculateJwkThumbprint(publicJwk) }] }, null, 2);
+}
+
+export async function loadAuditKeys(keysDir: string): Promise<AuditKeys> {
+  const signingFile = path.join(keysDir, 'audit-signing.jwks.json');
+  const generated = !fs.existsSync(signingFile);
+  const jwks = JSON.parse((await readOrCreate(signingFile, generateAuditSigningJwks)).toString('utf8')) as { keys: jose.JWK[] };
+  const current = jwks.keys[0];
+  if (!current?.d || !current.kid || current.crv !== 'P-256') throw new ConfigurationError(signingFile, 'keys.0', 'must be a private ES256 (P-256) JWK with a kid');
+  const publicJwks = { keys: jwks.keys.map(({ d: _private, ...publicJwk }) => publicJwk) };
+  const sealKey = Buffer.from(
+    (await readOrCreate(path.join(keysDir, 'audit-seal.secret'), async () => randomBytes(32).toString('base64'))).toString('utf8').trim(),
+    'base64',
+  );
+  if (sealKey.length < 32) throw new ConfigurationError(path.join(keysDir, 'audit-seal.secret'), '(content)', 'must hold at least 32 bytes, base64-encoded');
+  return { signingKey: createPrivateKey({ key: current as JsonWebKey, format: 'jwk' }), kid: current.kid, publicJwks, sealKey, generated };
 }

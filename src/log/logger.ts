@@ -31,4 +31,12 @@ export const logger = winston.createLogger({
   transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn'] })],
 });
 
+/**
+ * For command-line tools, whose standard output is their result (JSON, an export): every log line
+ * goes to standard error instead, so that `brana audit export > file` holds nothing but the export.
+ */
+export function logToStandardError(): void {
+  logger.clear().add(new winston.transports.Console({ stderrLevels: Object.keys(logger.levels) }));
+}
+
 export type Logger = typeof logger;

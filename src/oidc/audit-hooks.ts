@@ -1,99 +1,186 @@
 import type Provider from 'oidc-provider';
-import type { AdapterPayload, KoaContextWithOIDC } from 'oidc-provider';
+import type { AdapterPayload, ClaimsParameterMember, KoaContextWithOIDC } from 'oidc-provider';
 import type { AssertionLog, AuditRecord } from '../audit/assertion-log.ts';
 import { requestIdOf } from '../audit/request-id.ts';
-import { attributeOfClaim } from '../domain/attributes.ts';
+import { attribute, attributeOfClaim, type AttributeId } from '../domain/attributes.ts';
 import { loaFromUri } from '../domain/loa.ts';
 import { claimsOfScopes } from '../consent/release-policy.ts';
+import type { PersonStore } from '../identity/person-store.ts';
+import type { PopulationRegister } from '../identity/population-register.ts';
 import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { Transaction } from '../store/database.ts';
 import { logger } from '../log/logger.ts';
+import { claimsOf } from './account.ts';
 import type { StoreHook } from './model-adapter.ts';
+
+/** What the token hook needs beyond the log: the SeP and the person, for pseudonym and (if on) values. */
+export interface TokenAuditDependencies {
+  log: AssertionLog;
+  seps: SepStore;
+  pseudonyms: Pseudonyms;
+  persons: PersonStore;
+  register: PopulationRegister;
+}
+
+interface CodePayload {
+  codeChallenge?: string;
+  acr?: string;
+  amr?: string[];
+  claims?: string;
+}
+
+/** The members of a claims parameter, both parts merged (for isAgeOver's requested age). */
+function requestedMembers(claims: string | undefined): Record<string, null | ClaimsParameterMember> {
+  if (!claims) return {};
+  try {
+    const parsed = JSON.parse(claims) as { id_token?: Record<string, null | ClaimsParameterMember>; userinfo?: Record<string, null | ClaimsParameterMember> };
+    return { ...parsed.userinfo, ...parsed.id_token };
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * The values of the released attributes, for a SeP whose operator turned value logging on: the
+ * same values the SeP receives, by attribute name.
+ */
+async function releasedValues(deps: TokenAuditDependencies, trx: Transaction, accountId: string, group: string, attributes: readonly AttributeId[], claims: string | undefined): Promise<Record<string, unknown>> {
+  const person = await deps.persons.find(accountId, trx);
+  const record = person ? await deps.register.findById(person.registerId) : undefined;
+  if (!record) return {};
+  const all = claimsOf(record, deps.pseudonyms.personIdentifier(accountId, group), requestedMembers(claims)) as Record<string, unknown>;
+  const values: Record<string, unknown> = {};
+  for (const id of attributes) {
+    const value = all[attribute(id).claims[0]!];
+    if (value !== undefined) values[id] = value;
+  }
+  return values;
+}
 
 /**
  * Writes `token_issued` in the same transaction that stores the access token: if the record cannot
  * be written, the token is not issued either.
  */
-export function tokenIssuedHook(log: AssertionLog, seps: SepStore, pseudonyms: Pseudonyms): StoreHook {
+export function tokenIssuedHook(deps: TokenAuditDependencies): StoreHook {
   return async (model, _id, payload, trx: Transaction) => {
     if (model !== 'AccessToken' || !payload.accountId || !payload.clientId) return;
-    const sep = await seps.find(payload.clientId, trx);
-    const code = (await trx('oidc_model')
+    const sep = await deps.seps.find(payload.clientId, trx);
+    const codeRow = (await trx('oidc_model')
       .where({ model: 'AuthorizationCode', grant_id: payload.grantId ?? '' })
       .orderBy('consumed_at', 'desc')
       .first('payload')) as { payload: string } | undefined;
+    const code = codeRow ? (JSON.parse(codeRow.payload) as CodePayload) : undefined;
     const grant = (await trx('oidc_model').where({ model: 'Grant', id: payload.grantId ?? '' }).first('payload')) as { payload: string } | undefined;
     const grantPayload = grant ? (JSON.parse(grant.payload) as AdapterPayload & { openid?: { scope?: string; claims?: string[] }; rejected?: { openid?: { claims?: string[] } } }) : undefined;
     const rejected = new Set(grantPayload?.rejected?.openid?.claims ?? []);
     const granted = [...claimsOfScopes((grantPayload?.openid?.scope ?? '').split(' ')), ...(grantPayload?.openid?.claims ?? [])].filter((claim) => !rejected.has(claim));
     const attributes = [...new Set(granted.map(attributeOfClaim).filter((id) => id !== undefined))].sort();
-    await log.append(
+    // The access token carries neither acr nor amr; the code it was redeemed for does.
+    const acr = code?.acr ?? (typeof payload.acr === 'string' ? payload.acr : undefined);
+    const amr = code?.amr ?? (Array.isArray(payload.amr) ? (payload.amr as string[]) : undefined);
+    const detail: Record<string, unknown> = { grantId: payload.grantId, scope: payload.scope, attributes };
+    if (sep?.logAttributeValues) detail.attributeValues = await releasedValues(deps, trx, payload.accountId, sep.group, attributes, code?.claims);
+    await deps.log.append(
       {
         event: 'token_issued',
         outcome: 'success',
         sepId: payload.clientId,
-        requestId: code ? requestIdOf((JSON.parse(code.payload) as { codeChallenge?: string }).codeChallenge) : null,
-        means: Array.isArray(payload.amr) ? String(payload.amr[0]) : null,
-        loa: loaFromUri(typeof payload.acr === 'string' ? payload.acr : undefined) ?? null,
-        pseudonym: sep ? pseudonyms.forGroup(payload.accountId, sep.group) : null,
-        detail: { grantId: payload.grantId, scope: payload.scope, attributes },
+        requestId: requestIdOf(code?.codeChallenge),
+        means: amr?.[0] ?? null,
+        loa: loaFromUri(acr) ?? null,
+        pseudonym: sep ? deps.pseudonyms.forGroup(payload.accountId, sep.group) : null,
+        detail,
       },
       trx,
     );
   };
 }
 
+/** A record waiting for the end of its request, and whose person (if any) it concerns. */
+interface PendingRecord {
+  record: AuditRecord;
+  accountId?: string | undefined;
+}
+
 /**
  * Records what oidc-provider decides on its own routes (an accepted authorization request, an error
- * returned to a SeP, a logout) before the response leaves, so a failed write fails the request
- * rather than losing the record.
+ * returned to a SeP, a revoked token or grant, a logout) before the response leaves, so a failed
+ * write fails the request rather than losing the record.
  */
-export function installAuditMiddleware(provider: Provider, log: AssertionLog): void {
-  const pending = new WeakMap<object, AuditRecord[]>();
-  const add = (ctx: object, record: AuditRecord) => {
+export function installAuditMiddleware(provider: Provider, log: AssertionLog, seps: SepStore, pseudonyms: Pseudonyms): void {
+  const pending = new WeakMap<object, PendingRecord[]>();
+  const destroyedTokens = new WeakSet<object>();
+  const add = (ctx: object, item: PendingRecord) => {
     const list = pending.get(ctx) ?? [];
-    list.push(record);
+    list.push(item);
     pending.set(ctx, list);
   };
   const requestId = (ctx: KoaContextWithOIDC) => requestIdOf(ctx.oidc?.params?.code_challenge);
 
   const onError = (ctx: KoaContextWithOIDC, err: Error & { error?: string; error_description?: string }) => {
     add(ctx, {
-      event: 'error',
-      outcome: 'failure',
-      sepId: ctx.oidc?.client?.clientId ?? null,
-      requestId: ctx.oidc ? requestId(ctx) : null,
-      reason: (err.error ?? 'server_error').slice(0, 80),
-      detail: { route: ctx.oidc?.route, description: err.error_description },
+      record: {
+        event: 'error',
+        outcome: 'failure',
+        sepId: ctx.oidc?.client?.clientId ?? null,
+        requestId: ctx.oidc ? requestId(ctx) : null,
+        reason: (err.error ?? 'server_error').slice(0, 80),
+        detail: { route: ctx.oidc?.route, description: err.error_description },
+      },
     });
   };
   provider.on('authorization.error', onError);
   provider.on('grant.error', onError);
   provider.on('userinfo.error', onError);
   provider.on('end_session.error', onError);
-  provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
-    add(ctx, { event: 'logout', outcome: 'success', sepId: ctx.oidc?.client?.clientId ?? null });
+  provider.on('revocation.error', onError);
+  provider.on('access_token.destroyed', (token: object) => destroyedTokens.add(token));
+  provider.on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) => {
+    const session = ctx.oidc?.session;
+    // At logout the grants of every SeP in the session go; the session says whose each one was.
+    const clientId = Object.entries(session?.authorizations ?? {}).find(([, authorization]) => authorization.grantId === grantId)?.[0] ?? ctx.oidc?.client?.clientId ?? null;
+    const entities = ctx.oidc?.entities as { AuthorizationCode?: { accountId?: string }; AccessToken?: { accountId?: string } } | undefined;
+    add(ctx, {
+      record: { event: 'grant_revoked', outcome: 'success', sepId: clientId, detail: { grantId, route: ctx.oidc?.route } },
+      accountId: session?.accountId ?? entities?.AuthorizationCode?.accountId ?? entities?.AccessToken?.accountId,
+    });
   });
+  provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
+    add(ctx, { record: { event: 'logout', outcome: 'success', sepId: ctx.oidc?.client?.clientId ?? null }, accountId: ctx.oidc?.session?.accountId });
+  });
+
+  /** The per-SeP pseudonym of the person a record concerns, from the SeP's group. */
+  const withPseudonym = async ({ record, accountId }: PendingRecord): Promise<AuditRecord> => {
+    if (!accountId || !record.sepId || record.pseudonym) return record;
+    const sep = await seps.find(record.sepId);
+    return sep ? { ...record, pseudonym: pseudonyms.forGroup(accountId, sep.group) } : record;
+  };
 
   provider.use(async (ctx, next) => {
     await next();
     const oidc = (ctx as KoaContextWithOIDC).oidc as KoaContextWithOIDC['oidc'] | undefined;
-    const records = pending.get(ctx) ?? [];
+    const items = pending.get(ctx) ?? [];
     // A new authorization request (not the resumption of one) whose client is known.
     if (oidc?.route === 'authorization' && oidc.client) {
-      records.unshift({
-        event: 'request_received',
-        outcome: 'success',
-        sepId: oidc.client.clientId,
-        requestId: requestId(ctx as KoaContextWithOIDC),
-        detail: { scope: oidc.params?.scope, prompt: oidc.params?.prompt, acrValues: oidc.params?.acr_values, idpHint: oidc.params?.idp_hint },
+      items.unshift({
+        record: {
+          event: 'request_received',
+          outcome: 'success',
+          sepId: oidc.client.clientId,
+          requestId: requestId(ctx as KoaContextWithOIDC),
+          detail: { scope: oidc.params?.scope, prompt: oidc.params?.prompt, acrValues: oidc.params?.acr_values, idpHint: oidc.params?.idp_hint },
+        },
       });
     }
-    if (!records.length) return;
+    const token = (oidc?.entities as { AccessToken?: { clientId?: string; accountId?: string; grantId?: string } } | undefined)?.AccessToken;
+    if (oidc?.route === 'revocation' && ctx.status === 200 && token && destroyedTokens.has(token)) {
+      items.push({ record: { event: 'token_revoked', outcome: 'success', sepId: token.clientId ?? null, detail: { grantId: token.grantId } }, accountId: token.accountId });
+    }
+    if (!items.length) return;
     pending.delete(ctx);
     try {
-      for (const record of records) await log.append(record);
+      for (const item of items) await log.append(await withPseudonym(item));
     } catch (err) {
       logger.error('assertion log write failed', { error: (err as Error).message });
       throw err;

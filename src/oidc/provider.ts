@@ -1,6 +1,8 @@
 import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { parse as parseCookies } from 'cookie';
 import type { AssertionLog } from '../audit/assertion-log.ts';
+import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
+import { installStepTiming } from '../metrics/oidc-step-timing.ts';
 import { releaseDecision } from '../consent/release-policy.ts';
 import type { ConsentStore } from '../consent/consent-store.ts';
 import { allClaimNames, scopeClaims } from '../domain/attributes.ts';
@@ -33,6 +35,7 @@ export interface ProviderDependencies {
   pseudonyms: Pseudonyms;
   consents: ConsentStore;
   log: AssertionLog;
+  metrics: BrokerMetrics;
   trustProxy: boolean;
   /** Foreign persons' asserted attributes (eIDAS). */
   foreignPersons?: ForeignPersonStore;
@@ -85,7 +88,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   const configuration: Configuration = {
     adapter: (name: string) => {
       if (name === 'Client') return new SepClientAdapter(deps.seps, deps.publicUrl);
-      return new KnexModelAdapter(deps.db, name, name === 'AccessToken' ? tokenIssuedHook(deps.log, deps.seps, deps.pseudonyms) : undefined);
+      return new KnexModelAdapter(deps.db, name, name === 'AccessToken' ? tokenIssuedHook(deps) : undefined);
     },
     findAccount: accountFinder(deps.persons, deps.register, deps.pseudonyms, deps.foreignPersons),
     jwks: deps.keys.oidcSigningJwks as Configuration['jwks'],
@@ -179,6 +182,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   const provider = new Provider(deps.publicUrl.origin, configuration);
   provider.proxy = deps.trustProxy;
-  installAuditMiddleware(provider, deps.log);
+  installStepTiming(provider, deps.metrics);
+  installAuditMiddleware(provider, deps.log, deps.seps, deps.pseudonyms);
   return provider;
 }

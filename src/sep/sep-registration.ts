@@ -54,6 +54,17 @@ export class SepRegistration {
     });
   }
 
+  /** The operator's switch: log attribute values (not only names) for this SeP's logins. */
+  async setAttributeValueLogging(clientId: string, on: boolean, actor: string): Promise<boolean> {
+    return this.db.transaction(async (trx) => {
+      const before = await this.seps.find(clientId, trx);
+      if (!before) return false;
+      await this.seps.setLogAttributeValues(clientId, on, trx);
+      await this.log.append({ event: 'sep_changed', outcome: 'success', sepId: clientId, detail: { actor, field: 'logAttributeValues', from: before.logAttributeValues, to: on } }, trx);
+      return true;
+    });
+  }
+
   async setStatus(clientId: string, status: SepStatus, actor: string): Promise<boolean> {
     return this.db.transaction(async (trx) => {
       const before = await this.seps.find(clientId, trx);

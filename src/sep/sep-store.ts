@@ -26,6 +26,7 @@ interface SepRow {
   post_logout_redirect_uris: string;
   token_endpoint_auth_method: string;
   jwks: string | null;
+  log_attribute_values: boolean | number;
   created_at: number;
   updated_at: number;
 }
@@ -50,6 +51,7 @@ function fromRow(row: SepRow): Sep {
     postLogoutRedirectUris: JSON.parse(row.post_logout_redirect_uris) as string[],
     tokenEndpointAuthMethod: row.token_endpoint_auth_method as TokenEndpointAuthMethod,
     jwks: row.jwks === null || row.jwks === undefined ? null : (JSON.parse(row.jwks) as PublicJwks),
+    logAttributeValues: Boolean(row.log_attribute_values),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
   };
@@ -96,6 +98,7 @@ export class SepStore {
       post_logout_redirect_uris: JSON.stringify(registration.postLogoutRedirectUris),
       token_endpoint_auth_method: registration.tokenEndpointAuthMethod,
       jwks: registration.jwks === null ? null : JSON.stringify(registration.jwks),
+      log_attribute_values: false,
       created_at: at,
       updated_at: at,
     };
@@ -124,6 +127,11 @@ export class SepStore {
   async listGroup(group: string): Promise<Sep[]> {
     const rows = (await this.db('sep').where({ sep_group: group }).orderBy('created_at', 'asc')) as SepRow[];
     return rows.map(fromRow);
+  }
+
+  async setLogAttributeValues(clientId: string, on: boolean, trx: Queryable = this.db): Promise<boolean> {
+    const count = await trx('sep').where({ client_id: clientId }).update({ log_attribute_values: on, updated_at: Date.now() });
+    return count === 1;
   }
 
   async setStatus(clientId: string, status: SepStatus, trx: Queryable = this.db): Promise<boolean> {

@@ -23,6 +23,8 @@ export interface Sep {
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   /** The SeP's public keys, for private_key_jwt client authentication. */
   jwks: PublicJwks | null;
+  /** The operator turned on logging of attribute values (not only names) for this SeP. */
+  logAttributeValues: boolean;
   createdAt: number;
   updatedAt: number;
 }

@@ -28,7 +28,7 @@ describe('brana sep (the SeP registration CLI)', () => {
 
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brana-cli-'));
-    env = { DATABASE_URL: `sqlite:${path.join(dir, 'brana.sqlite')}`, BRANA_MODE: 'production', BRANA_PUBLIC_URL: 'https://brana.example.cz' };
+    env = { DATABASE_URL: `sqlite:${path.join(dir, 'brana.sqlite')}`, BRANA_KEYS_DIR: path.join(dir, 'keys'), BRANA_MODE: 'production', BRANA_PUBLIC_URL: 'https://brana.example.cz' };
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -87,7 +87,7 @@ describe('brana sep (the SeP registration CLI)', () => {
     const broker = await startTestBroker();
     try {
       const sep = await broker.registerSep();
-      const brokerEnv = { DATABASE_URL: broker.broker.env.databaseUrl, BRANA_MODE: 'development' };
+      const brokerEnv = { DATABASE_URL: broker.broker.env.databaseUrl, BRANA_KEYS_DIR: broker.keysDir, BRANA_MODE: 'development' };
       const disabled = await brana(['sep', 'disable', sep.clientId], brokerEnv);
       assert.equal(disabled.code, 0, disabled.stderr);
       const refused = await startLogin(broker.url.origin, sep);

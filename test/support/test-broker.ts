@@ -8,7 +8,7 @@ import { readEnvironment } from '../../src/config/environment.ts';
 import { SepRegistration } from '../../src/sep/sep-registration.ts';
 
 /** Keys are generated once per test run: RSA key generation is slow and not what the tests test. */
-const SHARED_KEYS = path.join(os.tmpdir(), `brana-test-keys-${process.pid}`);
+export const SHARED_KEYS = path.join(os.tmpdir(), `brana-test-keys-${process.pid}`);
 
 export interface TestBroker {
   broker: Broker;

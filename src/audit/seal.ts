@@ -1,0 +1,27 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/**
+ * The seal on each record: an HMAC of its position and chain hash under a key only Brána holds.
+ * The chain alone proves order and integrity to anyone, but anyone with database access can also
+ * extend it; the seal tells Brána's own records from an appended forgery, even before a signed
+ * checkpoint covers them, and Brána checks every seal before it signs a checkpoint.
+ */
+export class RecordSeal {
+  private readonly key: Buffer;
+
+  constructor(key: Buffer) {
+    if (key.length < 32) throw new Error('the audit seal key must be at least 32 bytes');
+    this.key = key;
+  }
+
+  of(seq: number, hash: string): string {
+    return createHmac('sha256', this.key).update(`brana-audit-seal-v1\n${seq}\n${hash}`).digest('base64url');
+  }
+
+  matches(seq: number, hash: string, seal: string | null | undefined): boolean {
+    if (typeof seal !== 'string') return false;
+    const expected = Buffer.from(this.of(seq, hash));
+    const given = Buffer.from(seal);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+}

@@ -1,0 +1,19 @@
+import { openAuditTrail, type AuditTrail } from '../../src/audit/audit-trail.ts';
+import type { AuditSettings } from '../../src/config/environment.ts';
+import { loadAuditKeys } from '../../src/keys/key-store.ts';
+import type { Database } from '../../src/store/database.ts';
+import { SHARED_KEYS } from './test-broker.ts';
+
+let ready: Promise<unknown> | undefined;
+
+/** The test run's audit keys, generated once before any log is opened on them. */
+export async function auditKeysDir(): Promise<string> {
+  ready ??= loadAuditKeys(SHARED_KEYS);
+  await ready;
+  return SHARED_KEYS;
+}
+
+/** An assertion log on `db` with the test run's keys; checkpoints only when a test asks for them. */
+export async function openTestTrail(db: Database, settings: Partial<AuditSettings> = {}, clock?: () => number): Promise<AuditTrail> {
+  return openAuditTrail(db, await auditKeysDir(), { checkpointEveryRecords: 1_000_000, checkpointEverySeconds: 0, retentionDays: null, ...settings }, clock);
+}
