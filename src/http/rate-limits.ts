@@ -55,7 +55,10 @@ function limiter(group: string, audience: Audience, limit: number, windowMs: num
     // The proxy setting is explicit (BRANA_TRUST_PROXY); without a proxy a client's own
     // X-Forwarded-For is simply ignored, which is not worth a warning per limiter.
     validate: { xForwardedForHeader: false },
-    logger: { error: (error: unknown, message?: string) => logger.error(message ?? 'rate limiter failed', { error: String(error) }), warn: (error: unknown, message?: string) => logger.warn(message ?? 'rate limiter warning', { error: String(error) }) },
+    logger: {
+      error: (error: unknown, message?: string) => logger.error(message ?? 'rate limiter failed', { error: String(error) }),
+      warn: (error: unknown, message?: string) => logger.warn(message ?? 'rate limiter warning', { error: String(error) }),
+    },
     ...extra,
   });
 }

@@ -79,7 +79,7 @@ const publicJwks = z
       .array(
         z
           .object({ kty: z.enum(['RSA', 'EC', 'OKP']), kid: z.string().min(1).max(200).optional() })
-          .passthrough()
+          .loose()
           .refine((key) => SECRET_JWK_MEMBERS.every((member) => !(member in key)), 'must hold public keys only'),
       )
       .min(1)
