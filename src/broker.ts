@@ -82,6 +82,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
       formKey,
       trustProxy: env.trustProxy,
       development: env.mode === 'development',
+      rateLimits: env.rateLimits,
       operators,
       audit,
       metrics,

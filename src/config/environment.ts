@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigurationError, describeIssues } from './configuration-error.ts';
+import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from '../http/rate-limits.ts';
 
 /** Everything Brána reads from its environment, validated once at start. */
 export interface Environment {
@@ -14,6 +15,7 @@ export interface Environment {
   providersDir: string;
   demoSepPort: number | null;
   trustProxy: boolean;
+  rateLimits: RateLimitSettings;
   /** The longest time between two refreshes of a means' metadata (cacheDuration/validUntil may shorten it). */
   metadataRefreshIntervalMs: number;
   audit: AuditSettings;
@@ -38,6 +40,11 @@ const schema = z.object({
   BRANA_PROVIDERS_DIR: z.string().min(1).default('providers'),
   BRANA_DEMO_SEP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   BRANA_TRUST_PROXY: z.enum(['true', 'false']).default('false'),
+  BRANA_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3600).default(DEFAULT_RATE_LIMITS.windowMs / 1000),
+  BRANA_RATE_LIMIT_LOGIN: z.coerce.number().int().min(1).default(DEFAULT_RATE_LIMITS.login),
+  BRANA_RATE_LIMIT_ACS: z.coerce.number().int().min(1).default(DEFAULT_RATE_LIMITS.acs),
+  BRANA_RATE_LIMIT_TOKEN_FAILURES: z.coerce.number().int().min(1).default(DEFAULT_RATE_LIMITS.tokenFailures),
+  BRANA_RATE_LIMIT_REGISTRATION: z.coerce.number().int().min(1).default(DEFAULT_RATE_LIMITS.registration),
   BRANA_METADATA_REFRESH_SECONDS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(6 * 3600),
   BRANA_AUDIT_CHECKPOINT_RECORDS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   BRANA_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
@@ -73,6 +80,13 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
     // BRANA_DEMO_SEP_PORT=0 turns the demo SeP off (benchmarks, clusters in development mode).
     demoSepPort: value.BRANA_MODE === 'development' && value.BRANA_DEMO_SEP_PORT !== 0 ? (value.BRANA_DEMO_SEP_PORT ?? port + 1) : null,
     trustProxy: value.BRANA_TRUST_PROXY === 'true',
+    rateLimits: {
+      windowMs: value.BRANA_RATE_LIMIT_WINDOW_SECONDS * 1000,
+      login: value.BRANA_RATE_LIMIT_LOGIN,
+      acs: value.BRANA_RATE_LIMIT_ACS,
+      tokenFailures: value.BRANA_RATE_LIMIT_TOKEN_FAILURES,
+      registration: value.BRANA_RATE_LIMIT_REGISTRATION,
+    },
     metadataRefreshIntervalMs: value.BRANA_METADATA_REFRESH_SECONDS * 1000,
     audit: {
       checkpointEveryRecords: value.BRANA_AUDIT_CHECKPOINT_RECORDS,

@@ -31,6 +31,7 @@ export function clientMetadataOf(sep: Sep, clientSecret: string | null, publicUr
     response_types: ['code'],
     grant_types: ['authorization_code'],
     token_endpoint_auth_method: sep.tokenEndpointAuthMethod,
+    ...(sep.jwks ? { jwks: sep.jwks as AllClientMetadata['jwks'] } : {}),
     subject_type: 'pairwise',
     sector_identifier_uri: sectorIdentifierUri(publicUrl, sep.group),
     id_token_signed_response_alg: 'RS256',

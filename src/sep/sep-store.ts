@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Database, Queryable } from '../store/database.ts';
 import type { AttributeId } from '../domain/attributes.ts';
 import type { Loa } from '../domain/loa.ts';
-import type { Sep, SepRegistration, SepStatus, TokenEndpointAuthMethod } from './sep.ts';
+import type { PublicJwks, Sep, SepRegistration, SepStatus, TokenEndpointAuthMethod } from './sep.ts';
 
 interface SepRow {
   client_id: string;
@@ -25,6 +25,7 @@ interface SepRow {
   redirect_uris: string;
   post_logout_redirect_uris: string;
   token_endpoint_auth_method: string;
+  jwks: string | null;
   log_attribute_values: boolean | number;
   created_at: number;
   updated_at: number;
@@ -49,6 +50,7 @@ function fromRow(row: SepRow): Sep {
     redirectUris: JSON.parse(row.redirect_uris) as string[],
     postLogoutRedirectUris: JSON.parse(row.post_logout_redirect_uris) as string[],
     tokenEndpointAuthMethod: row.token_endpoint_auth_method as TokenEndpointAuthMethod,
+    jwks: row.jwks === null || row.jwks === undefined ? null : (JSON.parse(row.jwks) as PublicJwks),
     logAttributeValues: Boolean(row.log_attribute_values),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
@@ -95,6 +97,7 @@ export class SepStore {
       redirect_uris: JSON.stringify(registration.redirectUris),
       post_logout_redirect_uris: JSON.stringify(registration.postLogoutRedirectUris),
       token_endpoint_auth_method: registration.tokenEndpointAuthMethod,
+      jwks: registration.jwks === null ? null : JSON.stringify(registration.jwks),
       log_attribute_values: false,
       created_at: at,
       updated_at: at,

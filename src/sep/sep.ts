@@ -21,6 +21,8 @@ export interface Sep {
   redirectUris: string[];
   postLogoutRedirectUris: string[];
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  /** The SeP's public keys, for private_key_jwt client authentication. */
+  jwks: PublicJwks | null;
   /** The operator turned on logging of attribute values (not only names) for this SeP. */
   logAttributeValues: boolean;
   createdAt: number;
@@ -28,6 +30,9 @@ export interface Sep {
 }
 
 export type SepStatus = 'active' | 'pending' | 'disabled';
+export interface PublicJwks {
+  keys: Array<Record<string, unknown>>;
+}
 export const TOKEN_ENDPOINT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 export type TokenEndpointAuthMethod = (typeof TOKEN_ENDPOINT_AUTH_METHODS)[number];
 
@@ -65,6 +70,23 @@ function returnUrl(allowLoopbackHttp: boolean) {
   });
 }
 
+/** Members that only a private or symmetric JWK has: a SeP registers public keys only. */
+const SECRET_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+const publicJwks = z
+  .object({
+    keys: z
+      .array(
+        z
+          .object({ kty: z.enum(['RSA', 'EC', 'OKP']), kid: z.string().min(1).max(200).optional() })
+          .loose()
+          .refine((key) => SECRET_JWK_MEMBERS.every((member) => !(member in key)), 'must hold public keys only'),
+      )
+      .min(1)
+      .max(10),
+  })
+  .strict();
+
 export interface RegistrationContext {
   allowLoopbackHttp: boolean;
   knownMeans: readonly string[];
@@ -95,14 +117,15 @@ export function registrationSchema(context: RegistrationContext) {
       redirectUris: z.array(returnUrl(context.allowLoopbackHttp)).min(1).max(20),
       postLogoutRedirectUris: z.array(returnUrl(context.allowLoopbackHttp)).max(20).default([]),
       tokenEndpointAuthMethod: z.enum(TOKEN_ENDPOINT_AUTH_METHODS).default('client_secret_basic'),
+      jwks: publicJwks.nullable().default(null),
     })
     .strict()
     .superRefine((value, ctx) => {
       if (value.spType === 'private' && !value.legalBasis) {
         ctx.addIssue({ code: 'custom', path: ['legalBasis'], message: 'a private-sector SeP must state the law that obliges it to identify people' });
       }
-      if (value.tokenEndpointAuthMethod === 'private_key_jwt') {
-        ctx.addIssue({ code: 'custom', path: ['tokenEndpointAuthMethod'], message: 'private_key_jwt needs a jwks_uri: register through the registration API' });
+      if (value.tokenEndpointAuthMethod === 'private_key_jwt' && !value.jwks) {
+        ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'private_key_jwt needs the SeP\'s public keys (a JWK Set)' });
       }
       if (new Set(value.redirectUris).size !== value.redirectUris.length) {
         ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'must not repeat a URL' });
