@@ -116,6 +116,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
       formKey,
       trustProxy: env.trustProxy,
       development: env.mode === 'development',
+      rateLimits: env.rateLimits,
       operators,
       accountSessions,
       history: new LoginHistory(seps, log, pseudonyms),

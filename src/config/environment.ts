@@ -2,6 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ConfigurationError, describeIssues } from './configuration-error.ts';
 import { SEP_ENVIRONMENTS, type SepEnvironment } from '../sep/sep.ts';
+import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from '../http/rate-limits.ts';
 
 /** Everything Brána reads from its environment, validated once at start. */
 export interface Environment {
@@ -17,6 +18,7 @@ export interface Environment {
   trustProxy: boolean;
   /** Test and production SeP registrations are separate: an instance accepts and serves only its own. */
   sepEnvironment: SepEnvironment;
+  rateLimits: RateLimitSettings;
   /** The longest time between two refreshes of a means' metadata (cacheDuration/validUntil may shorten it). */
   metadataRefreshIntervalMs: number;
   audit: AuditSettings;
@@ -42,6 +44,11 @@ const schema = z.object({
   BRANA_DEMO_SEP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   BRANA_TRUST_PROXY: z.enum(['true', 'false']).default('false'),
   BRANA_SEP_ENVIRONMENT: z.enum(SEP_ENVIRONMENTS).optional(),
+  BRANA_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3600).default(DEFAULT_RATE_LIMITS.windowMs / 1000),
+  BRANA_RATE_LIMIT_LOGIN: z.coerce.number().int().min(1).default(DEFAULT_RATE_LIMITS.login),
+  BRANA_RATE_LIMIT_ACS: z.coerce.number().int().min(1).default(DEFAULT_RATE_LIMITS.acs),
+  BRANA_RATE_LIMIT_TOKEN_FAILURES: z.coerce.number().int().min(1).default(DEFAULT_RATE_LIMITS.tokenFailures),
+  BRANA_RATE_LIMIT_REGISTRATION: z.coerce.number().int().min(1).default(DEFAULT_RATE_LIMITS.registration),
   BRANA_METADATA_REFRESH_SECONDS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(6 * 3600),
   BRANA_AUDIT_CHECKPOINT_RECORDS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   BRANA_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
@@ -78,6 +85,13 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
     demoSepPort: value.BRANA_MODE === 'development' && value.BRANA_DEMO_SEP_PORT !== 0 ? (value.BRANA_DEMO_SEP_PORT ?? port + 1) : null,
     trustProxy: value.BRANA_TRUST_PROXY === 'true',
     sepEnvironment: value.BRANA_SEP_ENVIRONMENT ?? (value.BRANA_MODE === 'development' ? 'test' : 'production'),
+    rateLimits: {
+      windowMs: value.BRANA_RATE_LIMIT_WINDOW_SECONDS * 1000,
+      login: value.BRANA_RATE_LIMIT_LOGIN,
+      acs: value.BRANA_RATE_LIMIT_ACS,
+      tokenFailures: value.BRANA_RATE_LIMIT_TOKEN_FAILURES,
+      registration: value.BRANA_RATE_LIMIT_REGISTRATION,
+    },
     metadataRefreshIntervalMs: value.BRANA_METADATA_REFRESH_SECONDS * 1000,
     audit: {
       checkpointEveryRecords: value.BRANA_AUDIT_CHECKPOINT_RECORDS,

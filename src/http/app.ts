@@ -6,7 +6,7 @@ import helmet from 'helmet';
 import type Provider from 'oidc-provider';
 import { isLocale } from '../pages/i18n.ts';
 import { languageCookie } from '../pages/render.ts';
-import { showCitizenError } from '../interaction/citizen-errors.ts';
+import { isClientError, showCitizenError } from '../interaction/citizen-errors.ts';
 import { interactionRoutes, type InteractionDependencies } from '../interaction/routes.ts';
 import { upstreamReturnRoutes, type UpstreamReturnDependencies } from '../interaction/upstream-return.ts';
 import type { OperatorCredentials } from '../access/operator-credentials.ts';
@@ -27,6 +27,7 @@ import type { SepStore } from '../sep/sep-store.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { developmentIdentityProviderRoutes } from '../devidp/routes.ts';
 import { logger } from '../log/logger.ts';
+import { rateLimiters, type RateLimitSettings } from './rate-limits.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import { metricsRoute } from '../metrics/metrics-route.ts';
 import { statisticsRoutes } from '../stats/routes.ts';
@@ -40,6 +41,7 @@ export interface AppDependencies extends InteractionDependencies, UpstreamReturn
   publicUrl: URL;
   trustProxy: boolean;
   development: boolean;
+  rateLimits: RateLimitSettings;
   /** Credentials of administrators and auditors, for the operator APIs. */
   operators: OperatorCredentials;
   /** "My account": the citizens' open account pages and their login history. */
@@ -64,7 +66,9 @@ function localPath(value: unknown): string {
 export function createApp(deps: AppDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', deps.trustProxy);
+  // Behind a proxy, trust exactly one hop: the client address is the one the proxy appended.
+  // (`true` would trust the whole X-Forwarded-For a client sends, and rate limits with it.)
+  app.set('trust proxy', deps.trustProxy ? 1 : false);
   const https = deps.publicUrl.protocol === 'https:';
 
   app.use(
@@ -92,6 +96,13 @@ export function createApp(deps: AppDependencies): express.Express {
       strictTransportSecurity: https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
     }),
   );
+
+  const limits = rateLimiters(deps.rateLimits);
+  app.use(['/auth', '/interaction'], limits.login);
+  app.post('/saml/:means/acs', limits.acs);
+  app.get('/oidc/:means/callback', limits.acs);
+  app.use('/token', limits.token);
+  app.use(['/reg', '/register'], limits.registration);
 
   app.use('/static', express.static(STATIC_DIR, { fallthrough: false, index: false, maxAge: '1h' }));
 
@@ -162,6 +173,11 @@ export function createApp(deps: AppDependencies): express.Express {
   });
 
   app.use((err: Error, req: Request, res: Response, _next: NextFunction) => {
+    // A request the HTTP layer refused (too large, malformed) is the client's error, not a 5xx.
+    if (isClientError(err)) {
+      if (!res.headersSent) showCitizenError(req, res, 'bad_request');
+      return;
+    }
     logger.error('request failed', { error: err.message, method: req.method });
     if (res.headersSent) return;
     showCitizenError(req, res, 'server_error');

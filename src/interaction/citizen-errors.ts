@@ -40,3 +40,9 @@ export function showCitizenError(
     STATUS[code] ?? 400,
   );
 }
+
+/** An error the HTTP layer raised for the request itself (a body too large, malformed, compressed). */
+export function isClientError(err: unknown): boolean {
+  const { status, expose } = err as { status?: unknown; expose?: unknown };
+  return typeof status === 'number' && status >= 400 && status < 500 && expose === true;
+}

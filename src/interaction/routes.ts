@@ -21,7 +21,7 @@ import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.
 import { MetadataUnavailable } from '../upstream/metadata/metadata-source.ts';
 import type { UpstreamRequestStore } from '../upstream/upstream-request-store.ts';
 import { logger } from '../log/logger.ts';
-import { showCitizenError } from './citizen-errors.ts';
+import { isClientError, showCitizenError } from './citizen-errors.ts';
 import { requiredLoa } from './login-requirements.ts';
 
 export interface InteractionDependencies {
@@ -59,7 +59,7 @@ class InteractionGone extends Error {}
  */
 export function interactionRoutes(deps: InteractionDependencies): Router {
   const router = express.Router();
-  const form = express.urlencoded({ extended: false, limit: '10kb', parameterLimit: 10 });
+  const form = express.urlencoded({ extended: false, limit: '10kb', parameterLimit: 10, inflate: false });
 
   const consentToken = (uid: string) => createHmac('sha256', deps.formKey).update(`consent:${uid}`).digest('base64url');
 
@@ -380,6 +380,10 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
   );
 
   router.use((err: Error, req: Request, res: Response, _next: NextFunction) => {
+    if (isClientError(err)) {
+      showCitizenError(req, res, 'bad_request');
+      return;
+    }
     logger.error('interaction failed', { error: err.message, path: req.path.replace(/\/[^/]+$/, '/…') });
     showCitizenError(req, res, 'server_error');
   });

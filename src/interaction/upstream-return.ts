@@ -48,7 +48,8 @@ class LoginRefused extends Error {
  */
 export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
   const router = express.Router();
-  const form = express.urlencoded({ extended: false, limit: Math.ceil(MAX_SAML_RESPONSE_LENGTH * 1.1), parameterLimit: 5 });
+  // No inflation: a browser never compresses a form post, and a deflate bomb is then just bytes.
+  const form = express.urlencoded({ extended: false, limit: Math.ceil(MAX_SAML_RESPONSE_LENGTH * 1.1), parameterLimit: 5, inflate: false });
 
   async function accept(identity: UpstreamIdentity, request: UpstreamRequest): Promise<void> {
     const sep = await deps.seps.find(request.sepId);
@@ -155,7 +156,26 @@ export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
     }
   }
 
-  router.post('/saml/:means/acs', form, async (req, res, next) => {
+  /** A body the form parser refuses (too large, compressed, another charset) is an answer refused like any other. */
+  function readForm(req: Request, res: Response, next: NextFunction): void {
+    form(req, res, (err?: unknown) => {
+      if (!err) {
+        next();
+        return;
+      }
+      const type = (err as { type?: string }).type;
+      const reason = type === 'entity.too.large' || type === 'parameters.too.many' ? 'response_too_large' : 'request_malformed';
+      refuse(req, res, String(req.params.means), reason, 'invalid_response', undefined).catch(next);
+    });
+  }
+
+  /** Only a configured SAML means has an ACS; checked before its body is read or anything is logged. */
+  function knownSamlMeans(req: Request, res: Response, next: NextFunction): void {
+    if (deps.registry.saml(String(req.params.means))) next();
+    else showCitizenError(req, res, 'not_found');
+  }
+
+  router.post('/saml/:means/acs', knownSamlMeans, readForm, async (req, res, next) => {
     const means = String(req.params.means);
     await receive(req, res, next, means, deps.registry.saml(means), (req.body ?? {}) as Record<string, unknown>);
   });

@@ -45,6 +45,7 @@ export function clientMetadataOf(sep: Sep, clientSecret: string | null, publicUr
     response_types: ['code'],
     grant_types: ['authorization_code'],
     token_endpoint_auth_method: sep.tokenEndpointAuthMethod,
+    ...(sep.jwks ? { jwks: sep.jwks as AllClientMetadata['jwks'] } : {}),
     ...(sep.jwksUri ? { jwks_uri: sep.jwksUri } : {}),
     ...(sep.idTokenEncryption ? { id_token_encrypted_response_alg: sep.idTokenEncryption.alg, id_token_encrypted_response_enc: sep.idTokenEncryption.enc } : {}),
     subject_type: 'pairwise',

@@ -13,12 +13,13 @@ const STANDARD_NAMES: Record<string, string> = {
   redirectUris: 'redirect_uris',
   postLogoutRedirectUris: 'post_logout_redirect_uris',
   tokenEndpointAuthMethod: 'token_endpoint_auth_method',
+  jwks: 'jwks',
   jwksUri: 'jwks_uri',
   'idTokenEncryption.alg': 'id_token_encrypted_response_alg',
   'idTokenEncryption.enc': 'id_token_encrypted_response_enc',
   idTokenEncryption: 'id_token_encrypted_response_alg',
 };
-const CARRIED_BY_STANDARD = ['redirectUris', 'postLogoutRedirectUris', 'tokenEndpointAuthMethod', 'jwksUri', 'idTokenEncryption'];
+const CARRIED_BY_STANDARD = ['redirectUris', 'postLogoutRedirectUris', 'tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'idTokenEncryption'];
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -37,7 +38,6 @@ export function documentFromMetadata(metadata: Record<string, unknown>): { docum
   for (const field of CARRIED_BY_STANDARD) {
     if (field in brana) problems.push(`${BRANA_REGISTRATION}.${field}: send it as ${STANDARD_NAMES[field]}`);
   }
-  if (metadata.jwks !== undefined) problems.push('jwks: Brána reads a SeP\'s keys only from its jwks_uri');
   const alg = metadata.id_token_encrypted_response_alg;
   const enc = metadata.id_token_encrypted_response_enc;
   const document: Record<string, unknown> = {
@@ -45,6 +45,7 @@ export function documentFromMetadata(metadata: Record<string, unknown>): { docum
     redirectUris: metadata.redirect_uris,
     postLogoutRedirectUris: metadata.post_logout_redirect_uris ?? [],
     tokenEndpointAuthMethod: metadata.token_endpoint_auth_method ?? 'client_secret_basic',
+    jwks: metadata.jwks ?? null,
     jwksUri: metadata.jwks_uri ?? null,
     idTokenEncryption: alg === undefined && enc === undefined ? null : { alg, enc: enc ?? 'A128CBC-HS256' },
   };

@@ -26,13 +26,14 @@ export class UnknownSep extends Error {
 }
 
 /** The fields a SeP changes for itself at once; every other field waits for an administrator. */
-export const TECHNICAL_FIELDS = ['redirectUris', 'postLogoutRedirectUris', 'tokenEndpointAuthMethod', 'jwksUri', 'idTokenEncryption'] as const;
+export const TECHNICAL_FIELDS = ['redirectUris', 'postLogoutRedirectUris', 'tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'idTokenEncryption'] as const;
 
 function technicalOf(document: RegistrationDocument): TechnicalSettings {
   return {
     redirectUris: document.redirectUris,
     postLogoutRedirectUris: document.postLogoutRedirectUris,
     tokenEndpointAuthMethod: document.tokenEndpointAuthMethod,
+    jwks: document.jwks,
     jwksUri: document.jwksUri,
     idTokenEncryption: document.idTokenEncryption,
   };

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Database, Queryable } from '../store/database.ts';
 import type { AttributeId } from '../domain/attributes.ts';
 import type { Loa } from '../domain/loa.ts';
-import type { IdTokenEncryption, Sep, SepRegistration, SepStatus, TokenEndpointAuthMethod } from './sep.ts';
+import type { IdTokenEncryption, PublicJwks, Sep, SepRegistration, SepStatus, TokenEndpointAuthMethod } from './sep.ts';
 
 interface SepRow {
   client_id: string;
@@ -25,6 +25,7 @@ interface SepRow {
   redirect_uris: string;
   post_logout_redirect_uris: string;
   token_endpoint_auth_method: string;
+  jwks: string | null;
   jwks_uri: string | null;
   id_token_encrypted_response_alg: string | null;
   id_token_encrypted_response_enc: string | null;
@@ -56,6 +57,7 @@ function columnsOf(registration: SepRegistration): DocumentColumns {
     redirect_uris: JSON.stringify(registration.redirectUris),
     post_logout_redirect_uris: JSON.stringify(registration.postLogoutRedirectUris),
     token_endpoint_auth_method: registration.tokenEndpointAuthMethod,
+    jwks: registration.jwks === null ? null : JSON.stringify(registration.jwks),
     jwks_uri: registration.jwksUri,
     id_token_encrypted_response_alg: registration.idTokenEncryption?.alg ?? null,
     id_token_encrypted_response_enc: registration.idTokenEncryption?.enc ?? null,
@@ -67,6 +69,7 @@ export interface TechnicalSettings {
   redirectUris: string[];
   postLogoutRedirectUris: string[];
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  jwks: SepRegistration['jwks'];
   jwksUri: string | null;
   idTokenEncryption: IdTokenEncryption | null;
 }
@@ -92,6 +95,7 @@ function fromRow(row: SepRow): Sep {
     redirectUris: JSON.parse(row.redirect_uris) as string[],
     postLogoutRedirectUris: JSON.parse(row.post_logout_redirect_uris) as string[],
     tokenEndpointAuthMethod: row.token_endpoint_auth_method as TokenEndpointAuthMethod,
+    jwks: row.jwks === null || row.jwks === undefined ? null : (JSON.parse(row.jwks) as PublicJwks),
     jwksUri: row.jwks_uri,
     idTokenEncryption:
       row.id_token_encrypted_response_alg && row.id_token_encrypted_response_enc
@@ -157,6 +161,7 @@ export class SepStore {
         redirect_uris: JSON.stringify(settings.redirectUris),
         post_logout_redirect_uris: JSON.stringify(settings.postLogoutRedirectUris),
         token_endpoint_auth_method: settings.tokenEndpointAuthMethod,
+        jwks: settings.jwks === null ? null : JSON.stringify(settings.jwks),
         jwks_uri: settings.jwksUri,
         id_token_encrypted_response_alg: settings.idTokenEncryption?.alg ?? null,
         id_token_encrypted_response_enc: settings.idTokenEncryption?.enc ?? null,

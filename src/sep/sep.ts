@@ -21,6 +21,8 @@ export interface Sep {
   redirectUris: string[];
   postLogoutRedirectUris: string[];
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  /** The SeP's public keys, for private_key_jwt client authentication. */
+  jwks: PublicJwks | null;
   /** Where the SeP publishes its public keys (private_key_jwt, encrypted ID tokens). */
   jwksUri: string | null;
   /** How the SeP wants its ID tokens encrypted (NIA encrypts them), or null for signed only. */
@@ -36,6 +38,10 @@ export interface Sep {
 export type SepStatus = 'active' | 'pending' | 'disabled';
 export type SepEnvironment = 'test' | 'production';
 export const SEP_ENVIRONMENTS = ['test', 'production'] as const;
+
+export interface PublicJwks {
+  keys: Array<Record<string, unknown>>;
+}
 export const TOKEN_ENDPOINT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 export type TokenEndpointAuthMethod = (typeof TOKEN_ENDPOINT_AUTH_METHODS)[number];
 
@@ -84,6 +90,23 @@ export function returnUrl(allowLoopbackHttp: boolean) {
   });
 }
 
+/** Members that only a private or symmetric JWK has: a SeP registers public keys only. */
+const SECRET_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+const publicJwks = z
+  .object({
+    keys: z
+      .array(
+        z
+          .object({ kty: z.enum(['RSA', 'EC', 'OKP']), kid: z.string().min(1).max(200).optional() })
+          .loose()
+          .refine((key) => SECRET_JWK_MEMBERS.every((member) => !(member in key)), 'must hold public keys only'),
+      )
+      .min(1)
+      .max(10),
+  })
+  .strict();
+
 export interface RegistrationContext {
   allowLoopbackHttp: boolean;
   knownMeans: readonly string[];
@@ -131,6 +154,7 @@ export function registrationSchema(context: RegistrationContext) {
       redirectUris: z.array(returnUrl(context.allowLoopbackHttp)).min(1).max(20),
       postLogoutRedirectUris: z.array(returnUrl(context.allowLoopbackHttp)).max(20).default([]),
       tokenEndpointAuthMethod: z.enum(TOKEN_ENDPOINT_AUTH_METHODS).default('client_secret_basic'),
+      jwks: publicJwks.nullable().default(null),
       jwksUri: returnUrl(context.allowLoopbackHttp).nullable().default(null),
       idTokenEncryption: z.object({ alg: z.enum(ID_TOKEN_ENCRYPTION_ALGS), enc: z.enum(ID_TOKEN_ENCRYPTION_ENCS) }).strict().nullable().default(null),
     })
@@ -139,11 +163,14 @@ export function registrationSchema(context: RegistrationContext) {
       if (value.spType === 'private' && !value.legalBasis) {
         ctx.addIssue({ code: 'custom', path: ['legalBasis'], message: 'a private-sector SeP must state the law that obliges it to identify people' });
       }
-      if (value.tokenEndpointAuthMethod === 'private_key_jwt' && !value.jwksUri) {
-        ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'private_key_jwt needs the URL of the SeP\'s public keys' });
+      if (value.tokenEndpointAuthMethod === 'private_key_jwt' && !value.jwks && !value.jwksUri) {
+        ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'private_key_jwt needs the SeP\'s public keys (a JWK Set)' });
       }
-      if (value.idTokenEncryption && !value.jwksUri) {
-        ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'encrypted ID tokens need the URL of the SeP\'s public keys' });
+      if (value.jwks && value.jwksUri) {
+        ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'give the SeP\'s public keys either as a JWK Set (jwks) or by URL (jwksUri), not both' });
+      }
+      if (value.idTokenEncryption && !value.jwks && !value.jwksUri) {
+        ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'encrypted ID tokens need the SeP\'s public keys (a JWK Set, or the URL of one in jwksUri)' });
       }
       if (new Set(value.redirectUris).size !== value.redirectUris.length) {
         ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'must not repeat a URL' });
@@ -172,6 +199,7 @@ export function registrationOf(sep: Sep): SepRegistration {
     redirectUris: sep.redirectUris,
     postLogoutRedirectUris: sep.postLogoutRedirectUris,
     tokenEndpointAuthMethod: sep.tokenEndpointAuthMethod,
+    jwks: sep.jwks as SepRegistration['jwks'],
     jwksUri: sep.jwksUri,
     idTokenEncryption: sep.idTokenEncryption,
   };
@@ -196,6 +224,7 @@ export function sepOf(clientId: string, document: SepRegistration, state: Pick<S
     redirectUris: document.redirectUris,
     postLogoutRedirectUris: document.postLogoutRedirectUris,
     tokenEndpointAuthMethod: document.tokenEndpointAuthMethod,
+    jwks: document.jwks,
     jwksUri: document.jwksUri,
     idTokenEncryption: document.idTokenEncryption,
     ...state,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import supertest from 'supertest';
 import { decodeEntities } from '../support/html.ts';
-import { initialAccessToken } from '../support/self-service.ts';
+import { MANY_REGISTRATIONS, initialAccessToken } from '../support/self-service.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
 function form(token: string, overrides: Record<string, string | string[]> = {}): Record<string, string | string[]> {
@@ -36,7 +36,7 @@ describe('the registration form for people (/register)', () => {
   };
   const pending = async () => (await brana.broker.seps.list({ status: 'pending' })).length;
   before(async () => {
-    brana = await startTestBroker();
+    brana = await startTestBroker({ env: MANY_REGISTRATIONS });
   });
   after(async () => brana.close());
 

@@ -8,7 +8,7 @@ import { sepKeyFetch } from '../../src/oidc/provider.ts';
 import { SepRegistration } from '../../src/sep/sep-registration.ts';
 import { codesIssuedTo } from '../support/audit.ts';
 import { authorizationResponse, chooseMeans, completeLogin, decideConsent, loginAtIdp, postToAcs, startLogin } from '../support/login-driver.ts';
-import { adminToken, initialAccessToken, registrationMetadata, selfRegister } from '../support/self-service.ts';
+import { MANY_REGISTRATIONS, adminToken, initialAccessToken, registrationMetadata, selfRegister } from '../support/self-service.ts';
 import { sepDocument, startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
 async function sepCount(brana: TestBroker): Promise<number> {
@@ -24,7 +24,7 @@ describe('SeP self-service registration (RFC 7591/7592) and approval', () => {
   let admin: string;
   const api = () => supertest(brana.url.origin);
   before(async () => {
-    brana = await startTestBroker();
+    brana = await startTestBroker({ env: MANY_REGISTRATIONS });
     admin = await adminToken(brana);
   });
   after(async () => brana.close());
@@ -151,8 +151,9 @@ describe('SeP self-service registration (RFC 7591/7592) and approval', () => {
     ['a group of another organisation', registrationMetadata({}, { group: 'hradec-kralove', organisation: { id: '00064581', name: 'Hlavní město Praha' } }), /brana_registration\.group: belongs to another organisation/, 'invalid_client_metadata'],
     ['a name reserved for Brána', registrationMetadata({}, { group: 'brana-account' }), /brana_registration\.group: must not begin with brana-/, 'invalid_client_metadata'],
     ['a production registration on a test instance', registrationMetadata({}, { environment: 'production' }), /brana_registration\.environment: this Brána instance serves only test SePs/, 'invalid_client_metadata'],
-    ['private_key_jwt without a key set', registrationMetadata({ token_endpoint_auth_method: 'private_key_jwt' }), /jwks_uri: private_key_jwt needs/, 'invalid_client_metadata'],
-    ['inline keys', registrationMetadata({ jwks: { keys: [] } }), /jwks: Brána reads a SeP's keys only from its jwks_uri/, 'invalid_client_metadata'],
+    ['private_key_jwt without a key set', registrationMetadata({ token_endpoint_auth_method: 'private_key_jwt' }), /jwks: private_key_jwt needs the SeP's public keys/, 'invalid_client_metadata'],
+    ['a private key among its keys', registrationMetadata({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ kty: 'RSA', n: 'x', e: 'AQAB', d: 'secret' }] } }), /jwks\.keys\.0: must hold public keys only/, 'invalid_client_metadata'],
+    ['keys both inline and by URL', registrationMetadata({ jwks: { keys: [{ kty: 'RSA', n: 'x', e: 'AQAB' }] }, jwks_uri: 'https://portal.hradeckralove.example.cz/jwks' }), /jwks_uri: give the SeP's public keys either/, 'invalid_client_metadata'],
     ['a symmetric ID token encryption', registrationMetadata({ id_token_encrypted_response_alg: 'dir', jwks_uri: 'https://portal.hradeckralove.example.cz/jwks' }), /id_token_encrypted_response_alg: /, 'invalid_client_metadata'],
     ['no Brána registration at all', { redirect_uris: ['https://portal.example.cz/cb'] }, /brana_registration: is required/, 'invalid_client_metadata'],
     ['an unknown attribute', registrationMetadata({}, { allowedAttributes: ['ShoeSize'] }), /brana_registration\.allowedAttributes\.0: /, 'invalid_client_metadata'],
@@ -291,6 +292,14 @@ describe('SeP self-service registration (RFC 7591/7592) and approval', () => {
         .setExpirationTime('60s')
         .sign(key);
     }
+
+    it('takes the SeP\'s public keys inline (jwks) as well, and keeps them as a technical setting', async () => {
+      const publicKey = { ...(await exportJWK(signing.publicKey)), kid: 'sig-1', use: 'sig', alg: 'RS256' };
+      const registered = await selfRegister(brana, registrationMetadata({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [publicKey] } }));
+      assert.deepEqual((registered.body.jwks as { keys: Array<{ kid: string }> }).keys.map((key) => key.kid), ['sig-1']);
+      assert.equal(registered.body.jwks_uri, undefined);
+      assert.deepEqual((await brana.broker.seps.find(registered.clientId))?.jwks?.keys.map((key) => key.kid), ['sig-1']);
+    });
 
     it('authenticates the SeP by a signed client assertion and gives it an ID token encrypted to its key', async () => {
       const registered = await selfRegister(

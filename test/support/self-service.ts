@@ -3,6 +3,12 @@ import type { TestBroker } from './test-broker.ts';
 
 let counter = 0;
 
+/**
+ * These suites register many SePs from one address: they test registration, not the rate limit on
+ * /reg (the security suite tests that), so their broker allows more than a real one.
+ */
+export const MANY_REGISTRATIONS = { BRANA_RATE_LIMIT_REGISTRATION: '100000' };
+
 /** An administrator's bearer credential on this broker. */
 export async function adminToken(brana: TestBroker): Promise<string> {
   counter += 1;

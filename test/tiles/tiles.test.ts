@@ -3,7 +3,7 @@ import supertest from 'supertest';
 import { LogoRejected, inspectLogo } from '../../src/tiles/logo.ts';
 import { JPEG_LOGO, PNG_LOGO, solidPng } from '../support/images.ts';
 import { completeLogin } from '../support/login-driver.ts';
-import { adminToken, registrationMetadata, selfRegister, type SelfRegistered } from '../support/self-service.ts';
+import { MANY_REGISTRATIONS, adminToken, registrationMetadata, selfRegister, type SelfRegistered } from '../support/self-service.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
 describe('tile logos are images, decided by their bytes', () => {
@@ -65,7 +65,7 @@ describe('Citizen-Portal tiles: request, conditions, approval, catalogue', () =>
   }
 
   before(async () => {
-    brana = await startTestBroker();
+    brana = await startTestBroker({ env: MANY_REGISTRATIONS });
     admin = await adminToken(brana);
   });
   after(async () => brana.close());

@@ -58,6 +58,12 @@ export class OidcAdapter implements UpstreamAdapter {
       );
       config.timeout = this.means.oidc.timeoutSeconds;
       if (this.settings.allowLoopbackHttp && new URL(metadata.issuer).protocol === 'http:') client.allowInsecureRequests(config);
+      // openid-client trusts an ID token from the token endpoint on the strength of TLS alone and does
+      // not check its signature. Brána re-asserts this identity to SePs and logs the token's hash as
+      // evidence, as it demands signed SAML assertions: the bank's signature is checked against its
+      // published keys (found by the security suite: a payload changed under a valid signature, or
+      // one signed with a stranger's key, was accepted).
+      client.enableNonRepudiationChecks(config);
       this.configuration = { version: discovery.currentVersion(), config };
     }
     return this.configuration.config;

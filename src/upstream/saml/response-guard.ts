@@ -172,3 +172,29 @@ export function inspectResponse(
     throw err;
   }
 }
+
+/**
+ * The assertion inside an EncryptedAssertion, read again once node-saml has decrypted and verified
+ * it: the checks above cannot see through the encryption, and node-saml's own verification accepts
+ * RSA-SHA1, SHA-1 digests and a DOCTYPE there. Call it only on a plaintext whose response signature
+ * was verified (decrypting anything else would make Brána a decryption oracle).
+ */
+export function inspectDecryptedAssertion(plaintext: string, requestId: string): void {
+  let document: Document;
+  try {
+    document = parseStrictXml(plaintext);
+  } catch (err) {
+    throw invalid(err instanceof XmlRejected && /DOCTYPE/.test(err.message) ? 'doctype_refused' : 'assertion_malformed', requestId, (err as Error).message);
+  }
+  const root = document.documentElement as Element;
+  if (root.namespaceURI !== NS.assertion || root.localName !== 'Assertion') throw invalid('assertion_malformed', requestId);
+  if (descendants(document, NS.assertion, 'Assertion').length !== 1) throw invalid('assertion_count', requestId);
+  try {
+    if (childElements(root, NS.dsig, 'Signature').length !== 1) throw invalid('signature_invalid', requestId, 'the assertion is not signed');
+    checkSignatures(document, requestId);
+    checkUniqueIds(document, requestId);
+  } catch (err) {
+    if (err instanceof XmlRejected) throw invalid('assertion_malformed', requestId, err.message);
+    throw err;
+  }
+}

@@ -42,7 +42,23 @@ export function parseStrictXml(xml: string): Document {
     }
   }
   if (!document.documentElement) throw new XmlRejected('no document element');
+  refuseNestedProcessingInstructions(document.documentElement);
   return document;
+}
+
+/**
+ * A processing instruction inside an element has no place in SAML, and xml-crypto canonicalises its
+ * data as if it were text: `Novák<?x ová?>` verifies as the signed "Nováková" while a DOM reader
+ * sees "Novák". Brána reads only the verified canonical form, but refuses such a message outright.
+ */
+function refuseNestedProcessingInstructions(root: Node): void {
+  const pending: Node[] = [root];
+  while (pending.length) {
+    for (let node = pending.pop()!.firstChild; node; node = node.nextSibling) {
+      if (node.nodeType === PROCESSING_INSTRUCTION_NODE) throw new XmlRejected('processing instructions are not allowed');
+      if (node.nodeType === ELEMENT_NODE) pending.push(node);
+    }
+  }
 }
 
 export function isElement(node: Node | null | undefined): node is Element {
