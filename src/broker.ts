@@ -1,5 +1,4 @@
 import { createHash, hkdfSync } from 'node:crypto';
-import path from 'node:path';
 import type express from 'express';
 import type Provider from 'oidc-provider';
 import { OperatorCredentials } from './access/operator-credentials.ts';
@@ -46,7 +45,7 @@ export interface Broker {
 }
 
 export async function createBroker(env: Environment): Promise<Broker> {
-  const db = openDatabase(env.databaseUrl);
+  const db = openDatabase(env.databaseUrl, { poolMax: env.databasePoolMax, timeoutMs: env.databaseTimeoutMs });
   try {
     await migrate(db);
     const keys = await loadBrokerKeys(env.keysDir, env.publicUrl);
@@ -61,7 +60,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const persons = new PersonStore(db);
     const pseudonyms = new Pseudonyms(keys.pseudonymSecret);
     const operators = new OperatorCredentials(db);
-    const register = EmbeddedRegister.fromFile(process.env.BRANA_POPULATION_REGISTER ? path.resolve(process.env.BRANA_POPULATION_REGISTER) : TEST_CITIZENS_FILE);
+    const register = EmbeddedRegister.fromFile(env.populationRegister ?? TEST_CITIZENS_FILE);
     const foreignPersons = new ForeignPersonStore(db);
     const crossBorderMeans = new Set(registry.list().filter((means) => means.crossBorder).map((means) => means.id));
     const identifierKey = Buffer.from(hkdfSync('sha256', keys.pseudonymSecret, Buffer.alloc(0), 'brana eidas person identifier', 32));

@@ -34,7 +34,7 @@ interface StoreContext {
 
 async function withStore<T>(action: (context: StoreContext) => Promise<T>): Promise<T> {
   const env = readEnvironment();
-  const db = openDatabase(env.databaseUrl);
+  const db = openDatabase(env.databaseUrl, { poolMax: env.databasePoolMax, timeoutMs: env.databaseTimeoutMs });
   try {
     await migrate(db);
     const seps = new SepStore(db);
