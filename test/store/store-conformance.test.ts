@@ -6,6 +6,7 @@ import path from 'node:path';
 import { errors } from 'oidc-provider';
 import { AssertionLog, hashedContent, recordHash } from '../../src/audit/assertion-log.ts';
 import { ConsentStore } from '../../src/consent/consent-store.ts';
+import { ForeignPersonStore } from '../../src/identity/foreign-person-store.ts';
 import { PersonStore } from '../../src/identity/person-store.ts';
 import { KnexModelAdapter } from '../../src/oidc/model-adapter.ts';
 import { SepRegistration } from '../../src/sep/sep-registration.ts';
@@ -79,6 +80,7 @@ for (const backend of BACKENDS) {
     let requests: UpstreamRequestStore;
     let persons: PersonStore;
     let consents: ConsentStore;
+    let foreignPersons: ForeignPersonStore;
 
     before(async () => {
       ({ db, close } = await backend.open());
@@ -88,6 +90,7 @@ for (const backend of BACKENDS) {
       requests = new UpstreamRequestStore(db);
       persons = new PersonStore(db);
       consents = new ConsentStore(db);
+      foreignPersons = new ForeignPersonStore(db);
     });
     after(async () => close());
 
@@ -340,7 +343,14 @@ for (const backend of BACKENDS) {
           await requests.rememberAssertion('eobcanka', liveAssertion, now + 60_000, trx);
         });
 
-        assert.ok(((await sweepExpiredRows(db, requests, now)) ?? 0) >= 3);
+        const [gone, staying] = await db.transaction(async (trx) => [(await persons.findOrCreate(unique('foreign'), trx)).person, (await persons.findOrCreate(unique('foreign'), trx)).person]);
+        const facts = { givenName: 'Anna', familyName: 'Schmidt', dateOfBirth: '1990-01-01', issuingCountry: 'DE' };
+        await foreignPersons.save(gone!.id, facts, db, now - 9 * 3600 * 1000);
+        await foreignPersons.save(staying!.id, facts, db, now);
+
+        assert.ok(((await sweepExpiredRows(db, { requests, foreignPersons }, now)) ?? 0) >= 4);
+        assert.equal(await foreignPersons.find(gone!.id, now - 9 * 3600 * 1000), undefined, 'foreign attributes past their time are deleted');
+        assert.ok(await foreignPersons.find(staying!.id, now));
         assert.equal(await sessions.find(dead), undefined);
         assert.equal(await db('oidc_model').where({ id: dead }).first(), undefined);
         assert.ok(await sessions.find(live));
@@ -355,7 +365,7 @@ for (const backend of BACKENDS) {
         const prefix = unique('bulk');
         const rows = Array.from({ length: 12_000 }, (_, i) => ({ model: 'Interaction', id: `${prefix}-${i}`, payload: '{}', expires_at: expiredAt }));
         for (let i = 0; i < rows.length; i += 500) await db('oidc_model').insert(rows.slice(i, i + 500));
-        await sweepExpiredRows(db, requests);
+        await sweepExpiredRows(db, { requests, foreignPersons });
         assert.equal(Number((await db('oidc_model').where('id', 'like', `${prefix}-%`).count({ n: '*' }))[0]!.n), 0);
       });
     });
