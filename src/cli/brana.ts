@@ -16,6 +16,7 @@ import { RegistrationRejected, SepRegistration } from '../sep/sep-registration.t
 import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
 import type { Sep } from '../sep/sep.ts';
 import { migrate, openDatabase, type Database } from '../store/database.ts';
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import { addMetadataCommands } from './metadata-commands.ts';
 import { OperatorError } from './operator-error.ts';
 
@@ -250,6 +251,10 @@ export async function runCli(argv: string[]): Promise<number> {
     if (err instanceof OperatorError || err instanceof ConfigurationError) {
       process.stderr.write(`${err.message}\n`);
       return 2;
+    }
+    if (isDatabaseUnavailable(err)) {
+      process.stderr.write(`brana: the database cannot be reached (${(err as Error).message}); nothing was changed, try again\n`);
+      return 1;
     }
     process.stderr.write(`brana: ${(err as Error).stack ?? String(err)}\n`);
     return 1;

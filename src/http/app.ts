@@ -22,6 +22,8 @@ import { metricsRoute } from '../metrics/metrics-route.ts';
 import { statisticsRoutes } from '../stats/routes.ts';
 import { healthRoutes } from '../operations/health-routes.ts';
 import type { Readiness } from '../operations/readiness.ts';
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
+import { respondServiceUnavailable } from './service-unavailable.ts';
 
 const STATIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '../pages/static');
 
@@ -158,6 +160,10 @@ export function createApp(deps: AppDependencies): express.Express {
     // A request the HTTP layer refused (too large, malformed) is the client's error, not a 5xx.
     if (isClientError(err)) {
       if (!res.headersSent) showCitizenError(req, res, 'bad_request');
+      return;
+    }
+    if (isDatabaseUnavailable(err)) {
+      respondServiceUnavailable(req, res, err);
       return;
     }
     logger.error('request failed', { error: err.message, method: req.method });

@@ -25,6 +25,8 @@ import { SEP_METADATA, groupOfClient, sepPolicyOf } from './client-metadata.ts';
 import { LOA_SCOPES, buildGrant } from './grants.ts';
 import { KnexModelAdapter } from './model-adapter.ts';
 import { SepClientAdapter } from './sep-client-adapter.ts';
+import { installServiceUnavailable } from './service-unavailable.ts';
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 
 export interface ProviderDependencies {
   publicUrl: URL;
@@ -174,7 +176,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       Grant: 8 * 3600,
     },
     renderError: async (ctx, out, error) => {
-      logger.warn('authorization request refused', { error: out.error, description: out.error_description, detail: (error as { error_detail?: string }).error_detail });
+      // A database outage is answered (503) and logged by installServiceUnavailable.
+      if (!isDatabaseUnavailable(error)) logger.warn('authorization request refused', { error: out.error, description: out.error_description, detail: (error as { error_detail?: string }).error_detail });
       const locale = localeOfContext(ctx);
       const t = MESSAGES[locale];
       ctx.type = 'html';
@@ -190,6 +193,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   const provider = new Provider(deps.publicUrl.origin, configuration);
   provider.proxy = deps.trustProxy;
+  installServiceUnavailable(provider);
   installStepTiming(provider, deps.metrics);
   installAuditMiddleware(provider, deps.log, deps.seps, deps.pseudonyms);
   return provider;

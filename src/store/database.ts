@@ -4,6 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import { ConfigurationError } from '../config/configuration-error.ts';
+import { logger } from '../log/logger.ts';
 
 // PostgreSQL returns BIGINT as a string; every BIGINT we store is an epoch-millisecond time or a
 // sequence number, well inside Number's exact range.
@@ -42,14 +43,26 @@ export interface DatabaseLimits {
 
 export const DEFAULT_DATABASE_LIMITS: DatabaseLimits = { poolMax: 10, timeoutMs: 5000 };
 
+/** knex's own warnings (a dropped connection, a failed connection attempt) as structured log lines. */
+const knexLog = {
+  warn: (message: unknown) => logger.warn('database', { detail: String(message) }),
+  error: (message: unknown) => logger.error('database', { detail: String(message) }),
+  deprecate: (method: string, alternative: string) => logger.warn('database: deprecated knex call', { method, alternative }),
+  debug: () => undefined,
+};
+
 /** Held while migrating, so that nodes starting together migrate one after the other. */
 const MIGRATION_LOCK_KEY = 4_242_007;
 
 export function openDatabase(databaseUrl: string, limits: Partial<DatabaseLimits> = {}): Database {
   const { poolMax, timeoutMs } = { ...DEFAULT_DATABASE_LIMITS, ...limits };
   if (databaseUrl.startsWith('postgres://') || databaseUrl.startsWith('postgresql://')) {
-    return knexFactory({
+    // A connection whose query the client gave up on (no answer from the server or the network) may
+    // still have that query, or a transaction, open on the server: it is never handed out again.
+    const stalled = new Set<string>();
+    const db = knexFactory({
       client: 'pg',
+      log: knexLog,
       connection: {
         connectionString: databaseUrl,
         application_name: 'brana',
@@ -62,9 +75,18 @@ export function openDatabase(databaseUrl: string, limits: Partial<DatabaseLimits
         idle_in_transaction_session_timeout: Math.max(60_000, timeoutMs * 4),
         keepAlive: true,
       },
-      pool: { min: 0, max: poolMax, idleTimeoutMillis: 30_000 },
+      pool: {
+        min: 0,
+        max: poolMax,
+        idleTimeoutMillis: 30_000,
+        validate: (connection: { __knexUid?: string }) => !stalled.delete(connection.__knexUid ?? ''),
+      },
       acquireConnectionTimeout: timeoutMs,
     });
+    db.on('query-error', (err: unknown, query: { __knexUid?: string }) => {
+      if (/Query read timeout/.test((err as Error)?.message ?? '') && query?.__knexUid) stalled.add(query.__knexUid);
+    });
+    return db;
   }
   if (databaseUrl.startsWith('sqlite:')) {
     const filename = databaseUrl.slice('sqlite:'.length);
@@ -72,6 +94,7 @@ export function openDatabase(databaseUrl: string, limits: Partial<DatabaseLimits
     if (filename !== ':memory:') fs.mkdirSync(path.dirname(filename), { recursive: true });
     return knexFactory({
       client: 'sqlite3',
+      log: knexLog,
       connection: { filename },
       useNullAsDefault: true,
       acquireConnectionTimeout: timeoutMs,
