@@ -84,7 +84,7 @@ async function main(): Promise<void> {
 
   logger.info('Brána started', { mode: env.mode, issuer: env.publicUrl.origin, listening: `${address.address}:${address.port}`, database: env.databaseUrl.replace(/\/\/[^@]*@/, '//…@') });
   const lines = [
-    `Brána (${env.mode}) is listening on ${address.address}:${address.port}; its public URL is ${env.publicUrl.origin}/ (OpenID configuration: ${env.publicUrl.origin}/.well-known/openid-configuration)`,
+    `Brána (${env.mode}) is listening at ${env.publicUrl.origin}/ (bound to ${address.address}:${address.port}; OpenID configuration: ${env.publicUrl.origin}/.well-known/openid-configuration)`,
   ];
   if (demoUrl) lines.push(`Open ${demoUrl} in a browser and log in through Brána with a development identity provider.`);
   process.stdout.write(`\n${lines.join('\n')}\n\n`);

@@ -24,7 +24,7 @@ export interface BrokerProcess {
 export async function startBrokerProcess(name: string, env: Record<string, string>): Promise<BrokerProcess> {
   const child = spawn(process.execPath, ['src/main.ts'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', BRANA_PORT: '0', BRANA_BIND_HOST: '127.0.0.1', BRANA_DEMO_SEP_PORT: 'off', ...env },
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', BRANA_PORT: '0', BRANA_BIND_HOST: '127.0.0.1', BRANA_DEMO_SEP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -33,7 +33,7 @@ export async function startBrokerProcess(name: string, env: Record<string, strin
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const port = await new Promise<number>((resolve, reject) => {
     const look = () => {
-      const match = /listening on [^\s;]+:(\d+);/.exec(output);
+      const match = /bound to [^\s;]+:(\d+);/.exec(output);
       if (match) {
         child.stdout!.off('data', look);
         resolve(Number(match[1]));
