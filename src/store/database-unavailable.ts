@@ -20,8 +20,14 @@ const POSTGRES_CODES = new Set([
 
 const SQLITE_CODES = new Set(['SQLITE_BUSY', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_FULL', 'SQLITE_READONLY']);
 
+/** Also matched by message, for an error another module wrapped without its code. */
 const MESSAGES = [
   /Connection terminated/,
+  /terminating connection due to administrator command/,
+  /the database system is (starting up|shutting down|in recovery mode|not yet accepting connections)/,
+  /canceling statement due to statement timeout/,
+  /server closed the connection unexpectedly/,
+  /too many clients already/,
   /Connection ended unexpectedly/,
   /Query read timeout/,
   /not queryable/,
