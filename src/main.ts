@@ -9,6 +9,7 @@ import { shutDownGracefully } from './operations/graceful-shutdown.ts';
 import { SepRegistration } from './sep/sep-registration.ts';
 import { SepAlreadyRegistered } from './sep/sep-store.ts';
 import { sweepExpiredRows } from './store/expired-rows.ts';
+import { describeDatabaseError } from './store/database-unavailable.ts';
 
 const SWEEP_INTERVAL_MS = 60_000;
 
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
   const sweep = setInterval(() => {
     sweepExpiredRows(broker.db, broker)
       .then((removed) => removed && logger.info('expired rows removed', { removed }))
-      .catch((err: unknown) => logger.error('cleanup of expired rows failed', { error: (err as Error).message }));
+      .catch((err: unknown) => logger.error('cleanup of expired rows failed', describeDatabaseError(err)));
   }, SWEEP_INTERVAL_MS);
   sweep.unref();
 

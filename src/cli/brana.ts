@@ -16,7 +16,7 @@ import { RegistrationRejected, SepRegistration } from '../sep/sep-registration.t
 import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
 import type { Sep } from '../sep/sep.ts';
 import { migrate, openDatabase, type Database } from '../store/database.ts';
-import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
+import { describeDatabaseError, isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import { addMetadataCommands } from './metadata-commands.ts';
 import { OperatorError } from './operator-error.ts';
 
@@ -253,7 +253,7 @@ export async function runCli(argv: string[]): Promise<number> {
       return 2;
     }
     if (isDatabaseUnavailable(err)) {
-      process.stderr.write(`brana: the database cannot be reached (${(err as Error).message}); nothing was changed, try again\n`);
+      process.stderr.write(`brana: the database cannot be reached (${describeDatabaseError(err).error}); nothing was changed, try again\n`);
       return 1;
     }
     process.stderr.write(`brana: ${(err as Error).stack ?? String(err)}\n`);

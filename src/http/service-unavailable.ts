@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import { showCitizenError } from '../interaction/citizen-errors.ts';
 import { logger } from '../log/logger.ts';
+import { describeDatabaseError } from '../store/database-unavailable.ts';
 
 /** What a client is told to wait before trying again while the database is out of reach. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -16,7 +17,7 @@ export const UNAVAILABLE_BODY = {
  * the error page in Czech or English, a SeP or API client gets JSON. Either may retry.
  */
 export function respondServiceUnavailable(req: Request, res: Response, err: unknown): void {
-  logger.warn('request failed: database unavailable', { method: req.method, error: (err as Error)?.message, code: (err as { code?: string })?.code });
+  logger.warn('request failed: database unavailable', { method: req.method, ...describeDatabaseError(err) });
   if (res.headersSent) return;
   res.set('Retry-After', String(RETRY_AFTER_SECONDS));
   if (req.accepts(['html', 'json']) === 'html') {

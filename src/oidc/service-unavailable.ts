@@ -5,7 +5,7 @@ import { RETRY_AFTER_SECONDS, UNAVAILABLE_BODY } from '../http/service-unavailab
 import { logger } from '../log/logger.ts';
 import { MESSAGES, isLocale } from '../pages/i18n.ts';
 import { LANGUAGE_COOKIE, renderTemplate } from '../pages/render.ts';
-import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
+import { describeDatabaseError, isDatabaseUnavailable } from '../store/database-unavailable.ts';
 
 /** oidc-provider's routes a citizen's browser visits: they get a page; every other route gets JSON. */
 const BROWSER_ROUTES = new Set(['authorization', 'resume', 'end_session', 'end_session_confirm', 'end_session_success', 'code_verification', 'device_resume']);
@@ -17,9 +17,9 @@ const BROWSER_ROUTES = new Set(['authorization', 'resume', 'end_session', 'end_s
  * middleware, so that it also sees a failed write of the assertion log after the route.
  */
 export function installServiceUnavailable(provider: Provider): void {
-  const unavailable = new WeakSet<object>();
+  const unavailable = new WeakMap<object, unknown>();
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: unknown) => {
-    if (isDatabaseUnavailable(err)) unavailable.add(ctx);
+    if (isDatabaseUnavailable(err)) unavailable.set(ctx, err);
   });
 
   provider.use(async (ctx, next) => {
@@ -27,10 +27,10 @@ export function installServiceUnavailable(provider: Provider): void {
       await next();
     } catch (err) {
       if (!isDatabaseUnavailable(err)) throw err;
-      unavailable.add(ctx);
+      unavailable.set(ctx, err);
     }
     if (!unavailable.has(ctx)) return;
-    logger.warn('request failed: database unavailable', { method: ctx.method, route: (ctx as KoaContextWithOIDC).oidc?.route ?? null });
+    logger.warn('request failed: database unavailable', { method: ctx.method, route: (ctx as KoaContextWithOIDC).oidc?.route ?? null, ...describeDatabaseError(unavailable.get(ctx)) });
     ctx.status = 503;
     ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
     ctx.set('Cache-Control', 'no-store');

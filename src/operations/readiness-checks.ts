@@ -1,14 +1,19 @@
 import type { SigningKeyReload } from '../keys/signing-key-reload.ts';
 import { SIGNING_ALGORITHMS } from '../keys/signing-keys.ts';
 import type { Database } from '../store/database.ts';
+import { describeDatabaseError } from '../store/database-unavailable.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import type { ReadinessCheck } from './readiness.ts';
 
 /** The database answers a trivial query. */
 export function databaseCheck(db: Database): ReadinessCheck {
   return async () => {
-    await db.raw('SELECT 1');
-    return { ok: true };
+    try {
+      await db.raw('SELECT 1');
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, detail: describeDatabaseError(err) };
+    }
   };
 }
 

@@ -55,3 +55,15 @@ export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
   if (MESSAGES.some((pattern) => pattern.test(message))) return true;
   return isDatabaseUnavailable(e.cause, depth + 1);
 }
+
+/**
+ * What may be logged or shown of a database error: its code and the driver's own words, without the
+ * SQL and bound values that knex puts in front of them (they may hold tokens, secrets or personal
+ * data).
+ */
+export function describeDatabaseError(err: unknown): { code: string | null; error: string } {
+  const e = err as ErrorShape;
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  const cut = message.lastIndexOf(' - ');
+  return { code: typeof e?.code === 'string' ? e.code : null, error: (cut >= 0 ? message.slice(cut + 3) : message).slice(0, 300) };
+}

@@ -136,6 +136,7 @@ describe('when the database fails', function () {
     assert.equal((await request().get('/jwks').ca(proxy.ca)).status, 200, 'what needs no database still works');
     assert.ok(node.alive());
     assert.doesNotMatch(node.output(), /UnhandledPromiseRejection|uncaughtException/);
+    assert.doesNotMatch(node.output(), /insert into|select .* from|update "/i, 'no SQL (and its values) in the log');
 
     await database.restore();
     await eventually(async () => (await request().get('/readyz').ca(proxy.ca)).status === 200, 'the node ready again');
@@ -193,6 +194,7 @@ describe('when the database fails', function () {
     assert.equal(result.code, 1);
     assert.match(result.stderr, /the database cannot be reached .*nothing was changed, try again/);
     assert.equal(result.stdout, '', 'no client secret was handed out');
+    assert.doesNotMatch(result.stderr, /insert into|client_secret/i, 'neither the SQL nor its values are shown');
 
     await database.restore();
     await eventually(async () => Boolean(await db.raw('SELECT 1')), 'the database back');
