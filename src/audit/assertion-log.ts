@@ -29,7 +29,6 @@ export const AUDIT_EVENTS = [
   'audit_queried',
   'audit_exported',
   'audit_purged',
-  'keys_rotated',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 

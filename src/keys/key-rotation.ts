@@ -4,6 +4,9 @@ import type { AssertionLog } from '../audit/assertion-log.ts';
 import type { Database } from '../store/database.ts';
 import { SigningKeyRing, type SigningKey } from './signing-keys.ts';
 
+/** What `keys_rotated` records of these keys say they are for (the audit log's own key says 'audit-signing'). */
+export const SIGNING_KEY_PURPOSE = 'oidc-signing';
+
 /** A rotation the operator must fix something for first; nothing was changed. */
 export class KeyRotationRefused extends Error {}
 
@@ -66,7 +69,7 @@ export async function rotateSigningKeys(
     let replaced = false;
     try {
       await db.transaction(async (trx) => {
-        await log.append({ event: 'keys_rotated', outcome: 'success', detail: { actor: options.actor, ...summary } }, trx);
+        await log.append({ event: 'keys_rotated', outcome: 'success', detail: { purpose: SIGNING_KEY_PURPOSE, actor: options.actor, ...summary } }, trx);
         fs.renameSync(temporary, file);
         replaced = true;
       });

@@ -11,7 +11,7 @@ import { brana as runBrana } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
 import { hiddenFields, formAction } from '../support/html.ts';
 import { authorizationResponse, chooseMeans, Citizen, decideConsent, loginAtIdp, postToAcs, startLogin, type Sep } from '../support/login-driver.ts';
-import { createTestDatabase, POSTGRES_ADMIN_URL, type TestDatabase } from '../support/postgres.ts';
+import { createPostgresDatabase, POSTGRES_ADMIN_URL, type PostgresDatabase } from '../support/postgres.ts';
 import { startRoutingProxy, type RoutingProxy } from '../support/routing-proxy.ts';
 import { startStallProxy, type StallProxy } from '../support/tcp-stall-proxy.ts';
 import { sepDocument } from '../support/test-broker.ts';
@@ -23,7 +23,7 @@ import { sepDocument } from '../support/test-broker.ts';
  */
 describe('when the database fails', function () {
   this.timeout(60_000);
-  let database: TestDatabase;
+  let database: PostgresDatabase;
   let db: Database;
   let proxy: RoutingProxy;
   let stall: StallProxy;
@@ -56,7 +56,7 @@ describe('when the database fails', function () {
   }
 
   before(async () => {
-    database = await createTestDatabase('dbfail');
+    database = await createPostgresDatabase('dbfail');
     proxy = await startRoutingProxy();
     const admin = new URL(POSTGRES_ADMIN_URL);
     stall = await startStallProxy({ host: admin.hostname, port: Number(admin.port || 5432) });

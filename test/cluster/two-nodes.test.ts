@@ -13,7 +13,7 @@ import { startBrokerProcess, type BrokerProcess } from '../support/broker-proces
 import { brana as runBrana } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
 import { authorizationResponse, chooseMeans, Citizen, decideConsent, loginAtIdp, postToAcs, startLogin, type Sep, type StartedLogin } from '../support/login-driver.ts';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
+import { createPostgresDatabase, type PostgresDatabase } from '../support/postgres.ts';
 import { startRoutingProxy, type RoutingProxy } from '../support/routing-proxy.ts';
 import { sepDocument } from '../support/test-broker.ts';
 
@@ -24,7 +24,7 @@ import { sepDocument } from '../support/test-broker.ts';
  */
 describe('a cluster: two nodes, one login (PostgreSQL, shared keys, TLS-terminating proxy)', function () {
   this.timeout(60_000);
-  let database: TestDatabase;
+  let database: PostgresDatabase;
   let db: Database;
   let proxy: RoutingProxy;
   let dir: string;
@@ -63,7 +63,7 @@ describe('a cluster: two nodes, one login (PostgreSQL, shared keys, TLS-terminat
   }
 
   before(async () => {
-    database = await createTestDatabase('cluster');
+    database = await createPostgresDatabase('cluster');
     db = openDatabase(database.url);
     proxy = await startRoutingProxy();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brana-cluster-'));
@@ -229,7 +229,8 @@ describe('a cluster: two nodes, one login (PostgreSQL, shared keys, TLS-terminat
       const keys = await jwks();
       for (const token of [before, after]) await jose.jwtVerify(token, keys, { issuer: proxy.origin, audience: sep.clientId });
     }
-    assert.equal((await db('assertion_log').where({ event: 'keys_rotated' })).length, 2);
+    const rotations = (await db('assertion_log').where({ event: 'keys_rotated' })) as Array<{ detail: string }>;
+    assert.equal(rotations.filter((row) => (JSON.parse(row.detail) as { purpose?: string }).purpose === 'oidc-signing').length, 2);
   });
 
   it('keeps issuer, endpoints and cookies https behind the TLS-terminating proxy', async () => {

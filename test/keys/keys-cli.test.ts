@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AssertionLog } from '../../src/audit/assertion-log.ts';
 import { loadBrokerKeys } from '../../src/keys/key-store.ts';
 import { rotateSigningKeys } from '../../src/keys/key-rotation.ts';
 import { SIGNING_KEYS_FILE } from '../../src/keys/signing-keys.ts';
 import { migrate, openDatabase } from '../../src/store/database.ts';
+import { openTestTrail } from '../support/audit-trail.ts';
 import { brana as runBrana } from '../support/cli.ts';
-import { createTestDatabase } from '../support/postgres.ts';
+import { createPostgresDatabase } from '../support/postgres.ts';
 
 interface Listed {
   kid: string;
@@ -23,7 +23,9 @@ describe('brana keys (signing key rotation)', () => {
   const keysRotated = async (databaseUrl = env.DATABASE_URL!) => {
     const db = openDatabase(databaseUrl);
     try {
-      return ((await db('assertion_log').where({ event: 'keys_rotated' }).orderBy('seq', 'asc')) as Array<{ outcome: string; detail: string }>).map((row) => ({ ...row, detail: JSON.parse(row.detail) as Record<string, unknown> }));
+      return ((await db('assertion_log').where({ event: 'keys_rotated' }).orderBy('seq', 'asc')) as Array<{ outcome: string; detail: string }>)
+        .map((row) => ({ ...row, detail: JSON.parse(row.detail) as Record<string, unknown> }))
+        .filter((row) => row.detail.purpose === 'oidc-signing');
     } finally {
       await db.destroy();
     }
@@ -83,20 +85,21 @@ describe('brana keys (signing key rotation)', () => {
   });
 
   it('does not rotate when the rotation cannot be logged (PostgreSQL, log table locked past the timeout)', async () => {
-    const database = await createTestDatabase('rotate');
+    const database = await createPostgresDatabase('rotate');
     const db = openDatabase(database.url, { timeoutMs: 500 });
     try {
       await migrate(db);
       const original = fs.readFileSync(file, 'utf8');
       const lock = await database.lockTable('assertion_log');
       try {
-        await assert.rejects(rotateSigningKeys(file, db, new AssertionLog(db), { activateInMs: 0, retainMs: 60_000, actor: 'test' }), /statement timeout/);
+        const { log } = await openTestTrail(db);
+        await assert.rejects(rotateSigningKeys(file, db, log, { activateInMs: 0, retainMs: 60_000, actor: 'test' }), /statement timeout/);
       } finally {
         await lock.release();
       }
       assert.equal(fs.readFileSync(file, 'utf8'), original, 'the key file is unchanged');
       assert.deepEqual(fs.readdirSync(path.dirname(file)).filter((name) => /\.(tmp|lock)$/.test(name)), [], 'no temporary or lock file stays');
-      assert.deepEqual(await db('assertion_log').where({ event: 'keys_rotated' }), []);
+      assert.deepEqual((await db('assertion_log').where({ event: 'keys_rotated' })).filter((row: { detail: string }) => JSON.parse(row.detail).purpose === 'oidc-signing'), []);
     } finally {
       await db.destroy();
       await database.drop();

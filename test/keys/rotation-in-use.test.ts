@@ -50,7 +50,8 @@ describe('signing key rotation on a running node', () => {
       assert.equal(payload.sub, before.idToken.sub);
     }
     assert.ok(!(await jwks()).keys.some((key) => 'd' in key), 'only public keys are published');
-    const records = await brana.broker.log.query({ event: 'keys_rotated' });
+    const records = (await brana.broker.log.query({ event: 'keys_rotated' })).filter((record) => record.detail.purpose === 'oidc-signing');
     assert.equal(records.length, 2);
+    assert.deepEqual(records.map((record) => record.detail.actor), ['test', 'test']);
   });
 });

@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { errors } from 'oidc-provider';
-import { AssertionLog } from '../../src/audit/assertion-log.ts';
+import type { AssertionLog } from '../../src/audit/assertion-log.ts';
 import { ConsentStore } from '../../src/consent/consent-store.ts';
 import { ForeignPersonStore } from '../../src/identity/foreign-person-store.ts';
 import { PersonStore } from '../../src/identity/person-store.ts';
@@ -14,7 +11,9 @@ import { SepAlreadyRegistered, SepStore } from '../../src/sep/sep-store.ts';
 import { migrate, openDatabase, type Database } from '../../src/store/database.ts';
 import { sweepExpiredRows } from '../../src/store/expired-rows.ts';
 import { UpstreamRequestStore, REQUEST_RETENTION_MS } from '../../src/upstream/upstream-request-store.ts';
-import { createTestDatabase } from '../support/postgres.ts';
+import { openTestTrail } from '../support/audit-trail.ts';
+import { BACKENDS, createTestDatabase } from '../support/databases.ts';
+import { createPostgresDatabase } from '../support/postgres.ts';
 import { sepDocument } from '../support/test-broker.ts';
 
 /**
@@ -22,42 +21,6 @@ import { sepDocument } from '../support/test-broker.ts';
  * exercised the same way on a SQLite file and on a fresh PostgreSQL database, including the races a
  * cluster produces (two nodes consuming one code, answering one request, resolving one person).
  */
-interface Backend {
-  name: string;
-  open(): Promise<{ db: Database; close(): Promise<void> }>;
-}
-
-const BACKENDS: Backend[] = [
-  {
-    name: 'SQLite',
-    async open() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brana-store-'));
-      const db = openDatabase(`sqlite:${path.join(dir, 'brana.sqlite')}`);
-      return {
-        db,
-        async close() {
-          await db.destroy();
-          fs.rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    },
-  },
-  {
-    name: 'PostgreSQL',
-    async open() {
-      const database = await createTestDatabase('store');
-      const db = openDatabase(database.url);
-      return {
-        db,
-        async close() {
-          await db.destroy();
-          await database.drop();
-        },
-      };
-    },
-  },
-];
-
 const unique = (prefix: string) => `${prefix}-${randomBytes(6).toString('hex')}`;
 
 /** Every record follows the one before it (the hash chain's links; verifying the hashes is the audit suite's). */
@@ -68,7 +31,7 @@ async function chainIsIntact(db: Database): Promise<number> {
 }
 
 for (const backend of BACKENDS) {
-  describe(`the store on ${backend.name} (one conformance suite for every backend)`, () => {
+  describe(`the store on ${backend === 'sqlite' ? 'SQLite' : 'PostgreSQL'} (one conformance suite for every backend)`, () => {
     let db: Database;
     let close: () => Promise<void>;
     let seps: SepStore;
@@ -79,10 +42,11 @@ for (const backend of BACKENDS) {
     let foreignPersons: ForeignPersonStore;
 
     before(async () => {
-      ({ db, close } = await backend.open());
-      await migrate(db);
+      const database = await createTestDatabase(backend);
+      ({ db } = database);
+      close = () => database.drop();
       seps = new SepStore(db);
-      log = new AssertionLog(db);
+      ({ log } = await openTestTrail(db));
       requests = new UpstreamRequestStore(db);
       persons = new PersonStore(db);
       consents = new ConsentStore(db);
@@ -370,7 +334,7 @@ for (const backend of BACKENDS) {
 
 describe('PostgreSQL: nodes that start together', () => {
   it('migrate a fresh database one after the other, without a lock error', async () => {
-    const database = await createTestDatabase('migrate');
+    const database = await createPostgresDatabase('migrate');
     const nodes = [openDatabase(database.url), openDatabase(database.url), openDatabase(database.url)];
     try {
       await Promise.all(nodes.map((db) => migrate(db)));

@@ -1,14 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import knexFactory, { type Knex } from 'knex';
+import { POSTGRES_SERVER } from './databases.ts';
+
+/** The server's own `postgres` database, from which test databases are created, cut off and dropped. */
+export const POSTGRES_ADMIN_URL = `${POSTGRES_SERVER}/postgres`;
 
 /**
- * The PostgreSQL server the tests use (the development machine's, started by `.ci/run` on a clean
- * one). Each test suite gets a database of its own, with a unique name, dropped afterwards; the shared
- * server itself is never stopped, other people's tests use it too.
+ * A fresh, empty PostgreSQL database that a test can take away from under a running node and give
+ * back, for the cluster and outage tests. The shared server itself is never stopped: other people's
+ * tests use it too. (databases.ts gives a migrated database of either backend for store tests.)
  */
-export const POSTGRES_ADMIN_URL = process.env.BRANA_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-export interface TestDatabase {
+export interface PostgresDatabase {
   name: string;
   /** DATABASE_URL for Brána. */
   url: string;
@@ -34,14 +36,14 @@ function urlFor(database: string): string {
   return url.toString();
 }
 
-export async function createTestDatabase(label: string): Promise<TestDatabase> {
+export async function createPostgresDatabase(label: string): Promise<PostgresDatabase> {
   const name = `brana_test_${label.replace(/[^a-z0-9]/g, '')}_${process.pid}_${randomBytes(4).toString('hex')}`;
   const admin = knexFactory({ client: 'pg', connection: POSTGRES_ADMIN_URL, pool: { min: 0, max: 2 } });
   try {
     await admin.raw(`CREATE DATABASE "${name}"`);
   } catch (err) {
     await admin.destroy();
-    throw new Error(`PostgreSQL is needed at ${POSTGRES_ADMIN_URL} (set BRANA_TEST_POSTGRES_URL; .ci/run starts it): ${(err as Error).message}`);
+    throw new Error(`PostgreSQL is needed at ${POSTGRES_SERVER} (set BRANA_TEST_POSTGRES; .ci/run starts it): ${(err as Error).message}`);
   }
   const terminateConnections = async () => {
     const result = (await admin.raw('SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE datname = ? AND pid <> pg_backend_pid()', [name])) as { rows: Array<{ n: string }> };
