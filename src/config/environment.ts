@@ -22,6 +22,7 @@ export interface Environment {
   populationRegister: string | null;
   demoSepPort: number | null;
   trustProxy: boolean;
+  rateLimits: RateLimitSettings;
   /** The longest time between two refreshes of a means' metadata (cacheDuration/validUntil may shorten it). */
   metadataRefreshIntervalMs: number;
   audit: AuditSettings;
