@@ -61,6 +61,7 @@ const cs = {
       not_found: 'Stránka neexistuje.',
       server_error: 'Na naší straně nastala chyba. Zkuste to prosím znovu za chvíli.',
       too_many_requests: 'Příliš mnoho požadavků. Zkuste to prosím za chvíli.',
+      service_unavailable: 'Brána je teď dočasně nedostupná. Zkuste to prosím za chvíli znovu: obnovte tuto stránku, nebo začněte přihlášení znovu ve službě.',
     },
   },
   stats: {
@@ -153,6 +154,7 @@ const en: Messages = {
       not_found: 'This page does not exist.',
       server_error: 'Something went wrong on our side. Please try again in a moment.',
       too_many_requests: 'Too many requests. Please try again in a moment.',
+      service_unavailable: 'Brána is temporarily unavailable. Please try again in a moment: reload this page, or start the login again at the service.',
     },
   },
   stats: {
