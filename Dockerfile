@@ -22,5 +22,9 @@ RUN mkdir -p /app/data /app/keys && chown -R node:node /app/data /app/keys
 USER node
 EXPOSE 3000
 VOLUME ["/app/data", "/app/keys"]
+# /healthz: the process is up (restart it if not). Load balancers should use /readyz instead.
 HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.BRANA_PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# SIGTERM: finish logins in flight (BRANA_SHUTDOWN_GRACE_SECONDS, keep it below the orchestrator's
+# stop timeout) and stop. SIGHUP: re-read the signing keys at once.
+STOPSIGNAL SIGTERM
 CMD ["node", "src/main.ts"]

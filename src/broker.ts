@@ -1,5 +1,4 @@
 import { createHash, hkdfSync } from 'node:crypto';
-import path from 'node:path';
 import type express from 'express';
 import type Provider from 'oidc-provider';
 import { OperatorCredentials } from './access/operator-credentials.ts';
@@ -18,6 +17,10 @@ import { PersonStore } from './identity/person-store.ts';
 import { IdentityResolution } from './identity/resolution.ts';
 import { loadBrokerKeys, type BrokerKeys } from './keys/key-store.ts';
 import { BrokerMetrics } from './metrics/broker-metrics.ts';
+import { SigningKeyReload } from './keys/signing-key-reload.ts';
+import type { SigningKeyView } from './keys/signing-keys.ts';
+import { Readiness } from './operations/readiness.ts';
+import { databaseCheck, metadataCheck, signingKeysCheck } from './operations/readiness-checks.ts';
 import { createProvider } from './oidc/provider.ts';
 import { Pseudonyms } from './pseudonym/pseudonym.ts';
 import { SepRegistration } from './sep/sep-registration.ts';
@@ -35,7 +38,10 @@ export interface Broker {
   app: express.Express;
   db: Database;
   keys: BrokerKeys;
-  provider: Provider;
+  /** The oidc-provider instance in use now (replaced when the signing keys change). */
+  readonly provider: Provider;
+  signingKeys: SigningKeyReload;
+  readiness: Readiness;
   registry: IdentityMeansRegistry;
   seps: SepStore;
   log: AssertionLog;
@@ -47,21 +53,23 @@ export interface Broker {
   requests: UpstreamRequestStore;
   foreignPersons: ForeignPersonStore;
   operators: OperatorCredentials;
+  metrics: BrokerMetrics;
   /** Registers SePs and changes registrations, with their audit records (this instance's rules). */
   registration: SepRegistration;
   /** The citizens' open "My account" pages. */
   accountSessions: AccountSessions;
   tiles: TileStore;
   tileRequests: TileRequests;
-  metrics: BrokerMetrics;
   close(): Promise<void>;
 }
 
 export async function createBroker(env: Environment): Promise<Broker> {
-  const db = openDatabase(env.databaseUrl);
+  const db = openDatabase(env.databaseUrl, { poolMax: env.databasePoolMax, timeoutMs: env.databaseTimeoutMs });
+  let signingKeys: SigningKeyReload | undefined;
   try {
     await migrate(db);
     const keys = await loadBrokerKeys(env.keysDir, env.publicUrl);
+    signingKeys = new SigningKeyReload(keys.signingKeysFile, { intervalMs: env.keysReloadSeconds * 1000 });
     const requests = new UpstreamRequestStore(db);
     const audit = await openAuditTrail(db, env.keysDir, env.audit);
     const log = audit.log;
@@ -73,7 +81,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const persons = new PersonStore(db);
     const pseudonyms = new Pseudonyms(keys.pseudonymSecret);
     const operators = new OperatorCredentials(db);
-    const register = EmbeddedRegister.fromFile(process.env.BRANA_POPULATION_REGISTER ? path.resolve(process.env.BRANA_POPULATION_REGISTER) : TEST_CITIZENS_FILE);
+    const register = EmbeddedRegister.fromFile(env.populationRegister ?? TEST_CITIZENS_FILE);
     const foreignPersons = new ForeignPersonStore(db);
     const crossBorderMeans = new Set(registry.list().filter((means) => means.crossBorder).map((means) => means.id));
     const identifierKey = Buffer.from(hkdfSync('sha256', keys.pseudonymSecret, Buffer.alloc(0), 'brana eidas person identifier', 32));
@@ -83,27 +91,30 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const accountSessions = new AccountSessions(db);
     const tiles = new TileStore(db);
     const tileRequests = new TileRequests({ db, tiles, seps, log, allowLoopbackHttp: env.mode === 'development' });
-    const provider = createProvider({
-      publicUrl: env.publicUrl,
-      keys,
-      db,
-      seps,
-      persons,
-      register,
-      pseudonyms,
-      consents,
-      log,
-      metrics,
-      trustProxy: env.trustProxy,
-      foreignPersons,
-      crossBorderMeans,
-      registration,
-      sepEnvironment: env.sepEnvironment,
-      development: env.mode === 'development',
-    });
+    const makeProvider = (jwks: SigningKeyView['jwks']) =>
+      createProvider({
+        publicUrl: env.publicUrl,
+        keys,
+        jwks,
+        db,
+        seps,
+        persons,
+        register,
+        pseudonyms,
+        consents,
+        log,
+        metrics,
+        trustProxy: env.trustProxy,
+        foreignPersons,
+        crossBorderMeans,
+        registration,
+        sepEnvironment: env.sepEnvironment,
+        development: env.mode === 'development',
+      });
     const formKey = createHash('sha256').update('brana-forms').update(keys.cookieKeys[0] ?? '').digest();
-    const app = createApp({
-      provider,
+    const readiness = new Readiness().add('database', databaseCheck(db)).add('keys', signingKeysCheck(signingKeys)).add('metadata', metadataCheck(registry));
+    const deps = {
+      provider: makeProvider(signingKeys.current().jwks),
       seps,
       registry,
       requests,
@@ -112,30 +123,66 @@ export async function createBroker(env: Environment): Promise<Broker> {
       pseudonyms,
       db,
       resolution,
+      readiness,
       publicUrl: env.publicUrl,
       formKey,
       trustProxy: env.trustProxy,
       development: env.mode === 'development',
       rateLimits: env.rateLimits,
       operators,
+      audit,
+      metrics,
       accountSessions,
       history: new LoginHistory(seps, log, pseudonyms),
       registration,
       sepEnvironment: env.sepEnvironment,
       tiles,
       tileRequests,
-      audit,
-      metrics,
+    };
+    // oidc-provider reads its JWKS once: when the signing keys change, the node takes a new provider
+    // (all its state is in the database, so nothing is lost); routes read deps.provider per request.
+    signingKeys.onChange((view) => {
+      deps.provider = makeProvider(view.jwks);
     });
     registry.start(Math.min(60_000, env.metadataRefreshIntervalMs));
     audit.checkpoints.start();
-    const close = async () => {
-      registry.stop();
-      await audit.checkpoints.stop();
-      await db.destroy();
+    signingKeys.start();
+    const app = createApp(deps);
+    const reload = signingKeys;
+    return {
+      env,
+      app,
+      db,
+      keys,
+      get provider() {
+        return deps.provider;
+      },
+      signingKeys: reload,
+      readiness,
+      registry,
+      seps,
+      log,
+      audit,
+      consents,
+      persons,
+      pseudonyms,
+      requests,
+      foreignPersons,
+      operators,
+      metrics,
+      registration,
+      accountSessions,
+      tiles,
+      tileRequests,
+      async close() {
+        registry.stop();
+        reload.stop();
+        await audit.checkpoints.stop();
+        await db.destroy();
+      },
     };
-    return { env, app, db, keys, provider, registry, seps, log, audit, consents, persons, pseudonyms, requests, foreignPersons, operators, metrics, registration, accountSessions, tiles, tileRequests, close };
   } catch (err) {
+    signingKeys?.stop();
     await db.destroy();
     throw err;
   }

@@ -1,63 +1,100 @@
 import http from 'node:http';
-import { createBroker } from './broker.ts';
+import type { AddressInfo } from 'node:net';
+import { createBroker, type Broker } from './broker.ts';
 import { ConfigurationError } from './config/configuration-error.ts';
-import { readEnvironment } from './config/environment.ts';
+import { readEnvironment, type Environment } from './config/environment.ts';
 import { createDemoSep, DEMO_SEP_CLIENT_ID, demoSepRegistration } from './demo-sep/demo-sep.ts';
 import { logger } from './log/logger.ts';
-import { removeExpiredModels } from './oidc/model-adapter.ts';
+import { shutDownGracefully } from './operations/graceful-shutdown.ts';
+import { SepRegistration } from './sep/sep-registration.ts';
+import { SepAlreadyRegistered } from './sep/sep-store.ts';
+import { sweepExpiredRows } from './store/expired-rows.ts';
+import { describeDatabaseError } from './store/database-unavailable.ts';
 
-/** `npm start`: one Brána node, and in development mode the demo SeP beside it. */
+const SWEEP_INTERVAL_MS = 60_000;
+
+function listen(server: http.Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/** The demo "Portál občana" beside the broker (development only), registered on first start. */
+async function startDemoSep(env: Environment, broker: Broker, port: number): Promise<http.Server> {
+  const origin = `http://localhost:${port}`;
+  const registration = new SepRegistration(broker.db, broker.seps, broker.log, { allowLoopbackHttp: true, knownMeans: broker.registry.ids() });
+  let demo = await broker.seps.findWithSecret(DEMO_SEP_CLIENT_ID);
+  if (!demo) {
+    try {
+      await registration.register(demoSepRegistration(origin), 'active', 'npm start (development)');
+    } catch (err) {
+      // Another node registered it at the same moment.
+      if (!(err instanceof SepAlreadyRegistered)) throw err;
+    }
+    demo = await broker.seps.findWithSecret(DEMO_SEP_CLIENT_ID);
+  } else if (!demo.sep.redirectUris.includes(`${origin}/callback`)) {
+    logger.warn('the demo SeP is registered for another port; delete data/ or use that port', { registered: demo.sep.redirectUris });
+  }
+  const server = http.createServer(createDemoSep({ origin, issuer: env.publicUrl, clientSecret: demo!.clientSecret! }));
+  await listen(server, port, env.bindHost);
+  return server;
+}
+
+/**
+ * `npm start`: one Brána node (and in development mode the demo SeP beside it). Signals: SIGTERM or
+ * SIGINT stop it gracefully; SIGHUP re-reads the signing keys at once.
+ */
 async function main(): Promise<void> {
   const env = readEnvironment();
   const broker = await createBroker(env);
-  const servers: http.Server[] = [];
-
   const server = http.createServer(broker.app);
-  await new Promise<void>((resolve) => server.listen(env.port, env.bindHost, resolve));
-  servers.push(server);
-
+  const address = await listen(server, env.port, env.bindHost);
+  const servers = [server];
   let demoUrl: string | null = null;
-  if (env.mode === 'development' && env.demoSepPort !== null) {
-    const origin = `http://localhost:${env.demoSepPort}`;
-    const registration = broker.registration;
-    let demo = await broker.seps.findWithSecret(DEMO_SEP_CLIENT_ID);
-    if (!demo) {
-      await registration.register(demoSepRegistration(origin), 'active', 'npm start (development)');
-      demo = await broker.seps.findWithSecret(DEMO_SEP_CLIENT_ID);
-    } else if (!demo.sep.redirectUris.includes(`${origin}/callback`)) {
-      logger.warn('the demo SeP is registered for another port; delete data/ or use that port', { registered: demo.sep.redirectUris });
-    }
-    const demoServer = http.createServer(createDemoSep({ origin, issuer: env.publicUrl, clientSecret: demo!.clientSecret! }));
-    await new Promise<void>((resolve) => demoServer.listen(env.demoSepPort!, env.bindHost, resolve));
-    servers.push(demoServer);
-    demoUrl = `${origin}/`;
+  if (env.demoSepPort !== null) {
+    servers.push(await startDemoSep(env, broker, env.demoSepPort));
+    demoUrl = `http://localhost:${env.demoSepPort}/`;
   }
 
-  const cleanup = setInterval(() => {
-    Promise.all([removeExpiredModels(broker.db), broker.requests.removeExpired(), broker.foreignPersons.removeExpired(), broker.accountSessions.removeExpired()]).catch((err: unknown) =>
-      logger.error('cleanup of expired rows failed', { error: (err as Error).message }),
-    );
-  }, 60_000);
-  cleanup.unref();
+  const sweep = setInterval(() => {
+    sweepExpiredRows(broker.db, broker)
+      .then((removed) => removed && logger.info('expired rows removed', { removed }))
+      .catch((err: unknown) => logger.error('cleanup of expired rows failed', describeDatabaseError(err)));
+  }, SWEEP_INTERVAL_MS);
+  sweep.unref();
 
-  logger.info('Brána started', { mode: env.mode, issuer: env.publicUrl.origin, database: env.databaseUrl.replace(/\/\/[^@]*@/, '//…@') });
-  const lines = [`Brána (${env.mode}) is listening at ${env.publicUrl.origin}/ (OpenID configuration: ${env.publicUrl.origin}/.well-known/openid-configuration)`];
-  if (demoUrl) lines.push(`Open ${demoUrl} in a browser and log in through Brána with a development identity provider.`);
-  process.stdout.write(`\n${lines.join('\n')}\n\n`);
+  process.on('SIGHUP', () => void broker.signingKeys.check('signal'));
 
-  const stop = async () => {
-    clearInterval(cleanup);
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('Brána stopping', { signal, graceSeconds: env.shutdownGraceSeconds });
+    clearInterval(sweep);
+    const outcome = await shutDownGracefully(servers, { graceMs: env.shutdownGraceSeconds * 1000, readiness: broker.readiness });
     await broker.close();
+    logger.info('Brána stopped', { outcome });
     process.exit(0);
   };
-  process.once('SIGTERM', () => void stop());
-  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+
+  logger.info('Brána started', { mode: env.mode, issuer: env.publicUrl.origin, listening: `${address.address}:${address.port}`, database: env.databaseUrl.replace(/\/\/[^@]*@/, '//…@') });
+  const lines = [
+    `Brána (${env.mode}) is listening at ${env.publicUrl.origin}/ (bound to ${address.address}:${address.port}; OpenID configuration: ${env.publicUrl.origin}/.well-known/openid-configuration)`,
+  ];
+  if (demoUrl) lines.push(`Open ${demoUrl} in a browser and log in through Brána with a development identity provider.`);
+  process.stdout.write(`\n${lines.join('\n')}\n\n`);
 }
 
 main().catch((err: unknown) => {
   if (err instanceof ConfigurationError) {
-    process.stderr.write(`Brána cannot start: ${err.message}\n`);
+    // One line per problem (every wrong environment variable is reported at once).
+    process.stderr.write(err.message.split('\n').map((line) => `Brána cannot start: ${line}\n`).join(''));
     process.exit(2);
   }
   process.stderr.write(`Brána failed to start: ${(err as Error).stack ?? String(err)}\n`);

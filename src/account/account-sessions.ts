@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Database } from '../store/database.ts';
+import type { Database, Queryable } from '../store/database.ts';
 
 /** How long "My account" stays open without logging in again. */
 export const ACCOUNT_SESSION_TTL_MS = 20 * 60 * 1000;
@@ -77,8 +77,9 @@ export class AccountSessions {
     await this.db('account_session').where({ id_hash: hashOf(id) }).delete();
   }
 
-  async removeExpired(): Promise<number> {
-    return this.db('account_session').where('expires_at', '<', Date.now()).delete();
+  async removeExpired(now = Date.now(), trx: Queryable = this.db, limit = 5000): Promise<number> {
+    const expired = trx('account_session').select('id_hash').where('expires_at', '<', now).limit(limit);
+    return trx('account_session').whereIn('id_hash', expired).delete();
   }
 
   private async row(id: string): Promise<Row | undefined> {

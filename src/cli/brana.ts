@@ -1,12 +1,16 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import { LogNotIntact, registerAuditCommands } from '../audit/audit-commands.ts';
 import { openAuditTrail, type AuditTrail } from '../audit/audit-trail.ts';
 import { OPERATOR_ROLES, OperatorCredentials, isOperatorRole } from '../access/operator-credentials.ts';
 import { ConfigurationError } from '../config/configuration-error.ts';
-import { readEnvironment } from '../config/environment.ts';
+import { readEnvironment, type Environment } from '../config/environment.ts';
+import { KeyRotationRefused, rotateSigningKeys } from '../keys/key-rotation.ts';
+import { SIGNING_KEYS_FILE, SigningKeyRing } from '../keys/signing-keys.ts';
 import { logToStandardError } from '../log/logger.ts';
+import { CLOCK_TOLERANCE_SECONDS, ID_TOKEN_LIFETIME_SECONDS } from '../oidc/provider.ts';
 import { readIdentityMeansFolder } from '../means/identity-means.ts';
 import { reviewOf } from '../admin/sep-administration.ts';
 import { DEFAULT_INITIAL_TOKEN_DAYS, MAX_INITIAL_TOKEN_DAYS, issueInitialAccessToken, registrationDesk } from '../oidc/initial-access-tokens.ts';
@@ -16,6 +20,7 @@ import { migrate, openDatabase, type Database } from '../store/database.ts';
 import { TileNotAllowed, TileRequests } from '../tiles/tile-requests.ts';
 import { TileStore } from '../tiles/tile-store.ts';
 import type { TileStatus } from '../tiles/tile.ts';
+import { describeDatabaseError, isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import { addMetadataCommands } from './metadata-commands.ts';
 import { OperatorError } from './operator-error.ts';
 
@@ -24,6 +29,7 @@ function print(value: unknown): void {
 }
 
 interface StoreContext {
+  env: Environment;
   db: Database;
   seps: SepStore;
   registration: SepRegistration;
@@ -37,7 +43,7 @@ interface StoreContext {
 
 async function withStore<T>(action: (context: StoreContext) => Promise<T>): Promise<T> {
   const env = readEnvironment();
-  const db = openDatabase(env.databaseUrl);
+  const db = openDatabase(env.databaseUrl, { poolMax: env.databasePoolMax, timeoutMs: env.databaseTimeoutMs });
   try {
     await migrate(db);
     const seps = new SepStore(db);
@@ -48,7 +54,7 @@ async function withStore<T>(action: (context: StoreContext) => Promise<T>): Prom
     const tiles = new TileStore(db);
     const tileRequests = new TileRequests({ db, tiles, seps, log, allowLoopbackHttp: env.mode === 'development' });
     try {
-      return await action({ db, seps, registration, log, audit, operators: new OperatorCredentials(db), publicUrl: env.publicUrl, tiles, tileRequests });
+      return await action({ env, db, seps, registration, log, audit, operators: new OperatorCredentials(db), publicUrl: env.publicUrl, tiles, tileRequests });
     } finally {
       await audit.checkpoints.stop();
     }
@@ -279,6 +285,53 @@ export function buildProgram(): Command {
     },
     print,
   });
+
+  const keys = program.command('keys').description('ID-token signing keys in the shared keys folder');
+
+  keys
+    .command('rotate')
+    .description('add new signing keys; older ones stay published until every token they signed has expired')
+    .option('--activate-in <seconds>', 'when the new keys start to sign; by then every node must have re-read the keys (default: twice BRANA_KEYS_RELOAD_SECONDS; 0 only if you send every node SIGHUP at once)')
+    .action(async (options: { activateIn?: string }) => {
+      await withStore(async ({ env, db, log }) => {
+        if (options.activateIn !== undefined && !/^\d{1,7}$/.test(options.activateIn)) throw new OperatorError(`--activate-in: must be a whole number of seconds (got ${options.activateIn})`);
+        const activateIn = options.activateIn === undefined ? 2 * env.keysReloadSeconds : Number(options.activateIn);
+        const file = path.join(env.keysDir, SIGNING_KEYS_FILE);
+        try {
+          const summary = await rotateSigningKeys(file, db, log, {
+            activateInMs: activateIn * 1000,
+            // The longest an ID token signed just before the switch lives, plus one re-read interval for a late node.
+            retainMs: (ID_TOKEN_LIFETIME_SECONDS + CLOCK_TOLERANCE_SECONDS + env.keysReloadSeconds) * 1000,
+            actor: 'cli',
+          });
+          print({ ...summary, pickUp: `every node re-reads ${file} within ${env.keysReloadSeconds} s (BRANA_KEYS_RELOAD_SECONDS), or at once on SIGHUP` });
+        } catch (err) {
+          if (err instanceof KeyRotationRefused) throw new OperatorError(err.message);
+          throw err;
+        }
+      });
+    });
+
+  keys
+    .command('list')
+    .description('list the signing keys and their schedule (public information only)')
+    .action(() => {
+      const env = readEnvironment();
+      const file = path.join(env.keysDir, SIGNING_KEYS_FILE);
+      if (!fs.existsSync(file)) throw new OperatorError(`${file}: no signing keys yet (Brána generates them on its first start)`);
+      const { ring } = SigningKeyRing.read(file);
+      const now = Date.now();
+      const view = ring.view(now);
+      print(
+        ring.keys.map((key) => ({
+          kid: key.jwk.kid,
+          alg: key.jwk.alg,
+          state: Object.values(view.signing).includes(key.jwk.kid) ? 'signing' : !view.published.includes(key.jwk.kid) ? 'retired' : key.activeFrom > now ? 'pending' : 'published',
+          signsFrom: new Date(key.activeFrom).toISOString(),
+          publishedUntil: key.publishUntil === null ? null : new Date(key.publishUntil).toISOString(),
+        })),
+      );
+    });
   return program;
 }
 
@@ -296,6 +349,10 @@ export async function runCli(argv: string[]): Promise<number> {
     if (err instanceof OperatorError || err instanceof ConfigurationError) {
       process.stderr.write(`${err.message}\n`);
       return 2;
+    }
+    if (isDatabaseUnavailable(err)) {
+      process.stderr.write(`brana: the database cannot be reached (${describeDatabaseError(err).error}); nothing was changed, try again\n`);
+      return 1;
     }
     process.stderr.write(`brana: ${(err as Error).stack ?? String(err)}\n`);
     return 1;

@@ -21,3 +21,24 @@ export function describeIssues(issues: ReadonlyArray<{ path: PropertyKey[]; mess
     return `${field}: ${issue.message}`;
   });
 }
+
+export interface ConfigurationProblem {
+  field: string;
+  problem: string;
+}
+
+/**
+ * Several mistakes found at once (every wrong environment variable, not only the first): the message
+ * has one line per problem, each naming the source and the field.
+ */
+export class ConfigurationErrors extends ConfigurationError {
+  readonly problems: readonly ConfigurationProblem[];
+
+  constructor(source: string, problems: readonly ConfigurationProblem[]) {
+    const [first = { field: '(unknown)', problem: 'is not valid' }] = problems;
+    super(source, first.field, first.problem);
+    this.name = 'ConfigurationErrors';
+    this.problems = problems;
+    this.message = problems.map((p) => `${source}: ${p.field}: ${p.problem}`).join('\n');
+  }
+}

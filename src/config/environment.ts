@@ -1,8 +1,9 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigurationError, describeIssues } from './configuration-error.ts';
-import { SEP_ENVIRONMENTS, type SepEnvironment } from '../sep/sep.ts';
+import { ConfigurationErrors, type ConfigurationProblem } from './configuration-error.ts';
 import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from '../http/rate-limits.ts';
+import { SEP_ENVIRONMENTS, type SepEnvironment } from '../sep/sep.ts';
 
 /** Everything Brána reads from its environment, validated once at start. */
 export interface Environment {
@@ -11,9 +12,15 @@ export interface Environment {
   bindHost: string;
   publicUrl: URL;
   databaseUrl: string;
+  /** Connections one node may hold to PostgreSQL. */
+  databasePoolMax: number;
+  /** How long a query, or the wait for a connection, may take before the request fails with 503. */
+  databaseTimeoutMs: number;
   dataDir: string;
   keysDir: string;
   providersDir: string;
+  /** The embedded population register's data file; null: the development test citizens. */
+  populationRegister: string | null;
   demoSepPort: number | null;
   trustProxy: boolean;
   /** Test and production SeP registrations are separate: an instance accepts and serves only its own. */
@@ -22,6 +29,10 @@ export interface Environment {
   /** The longest time between two refreshes of a means' metadata (cacheDuration/validUntil may shorten it). */
   metadataRefreshIntervalMs: number;
   audit: AuditSettings;
+  /** How often a node re-reads the signing keys from the keys folder (SIGHUP re-reads at once). */
+  keysReloadSeconds: number;
+  /** How long SIGTERM waits for requests in flight before closing their connections. */
+  shutdownGraceSeconds: number;
 }
 
 /** The assertion log's checkpoint interval and retention period. */
@@ -32,71 +43,134 @@ export interface AuditSettings {
   retentionDays: number | null;
 }
 
-const schema = z.object({
-  BRANA_MODE: z.enum(['development', 'production']).default('development'),
-  BRANA_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  BRANA_BIND_HOST: z.string().min(1).default('127.0.0.1'),
-  BRANA_PUBLIC_URL: z.string().url().optional(),
-  DATABASE_URL: z.string().min(1).optional(),
-  BRANA_DATA_DIR: z.string().min(1).default('data'),
-  BRANA_KEYS_DIR: z.string().min(1).default('keys'),
-  BRANA_PROVIDERS_DIR: z.string().min(1).default('providers'),
-  BRANA_DEMO_SEP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
-  BRANA_TRUST_PROXY: z.enum(['true', 'false']).default('false'),
-  BRANA_SEP_ENVIRONMENT: z.enum(SEP_ENVIRONMENTS).optional(),
-  BRANA_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3600).default(DEFAULT_RATE_LIMITS.windowMs / 1000),
-  BRANA_RATE_LIMIT_LOGIN: z.coerce.number().int().min(1).default(DEFAULT_RATE_LIMITS.login),
-  BRANA_RATE_LIMIT_ACS: z.coerce.number().int().min(1).default(DEFAULT_RATE_LIMITS.acs),
-  BRANA_RATE_LIMIT_TOKEN_FAILURES: z.coerce.number().int().min(1).default(DEFAULT_RATE_LIMITS.tokenFailures),
-  BRANA_RATE_LIMIT_REGISTRATION: z.coerce.number().int().min(1).default(DEFAULT_RATE_LIMITS.registration),
-  BRANA_METADATA_REFRESH_SECONDS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(6 * 3600),
-  BRANA_AUDIT_CHECKPOINT_RECORDS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
-  BRANA_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
-  BRANA_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).optional(),
-});
+const wholeNumber = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .refine((value) => value >= min && value <= max, `must be a whole number from ${min} to ${max}`);
 
+const oneOf = <T extends string>(values: readonly [T, ...T[]]) => z.enum(values, { error: `must be one of ${values.join(', ')}` });
+
+function isDatabaseUrl(value: string): boolean {
+  if (value.startsWith('sqlite:')) return value.length > 'sqlite:'.length;
+  if (!/^postgres(ql)?:\/\//.test(value)) return false;
+  try {
+    return Boolean(new URL(value).hostname);
+  } catch {
+    return false;
+  }
+}
+
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.pathname === '/' && !url.search && !url.hash && !value.includes('#') && !url.username;
+  } catch {
+    return false;
+  }
+}
+
+/** One schema per variable, so that every wrong value is reported, not only the first. */
+const VARIABLES = {
+  BRANA_MODE: oneOf(['development', 'production']).default('development'),
+  BRANA_PORT: wholeNumber(0, 65535).default(3000),
+  BRANA_BIND_HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
+  BRANA_PUBLIC_URL: z.string().refine(isOrigin, 'must be an origin (http or https) without path, query or fragment, e.g. https://brana.example.cz').optional(),
+  DATABASE_URL: z.string().refine(isDatabaseUrl, 'must be sqlite:<file> or postgres://user@host:port/database').optional(),
+  BRANA_DB_POOL_MAX: wholeNumber(2, 200).default(10),
+  BRANA_DB_TIMEOUT_MS: wholeNumber(100, 120_000).default(5000),
+  BRANA_DATA_DIR: z.string().min(1, 'must not be empty').default('data'),
+  BRANA_KEYS_DIR: z.string().min(1, 'must not be empty').default('keys'),
+  BRANA_PROVIDERS_DIR: z.string().min(1, 'must not be empty').default('providers'),
+  BRANA_POPULATION_REGISTER: z.string().min(1, 'must not be empty').optional(),
+  BRANA_DEMO_SEP_PORT: wholeNumber(0, 65535).optional(),
+  BRANA_TRUST_PROXY: oneOf(['true', 'false']).default('false'),
+  BRANA_SEP_ENVIRONMENT: oneOf(SEP_ENVIRONMENTS).optional(),
+  BRANA_RATE_LIMIT_WINDOW_SECONDS: wholeNumber(1, 3600).default(DEFAULT_RATE_LIMITS.windowMs / 1000),
+  BRANA_RATE_LIMIT_LOGIN: wholeNumber(1, 1_000_000_000).default(DEFAULT_RATE_LIMITS.login),
+  BRANA_RATE_LIMIT_ACS: wholeNumber(1, 1_000_000_000).default(DEFAULT_RATE_LIMITS.acs),
+  BRANA_RATE_LIMIT_TOKEN_FAILURES: wholeNumber(1, 1_000_000_000).default(DEFAULT_RATE_LIMITS.tokenFailures),
+  BRANA_RATE_LIMIT_REGISTRATION: wholeNumber(1, 1_000_000_000).default(DEFAULT_RATE_LIMITS.registration),
+  BRANA_KEYS_RELOAD_SECONDS: wholeNumber(1, 3600).default(60),
+  BRANA_SHUTDOWN_GRACE_SECONDS: wholeNumber(0, 600).default(25),
+  BRANA_METADATA_REFRESH_SECONDS: wholeNumber(1, 7 * 24 * 3600).default(6 * 3600),
+  BRANA_AUDIT_CHECKPOINT_RECORDS: wholeNumber(1, 1_000_000).default(1000),
+  BRANA_AUDIT_CHECKPOINT_SECONDS: wholeNumber(0, 86_400).default(300),
+  BRANA_AUDIT_RETENTION_DAYS: wholeNumber(1, 36_500).optional(),
+  LOG_LEVEL: oneOf(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).optional(),
+};
+type Variables = { [K in keyof typeof VARIABLES]: z.output<(typeof VARIABLES)[K]> };
+
+/** Values that may hold a password are never repeated in a message. */
+const SECRET_VARIABLES = new Set(['DATABASE_URL']);
+
+/**
+ * Reads and checks the environment. Every wrong value is reported, each on its own line naming the
+ * variable, in one `ConfigurationErrors`; nothing starts until all of them are right.
+ */
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Environment {
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const [first] = describeIssues(parsed.error.issues);
-    const [field = '(root)', ...rest] = (first ?? 'unknown: invalid').split(': ');
-    throw new ConfigurationError('environment', field, rest.join(': '));
+  const problems: ConfigurationProblem[] = [];
+  const value: Partial<Variables> = {};
+  for (const [name, schema] of Object.entries(VARIABLES) as Array<[keyof Variables, z.ZodType]>) {
+    const raw = env[name];
+    const parsed = schema.safeParse(raw);
+    if (parsed.success) {
+      (value as Record<string, unknown>)[name] = parsed.data;
+    } else {
+      const shown = raw !== undefined && !SECRET_VARIABLES.has(name) ? ` (got ${JSON.stringify(raw.slice(0, 100))})` : '';
+      problems.push({ field: name, problem: `${parsed.error.issues[0]?.message ?? 'is not valid'}${shown}` });
+    }
   }
-  const value = parsed.data;
-  const port = value.BRANA_PORT;
-  const publicUrl = new URL(value.BRANA_PUBLIC_URL ?? `http://localhost:${port}`);
-  if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash) {
-    throw new ConfigurationError('environment', 'BRANA_PUBLIC_URL', 'must be an origin without path, query or fragment');
+
+  const port = value.BRANA_PORT ?? 3000;
+  const publicUrl = value.BRANA_PUBLIC_URL ? new URL(value.BRANA_PUBLIC_URL) : new URL(`http://localhost:${port}`);
+  if (value.BRANA_MODE === 'production') {
+    if (value.BRANA_PUBLIC_URL === undefined && !problems.some((p) => p.field === 'BRANA_PUBLIC_URL')) {
+      problems.push({ field: 'BRANA_PUBLIC_URL', problem: 'is required in production mode (the https address citizens and SePs use)' });
+    } else if (value.BRANA_PUBLIC_URL && publicUrl.protocol !== 'https:') {
+      problems.push({ field: 'BRANA_PUBLIC_URL', problem: 'must be an https URL in production mode' });
+    }
   }
-  if (value.BRANA_MODE === 'production' && publicUrl.protocol !== 'https:') {
-    throw new ConfigurationError('environment', 'BRANA_PUBLIC_URL', 'must be an https URL in production mode');
+  const populationRegister = value.BRANA_POPULATION_REGISTER ? path.resolve(cwd, value.BRANA_POPULATION_REGISTER) : null;
+  if (populationRegister && !fs.existsSync(populationRegister)) {
+    problems.push({ field: 'BRANA_POPULATION_REGISTER', problem: `file ${populationRegister} does not exist` });
   }
-  const dataDir = path.resolve(cwd, value.BRANA_DATA_DIR);
+  if (problems.length) throw new ConfigurationErrors('environment', problems);
+
+  const v = value as Variables;
+  const dataDir = path.resolve(cwd, v.BRANA_DATA_DIR);
+  const demo = v.BRANA_DEMO_SEP_PORT;
   return {
-    mode: value.BRANA_MODE,
+    mode: v.BRANA_MODE,
     port,
-    bindHost: value.BRANA_BIND_HOST,
+    bindHost: v.BRANA_BIND_HOST,
     publicUrl,
-    databaseUrl: value.DATABASE_URL ?? `sqlite:${path.join(dataDir, 'brana.sqlite')}`,
+    databaseUrl: v.DATABASE_URL ?? `sqlite:${path.join(dataDir, 'brana.sqlite')}`,
+    databasePoolMax: v.BRANA_DB_POOL_MAX,
+    databaseTimeoutMs: v.BRANA_DB_TIMEOUT_MS,
     dataDir,
-    keysDir: path.resolve(cwd, value.BRANA_KEYS_DIR),
-    providersDir: path.resolve(cwd, value.BRANA_PROVIDERS_DIR),
+    keysDir: path.resolve(cwd, v.BRANA_KEYS_DIR),
+    providersDir: path.resolve(cwd, v.BRANA_PROVIDERS_DIR),
+    populationRegister,
     // BRANA_DEMO_SEP_PORT=0 turns the demo SeP off (benchmarks, clusters in development mode).
-    demoSepPort: value.BRANA_MODE === 'development' && value.BRANA_DEMO_SEP_PORT !== 0 ? (value.BRANA_DEMO_SEP_PORT ?? port + 1) : null,
-    trustProxy: value.BRANA_TRUST_PROXY === 'true',
-    sepEnvironment: value.BRANA_SEP_ENVIRONMENT ?? (value.BRANA_MODE === 'development' ? 'test' : 'production'),
+    demoSepPort: v.BRANA_MODE === 'development' && demo !== 0 ? (demo ?? (port === 0 ? null : port + 1)) : null,
+    trustProxy: v.BRANA_TRUST_PROXY === 'true',
+    sepEnvironment: v.BRANA_SEP_ENVIRONMENT ?? (v.BRANA_MODE === 'development' ? 'test' : 'production'),
     rateLimits: {
-      windowMs: value.BRANA_RATE_LIMIT_WINDOW_SECONDS * 1000,
-      login: value.BRANA_RATE_LIMIT_LOGIN,
-      acs: value.BRANA_RATE_LIMIT_ACS,
-      tokenFailures: value.BRANA_RATE_LIMIT_TOKEN_FAILURES,
-      registration: value.BRANA_RATE_LIMIT_REGISTRATION,
+      windowMs: v.BRANA_RATE_LIMIT_WINDOW_SECONDS * 1000,
+      login: v.BRANA_RATE_LIMIT_LOGIN,
+      acs: v.BRANA_RATE_LIMIT_ACS,
+      tokenFailures: v.BRANA_RATE_LIMIT_TOKEN_FAILURES,
+      registration: v.BRANA_RATE_LIMIT_REGISTRATION,
     },
-    metadataRefreshIntervalMs: value.BRANA_METADATA_REFRESH_SECONDS * 1000,
+    keysReloadSeconds: v.BRANA_KEYS_RELOAD_SECONDS,
+    shutdownGraceSeconds: v.BRANA_SHUTDOWN_GRACE_SECONDS,
+    metadataRefreshIntervalMs: v.BRANA_METADATA_REFRESH_SECONDS * 1000,
     audit: {
-      checkpointEveryRecords: value.BRANA_AUDIT_CHECKPOINT_RECORDS,
-      checkpointEverySeconds: value.BRANA_AUDIT_CHECKPOINT_SECONDS,
-      retentionDays: value.BRANA_AUDIT_RETENTION_DAYS ?? null,
+      checkpointEveryRecords: v.BRANA_AUDIT_CHECKPOINT_RECORDS,
+      checkpointEverySeconds: v.BRANA_AUDIT_CHECKPOINT_SECONDS,
+      retentionDays: v.BRANA_AUDIT_RETENTION_DAYS ?? null,
     },
   };
 }

@@ -31,11 +31,16 @@ import { rateLimiters, type RateLimitSettings } from './rate-limits.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import { metricsRoute } from '../metrics/metrics-route.ts';
 import { statisticsRoutes } from '../stats/routes.ts';
+import { healthRoutes } from '../operations/health-routes.ts';
+import type { Readiness } from '../operations/readiness.ts';
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
+import { respondServiceUnavailable } from './service-unavailable.ts';
 
 const STATIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '../pages/static');
 
 export interface AppDependencies extends InteractionDependencies, UpstreamReturnDependencies {
   provider: Provider;
+  readiness: Readiness;
   seps: SepStore;
   registry: IdentityMeansRegistry;
   publicUrl: URL;
@@ -163,19 +168,28 @@ export function createApp(deps: AppDependencies): express.Express {
   app.use(statisticsRoutes({ db: deps.db, seps: deps.seps, registry: deps.registry, operators: deps.operators }));
   app.use(metricsRoute(deps.metrics, deps.operators));
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
+  app.use(healthRoutes(deps.readiness));
 
-  const oidc = deps.provider.callback();
+  // The provider is replaced when the signing keys change: take the current one per request.
+  const callbacks = new WeakMap<Provider, ReturnType<Provider['callback']>>();
   app.use((req, res) => {
-    oidc(req, res);
+    const provider = deps.provider;
+    let callback = callbacks.get(provider);
+    if (!callback) {
+      callback = provider.callback();
+      callbacks.set(provider, callback);
+    }
+    callback(req, res);
   });
 
   app.use((err: Error, req: Request, res: Response, _next: NextFunction) => {
     // A request the HTTP layer refused (too large, malformed) is the client's error, not a 5xx.
     if (isClientError(err)) {
       if (!res.headersSent) showCitizenError(req, res, 'bad_request');
+      return;
+    }
+    if (isDatabaseUnavailable(err)) {
+      respondServiceUnavailable(req, res, err);
       return;
     }
     logger.error('request failed', { error: err.message, method: req.method });

@@ -39,7 +39,9 @@ export class ForeignPersonStore {
     return row ? (JSON.parse(row.attributes) as ForeignPersonFacts) : undefined;
   }
 
-  async removeExpired(now = Date.now()): Promise<number> {
-    return this.db('foreign_person').where('expires_at', '<=', now).delete();
+  /** Deletes up to `limit` expired rows (in `trx`, when the sweep of expired rows gives one). */
+  async removeExpired(now = Date.now(), trx: Queryable = this.db, limit = 5000): Promise<number> {
+    const expired = trx('foreign_person').select('person_id').where('expires_at', '<=', now).limit(limit);
+    return trx('foreign_person').whereIn('person_id', expired).delete();
   }
 }

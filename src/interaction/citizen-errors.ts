@@ -11,6 +11,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   server_error: 500,
   means_unavailable: 503,
   means_unreachable: 503,
+  service_unavailable: 503,
 };
 
 /**

@@ -21,6 +21,8 @@ import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.
 import { MetadataUnavailable } from '../upstream/metadata/metadata-source.ts';
 import type { UpstreamRequestStore } from '../upstream/upstream-request-store.ts';
 import { logger } from '../log/logger.ts';
+import { respondServiceUnavailable } from '../http/service-unavailable.ts';
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import { isClientError, showCitizenError } from './citizen-errors.ts';
 import { requiredLoa } from './login-requirements.ts';
 
@@ -382,6 +384,10 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
   router.use((err: Error, req: Request, res: Response, _next: NextFunction) => {
     if (isClientError(err)) {
       showCitizenError(req, res, 'bad_request');
+      return;
+    }
+    if (isDatabaseUnavailable(err)) {
+      respondServiceUnavailable(req, res, err);
       return;
     }
     logger.error('interaction failed', { error: err.message, path: req.path.replace(/\/[^/]+$/, '/…') });

@@ -1,4 +1,4 @@
-import { X509Certificate, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { X509Certificate, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import forge from 'node-forge';
 
 export interface KeyPairWithCertificate {
@@ -13,8 +13,14 @@ export interface KeyPairWithCertificate {
  * node-forge, as Node's crypto cannot issue certificates). SAML trusts keys, not CAs.
  */
 export function generateSelfSignedCertificate(commonName: string, validDays = 3650): KeyPairWithCertificate {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const privateKeyPem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  return { privateKeyPem, certificatePem: selfSignedCertificateFor(privateKeyPem, commonName, validDays) };
+}
+
+/** A self-signed certificate for an existing RSA key (PKCS#8 PEM). */
+export function selfSignedCertificateFor(privateKeyPem: string, commonName: string, validDays = 3650): string {
+  const publicKey = createPublicKey(privateKeyPem);
   const certificate = forge.pki.createCertificate();
   certificate.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ format: 'pem', type: 'spki' }).toString());
   certificate.serialNumber = `01${randomBytes(12).toString('hex')}`;
@@ -25,7 +31,7 @@ export function generateSelfSignedCertificate(commonName: string, validDays = 36
   certificate.setIssuer(name);
   certificate.setExtensions([{ name: 'basicConstraints', cA: false }]);
   certificate.sign(forge.pki.privateKeyFromPem(privateKeyPem), forge.md.sha256.create());
-  return { privateKeyPem, certificatePem: forge.pki.certificateToPem(certificate) };
+  return forge.pki.certificateToPem(certificate);
 }
 
 /** The base64 body of a PEM certificate, as SAML metadata carries it in ds:X509Certificate. */

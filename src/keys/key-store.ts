@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomBytes, createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes, type JsonWebKey, type KeyObject } from 'node:crypto';
 import * as jose from 'jose';
-import { generateSelfSignedCertificate, type KeyPairWithCertificate } from './certificate.ts';
 import { ConfigurationError } from '../config/configuration-error.ts';
+import { selfSignedCertificateFor, type KeyPairWithCertificate } from './certificate.ts';
+import { SIGNING_KEYS_FILE, SigningKeyRing } from './signing-keys.ts';
 import { logger } from '../log/logger.ts';
 
 /**
@@ -11,8 +12,8 @@ import { logger } from '../log/logger.ts';
  * from there on every later start, so that every node of a cluster given the same folder agrees.
  */
 export interface BrokerKeys {
-  /** Private JWKs that sign ID tokens (RS256 and ES256). */
-  oidcSigningJwks: { keys: jose.JWK[] };
+  /** The ID-token signing keys and their rotation schedule (see signing-keys.ts); re-read while running. */
+  signingKeysFile: string;
   /** Keys of the cookies oidc-provider signs. */
   cookieKeys: string[];
   /** The secret under which pseudonyms are computed; losing it changes every citizen's pseudonym. */
@@ -45,30 +46,35 @@ async function readOrCreate(file: string, create: () => Promise<string | Buffer>
   return fs.readFileSync(file);
 }
 
+/**
+ * A key and its certificate, created on first start. Nodes starting together on an empty folder may
+ * both generate: the key is linked first (one wins), then a certificate is made for the key that won
+ * and linked (again one wins), so key and certificate always belong together. A pair that does not
+ * match (a hand-copied file) stops the start with a message naming the file.
+ */
 export async function readOrCreateCertifiedKey(dir: string, name: string, commonName: string): Promise<KeyPairWithCertificate> {
   const keyFile = path.join(dir, `${name}.key.pem`);
   const certFile = path.join(dir, `${name}.crt.pem`);
-  if (!fs.existsSync(keyFile) || !fs.existsSync(certFile)) {
-    const generated = generateSelfSignedCertificate(commonName);
-    writeSecretFile(certFile, generated.certificatePem);
-    writeSecretFile(keyFile, generated.privateKeyPem);
+  if (!fs.existsSync(keyFile)) {
+    writeSecretFile(keyFile, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }));
     logger.info('generated key material', { file: `${name}.key.pem` });
   }
-  return { privateKeyPem: fs.readFileSync(keyFile, 'utf8'), certificatePem: fs.readFileSync(certFile, 'utf8') };
-}
-
-async function generateSigningJwks(): Promise<string> {
-  const keys: jose.JWK[] = [];
-  for (const alg of ['RS256', 'ES256'] as const) {
-    const { privateKey } = await jose.generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) });
-    const jwk = await jose.exportJWK(privateKey);
-    keys.push({ ...jwk, alg, use: 'sig', kid: await jose.calculateJwkThumbprint(jwk) });
+  const privateKeyPem = fs.readFileSync(keyFile, 'utf8');
+  if (!fs.existsSync(certFile)) writeSecretFile(certFile, selfSignedCertificateFor(privateKeyPem, commonName));
+  const certificatePem = fs.readFileSync(certFile, 'utf8');
+  let matches = false;
+  try {
+    matches = new X509Certificate(certificatePem).checkPrivateKey(createPrivateKey(privateKeyPem));
+  } catch {
+    // an unreadable file does not match either
   }
-  return JSON.stringify({ keys }, null, 2);
+  if (!matches) throw new ConfigurationError(certFile, '(certificate)', `does not belong to the key in ${name}.key.pem`);
+  return { privateKeyPem, certificatePem };
 }
 
 export async function loadBrokerKeys(keysDir: string, publicUrl: URL): Promise<BrokerKeys> {
-  const jwks = JSON.parse((await readOrCreate(path.join(keysDir, 'oidc-signing.jwks.json'), generateSigningJwks)).toString('utf8')) as { keys: jose.JWK[] };
+  const signingKeysFile = path.join(keysDir, SIGNING_KEYS_FILE);
+  await readOrCreate(signingKeysFile, async () => (await SigningKeyRing.generate()).serialize());
   const cookieKeys = JSON.parse(
     (await readOrCreate(path.join(keysDir, 'cookie-keys.json'), async () => JSON.stringify([randomBytes(32).toString('base64url')]))).toString('utf8'),
   ) as string[];
@@ -79,7 +85,7 @@ export async function loadBrokerKeys(keysDir: string, publicUrl: URL): Promise<B
   const samlSigning = await readOrCreateCertifiedKey(keysDir, 'saml-signing', `Brána SAML signing ${publicUrl.host}`);
   const samlEncryption = await readOrCreateCertifiedKey(keysDir, 'saml-encryption', `Brána SAML encryption ${publicUrl.host}`);
   return {
-    oidcSigningJwks: jwks,
+    signingKeysFile,
     cookieKeys,
     pseudonymSecret,
     samlSigning,

@@ -92,6 +92,8 @@ export class KnexModelAdapter implements Adapter {
   }
 }
 
-export async function removeExpiredModels(db: Database): Promise<number> {
-  return db('oidc_model').where('expires_at', '<', Date.now()).delete();
+/** Deletes up to `limit` expired rows (sessions, interactions, codes, tokens…); returns how many. */
+export async function removeExpiredModels(db: Queryable, now = Date.now(), limit = 5000): Promise<number> {
+  const expired = db('oidc_model').select('model', 'id').where('expires_at', '<', now).limit(limit);
+  return db('oidc_model').whereIn(['model', 'id'], expired).delete();
 }

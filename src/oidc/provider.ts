@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { parse as parseCookies } from 'cookie';
+import type { JWK } from 'jose';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import { installStepTiming } from '../metrics/oidc-step-timing.ts';
@@ -28,10 +29,14 @@ import { LOA_SCOPES, buildGrant } from './grants.ts';
 import { KnexModelAdapter } from './model-adapter.ts';
 import { SepClientAdapter } from './sep-client-adapter.ts';
 import { SEP_REGISTRATION_POLICY, registrationPolicy } from './sep-registration-policy.ts';
+import { installServiceUnavailable } from './service-unavailable.ts';
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 
 export interface ProviderDependencies {
   publicUrl: URL;
   keys: BrokerKeys;
+  /** The signing keys in use now (signing-keys.ts); a new provider is made when they change. */
+  jwks: { keys: JWK[] };
   db: Database;
   seps: SepStore;
   persons: PersonStore;
@@ -69,6 +74,11 @@ export function sepKeyFetch(development: boolean): NonNullable<Configuration['fe
     return globalThis.fetch(url, options);
   };
 }
+
+/** How long an ID token lives; a retired signing key stays published at least this long. */
+export const ID_TOKEN_LIFETIME_SECONDS = 600;
+/** The clock skew oidc-provider tolerates. */
+export const CLOCK_TOLERANCE_SECONDS = 5;
 
 function localeOfContext(ctx: KoaContextWithOIDC): Locale {
   const chosen = parseCookies(ctx.get('cookie') ?? '')[LANGUAGE_COOKIE];
@@ -118,7 +128,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       return new KnexModelAdapter(deps.db, name, name === 'AccessToken' ? tokenIssuedHook(deps) : undefined);
     },
     findAccount: accountFinder(deps.persons, deps.register, deps.pseudonyms, deps.foreignPersons),
-    jwks: deps.keys.oidcSigningJwks as Configuration['jwks'],
+    jwks: deps.jwks as Configuration['jwks'],
     cookies: {
       keys: deps.keys.cookieKeys,
       long: { httpOnly: true, sameSite: 'lax', secure, signed: true },
@@ -142,7 +152,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       token_endpoint_auth_method: 'client_secret_basic',
     },
     allowOmittingSingleRegisteredRedirectUri: false,
-    clockTolerance: 5,
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
     conformIdTokenClaims: true,
     features: {
       devInteractions: { enabled: false },
@@ -201,13 +211,14 @@ export function createProvider(deps: ProviderDependencies): Provider {
     ttl: {
       AccessToken: 600,
       AuthorizationCode: 60,
-      IdToken: 600,
+      IdToken: ID_TOKEN_LIFETIME_SECONDS,
       Interaction: 1800,
       Session: 8 * 3600,
       Grant: 8 * 3600,
     },
     renderError: async (ctx, out, error) => {
-      logger.warn('authorization request refused', { error: out.error, description: out.error_description, detail: (error as { error_detail?: string }).error_detail });
+      // A database outage is answered (503) and logged by installServiceUnavailable.
+      if (!isDatabaseUnavailable(error)) logger.warn('authorization request refused', { error: out.error, description: out.error_description, detail: (error as { error_detail?: string }).error_detail });
       const locale = localeOfContext(ctx);
       const t = MESSAGES[locale];
       ctx.type = 'html';
@@ -229,6 +240,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   const provider = new Provider(deps.publicUrl.origin, configuration);
   provider.proxy = deps.trustProxy;
+  installServiceUnavailable(provider);
   installStepTiming(provider, deps.metrics);
   installAuditMiddleware(provider, deps.log, deps.seps, deps.pseudonyms);
   return provider;

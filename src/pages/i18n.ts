@@ -62,6 +62,7 @@ const cs = {
       server_error: 'Na naší straně nastala chyba. Zkuste to prosím znovu za chvíli.',
       too_many_requests: 'Příliš mnoho požadavků. Zkuste to prosím za chvíli.',
       sep_not_approved: 'Služba, ze které jste přišli, zatím není schválena pro přihlašování přes Bránu.',
+      service_unavailable: 'Brána je teď dočasně nedostupná. Zkuste to prosím za chvíli znovu: obnovte tuto stránku, nebo začněte přihlášení znovu ve službě.',
     },
   },
   account: {
@@ -242,6 +243,7 @@ const en: Messages = {
       server_error: 'Something went wrong on our side. Please try again in a moment.',
       too_many_requests: 'Too many requests. Please try again in a moment.',
       sep_not_approved: 'The service you came from is not yet approved to log people in through Brána.',
+      service_unavailable: 'Brána is temporarily unavailable. Please try again in a moment: reload this page, or start the login again at the service.',
     },
   },
   account: {

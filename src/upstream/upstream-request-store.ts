@@ -1,4 +1,4 @@
-import { isUniqueViolation, type Database, type Queryable } from '../store/database.ts';
+import type { Database, Queryable } from '../store/database.ts';
 import type { Loa } from '../domain/loa.ts';
 
 /** A request Brána sent to an identity means, found again when the answer comes back. */
@@ -57,6 +57,8 @@ function fromRow(row: Row): UpstreamRequest {
 
 /** How long a citizen may spend at the identity means before the request expires. */
 export const UPSTREAM_REQUEST_TTL_MS = 15 * 60 * 1000;
+/** How long an expired or answered request stays for support questions before it is removed. */
+export const REQUEST_RETENTION_MS = 24 * 3600 * 1000;
 
 /**
  * Outstanding upstream requests and the assertion ids already seen, in the database (not in memory)
@@ -134,23 +136,29 @@ export class UpstreamRequestStore {
 
   /**
    * Remembers an assertion id; false if it was seen before (a replay). The unique key makes this
-   * atomic across nodes.
+   * atomic across nodes; a racing insert waits for the other and does nothing, leaving the caller's
+   * transaction usable.
    */
   async rememberAssertion(means: string, assertionId: string, expiresAt: number, trx: Queryable): Promise<boolean> {
     const seen = await trx('upstream_assertion').where({ means, assertion_id: assertionId }).first('assertion_id');
     if (seen) return false;
-    try {
-      await trx('upstream_assertion').insert({ means, assertion_id: assertionId, expires_at: expiresAt });
-      return true;
-    } catch (err) {
-      if (isUniqueViolation(err)) return false;
-      throw err;
-    }
+    const inserted = await trx('upstream_assertion')
+      .insert({ means, assertion_id: assertionId, expires_at: expiresAt })
+      .onConflict(['means', 'assertion_id'])
+      .ignore()
+      .returning('assertion_id');
+    return inserted.length === 1;
   }
 
-  async removeExpired(): Promise<void> {
-    const at = Date.now();
-    await this.db('upstream_assertion').where('expires_at', '<', at).delete();
-    await this.db('upstream_request').where('expires_at', '<', at - 24 * 3600 * 1000).delete();
+  /**
+   * Deletes up to `limit` assertion ids past their validity (a replay of them fails the time checks
+   * anyway) and up to `limit` requests a day past expiry (kept that long for support questions).
+   */
+  async removeExpired(trx: Queryable = this.db, now = Date.now(), limit = 5000): Promise<number> {
+    const assertions = trx('upstream_assertion').select('means', 'assertion_id').where('expires_at', '<', now).limit(limit);
+    const removedAssertions = await trx('upstream_assertion').whereIn(['means', 'assertion_id'], assertions).delete();
+    const requests = trx('upstream_request').select('request_id').where('expires_at', '<', now - REQUEST_RETENTION_MS).limit(limit);
+    const removedRequests = await trx('upstream_request').whereIn('request_id', requests).delete();
+    return removedAssertions + removedRequests;
   }
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigurationError } from '../../src/config/configuration-error.ts';
+import { ConfigurationError, ConfigurationErrors } from '../../src/config/configuration-error.ts';
 import { readEnvironment } from '../../src/config/environment.ts';
 import { readIdentityMeansFile } from '../../src/means/identity-means.ts';
 import { parseIdpMetadata } from '../../src/upstream/saml/idp-metadata.ts';
@@ -61,6 +61,42 @@ describe('configuration errors name the file and the field', () => {
     assert.equal(readEnvironment({ BRANA_MODE: 'production', BRANA_PUBLIC_URL: 'https://brana.example.cz' }).sepEnvironment, 'production');
     assert.equal(readEnvironment({ BRANA_MODE: 'production', BRANA_PUBLIC_URL: 'https://brana-test.example.cz', BRANA_SEP_ENVIRONMENT: 'test' }).sepEnvironment, 'test');
     assert.throws(() => readEnvironment({ BRANA_SEP_ENVIRONMENT: 'staging' }), /environment: BRANA_SEP_ENVIRONMENT: /);
+  });
+
+  it('every wrong environment variable at once, one line each, never repeating the database URL', () => {
+    const wrong = {
+      BRANA_PORT: 'eighty',
+      BRANA_MODE: 'staging',
+      BRANA_TRUST_PROXY: 'yes',
+      DATABASE_URL: 'mysql://brana:s3cret@db.example.cz/brana',
+      BRANA_DB_TIMEOUT_MS: '5s',
+      BRANA_KEYS_RELOAD_SECONDS: '0',
+      BRANA_DEMO_SEP_PORT: 'none',
+      BRANA_POPULATION_REGISTER: '/no/such/register.json',
+    };
+    assert.throws(
+      () => readEnvironment(wrong),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigurationErrors);
+        const lines = err.message.split('\n');
+        assert.deepEqual(lines.map((line) => line.split(': ')[1]).sort(), Object.keys(wrong).sort());
+        assert.equal(lines.length, Object.keys(wrong).length);
+        for (const line of lines) assert.match(line, /^environment: [A-Z_]+: \S/);
+        assert.match(err.message, /BRANA_PORT: must be a whole number from 0 to 65535 \(got "eighty"\)/);
+        assert.match(err.message, /BRANA_POPULATION_REGISTER: file \/no\/such\/register\.json does not exist/);
+        assert.ok(!err.message.includes('s3cret'), 'a database URL may hold a password');
+        return true;
+      },
+    );
+  });
+
+  it('production needs an https public URL; the demo SeP can be switched off', () => {
+    assert.throws(() => readEnvironment({ BRANA_MODE: 'production' }), /BRANA_PUBLIC_URL: is required in production mode/);
+    const env = readEnvironment({ BRANA_DEMO_SEP_PORT: '0', BRANA_PORT: '4000', DATABASE_URL: 'postgres://brana@db:5432/brana', BRANA_DB_POOL_MAX: '20' });
+    assert.equal(env.demoSepPort, null);
+    assert.equal(env.databasePoolMax, 20);
+    assert.equal(env.databaseTimeoutMs, 5000);
+    assert.equal(env.keysReloadSeconds, 60);
   });
 
   it('identity provider metadata', () => {

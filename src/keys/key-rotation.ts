@@ -1,0 +1,89 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { AssertionLog } from '../audit/assertion-log.ts';
+import type { Database } from '../store/database.ts';
+import { SigningKeyRing, type SigningKey } from './signing-keys.ts';
+
+/** What `keys_rotated` records of these keys say they are for (the audit log's own key says 'audit-signing'). */
+export const SIGNING_KEY_PURPOSE = 'oidc-signing';
+
+/** A rotation the operator must fix something for first; nothing was changed. */
+export class KeyRotationRefused extends Error {}
+
+export interface RotationSummary {
+  /** When the new keys start to sign (ISO). */
+  signingFrom: string;
+  added: Array<{ kid: string; alg: string }>;
+  /** Older keys, still published until every token they signed has expired. */
+  retiring: Array<{ kid: string; alg: string; publishedUntil: string }>;
+  /** Keys whose publication had ended, now removed from the file. */
+  removed: string[];
+}
+
+function writeFileSynced(file: string, content: string): void {
+  const fd = fs.openSync(file, 'w', 0o600);
+  try {
+    fs.writeSync(fd, content);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * `brana keys rotate`: new ID-token signing keys that sign from `now + activateInMs`; older keys stay
+ * published for `retainMs` after that. The file is replaced atomically (rename), inside the
+ * transaction that writes `keys_rotated` to the assertion log, so a rotation is never done without
+ * its record: if the record cannot be written the file is not replaced, and if the commit fails the
+ * old file is put back.
+ */
+export async function rotateSigningKeys(
+  file: string,
+  db: Database,
+  log: AssertionLog,
+  options: { activateInMs: number; retainMs: number; actor: string; now?: number },
+): Promise<RotationSummary> {
+  const now = options.now ?? Date.now();
+  if (!fs.existsSync(file)) throw new KeyRotationRefused(`${file}: no signing keys yet (Brána generates them on its first start; check BRANA_KEYS_DIR)`);
+  const lock = `${file}.lock`;
+  let lockFd: number;
+  try {
+    lockFd = fs.openSync(lock, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new KeyRotationRefused(`${lock}: another rotation is in progress (remove the file if none is)`);
+    throw err;
+  }
+  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    const { ring, text: previous } = SigningKeyRing.read(file);
+    const activeFrom = now + options.activateInMs;
+    const rotation = await ring.rotated(now, activeFrom, options.retainMs);
+    const describe = (key: SigningKey) => ({ kid: key.jwk.kid, alg: key.jwk.alg });
+    const summary: RotationSummary = {
+      signingFrom: new Date(activeFrom).toISOString(),
+      added: rotation.added.map(describe),
+      retiring: rotation.retiring.map((key) => ({ ...describe(key), publishedUntil: new Date(key.publishUntil!).toISOString() })),
+      removed: rotation.removed,
+    };
+    writeFileSynced(temporary, rotation.ring.serialize());
+    let replaced = false;
+    try {
+      await db.transaction(async (trx) => {
+        await log.append({ event: 'keys_rotated', outcome: 'success', detail: { purpose: SIGNING_KEY_PURPOSE, actor: options.actor, ...summary } }, trx);
+        fs.renameSync(temporary, file);
+        replaced = true;
+      });
+    } catch (err) {
+      if (replaced) {
+        writeFileSynced(temporary, previous);
+        fs.renameSync(temporary, file);
+      }
+      throw err;
+    }
+    return summary;
+  } finally {
+    fs.rmSync(temporary, { force: true });
+    fs.closeSync(lockFd);
+    fs.rmSync(lock, { force: true });
+  }
+}

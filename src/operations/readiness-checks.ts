@@ -1,0 +1,48 @@
+import type { SigningKeyReload } from '../keys/signing-key-reload.ts';
+import { SIGNING_ALGORITHMS } from '../keys/signing-keys.ts';
+import type { Database } from '../store/database.ts';
+import { describeDatabaseError } from '../store/database-unavailable.ts';
+import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
+import type { ReadinessCheck } from './readiness.ts';
+
+/** The database answers a trivial query. */
+export function databaseCheck(db: Database): ReadinessCheck {
+  return async () => {
+    try {
+      await db.raw('SELECT 1');
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, detail: describeDatabaseError(err) };
+    }
+  };
+}
+
+/**
+ * The node holds a signing key for every algorithm. A failed re-read of the key file is reported but
+ * does not make the node unready: it goes on signing with the keys it has.
+ */
+export function signingKeysCheck(keys: SigningKeyReload): ReadinessCheck {
+  return () => {
+    const status = keys.status();
+    return {
+      ok: SIGNING_ALGORITHMS.every((alg) => Boolean(status.signing[alg])),
+      detail: { signing: status.signing, published: status.published, loadedAt: new Date(status.loadedAt).toISOString(), lastError: status.lastError },
+    };
+  };
+}
+
+/**
+ * Identity means metadata, per means (fresh, stale, expired, failing). The node is ready while at
+ * least one means can be used: a means whose metadata expired is unusable on every node alike and is
+ * left out of the selection page, so taking the nodes out of the load balancer would only stop the
+ * other means too.
+ */
+export function metadataCheck(registry: IdentityMeansRegistry): ReadinessCheck {
+  return () => {
+    const means = registry.metadataStatus();
+    return {
+      ok: means.some((status) => status.available),
+      detail: Object.fromEntries(means.map((status) => [status.means, { state: status.state, available: status.available, validUntil: status.validUntil }])),
+    };
+  };
+}
