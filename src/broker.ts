@@ -2,6 +2,9 @@ import { createHash, hkdfSync } from 'node:crypto';
 import type express from 'express';
 import type Provider from 'oidc-provider';
 import { OperatorCredentials } from './access/operator-credentials.ts';
+import { ensureAccountSep } from './account/account-sep.ts';
+import { AccountSessions } from './account/account-sessions.ts';
+import { LoginHistory } from './account/login-history.ts';
 import type { AssertionLog } from './audit/assertion-log.ts';
 import { openAuditTrail, type AuditTrail } from './audit/audit-trail.ts';
 import type { Environment } from './config/environment.ts';
@@ -20,7 +23,10 @@ import { Readiness } from './operations/readiness.ts';
 import { databaseCheck, metadataCheck, signingKeysCheck } from './operations/readiness-checks.ts';
 import { createProvider } from './oidc/provider.ts';
 import { Pseudonyms } from './pseudonym/pseudonym.ts';
+import { SepRegistration } from './sep/sep-registration.ts';
 import { SepStore } from './sep/sep-store.ts';
+import { TileRequests } from './tiles/tile-requests.ts';
+import { TileStore } from './tiles/tile-store.ts';
 import { migrate, openDatabase, type Database } from './store/database.ts';
 import type { IdentityMeansRegistry } from './upstream/identity-means-registry.ts';
 import { buildIdentityMeansRegistry } from './upstream/means-setup.ts';
@@ -48,6 +54,12 @@ export interface Broker {
   foreignPersons: ForeignPersonStore;
   operators: OperatorCredentials;
   metrics: BrokerMetrics;
+  /** Registers SePs and changes registrations, with their audit records (this instance's rules). */
+  registration: SepRegistration;
+  /** The citizens' open "My account" pages. */
+  accountSessions: AccountSessions;
+  tiles: TileStore;
+  tileRequests: TileRequests;
   close(): Promise<void>;
 }
 
@@ -74,8 +86,31 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const crossBorderMeans = new Set(registry.list().filter((means) => means.crossBorder).map((means) => means.id));
     const identifierKey = Buffer.from(hkdfSync('sha256', keys.pseudonymSecret, Buffer.alloc(0), 'brana eidas person identifier', 32));
     const resolution = new IdentityResolution(register, persons, { crossBorderMeans, store: foreignPersons, identifierKey });
+    const registration = new SepRegistration(db, seps, log, { allowLoopbackHttp: env.mode === 'development', knownMeans: registry.ids(), environment: env.sepEnvironment });
+    await ensureAccountSep(registration, seps, env.publicUrl, env.sepEnvironment);
+    const accountSessions = new AccountSessions(db);
+    const tiles = new TileStore(db);
+    const tileRequests = new TileRequests({ db, tiles, seps, log, allowLoopbackHttp: env.mode === 'development' });
     const makeProvider = (jwks: SigningKeyView['jwks']) =>
-      createProvider({ publicUrl: env.publicUrl, keys, jwks, db, seps, persons, register, pseudonyms, consents, log, metrics, trustProxy: env.trustProxy, foreignPersons, crossBorderMeans });
+      createProvider({
+        publicUrl: env.publicUrl,
+        keys,
+        jwks,
+        db,
+        seps,
+        persons,
+        register,
+        pseudonyms,
+        consents,
+        log,
+        metrics,
+        trustProxy: env.trustProxy,
+        foreignPersons,
+        crossBorderMeans,
+        registration,
+        sepEnvironment: env.sepEnvironment,
+        development: env.mode === 'development',
+      });
     const formKey = createHash('sha256').update('brana-forms').update(keys.cookieKeys[0] ?? '').digest();
     const readiness = new Readiness().add('database', databaseCheck(db)).add('keys', signingKeysCheck(signingKeys)).add('metadata', metadataCheck(registry));
     const deps = {
@@ -97,6 +132,12 @@ export async function createBroker(env: Environment): Promise<Broker> {
       operators,
       audit,
       metrics,
+      accountSessions,
+      history: new LoginHistory(seps, log, pseudonyms),
+      registration,
+      sepEnvironment: env.sepEnvironment,
+      tiles,
+      tileRequests,
     };
     // oidc-provider reads its JWKS once: when the signing keys change, the node takes a new provider
     // (all its state is in the database, so nothing is lost); routes read deps.provider per request.
@@ -129,6 +170,10 @@ export async function createBroker(env: Environment): Promise<Broker> {
       foreignPersons,
       operators,
       metrics,
+      registration,
+      accountSessions,
+      tiles,
+      tileRequests,
       async close() {
         registry.stop();
         reload.stop();

@@ -29,6 +29,17 @@ export const AUDIT_EVENTS = [
   'audit_queried',
   'audit_exported',
   'audit_purged',
+  // SeP onboarding: every change to a registration or a tile is an administrative event.
+  'sep_updated',
+  'sep_approved',
+  'sep_rejected',
+  'sep_secret_rotated',
+  'sep_initial_token_issued',
+  'tile_requested',
+  'tile_approved',
+  'tile_rejected',
+  // The citizen opening My account (Brána's own SeP).
+  'account_login',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 
@@ -225,6 +236,31 @@ export class AssertionLog {
     query.orderBy('seq', options.order ?? 'asc');
     if (options.limit !== undefined) query.limit(options.limit);
     return ((await query) as AssertionLogRow[]).map(storedRecordOf);
+  }
+
+  /**
+   * The newest records of these events among a citizen's pseudonyms (My account). Found through the
+   * pseudonym index alone — the numbers and kinds first, then the few rows — so that no query plan
+   * can turn it into a backward walk over the whole log in `seq` order (what an ORDER BY … LIMIT
+   * over the pseudonym and event indexes becomes on PostgreSQL as the log grows).
+   */
+  async latestOf(pseudonyms: readonly string[], events: readonly AuditEvent[], limit: number, trx: Queryable = this.db): Promise<StoredAuditRecord[]> {
+    if (!pseudonyms.length || !events.length) return [];
+    const hits = (await trx('assertion_log').whereIn('pseudonym', [...pseudonyms]).select('seq', 'event')) as Array<{ seq: number | string; event: string }>;
+    const wanted = new Set<string>(events);
+    const seqs = hits
+      .filter((hit) => wanted.has(hit.event))
+      .map((hit) => Number(hit.seq))
+      .sort((a, b) => b - a)
+      .slice(0, limit);
+    if (!seqs.length) return [];
+    return ((await trx('assertion_log').whereIn('seq', seqs).orderBy('seq', 'desc')) as AssertionLogRow[]).map(storedRecordOf);
+  }
+
+  /** How many records match (e.g. a SeP's completed logins: `token_issued`, for its tile). */
+  async count(filter: AuditFilter, trx: Queryable = this.db): Promise<number> {
+    const [row] = (await applyAuditFilter(trx('assertion_log'), filter).count({ n: '*' })) as Array<{ n: number | string }>;
+    return Number(row?.n ?? 0);
   }
 
   /**

@@ -12,20 +12,20 @@ import { SIGNING_KEYS_FILE, SigningKeyRing } from '../keys/signing-keys.ts';
 import { logToStandardError } from '../log/logger.ts';
 import { CLOCK_TOLERANCE_SECONDS, ID_TOKEN_LIFETIME_SECONDS } from '../oidc/provider.ts';
 import { readIdentityMeansFolder } from '../means/identity-means.ts';
-import { RegistrationRejected, SepRegistration } from '../sep/sep-registration.ts';
+import { reviewOf } from '../admin/sep-administration.ts';
+import { DEFAULT_INITIAL_TOKEN_DAYS, MAX_INITIAL_TOKEN_DAYS, issueInitialAccessToken, registrationDesk } from '../oidc/initial-access-tokens.ts';
+import { NothingToDecide, RegistrationRejected, SepRegistration, UnknownSep } from '../sep/sep-registration.ts';
 import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
-import type { Sep } from '../sep/sep.ts';
 import { migrate, openDatabase, type Database } from '../store/database.ts';
+import { TileNotAllowed, TileRequests } from '../tiles/tile-requests.ts';
+import { TileStore } from '../tiles/tile-store.ts';
+import type { TileStatus } from '../tiles/tile.ts';
 import { describeDatabaseError, isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import { addMetadataCommands } from './metadata-commands.ts';
 import { OperatorError } from './operator-error.ts';
 
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
-
-function describe(sep: Sep): Record<string, unknown> {
-  return { ...sep, createdAt: new Date(sep.createdAt).toISOString(), updatedAt: new Date(sep.updatedAt).toISOString() };
 }
 
 interface StoreContext {
@@ -36,6 +36,9 @@ interface StoreContext {
   log: AssertionLog;
   audit: AuditTrail;
   operators: OperatorCredentials;
+  publicUrl: URL;
+  tiles: TileStore;
+  tileRequests: TileRequests;
 }
 
 async function withStore<T>(action: (context: StoreContext) => Promise<T>): Promise<T> {
@@ -47,9 +50,11 @@ async function withStore<T>(action: (context: StoreContext) => Promise<T>): Prom
     const audit = await openAuditTrail(db, env.keysDir, env.audit);
     const log = audit.log;
     const knownMeans = readIdentityMeansFolder(env.providersDir).map((means) => means.id);
-    const registration = new SepRegistration(db, seps, log, { allowLoopbackHttp: env.mode === 'development', knownMeans });
+    const registration = new SepRegistration(db, seps, log, { allowLoopbackHttp: env.mode === 'development', knownMeans, environment: env.sepEnvironment });
+    const tiles = new TileStore(db);
+    const tileRequests = new TileRequests({ db, tiles, seps, log, allowLoopbackHttp: env.mode === 'development' });
     try {
-      return await action({ env, db, seps, registration, log, audit, operators: new OperatorCredentials(db) });
+      return await action({ env, db, seps, registration, log, audit, operators: new OperatorCredentials(db), publicUrl: env.publicUrl, tiles, tileRequests });
     } finally {
       await audit.checkpoints.stop();
     }
@@ -98,20 +103,78 @@ export function buildProgram(): Command {
   sep
     .command('list')
     .description('list registered SePs')
-    .action(async () => {
+    .option('--pending', 'only those waiting for an administrator: new registrations and requested changes')
+    .action(async (options: { pending?: boolean }) => {
       await withStore(async ({ seps }) => {
-        print((await seps.list()).map((item) => ({ clientId: item.clientId, name: item.name.cs, status: item.status, group: item.group, environment: item.environment })));
+        const all = await seps.list();
+        const shown = options.pending ? all.filter((item) => item.status === 'pending' || item.requestedRegistration !== null) : all;
+        print(shown.map((item) => ({ clientId: item.clientId, name: item.name.cs, status: item.status, group: item.group, environment: item.environment, changePending: item.requestedRegistration !== null })));
       });
     });
 
   sep
     .command('show <clientId>')
-    .description('show one registration (without its secret)')
+    .description('show one registration for review (without its secret): in force, the change asked for, the other members of its group')
     .action(async (clientId: string) => {
       await withStore(async ({ seps }) => {
         const found = await seps.find(clientId);
         if (!found) throw new OperatorError(`no SeP with client id ${clientId}`);
-        print(describe(found));
+        print(await reviewOf(seps, found));
+      });
+    });
+
+  sep
+    .command('approve <clientId>')
+    .description('approve a pending registration (it can log citizens in) or the change a SeP asked for (it comes into force)')
+    .action(async (clientId: string) => {
+      await withStore(async ({ registration }) => {
+        try {
+          print({ clientId, ...(await registration.approve(clientId, 'cli')) });
+        } catch (err) {
+          if (err instanceof UnknownSep || err instanceof NothingToDecide) throw new OperatorError(err.message);
+          throw err;
+        }
+      });
+    });
+
+  sep
+    .command('reject <clientId>')
+    .description('refuse a pending registration (it is disabled) or a requested change (it is dropped)')
+    .requiredOption('--reason <text>', 'why, for the SeP and the assertion log')
+    .action(async (clientId: string, options: { reason: string }) => {
+      if (!options.reason.trim()) throw new OperatorError('--reason: must not be empty');
+      await withStore(async ({ registration }) => {
+        try {
+          print({ clientId, ...(await registration.reject(clientId, 'cli', options.reason.trim())) });
+        } catch (err) {
+          if (err instanceof UnknownSep || err instanceof NothingToDecide) throw new OperatorError(err.message);
+          throw err;
+        }
+      });
+    });
+
+  sep
+    .command('rotate-secret <clientId>')
+    .description('give a SeP a new client secret; the old one stops working at once')
+    .action(async (clientId: string) => {
+      await withStore(async ({ registration }) => {
+        const secret = await registration.rotateSecret(clientId, 'cli');
+        if (!secret) throw new OperatorError(`no SeP with client id ${clientId}`);
+        print({ clientId, clientSecret: secret });
+      });
+    });
+
+  sep
+    .command('initial-token')
+    .description('issue an initial access token with which a SeP registers itself (RFC 7591); printed once')
+    .option('--days <days>', `how long it is valid (at most ${MAX_INITIAL_TOKEN_DAYS})`, String(DEFAULT_INITIAL_TOKEN_DAYS))
+    .action(async (options: { days: string }) => {
+      const days = Number(options.days);
+      if (!Number.isFinite(days) || days <= 0 || days > MAX_INITIAL_TOKEN_DAYS) throw new OperatorError(`--days: must be a number of days between 0 and ${MAX_INITIAL_TOKEN_DAYS}`);
+      await withStore(async ({ db, seps, registration, log, publicUrl }) => {
+        const desk = registrationDesk(db, { registration, seps, publicUrl });
+        const issued = await issueInitialAccessToken(desk, log, 'cli', days);
+        print({ initialAccessToken: issued.token, expiresAt: new Date(issued.expiresAt).toISOString(), registrationEndpoint: new URL('/reg', publicUrl).href });
       });
     });
 
@@ -135,6 +198,41 @@ export function buildProgram(): Command {
         if (!(await registration.setAttributeValueLogging(clientId, value === 'on', 'cli'))) throw new OperatorError(`no SeP with client id ${clientId}`);
         print({ clientId, logAttributeValues: value === 'on' });
       });
+      });
+
+  const tile = program.command('tile').description('Citizen-Portal tiles (dlaždice) requested by SePs');
+  const tileNumber = (id: string) => {
+    if (!/^\d{1,12}$/.test(id)) throw new OperatorError(`${id}: is not a tile number`);
+    return Number(id);
+  };
+  const decided = async (action: () => Promise<unknown>) => {
+    try {
+      print(await action());
+    } catch (err) {
+      if (err instanceof TileNotAllowed) throw new OperatorError(err.message);
+      throw err;
+    }
+  };
+  tile
+    .command('list')
+    .description('list tiles (without their logos)')
+    .option('--status <status>', 'pending, approved, rejected, withdrawn or superseded')
+    .action(async (options: { status?: string }) => {
+      await withStore(async ({ tiles }) => print(await tiles.list({ status: options.status as TileStatus | undefined })));
+    });
+  tile
+    .command('approve <id>')
+    .description('publish a pending tile on the catalogue (it replaces the SeP\'s earlier tile)')
+    .action(async (id: string) => {
+      await withStore(async ({ tileRequests }) => decided(() => tileRequests.approve(tileNumber(id), 'cli')));
+    });
+  tile
+    .command('reject <id>')
+    .description('refuse a pending tile, or withdraw a published one')
+    .requiredOption('--reason <text>', 'why, for the SeP and the assertion log')
+    .action(async (id: string, options: { reason: string }) => {
+      if (!options.reason.trim()) throw new OperatorError('--reason: must not be empty');
+      await withStore(async ({ tileRequests }) => decided(() => tileRequests.reject(tileNumber(id), 'cli', options.reason.trim())));
     });
 
   const operator = program.command('operator').description('credentials of administrators and auditors');

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ConfigurationErrors, type ConfigurationProblem } from './configuration-error.ts';
 import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from '../http/rate-limits.ts';
+import { SEP_ENVIRONMENTS, type SepEnvironment } from '../sep/sep.ts';
 
 /** Everything Brána reads from its environment, validated once at start. */
 export interface Environment {
@@ -22,6 +23,8 @@ export interface Environment {
   populationRegister: string | null;
   demoSepPort: number | null;
   trustProxy: boolean;
+  /** Test and production SeP registrations are separate: an instance accepts and serves only its own. */
+  sepEnvironment: SepEnvironment;
   rateLimits: RateLimitSettings;
   /** The longest time between two refreshes of a means' metadata (cacheDuration/validUntil may shorten it). */
   metadataRefreshIntervalMs: number;
@@ -83,6 +86,7 @@ const VARIABLES = {
   BRANA_POPULATION_REGISTER: z.string().min(1, 'must not be empty').optional(),
   BRANA_DEMO_SEP_PORT: wholeNumber(0, 65535).optional(),
   BRANA_TRUST_PROXY: oneOf(['true', 'false']).default('false'),
+  BRANA_SEP_ENVIRONMENT: oneOf(SEP_ENVIRONMENTS).optional(),
   BRANA_RATE_LIMIT_WINDOW_SECONDS: wholeNumber(1, 3600).default(DEFAULT_RATE_LIMITS.windowMs / 1000),
   BRANA_RATE_LIMIT_LOGIN: wholeNumber(1, 1_000_000_000).default(DEFAULT_RATE_LIMITS.login),
   BRANA_RATE_LIMIT_ACS: wholeNumber(1, 1_000_000_000).default(DEFAULT_RATE_LIMITS.acs),
@@ -152,6 +156,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
     // BRANA_DEMO_SEP_PORT=0 turns the demo SeP off (benchmarks, clusters in development mode).
     demoSepPort: v.BRANA_MODE === 'development' && demo !== 0 ? (demo ?? (port === 0 ? null : port + 1)) : null,
     trustProxy: v.BRANA_TRUST_PROXY === 'true',
+    sepEnvironment: v.BRANA_SEP_ENVIRONMENT ?? (v.BRANA_MODE === 'development' ? 'test' : 'production'),
     rateLimits: {
       windowMs: v.BRANA_RATE_LIMIT_WINDOW_SECONDS * 1000,
       login: v.BRANA_RATE_LIMIT_LOGIN,

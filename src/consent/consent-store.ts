@@ -63,8 +63,8 @@ export class ConsentStore {
     await trx('consent').insert({ person_id: personId, sep_id: sepId, attributes: attributeSetKey(attributes), created_at: at });
   }
 
-  async listActive(personId: string): Promise<ConsentRecord[]> {
-    const rows = (await this.db('consent').where({ person_id: personId }).whereNull('revoked_at').orderBy('created_at', 'desc')) as Row[];
+  async listActive(personId: string, trx: Queryable = this.db): Promise<ConsentRecord[]> {
+    const rows = (await trx('consent').where({ person_id: personId }).whereNull('revoked_at').orderBy('created_at', 'desc')) as Row[];
     return rows.map(fromRow);
   }
 

@@ -92,7 +92,7 @@ export function createDemoSep(options: { origin: string; issuer: URL; clientSecr
   };
 
   const page = (res: Response, data: { user?: LoggedIn; error?: string; errorDescription?: string }) => {
-    res.type('html').set('Cache-Control', 'no-store').send(eta.render('portal', { user: data.user ?? null, error: data.error ?? null, errorDescription: data.errorDescription ?? null }));
+    res.type('html').set('Cache-Control', 'no-store').send(eta.render('portal', { user: data.user ?? null, error: data.error ?? null, errorDescription: data.errorDescription ?? null, accountUrl: new URL('/account', options.issuer).href }));
   };
 
   app.get('/', (req, res) => page(res, { user: session(req, res).user }));

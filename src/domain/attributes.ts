@@ -52,6 +52,11 @@ export function attribute(id: AttributeId): AttributeDefinition {
   return definition;
 }
 
+/** Attributes in the order a citizen reads them (given name before family name…), not alphabetically. */
+export function inReadingOrder(ids: readonly AttributeId[]): AttributeId[] {
+  return [...ids].sort((a, b) => ATTRIBUTE_IDS.indexOf(a) - ATTRIBUTE_IDS.indexOf(b));
+}
+
 /** The attribute a claim name carries, if it is one of ours. */
 export function attributeOfClaim(claim: string): AttributeId | undefined {
   return byClaim.get(claim)?.id as AttributeId | undefined;

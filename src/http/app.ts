@@ -10,6 +10,17 @@ import { isClientError, showCitizenError } from '../interaction/citizen-errors.t
 import { interactionRoutes, type InteractionDependencies } from '../interaction/routes.ts';
 import { upstreamReturnRoutes, type UpstreamReturnDependencies } from '../interaction/upstream-return.ts';
 import type { OperatorCredentials } from '../access/operator-credentials.ts';
+import { accountRoutes } from '../account/account-routes.ts';
+import type { AccountSessions } from '../account/account-sessions.ts';
+import type { LoginHistory } from '../account/login-history.ts';
+import { adminRoutes } from '../admin/admin-routes.ts';
+import type { SepRegistration } from '../sep/sep-registration.ts';
+import { sepSelfServiceRoutes } from '../sep/sep-self-service-routes.ts';
+import { registrationFormRoutes } from '../sep/registration-form-routes.ts';
+import type { SepEnvironment } from '../sep/sep.ts';
+import type { TileRequests } from '../tiles/tile-requests.ts';
+import type { TileStore } from '../tiles/tile-store.ts';
+import { sepTileRoutes, tileCatalogueRoutes } from '../tiles/tile-routes.ts';
 import { auditorApi } from '../audit/auditor-api.ts';
 import type { AuditTrail } from '../audit/audit-trail.ts';
 import type { SepStore } from '../sep/sep-store.ts';
@@ -38,6 +49,15 @@ export interface AppDependencies extends InteractionDependencies, UpstreamReturn
   rateLimits: RateLimitSettings;
   /** Credentials of administrators and auditors, for the operator APIs. */
   operators: OperatorCredentials;
+  /** "My account": the citizens' open account pages and their login history. */
+  accountSessions: AccountSessions;
+  history: LoginHistory;
+  /** SeP registrations and their changes (self-service, administrators). */
+  registration: SepRegistration;
+  sepEnvironment: SepEnvironment;
+  /** Citizen-Portal tiles: requests, decisions and the published catalogue. */
+  tiles: TileStore;
+  tileRequests: TileRequests;
   /** The assertion log's keys and checkpoints, for the auditors' API. */
   audit: AuditTrail;
   metrics: BrokerMetrics;
@@ -116,6 +136,12 @@ export function createApp(deps: AppDependencies): express.Express {
   });
   app.use(upstreamReturnRoutes(deps));
   app.use('/interaction', interactionRoutes(deps));
+  app.use('/account', accountRoutes(deps));
+  app.use('/admin', adminRoutes(deps));
+  // Beside oidc-provider's own /reg (RFC 7591/7592): what else a SeP does with its registration token.
+  app.use('/reg', sepSelfServiceRoutes(deps, sepTileRoutes(deps)));
+  app.use(tileCatalogueRoutes(deps));
+  app.use('/register', registrationFormRoutes(deps));
   if (deps.development) {
     app.use('/dev-idp', developmentIdentityProviderRoutes(deps.registry.developmentProviders()));
     for (const [id, op] of deps.registry.developmentOidcProviders()) app.use(`/dev-oidc/${id}`, op.routes());

@@ -6,7 +6,7 @@ import type { AssertionLog } from '../audit/assertion-log.ts';
 import { requestIdOf } from '../audit/request-id.ts';
 import type { ConsentStore } from '../consent/consent-store.ts';
 import { releaseDecision } from '../consent/release-policy.ts';
-import { attribute } from '../domain/attributes.ts';
+import { attribute, inReadingOrder } from '../domain/attributes.ts';
 import { loaUri, type Loa } from '../domain/loa.ts';
 import type { IdentityMeans } from '../means/identity-means.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
@@ -229,7 +229,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       sepName: sep.name[locale],
       organisationName: sep.organisation.name,
       organisationId: sep.organisation.id,
-      attributes: decision.consentable.map((id) => attribute(id).label[locale]),
+      attributes: inReadingOrder(decision.consentable).map((id) => attribute(id).label[locale]),
       csrf: consentToken(interaction.uid),
     });
   }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { parse as parseCookies } from 'cookie';
 import type { JWK } from 'jose';
@@ -16,15 +17,18 @@ import type { BrokerKeys } from '../keys/key-store.ts';
 import { MESSAGES, isLocale, type Locale } from '../pages/i18n.ts';
 import { LANGUAGE_COOKIE, renderTemplate } from '../pages/render.ts';
 import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
+import type { SepRegistration } from '../sep/sep-registration.ts';
 import type { SepStore } from '../sep/sep-store.ts';
+import { ID_TOKEN_ENCRYPTION_ALGS, ID_TOKEN_ENCRYPTION_ENCS, type SepEnvironment } from '../sep/sep.ts';
 import type { Database } from '../store/database.ts';
 import { logger } from '../log/logger.ts';
 import { accountFinder } from './account.ts';
 import { installAuditMiddleware, tokenIssuedHook } from './audit-hooks.ts';
-import { SEP_METADATA, groupOfClient, sepPolicyOf } from './client-metadata.ts';
+import { EXTRA_CLIENT_METADATA, groupOfClient, sepPolicyOf } from './client-metadata.ts';
 import { LOA_SCOPES, buildGrant } from './grants.ts';
 import { KnexModelAdapter } from './model-adapter.ts';
 import { SepClientAdapter } from './sep-client-adapter.ts';
+import { SEP_REGISTRATION_POLICY, registrationPolicy } from './sep-registration-policy.ts';
 import { installServiceUnavailable } from './service-unavailable.ts';
 import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 
@@ -46,6 +50,29 @@ export interface ProviderDependencies {
   foreignPersons?: ForeignPersonStore;
   /** The means that bring foreign persons: an SSO session made with one serves only eIDAS-enabled SePs. */
   crossBorderMeans?: ReadonlySet<string>;
+  /** Writes SeP registrations (the registration API's store) with their audit records. */
+  registration: SepRegistration;
+  /** The SeP environment this instance serves: the other environment's SePs are not clients. */
+  sepEnvironment: SepEnvironment;
+  /** Development mode: a SeP's jwks_uri may be on this machine (loopback). */
+  development?: boolean;
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * How oidc-provider fetches a SeP's jwks_uri. It guards every fetch against special-use addresses
+ * (loopback, private networks: SSRF); in development mode only, a loopback jwks_uri — a SeP on this
+ * machine, as Brána's registration rules allow there — is fetched without that guard.
+ */
+export function sepKeyFetch(development: boolean): NonNullable<Configuration['fetch']> {
+  return (url, options) => {
+    if (development && LOOPBACK_HOSTS.has(new URL(url instanceof Request ? url.url : url).hostname)) {
+      const { dispatcher: _guard, ...unguarded } = options as RequestInit & { dispatcher?: unknown };
+      return globalThis.fetch(url, unguarded);
+    }
+    return globalThis.fetch(url, options);
+  };
 }
 
 /** How long an ID token lives; a retired signing key stays published at least this long. */
@@ -97,7 +124,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   const configuration: Configuration = {
     adapter: (name: string) => {
-      if (name === 'Client') return new SepClientAdapter(deps.seps, deps.publicUrl);
+      if (name === 'Client') return new SepClientAdapter({ seps: deps.seps, registration: deps.registration, publicUrl: deps.publicUrl, environment: deps.sepEnvironment });
       return new KnexModelAdapter(deps.db, name, name === 'AccessToken' ? tokenIssuedHook(deps) : undefined);
     },
     findAccount: accountFinder(deps.persons, deps.register, deps.pseudonyms, deps.foreignPersons),
@@ -114,7 +141,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     pairwiseIdentifier: async (_ctx, accountId, client) => deps.pseudonyms.forGroup(accountId, groupOfClient(client)),
     // Brána is the registry of SeP groups: the sector identifier URI is its own, never fetched.
     sectorIdentifierUriValidate: () => false,
-    extraClientMetadata: { properties: [...SEP_METADATA] },
+    extraClientMetadata: { properties: [...EXTRA_CLIENT_METADATA] },
     extraParams: ['idp_hint'],
     pkce: { required: () => true },
     responseTypes: ['code'],
@@ -132,6 +159,20 @@ export function createProvider(deps: ProviderDependencies): Provider {
       claimsParameter: { enabled: true },
       userinfo: { enabled: true },
       revocation: { enabled: true },
+      // Self-service registration (RFC 7591) with an initial access token from an administrator,
+      // and its management (RFC 7592). The registration policy applies Brána's rules; a new SeP is
+      // pending until an administrator approves it.
+      registration: {
+        enabled: true,
+        initialAccessToken: true,
+        policies: { [SEP_REGISTRATION_POLICY]: registrationPolicy({ registration: deps.registration, seps: deps.seps, publicUrl: deps.publicUrl }) },
+        idFactory: () => `sep-${randomBytes(12).toString('base64url')}`,
+        secretFactory: () => randomBytes(32).toString('base64url'),
+        issueRegistrationAccessToken: true,
+      },
+      registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
+      // Encrypted ID tokens, as NIA sends them, to the SeP's key from its jwks_uri.
+      encryption: { enabled: true },
       resourceIndicators: { enabled: false },
       rpInitiatedLogout: {
         enabled: true,
@@ -181,14 +222,20 @@ export function createProvider(deps: ProviderDependencies): Provider {
       const locale = localeOfContext(ctx);
       const t = MESSAGES[locale];
       ctx.type = 'html';
-      ctx.body = renderTemplate('error', locale, { title: t.error.title, code: out.error === 'invalid_request' || out.error === 'invalid_client' || out.error === 'invalid_redirect_uri' ? 'bad_request' : 'session_expired' });
+      const code = out.error === 'unauthorized_client' ? 'sep_not_approved' : out.error === 'invalid_request' || out.error === 'invalid_client' || out.error === 'invalid_redirect_uri' ? 'bad_request' : 'session_expired';
+      ctx.body = renderTemplate('error', locale, { title: t.error.title, code });
     },
     enabledJWA: {
       idTokenSigningAlgValues: ['RS256', 'ES256'],
       userinfoSigningAlgValues: ['RS256', 'ES256'],
       clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256'],
+      idTokenEncryptionAlgValues: [...ID_TOKEN_ENCRYPTION_ALGS],
+      idTokenEncryptionEncValues: [...ID_TOKEN_ENCRYPTION_ENCS],
+      userinfoEncryptionAlgValues: [...ID_TOKEN_ENCRYPTION_ALGS],
+      userinfoEncryptionEncValues: [...ID_TOKEN_ENCRYPTION_ENCS],
     },
     discovery: { claims_locales_supported: ['cs', 'en'], ui_locales_supported: ['cs', 'en'] },
+    fetch: sepKeyFetch(deps.development ?? false),
   };
 
   const provider = new Provider(deps.publicUrl.origin, configuration);

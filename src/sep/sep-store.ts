@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Database, Queryable } from '../store/database.ts';
 import type { AttributeId } from '../domain/attributes.ts';
 import type { Loa } from '../domain/loa.ts';
-import type { PublicJwks, Sep, SepRegistration, SepStatus, TokenEndpointAuthMethod } from './sep.ts';
+import type { IdTokenEncryption, PublicJwks, Sep, SepRegistration, SepStatus, TokenEndpointAuthMethod } from './sep.ts';
 
 interface SepRow {
   client_id: string;
@@ -26,10 +26,55 @@ interface SepRow {
   post_logout_redirect_uris: string;
   token_endpoint_auth_method: string;
   jwks: string | null;
+  jwks_uri: string | null;
+  id_token_encrypted_response_alg: string | null;
+  id_token_encrypted_response_enc: string | null;
+  requested_registration: string | null;
   log_attribute_values: boolean | number;
   created_at: number;
   updated_at: number;
 }
+
+/** The columns a registration document sets (everything but identity, status and times). */
+type DocumentColumns = Omit<SepRow, 'client_id' | 'client_secret' | 'status' | 'requested_registration' | 'log_attribute_values' | 'created_at' | 'updated_at'>;
+
+function columnsOf(registration: SepRegistration): DocumentColumns {
+  return {
+    environment: registration.environment,
+    name_cs: registration.name.cs,
+    name_en: registration.name.en,
+    organisation_id: registration.organisation.id,
+    organisation_name: registration.organisation.name,
+    description: registration.description,
+    info_url: registration.infoUrl,
+    sep_group: registration.group,
+    sp_type: registration.spType,
+    legal_basis: registration.legalBasis,
+    min_loa: registration.minimumLoa,
+    allowed_attributes: JSON.stringify([...new Set(registration.allowedAttributes)]),
+    allowed_means: registration.allowedMeans === null ? null : JSON.stringify([...new Set(registration.allowedMeans)]),
+    eidas_enabled: registration.eidasEnabled,
+    redirect_uris: JSON.stringify(registration.redirectUris),
+    post_logout_redirect_uris: JSON.stringify(registration.postLogoutRedirectUris),
+    token_endpoint_auth_method: registration.tokenEndpointAuthMethod,
+    jwks: registration.jwks === null ? null : JSON.stringify(registration.jwks),
+    jwks_uri: registration.jwksUri,
+    id_token_encrypted_response_alg: registration.idTokenEncryption?.alg ?? null,
+    id_token_encrypted_response_enc: registration.idTokenEncryption?.enc ?? null,
+  };
+}
+
+/** What a SeP changes for itself without an administrator: where its tokens go and how they are protected. */
+export interface TechnicalSettings {
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  jwks: SepRegistration['jwks'];
+  jwksUri: string | null;
+  idTokenEncryption: IdTokenEncryption | null;
+}
+
+const newSecret = () => randomBytes(32).toString('base64url');
 
 function fromRow(row: SepRow): Sep {
   return {
@@ -51,6 +96,12 @@ function fromRow(row: SepRow): Sep {
     postLogoutRedirectUris: JSON.parse(row.post_logout_redirect_uris) as string[],
     tokenEndpointAuthMethod: row.token_endpoint_auth_method as TokenEndpointAuthMethod,
     jwks: row.jwks === null || row.jwks === undefined ? null : (JSON.parse(row.jwks) as PublicJwks),
+    jwksUri: row.jwks_uri,
+    idTokenEncryption:
+      row.id_token_encrypted_response_alg && row.id_token_encrypted_response_enc
+        ? ({ alg: row.id_token_encrypted_response_alg, enc: row.id_token_encrypted_response_enc } as IdTokenEncryption)
+        : null,
+    requestedRegistration: row.requested_registration === null ? null : (JSON.parse(row.requested_registration) as SepRegistration),
     logAttributeValues: Boolean(row.log_attribute_values),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
@@ -72,32 +123,17 @@ export class SepStore {
     this.db = db;
   }
 
-  async register(registration: SepRegistration, status: SepStatus, trx: Queryable = this.db): Promise<RegisteredSep> {
-    const clientId = registration.clientId ?? `sep-${randomBytes(12).toString('base64url')}`;
-    const clientSecret = randomBytes(32).toString('base64url');
+  /** Writes a new registration; the secret is generated unless the caller (oidc-provider's registration) made one. */
+  async register(registration: SepRegistration, status: SepStatus, trx: Queryable = this.db, options: { clientId?: string; clientSecret?: string } = {}): Promise<RegisteredSep> {
+    const clientId = options.clientId ?? registration.clientId ?? `sep-${randomBytes(12).toString('base64url')}`;
+    const clientSecret = options.clientSecret ?? newSecret();
     const at = Date.now();
     const row: SepRow = {
       client_id: clientId,
       client_secret: clientSecret,
       status,
-      environment: registration.environment,
-      name_cs: registration.name.cs,
-      name_en: registration.name.en,
-      organisation_id: registration.organisation.id,
-      organisation_name: registration.organisation.name,
-      description: registration.description,
-      info_url: registration.infoUrl,
-      sep_group: registration.group,
-      sp_type: registration.spType,
-      legal_basis: registration.legalBasis,
-      min_loa: registration.minimumLoa,
-      allowed_attributes: JSON.stringify([...new Set(registration.allowedAttributes)]),
-      allowed_means: registration.allowedMeans === null ? null : JSON.stringify([...new Set(registration.allowedMeans)]),
-      eidas_enabled: registration.eidasEnabled,
-      redirect_uris: JSON.stringify(registration.redirectUris),
-      post_logout_redirect_uris: JSON.stringify(registration.postLogoutRedirectUris),
-      token_endpoint_auth_method: registration.tokenEndpointAuthMethod,
-      jwks: registration.jwks === null ? null : JSON.stringify(registration.jwks),
+      ...columnsOf(registration),
+      requested_registration: null,
       log_attribute_values: false,
       created_at: at,
       updated_at: at,
@@ -108,19 +144,64 @@ export class SepStore {
     return { sep: fromRow(row), clientSecret };
   }
 
+  /** Puts a whole registration document in force (a pending SeP's update, an approved change). */
+  async replaceRegistration(clientId: string, registration: SepRegistration, trx: Queryable): Promise<void> {
+    await trx('sep').where({ client_id: clientId }).update({ ...columnsOf(registration), requested_registration: null, updated_at: Date.now() });
+  }
+
+  /** Records (or clears) the change a SeP asked for, leaving what is in force untouched. */
+  async setRequestedRegistration(clientId: string, registration: SepRegistration | null, trx: Queryable): Promise<void> {
+    await trx('sep').where({ client_id: clientId }).update({ requested_registration: registration === null ? null : JSON.stringify(registration), updated_at: Date.now() });
+  }
+
+  async updateTechnicalSettings(clientId: string, settings: TechnicalSettings, trx: Queryable): Promise<void> {
+    await trx('sep')
+      .where({ client_id: clientId })
+      .update({
+        redirect_uris: JSON.stringify(settings.redirectUris),
+        post_logout_redirect_uris: JSON.stringify(settings.postLogoutRedirectUris),
+        token_endpoint_auth_method: settings.tokenEndpointAuthMethod,
+        jwks: settings.jwks === null ? null : JSON.stringify(settings.jwks),
+        jwks_uri: settings.jwksUri,
+        id_token_encrypted_response_alg: settings.idTokenEncryption?.alg ?? null,
+        id_token_encrypted_response_enc: settings.idTokenEncryption?.enc ?? null,
+        updated_at: Date.now(),
+      });
+  }
+
+  /** A new client secret; the old one stops working at once. */
+  async rotateSecret(clientId: string, trx: Queryable = this.db): Promise<string | undefined> {
+    const clientSecret = newSecret();
+    const count = await trx('sep').where({ client_id: clientId }).update({ client_secret: clientSecret, updated_at: Date.now() });
+    return count === 1 ? clientSecret : undefined;
+  }
+
+  async setSecret(clientId: string, clientSecret: string, trx: Queryable): Promise<void> {
+    await trx('sep').where({ client_id: clientId }).update({ client_secret: clientSecret, updated_at: Date.now() });
+  }
+
+  /** Every SeP group that has a registration: where a citizen's pseudonyms can be. */
+  async listGroups(): Promise<string[]> {
+    const rows = (await this.db('sep').distinct('sep_group').orderBy('sep_group')) as Array<{ sep_group: string }>;
+    return rows.map((row) => row.sep_group);
+  }
+
   async find(clientId: string, trx: Queryable = this.db): Promise<Sep | undefined> {
     const row = (await trx('sep').where({ client_id: clientId }).first()) as SepRow | undefined;
     return row ? fromRow(row) : undefined;
   }
 
   /** The secret oidc-provider compares at the token endpoint. */
-  async findWithSecret(clientId: string): Promise<{ sep: Sep; clientSecret: string | null } | undefined> {
-    const row = (await this.db('sep').where({ client_id: clientId }).first()) as SepRow | undefined;
+  async findWithSecret(clientId: string, trx: Queryable = this.db): Promise<{ sep: Sep; clientSecret: string | null } | undefined> {
+    const row = (await trx('sep').where({ client_id: clientId }).first()) as SepRow | undefined;
     return row ? { sep: fromRow(row), clientSecret: row.client_secret } : undefined;
   }
 
-  async list(): Promise<Sep[]> {
-    const rows = (await this.db('sep').orderBy('created_at', 'asc')) as SepRow[];
+  async list(filter: { status?: SepStatus; changePending?: boolean } = {}): Promise<Sep[]> {
+    const query = this.db('sep').orderBy('created_at', 'asc');
+    if (filter.status) query.where({ status: filter.status });
+    if (filter.changePending) query.whereNotNull('requested_registration');
+    const rows = (await query) as SepRow[];
     return rows.map(fromRow);
   }
 

@@ -1,3 +1,4 @@
+import type { AccountSessions } from '../account/account-sessions.ts';
 import type { ForeignPersonStore } from '../identity/foreign-person-store.ts';
 import { removeExpiredModels } from '../oidc/model-adapter.ts';
 import type { UpstreamRequestStore } from '../upstream/upstream-request-store.ts';
@@ -11,11 +12,12 @@ const BATCH = 5000;
 export interface ExpiringStores {
   requests: UpstreamRequestStore;
   foreignPersons: ForeignPersonStore;
+  accountSessions: AccountSessions;
 }
 
 /**
  * Removes the rows nobody can use any more: expired oidc-provider models, assertion ids past their
- * validity, old upstream requests, foreign persons' attributes past their time. Works in batches, each in its own short transaction, so that a
+ * validity, old upstream requests, foreign persons' attributes past their time, closed My account sessions. Works in batches, each in its own short transaction, so that a
  * large backlog (after a busy day, or a node that was down) never meets the statement timeout or
  * holds locks for long. Returns the number of rows removed, or null if another node is sweeping.
  */
@@ -27,7 +29,7 @@ export async function sweepExpiredRows(db: Database, stores: ExpiringStores, now
         const { rows } = (await trx.raw('SELECT pg_try_advisory_xact_lock(?) AS locked', [SWEEP_LOCK_KEY])) as { rows: Array<{ locked: boolean }> };
         if (!rows[0]?.locked) return null;
       }
-      return (await removeExpiredModels(trx, now, BATCH)) + (await stores.requests.removeExpired(trx, now, BATCH)) + (await stores.foreignPersons.removeExpired(now, trx, BATCH));
+      return (await removeExpiredModels(trx, now, BATCH)) + (await stores.requests.removeExpired(trx, now, BATCH)) + (await stores.foreignPersons.removeExpired(now, trx, BATCH)) + (await stores.accountSessions.removeExpired(now, trx, BATCH));
     });
     if (removed === null) return total ? total : null;
     total += removed;

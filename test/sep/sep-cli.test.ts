@@ -4,7 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { openDatabase } from '../../src/store/database.ts';
 import { sepDocument, startTestBroker } from '../support/test-broker.ts';
-import { startLogin } from '../support/login-driver.ts';
+import supertest from 'supertest';
+import { completeLogin, startLogin } from '../support/login-driver.ts';
+import { PNG_LOGO } from '../support/images.ts';
+import { registrationMetadata } from '../support/self-service.ts';
 import { brana } from '../support/cli.ts';
 
 describe('brana sep (the SeP registration CLI)', () => {
@@ -99,6 +102,68 @@ describe('brana sep (the SeP registration CLI)', () => {
       assert.equal((await brana(['sep', 'enable', sep.clientId], brokerEnv)).code, 0);
       assert.equal((await startLogin(broker.url.origin, sep)).response.status, 200);
       assert.equal((await brana(['sep', 'disable', 'no-such-client'], brokerEnv)).code, 2);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('approves a self-registered SeP and its tile, lists what waits, and rotates a secret', async () => {
+    const broker = await startTestBroker();
+    try {
+      const brokerEnv = { DATABASE_URL: broker.broker.env.databaseUrl, BRANA_MODE: 'development', BRANA_PUBLIC_URL: broker.url.origin };
+      const minted = await brana(['sep', 'initial-token', '--days', '2'], brokerEnv);
+      assert.equal(minted.code, 0, minted.stderr);
+      const { initialAccessToken, registrationEndpoint } = JSON.parse(minted.stdout) as { initialAccessToken: string; registrationEndpoint: string };
+      assert.equal(registrationEndpoint, `${broker.url.origin}/reg`);
+      const registered = await supertest(broker.url.origin).post('/reg').set('Authorization', `Bearer ${initialAccessToken}`).send(registrationMetadata());
+      assert.equal(registered.status, 201, registered.text);
+      const clientId = registered.body.client_id as string;
+
+      const waiting = JSON.parse((await brana(['sep', 'list', '--pending'], brokerEnv)).stdout) as Array<{ clientId: string; status: string }>;
+      assert.deepEqual(waiting.map((s) => [s.clientId, s.status]), [[clientId, 'pending']]);
+      const approved = await brana(['sep', 'approve', clientId], brokerEnv);
+      assert.equal(approved.code, 0, approved.stderr);
+      assert.equal((JSON.parse(approved.stdout) as { status: string }).status, 'active');
+      const again = await brana(['sep', 'approve', clientId], brokerEnv);
+      assert.equal(again.code, 2);
+      assert.match(again.stderr, /has nothing waiting for approval/);
+      assert.equal((await brana(['sep', 'reject', clientId, '--reason', 'x'], brokerEnv)).code, 2);
+
+      const rotated = await brana(['sep', 'rotate-secret', clientId], brokerEnv);
+      assert.equal(rotated.code, 0, rotated.stderr);
+      const secret = (JSON.parse(rotated.stdout) as { clientSecret: string }).clientSecret;
+      assert.notEqual(secret, registered.body.client_secret);
+      const login = await completeLogin(broker.url.origin, { clientId, clientSecret: secret, redirectUri: registered.body.redirect_uris[0] }, { means: 'eobcanka', login: '100000001' });
+      assert.ok(login.tokens.access_token);
+
+      const events = (await broker.broker.log.query({ sepId: clientId })).map((e) => [e.event, e.detail.actor]);
+      assert.deepEqual(events.slice(0, 3), [
+        ['sep_registered', 'self-service (registration API)'],
+        ['sep_approved', 'cli'],
+        ['sep_secret_rotated', 'cli'],
+      ]);
+      // A tile the SeP requests is approved from the command line too.
+      const tile = await supertest(broker.url.origin)
+        .put(`/reg/${clientId}/tile`)
+        .set('Authorization', `Bearer ${registered.body.registration_access_token}`)
+        .send({
+          name: { cs: 'Portál', en: 'Portal' },
+          description: { cs: 'Popis', en: 'Description' },
+          link: new URL(registered.body.redirect_uris[0]).origin,
+          logo: PNG_LOGO.toString('base64'),
+          conditions: { ownPortalUrl: new URL(registered.body.redirect_uris[0]).origin, servesPrivateContent: true, loginWithoutFurtherRegistration: true },
+        });
+      assert.equal(tile.status, 201, tile.text);
+      const tiles = JSON.parse((await brana(['tile', 'list', '--status', 'pending'], brokerEnv)).stdout) as Array<{ id: number }>;
+      assert.deepEqual(tiles.map((t) => t.id), [tile.body.id]);
+      const published = await brana(['tile', 'approve', String(tile.body.id)], brokerEnv);
+      assert.equal(published.code, 0, published.stderr);
+      assert.equal((JSON.parse(published.stdout) as { status: string }).status, 'approved');
+      assert.equal((await brana(['tile', 'approve', String(tile.body.id)], brokerEnv)).code, 2);
+      assert.equal((await brana(['tile', 'reject', 'x1', '--reason', 'no'], brokerEnv)).code, 2);
+
+      assert.equal((await brana(['sep', 'initial-token', '--days', '365'], brokerEnv)).code, 2);
+      assert.equal((await brana(['sep', 'approve', 'no-such-client'], brokerEnv)).code, 2);
     } finally {
       await broker.close();
     }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { errors } from 'oidc-provider';
+import { AccountSessions } from '../../src/account/account-sessions.ts';
 import type { AssertionLog } from '../../src/audit/assertion-log.ts';
 import { ConsentStore } from '../../src/consent/consent-store.ts';
 import { ForeignPersonStore } from '../../src/identity/foreign-person-store.ts';
@@ -40,6 +41,7 @@ for (const backend of BACKENDS) {
     let persons: PersonStore;
     let consents: ConsentStore;
     let foreignPersons: ForeignPersonStore;
+    let accountSessions: AccountSessions;
 
     before(async () => {
       const database = await createTestDatabase(backend);
@@ -51,6 +53,7 @@ for (const backend of BACKENDS) {
       persons = new PersonStore(db);
       consents = new ConsentStore(db);
       foreignPersons = new ForeignPersonStore(db);
+      accountSessions = new AccountSessions(db);
     });
     after(async () => close());
 
@@ -308,7 +311,10 @@ for (const backend of BACKENDS) {
         await foreignPersons.save(gone!.id, facts, db, now - 9 * 3600 * 1000);
         await foreignPersons.save(staying!.id, facts, db, now);
 
-        assert.ok(((await sweepExpiredRows(db, { requests, foreignPersons }, now)) ?? 0) >= 4);
+        const accountLogin = (await accountSessions.startLogin()).id;
+
+        assert.ok(((await sweepExpiredRows(db, { requests, foreignPersons, accountSessions }, now)) ?? 0) >= 4);
+        assert.ok(await accountSessions.pendingLogin(accountLogin), 'a My account login in progress stays');
         assert.equal(await foreignPersons.find(gone!.id, now - 9 * 3600 * 1000), undefined, 'foreign attributes past their time are deleted');
         assert.ok(await foreignPersons.find(staying!.id, now));
         assert.equal(await sessions.find(dead), undefined);
@@ -318,6 +324,10 @@ for (const backend of BACKENDS) {
         assert.ok(await requests.find(recentRequest), 'an expired request stays a day for support questions');
         assert.equal(await db('upstream_assertion').where({ assertion_id: oldAssertion }).first(), undefined);
         assert.ok(await db('upstream_assertion').where({ assertion_id: liveAssertion }).first());
+
+        // Half an hour later the unfinished My account login is gone.
+        await sweepExpiredRows(db, { requests, foreignPersons, accountSessions }, now + 31 * 60 * 1000);
+        assert.equal(Number((await db('account_session').count({ n: '*' }))[0]!.n), 0);
       });
 
       it('are removed in batches, however many there are', async () => {
@@ -325,7 +335,7 @@ for (const backend of BACKENDS) {
         const prefix = unique('bulk');
         const rows = Array.from({ length: 12_000 }, (_, i) => ({ model: 'Interaction', id: `${prefix}-${i}`, payload: '{}', expires_at: expiredAt }));
         for (let i = 0; i < rows.length; i += 500) await db('oidc_model').insert(rows.slice(i, i + 500));
-        await sweepExpiredRows(db, { requests, foreignPersons });
+        await sweepExpiredRows(db, { requests, foreignPersons, accountSessions });
         assert.equal(Number((await db('oidc_model').where('id', 'like', `${prefix}-%`).count({ n: '*' }))[0]!.n), 0);
       });
     });

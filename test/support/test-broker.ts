@@ -5,7 +5,6 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createBroker, type Broker } from '../../src/broker.ts';
 import { readEnvironment } from '../../src/config/environment.ts';
-import { SepRegistration } from '../../src/sep/sep-registration.ts';
 
 /** Keys are generated once per test run: RSA key generation is slow and not what the tests test. */
 export const SHARED_KEYS = path.join(os.tmpdir(), `brana-test-keys-${process.pid}`);
@@ -55,7 +54,7 @@ export async function startTestBroker(options: { databaseUrl?: string; env?: Rec
   });
   const broker = await createBroker(env);
   server.on('request', broker.app);
-  const registration = new SepRegistration(broker.db, broker.seps, broker.log, { allowLoopbackHttp: true, knownMeans: broker.registry.ids() });
+  const registration = broker.registration;
   return {
     broker,
     url: env.publicUrl,

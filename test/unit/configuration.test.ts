@@ -56,6 +56,11 @@ describe('configuration errors name the file and the field', () => {
     const env = readEnvironment({}, '/srv/brana');
     assert.equal(env.databaseUrl, 'sqlite:/srv/brana/data/brana.sqlite');
     assert.equal(env.publicUrl.href, 'http://localhost:3000/');
+    // Test and production SeP registrations are separate: by default a development instance serves test SePs.
+    assert.equal(env.sepEnvironment, 'test');
+    assert.equal(readEnvironment({ BRANA_MODE: 'production', BRANA_PUBLIC_URL: 'https://brana.example.cz' }).sepEnvironment, 'production');
+    assert.equal(readEnvironment({ BRANA_MODE: 'production', BRANA_PUBLIC_URL: 'https://brana-test.example.cz', BRANA_SEP_ENVIRONMENT: 'test' }).sepEnvironment, 'test');
+    assert.throws(() => readEnvironment({ BRANA_SEP_ENVIRONMENT: 'staging' }), /environment: BRANA_SEP_ENVIRONMENT: /);
   });
 
   it('every wrong environment variable at once, one line each, never repeating the database URL', () => {

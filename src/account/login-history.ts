@@ -1,0 +1,59 @@
+import type { AssertionLog } from '../audit/assertion-log.ts';
+import { inReadingOrder, isAttributeId, type AttributeId } from '../domain/attributes.ts';
+import { isLoa, type Loa } from '../domain/loa.ts';
+import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
+import type { SepStore } from '../sep/sep-store.ts';
+
+/** One login of a citizen as they see it: when, where, how, and which data went (names, never values). */
+export interface HistoryEntry {
+  at: number;
+  kind: 'login' | 'account';
+  sepId: string | null;
+  sepName: { cs: string; en: string } | null;
+  means: string | null;
+  loa: Loa | null;
+  attributes: AttributeId[];
+}
+
+/**
+ * A citizen's login history, read from the assertion log. The log holds only per-group pseudonyms,
+ * never Brána's person id, so the history is found by computing this person's pseudonym for every
+ * SeP group; nobody else's records can match.
+ */
+export class LoginHistory {
+  private readonly seps: SepStore;
+  private readonly log: AssertionLog;
+  private readonly pseudonyms: Pseudonyms;
+
+  constructor(seps: SepStore, log: AssertionLog, pseudonyms: Pseudonyms) {
+    this.seps = seps;
+    this.log = log;
+    this.pseudonyms = pseudonyms;
+  }
+
+  async of(personId: string, limit = 50): Promise<HistoryEntry[]> {
+    const groups = await this.seps.listGroups();
+    const records = await this.log.latestOf(
+      groups.map((group) => this.pseudonyms.forGroup(personId, group)),
+      ['token_issued', 'account_login'],
+      limit,
+    );
+    const names = new Map<string, { cs: string; en: string } | null>();
+    for (const sepId of new Set(records.map((record) => record.sepId).filter((id): id is string => !!id))) {
+      names.set(sepId, (await this.seps.find(sepId))?.name ?? null);
+    }
+    return records.map((record) => {
+      // In the order a citizen reads them on the consent page, not the log's alphabetical one.
+      const attributes = inReadingOrder(Array.isArray(record.detail.attributes) ? record.detail.attributes.filter(isAttributeId) : []);
+      return {
+        at: record.at,
+        kind: record.event === 'account_login' ? 'account' : 'login',
+        sepId: record.sepId,
+        sepName: record.sepId ? (names.get(record.sepId) ?? null) : null,
+        means: record.means,
+        loa: isLoa(record.loa) ? record.loa : null,
+        attributes,
+      };
+    });
+  }
+}

@@ -1,0 +1,176 @@
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type Provider from 'oidc-provider';
+import { z } from 'zod';
+import type { OperatorCredentials } from '../access/operator-credentials.ts';
+import { operatorOf, requireOperator } from '../access/require-operator.ts';
+import type { AssertionLog } from '../audit/assertion-log.ts';
+import { describeIssues } from '../config/configuration-error.ts';
+import { logger } from '../log/logger.ts';
+import { DEFAULT_INITIAL_TOKEN_DAYS, MAX_INITIAL_TOKEN_DAYS, issueInitialAccessToken } from '../oidc/initial-access-tokens.ts';
+import { NothingToDecide, UnknownSep, type SepRegistration } from '../sep/sep-registration.ts';
+import type { SepStore } from '../sep/sep-store.ts';
+import { TileNotAllowed, type TileRequests } from '../tiles/tile-requests.ts';
+import type { TileStore } from '../tiles/tile-store.ts';
+import type { TileStatus } from '../tiles/tile.ts';
+import { reviewOf } from './sep-administration.ts';
+
+export interface AdminDependencies {
+  operators: OperatorCredentials;
+  provider: Provider;
+  seps: SepStore;
+  registration: SepRegistration;
+  log: AssertionLog;
+  publicUrl: URL;
+  tiles: TileStore;
+  tileRequests: TileRequests;
+}
+
+const TILE_STATUSES: TileStatus[] = ['pending', 'approved', 'rejected', 'withdrawn', 'superseded'];
+const tileId = (req: Request) => {
+  const id = String(req.params.id);
+  if (!/^\d{1,12}$/.test(id)) throw new AdminRequestError(404, 'not_found', 'no such tile');
+  return Number(id);
+};
+
+/** A request the administrator can correct: 4xx with an OAuth-style JSON body. */
+export class AdminRequestError extends Error {
+  readonly status: number;
+  readonly code: string;
+
+  constructor(status: number, code: string, description: string) {
+    super(description);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const actorOf = (res: Response) => `admin:${operatorOf(res).name}`;
+
+export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body ?? {});
+  if (!parsed.success) throw new AdminRequestError(400, 'invalid_request', describeIssues(parsed.error.issues).join('; '));
+  return parsed.data;
+}
+
+export const handle =
+  (action: (req: Request, res: Response) => Promise<void>) =>
+  async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    try {
+      await action(req, res);
+    } catch (err) {
+      next(err);
+    }
+  };
+
+const decision = z.object({ reason: z.string().trim().min(1).max(2000) }).strict();
+
+/**
+ * The administrators' API (`/admin`, an admin bearer credential): review and approve SeP
+ * registrations and their changes, and hand out initial access tokens for self-service
+ * registration. Every decision is an administrative event in the assertion log.
+ */
+export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) => void): Router {
+  const router = express.Router();
+  router.use(requireOperator(deps.operators, 'admin'));
+  router.use(express.json({ limit: '10kb' }));
+
+  router.get(
+    '/seps',
+    handle(async (req, res) => {
+      const status = req.query.status;
+      if (status !== undefined && status !== 'pending' && status !== 'active' && status !== 'disabled') throw new AdminRequestError(400, 'invalid_request', 'status: must be pending, active or disabled');
+      const seps = await deps.seps.list({ status, changePending: req.query.changePending === 'true' ? true : undefined });
+      res.json(await Promise.all(seps.map((sep) => reviewOf(deps.seps, sep))));
+    }),
+  );
+
+  router.get(
+    '/seps/:clientId',
+    handle(async (req, res) => {
+      const sep = await deps.seps.find(String(req.params.clientId));
+      if (!sep) throw new AdminRequestError(404, 'not_found', 'no such SeP');
+      res.json(await reviewOf(deps.seps, sep));
+    }),
+  );
+
+  router.post(
+    '/seps/:clientId/approve',
+    handle(async (req, res) => {
+      res.json({ clientId: req.params.clientId, ...(await deps.registration.approve(String(req.params.clientId), actorOf(res))) });
+    }),
+  );
+
+  router.post(
+    '/seps/:clientId/reject',
+    handle(async (req, res) => {
+      const { reason } = parseBody(decision, req.body);
+      res.json({ clientId: req.params.clientId, ...(await deps.registration.reject(String(req.params.clientId), actorOf(res), reason)) });
+    }),
+  );
+
+  router.post(
+    '/initial-access-tokens',
+    handle(async (req, res) => {
+      const { days } = parseBody(z.object({ days: z.number().positive().max(MAX_INITIAL_TOKEN_DAYS).default(DEFAULT_INITIAL_TOKEN_DAYS) }).strict(), req.body);
+      const issued = await issueInitialAccessToken(deps.provider, deps.log, actorOf(res), days);
+      res
+        .status(201)
+        .set('Cache-Control', 'no-store')
+        .json({ initial_access_token: issued.token, expires_at: new Date(issued.expiresAt).toISOString(), registration_endpoint: new URL('/reg', deps.publicUrl).href });
+    }),
+  );
+
+  router.get(
+    '/tiles',
+    handle(async (req, res) => {
+      const status = req.query.status;
+      if (status !== undefined && !TILE_STATUSES.includes(status as TileStatus)) throw new AdminRequestError(400, 'invalid_request', `status: must be one of ${TILE_STATUSES.join(', ')}`);
+      const tiles = await deps.tiles.list({ status: status as TileStatus | undefined });
+      // The logo goes along so that the administrator sees what would be published.
+      res.json(await Promise.all(tiles.map(async (tile) => ({ ...tile, logo: `data:${tile.logoType};base64,${(await deps.tiles.logo(tile.id))!.bytes.toString('base64')}` }))));
+    }),
+  );
+
+  router.post(
+    '/tiles/:id/approve',
+    handle(async (req, res) => {
+      res.json(await deps.tileRequests.approve(tileId(req), actorOf(res)));
+    }),
+  );
+
+  router.post(
+    '/tiles/:id/reject',
+    handle(async (req, res) => {
+      const { reason } = parseBody(decision, req.body);
+      res.json(await deps.tileRequests.reject(tileId(req), actorOf(res), reason));
+    }),
+  );
+
+  extend?.(router);
+
+  router.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof AdminRequestError) {
+      res.status(err.status).json({ error: err.code, error_description: err.message });
+      return;
+    }
+    if (err instanceof UnknownSep) {
+      res.status(404).json({ error: 'not_found', error_description: err.message });
+      return;
+    }
+    if (err instanceof TileNotAllowed) {
+      res.status(err.code === 'not_found' ? 404 : 409).json({ error: err.code, error_description: err.message });
+      return;
+    }
+    if (err instanceof NothingToDecide) {
+      res.status(409).json({ error: 'nothing_to_decide', error_description: err.message });
+      return;
+    }
+    if ((err as { type?: string }).type === 'entity.parse.failed') {
+      res.status(400).json({ error: 'invalid_request', error_description: 'the body is not valid JSON' });
+      return;
+    }
+    logger.error('admin request failed', { error: err.message });
+    res.status(500).json({ error: 'server_error' });
+  });
+  return router;
+}
