@@ -146,6 +146,10 @@ export async function startVariant(settings: VariantSettings): Promise<RunningVa
       BRANA_DEMO_SEP_PORT: '0',
       DATABASE_URL: databaseUrl,
       LOG_LEVEL: 'error',
+      // Every virtual citizen comes from 127.0.0.1: per-IP rate limits would measure themselves.
+      BRANA_RATE_LIMIT_LOGIN: '1000000000',
+      BRANA_RATE_LIMIT_ACS: '1000000000',
+      BRANA_RATE_LIMIT_TOKEN_FAILURES: '1000000000',
     };
 
     const redirectUri = 'https://sep.bench.example.cz/callback';
