@@ -74,13 +74,16 @@ export interface LoginInProgress {
   jar: CookieJar;
   verifier: string;
   state: string;
+  /** Where the browser goes next (a Brána URL, or the IdP's). */
+  next?: string;
   acs?: string;
   samlResponse?: string;
   code?: string;
+  accessToken?: string;
 }
 
-/** Steps 1–3: the authorization request, the hand-off, and the IdP's answer (not yet at the ACS). */
-export async function beginLogin(target: LoginTarget): Promise<LoginInProgress> {
+/** Step 1: the SeP's authorization request (PKCE, idp_hint) → the interaction. */
+export async function authorize(target: LoginTarget): Promise<LoginInProgress> {
   const login: LoginInProgress = { jar: new CookieJar(), verifier: randomBytes(32).toString('base64url'), state: randomBytes(8).toString('base64url') };
   const query = new URLSearchParams({
     client_id: target.clientId,
@@ -93,19 +96,35 @@ export async function beginLogin(target: LoginTarget): Promise<LoginInProgress> 
     nonce: randomBytes(8).toString('base64url'),
     idp_hint: target.means,
   });
-  const location = expectRedirect(await send(target, login.jar, `/auth?${query}`), 'authorize');
-  const toIdp = expectRedirect(await send(target, login.jar, location), 'interaction');
-  const idp = await fetch(toIdp);
+  login.next = expectRedirect(await send(target, login.jar, `/auth?${query}`), 'authorize');
+  return login;
+}
+
+/** Step 2: the interaction signs an AuthnRequest and sends the browser to the IdP. */
+export async function handOff(target: LoginTarget, login: LoginInProgress): Promise<void> {
+  login.next = expectRedirect(await send(target, login.jar, login.next!), 'interaction');
+}
+
+/** Step 3 (not Brána): the IdP answers. */
+export async function atIdp(login: LoginInProgress): Promise<void> {
+  const idp = await fetch(login.next!);
   if (!idp.ok) throw new Error(`idp: HTTP ${idp.status}`);
   const answer = (await idp.json()) as { acs: string; SAMLResponse: string };
   login.acs = answer.acs;
   login.samlResponse = answer.SAMLResponse;
+}
+
+/** Steps 1–3. */
+export async function beginLogin(target: LoginTarget): Promise<LoginInProgress> {
+  const login = await authorize(target);
+  await handOff(target, login);
+  await atIdp(login);
   return login;
 }
 
 /** Step 4: the ACS. Returns where Brána sends the browser next. */
 export async function postToAcs(target: LoginTarget, login: LoginInProgress): Promise<string> {
-  return expectRedirect(
+  login.next = expectRedirect(
     await send(target, login.jar, login.acs!, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -113,33 +132,37 @@ export async function postToAcs(target: LoginTarget, login: LoginInProgress): Pr
     }),
     'acs',
   );
+  return login.next;
 }
 
-/** Steps 5–6: back to the interaction and the resumed authorization, until the code (consenting once if asked). */
-export async function followToCode(target: LoginTarget, login: LoginInProgress, from: string): Promise<string> {
-  let location = from;
-  for (let hops = 0; hops < 8 && !location.startsWith(target.redirectUri); hops += 1) {
-    const response = await send(target, login.jar, location);
-    if (response.status === 200) {
-      // The consent page, the first time this citizen meets this SeP: agree, permanently.
-      const html = await response.text();
-      const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1];
-      const action = /action="(\/interaction\/[^"]+\/consent)"/.exec(html)?.[1];
-      if (!csrf || !action) throw new Error('unexpected page during login');
-      location = expectRedirect(
-        await send(target, login.jar, action, {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded', origin: target.publicOrigin },
-          body: new URLSearchParams({ csrf, decision: 'agree', permanent: 'yes' }).toString(),
-        }),
-        'consent',
-      );
-      continue;
-    }
-    await response.arrayBuffer();
-    location = expectRedirect(response, 'resume');
+/** One hop of steps 5–6: follows a Brána redirect (consenting once, permanently, if asked). */
+export async function hop(target: LoginTarget, login: LoginInProgress): Promise<void> {
+  const response = await send(target, login.jar, login.next!);
+  if (response.status === 200) {
+    // The consent page, the first time this citizen meets this SeP: agree, permanently.
+    const html = await response.text();
+    const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1];
+    const action = /action="(\/interaction\/[^"]+\/consent)"/.exec(html)?.[1];
+    if (!csrf || !action) throw new Error('unexpected page during login');
+    login.next = expectRedirect(
+      await send(target, login.jar, action, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: target.publicOrigin },
+        body: new URLSearchParams({ csrf, decision: 'agree', permanent: 'yes' }).toString(),
+      }),
+      'consent',
+    );
+    return;
   }
-  const result = new URL(location).searchParams;
+  await response.arrayBuffer();
+  login.next = expectRedirect(response, 'resume');
+}
+
+/** Steps 5–6: back to the interaction and the resumed authorization, until the code. */
+export async function followToCode(target: LoginTarget, login: LoginInProgress, from = login.next!): Promise<string> {
+  login.next = from;
+  for (let hops = 0; hops < 8 && !login.next!.startsWith(target.redirectUri); hops += 1) await hop(target, login);
+  const result = new URL(login.next!).searchParams;
   const code = result.get('code');
   if (!code || result.get('state') !== login.state) throw new Error(`authorization: ${result.get('error') ?? 'no code'}`);
   login.code = code;
@@ -159,17 +182,23 @@ export async function redeem(target: LoginTarget, login: LoginInProgress): Promi
   if (token.status !== 200) throw new Error(`token: HTTP ${token.status} ${await token.text()}`);
   const { access_token: accessToken, id_token: idToken } = (await token.json()) as { access_token: string; id_token: string };
   if (!idToken) throw new Error('token: no ID token');
+  login.accessToken = accessToken;
   return accessToken;
+}
+
+/** Step 8: userinfo. */
+export async function fetchUserinfo(target: LoginTarget, login: LoginInProgress): Promise<void> {
+  const userinfo = await send(target, login.jar, '/me', { headers: { authorization: `Bearer ${login.accessToken!}` } });
+  if (userinfo.status !== 200) throw new Error(`userinfo: HTTP ${userinfo.status}`);
+  await userinfo.arrayBuffer();
 }
 
 /** One complete login; throws with the step that failed. */
 export async function oneLogin(target: LoginTarget): Promise<void> {
   const login = await beginLogin(target);
   await followToCode(target, login, await postToAcs(target, login));
-  const accessToken = await redeem(target, login);
-  const userinfo = await send(target, login.jar, '/me', { headers: { authorization: `Bearer ${accessToken}` } });
-  if (userinfo.status !== 200) throw new Error(`userinfo: HTTP ${userinfo.status}`);
-  await userinfo.arrayBuffer();
+  await redeem(target, login);
+  await fetchUserinfo(target, login);
 }
 
 /** Runs an async step for every item with at most `concurrency` at once. */

@@ -1,11 +1,12 @@
 /**
- * Micro-benchmarks on the same processes as the full logins: the broker CPU that the ACS alone and the
- * token endpoint alone cost, measured by preparing many logins up to that step and then sending only
- * that step's requests while reading the broker's CPU time.
+ * Micro-benchmarks on the same processes as the full logins: the broker CPU each step of a login
+ * costs on its own, measured by taking many logins to that step and then sending only that step's
+ * requests while reading the broker's CPU time. "ACS validation alone" and "token endpoint alone" are
+ * two of the rows; the others show where the rest of a login's CPU goes.
  */
 import { execSync } from 'node:child_process';
 import { BENCH_MEANS, cpuMs, startVariant } from './cluster.ts';
-import { beginLogin, followToCode, postToAcs, redeem, withConcurrency, type LoginInProgress, type LoginTarget } from './load-driver.ts';
+import { atIdp, authorize, fetchUserinfo, handOff, hop, oneLogin, postToAcs, redeem, withConcurrency, type LoginInProgress, type LoginTarget } from './load-driver.ts';
 
 export interface MicroResult {
   kind: 'micro';
@@ -58,26 +59,29 @@ export async function runMicroBenchmarks(count = 400, concurrency = 8): Promise<
   try {
     const target: LoginTarget = { nodes: running.nodes, publicOrigin: running.publicOrigin, ...running.sep, means: BENCH_MEANS, scope: 'openid profile' };
     const pid = running.brokerPids[0]!;
-    const warm = await beginLogin(target);
-    await followToCode(target, warm, await postToAcs(target, warm));
-    await redeem(target, warm);
+    for (let i = 0; i < 30; i += 1) await oneLogin(target); // consent once, then warm up
 
-    const atAcs: LoginInProgress[] = [];
-    await withConcurrency(Array.from({ length: count }, (_, i) => i), concurrency, async () => {
-      atAcs.push(await beginLogin(target));
-    });
-    const next = new Map<LoginInProgress, string>();
-    const acs = await measure('acs-validation (SAML ACS request, encrypted assertion)', pid, atAcs, concurrency, async (login) => {
-      next.set(login, await postToAcs(target, login));
-    });
-
-    await withConcurrency(atAcs, concurrency, async (login) => {
-      await followToCode(target, login, next.get(login)!);
-    });
-    const token = await measure('token-endpoint (code → ID token + access token, RS256)', pid, atAcs, concurrency, async (login) => {
-      await redeem(target, login);
-    });
-    return [acs, token];
+    const logins: LoginInProgress[] = [];
+    const results: MicroResult[] = [];
+    results.push(
+      await measure('step 1: authorization request → interaction', pid, Array.from({ length: count }, () => ({}) as LoginInProgress), concurrency, async (slot) => {
+        logins.push(Object.assign(slot, await authorize(target)));
+      }),
+    );
+    results.push(await measure('step 2: interaction → signed AuthnRequest', pid, logins, concurrency, (login) => handOff(target, login)));
+    await withConcurrency(logins, concurrency, atIdp);
+    results.push(await measure('step 4: ACS validation (SAML response, encrypted assertion)', pid, logins, concurrency, async (login) => void (await postToAcs(target, login))));
+    results.push(await measure('step 5: return to the interaction', pid, logins, concurrency, (login) => hop(target, login)));
+    results.push(
+      await measure('step 6: resumed authorization → code (permanent consent)', pid, logins, concurrency, async (login) => {
+        await hop(target, login);
+        login.code = new URL(login.next!).searchParams.get('code') ?? undefined;
+        if (!login.code) throw new Error('no code after resume');
+      }),
+    );
+    results.push(await measure('step 7: token endpoint (code → ID token RS256 + access token)', pid, logins, concurrency, async (login) => void (await redeem(target, login))));
+    results.push(await measure('step 8: userinfo', pid, logins, concurrency, (login) => fetchUserinfo(target, login)));
+    return results;
   } finally {
     await running.stop();
   }

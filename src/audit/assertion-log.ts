@@ -171,6 +171,8 @@ export class AssertionLog {
   private readonly seal: RecordSeal;
   private readonly clock: () => number;
   private readonly listeners: CommittedListener[] = [];
+  /** The head of the chain as seen inside each open transaction, so a second append there needs no query. */
+  private readonly heads = new WeakMap<Transaction, { seq: number; prevHash: string }>();
 
   constructor(db: Database, options: AssertionLogOptions) {
     this.db = db;
@@ -186,8 +188,13 @@ export class AssertionLog {
   async append(record: AuditRecord, trx?: Transaction): Promise<StoredAuditRecord> {
     if (!trx) return this.db.transaction((own) => this.append(record, own));
     if (!(AUDIT_EVENTS as readonly string[]).includes(record.event)) throw new Error(`unknown audit event ${String(record.event)}`);
-    if (isPostgres(trx)) await trx.raw('SELECT pg_advisory_xact_lock(?)', [CHAIN_LOCK_KEY]);
-    const { seq, prevHash } = await this.head(trx);
+    let head = this.heads.get(trx);
+    if (!head) {
+      // The lock is held to the end of the transaction, so the head read under it stays the head.
+      if (isPostgres(trx)) await trx.raw('SELECT pg_advisory_xact_lock(?)', [CHAIN_LOCK_KEY]);
+      head = await this.head(trx);
+    }
+    const { seq, prevHash } = head;
     const { columns, intact } = fitColumns(record);
     const detail = Object.keys(intact).length ? { ...record.detail, intact } : (record.detail ?? {});
     const content: RecordContent = { at: this.clock(), event: record.event, ...columns, outcome: record.outcome, detail: canonicalJson(detail) };
@@ -196,8 +203,10 @@ export class AssertionLog {
     try {
       await trx('assertion_log').insert(row);
     } catch (err) {
+      this.heads.delete(trx);
       throw new AssertionLogWriteFailed(record.event, err);
     }
+    this.heads.set(trx, { seq: seq + 1, prevHash: hash });
     const stored = storedRecordOf(row);
     if (this.listeners.length) {
       trx.executionPromise.then(

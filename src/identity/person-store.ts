@@ -7,8 +7,12 @@ export interface Person {
   registerId: string;
 }
 
+/** How many persons' id → register id pairs a node keeps in memory (the pair never changes). */
+const KNOWN_PERSONS = 10_000;
+
 export class PersonStore {
   private readonly db: Database;
+  private readonly known = new Map<string, string>();
 
   constructor(db: Database) {
     this.db = db;
@@ -30,8 +34,20 @@ export class PersonStore {
     return { person: { id: row.id, registerId }, created: false };
   }
 
+  /**
+   * A person by Brána's id. A person row is never changed once written, so committed rows are kept
+   * in a bounded memory map: findAccount asks for the same person at every step of a login.
+   */
   async find(personId: string, trx: Queryable = this.db): Promise<Person | undefined> {
+    const registerId = this.known.get(personId);
+    if (registerId !== undefined) return { id: personId, registerId };
     const row = (await trx('person').where({ id: personId }).first('id', 'register_id')) as { id: string; register_id: string } | undefined;
-    return row ? { id: row.id, registerId: row.register_id } : undefined;
+    if (!row) return undefined;
+    // Only what another transaction cannot still roll back is remembered.
+    if (trx === this.db) {
+      if (this.known.size >= KNOWN_PERSONS) this.known.delete(this.known.keys().next().value!);
+      this.known.set(row.id, row.register_id);
+    }
+    return { id: row.id, registerId: row.register_id };
   }
 }

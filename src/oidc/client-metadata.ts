@@ -17,7 +17,7 @@ export const SEP_METADATA = [SEP_GROUP_METADATA, 'sep_minimum_loa', 'sep_allowed
  * send back what they read) but never change them: the `sep_*` values are what an administrator
  * approved, the rest is how Brána serves every SeP.
  */
-export const SERVER_SET_METADATA = [...SEP_METADATA, 'response_types', 'grant_types', 'subject_type', 'sector_identifier_uri', 'id_token_signed_response_alg', 'client_name', 'client_uri'] as const;
+export const SERVER_SET_METADATA = [...SEP_METADATA, 'response_types', 'grant_types', 'subject_type', 'sector_identifier_uri', 'client_name', 'client_uri'] as const;
 
 /** Every custom metadata property oidc-provider must keep for a client. */
 export const EXTRA_CLIENT_METADATA = [...SEP_METADATA, BRANA_REGISTRATION] as const;
@@ -50,7 +50,7 @@ export function clientMetadataOf(sep: Sep, clientSecret: string | null, publicUr
     ...(sep.idTokenEncryption ? { id_token_encrypted_response_alg: sep.idTokenEncryption.alg, id_token_encrypted_response_enc: sep.idTokenEncryption.enc } : {}),
     subject_type: 'pairwise',
     sector_identifier_uri: sectorIdentifierUri(publicUrl, sep.group),
-    id_token_signed_response_alg: 'RS256',
+    id_token_signed_response_alg: sep.idTokenSignedResponseAlg,
     [SEP_GROUP_METADATA]: sep.group,
     sep_minimum_loa: sep.minimumLoa,
     sep_allowed_means: sep.allowedMeans,

@@ -18,8 +18,9 @@ const STANDARD_NAMES: Record<string, string> = {
   'idTokenEncryption.alg': 'id_token_encrypted_response_alg',
   'idTokenEncryption.enc': 'id_token_encrypted_response_enc',
   idTokenEncryption: 'id_token_encrypted_response_alg',
+  idTokenSignedResponseAlg: 'id_token_signed_response_alg',
 };
-const CARRIED_BY_STANDARD = ['redirectUris', 'postLogoutRedirectUris', 'tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'idTokenEncryption'];
+const CARRIED_BY_STANDARD = ['redirectUris', 'postLogoutRedirectUris', 'tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'idTokenEncryption', 'idTokenSignedResponseAlg'];
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -48,6 +49,7 @@ export function documentFromMetadata(metadata: Record<string, unknown>): { docum
     jwks: metadata.jwks ?? null,
     jwksUri: metadata.jwks_uri ?? null,
     idTokenEncryption: alg === undefined && enc === undefined ? null : { alg, enc: enc ?? 'A128CBC-HS256' },
+    idTokenSignedResponseAlg: metadata.id_token_signed_response_alg ?? 'RS256',
   };
   return { document, problems };
 }

@@ -26,7 +26,7 @@ export class UnknownSep extends Error {
 }
 
 /** The fields a SeP changes for itself at once; every other field waits for an administrator. */
-export const TECHNICAL_FIELDS = ['redirectUris', 'postLogoutRedirectUris', 'tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'idTokenEncryption'] as const;
+export const TECHNICAL_FIELDS = ['redirectUris', 'postLogoutRedirectUris', 'tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'idTokenEncryption', 'idTokenSignedResponseAlg'] as const;
 
 function technicalOf(document: RegistrationDocument): TechnicalSettings {
   return {
@@ -36,6 +36,7 @@ function technicalOf(document: RegistrationDocument): TechnicalSettings {
     jwks: document.jwks,
     jwksUri: document.jwksUri,
     idTokenEncryption: document.idTokenEncryption,
+    idTokenSignedResponseAlg: document.idTokenSignedResponseAlg,
   };
 }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Database, Queryable } from '../store/database.ts';
 import type { AttributeId } from '../domain/attributes.ts';
 import type { Loa } from '../domain/loa.ts';
-import type { IdTokenEncryption, PublicJwks, Sep, SepRegistration, SepStatus, TokenEndpointAuthMethod } from './sep.ts';
+import type { IdTokenEncryption, IdTokenSigningAlg, PublicJwks, Sep, SepRegistration, SepStatus, TokenEndpointAuthMethod } from './sep.ts';
 
 interface SepRow {
   client_id: string;
@@ -29,6 +29,7 @@ interface SepRow {
   jwks_uri: string | null;
   id_token_encrypted_response_alg: string | null;
   id_token_encrypted_response_enc: string | null;
+  id_token_signed_response_alg: string;
   requested_registration: string | null;
   log_attribute_values: boolean | number;
   created_at: number;
@@ -61,6 +62,7 @@ function columnsOf(registration: SepRegistration): DocumentColumns {
     jwks_uri: registration.jwksUri,
     id_token_encrypted_response_alg: registration.idTokenEncryption?.alg ?? null,
     id_token_encrypted_response_enc: registration.idTokenEncryption?.enc ?? null,
+    id_token_signed_response_alg: registration.idTokenSignedResponseAlg,
   };
 }
 
@@ -72,6 +74,7 @@ export interface TechnicalSettings {
   jwks: SepRegistration['jwks'];
   jwksUri: string | null;
   idTokenEncryption: IdTokenEncryption | null;
+  idTokenSignedResponseAlg: IdTokenSigningAlg;
 }
 
 const newSecret = () => randomBytes(32).toString('base64url');
@@ -101,6 +104,7 @@ function fromRow(row: SepRow): Sep {
       row.id_token_encrypted_response_alg && row.id_token_encrypted_response_enc
         ? ({ alg: row.id_token_encrypted_response_alg, enc: row.id_token_encrypted_response_enc } as IdTokenEncryption)
         : null,
+    idTokenSignedResponseAlg: (row.id_token_signed_response_alg ?? 'RS256') as IdTokenSigningAlg,
     requestedRegistration: row.requested_registration === null ? null : (JSON.parse(row.requested_registration) as SepRegistration),
     logAttributeValues: Boolean(row.log_attribute_values),
     createdAt: Number(row.created_at),
@@ -165,6 +169,7 @@ export class SepStore {
         jwks_uri: settings.jwksUri,
         id_token_encrypted_response_alg: settings.idTokenEncryption?.alg ?? null,
         id_token_encrypted_response_enc: settings.idTokenEncryption?.enc ?? null,
+        id_token_signed_response_alg: settings.idTokenSignedResponseAlg,
         updated_at: Date.now(),
       });
   }

@@ -27,6 +27,8 @@ export interface Sep {
   jwksUri: string | null;
   /** How the SeP wants its ID tokens encrypted (NIA encrypts them), or null for signed only. */
   idTokenEncryption: IdTokenEncryption | null;
+  /** How its ID tokens are signed: RSA (RS256, the default) or ECDSA P-256 (ES256). */
+  idTokenSignedResponseAlg: IdTokenSigningAlg;
   /** A change of the registration the SeP asked for and an administrator has not approved yet. */
   requestedRegistration: SepRegistration | null;
   /** The operator turned on logging of attribute values (not only names) for this SeP. */
@@ -46,6 +48,8 @@ export const TOKEN_ENDPOINT_AUTH_METHODS = ['client_secret_basic', 'client_secre
 export type TokenEndpointAuthMethod = (typeof TOKEN_ENDPOINT_AUTH_METHODS)[number];
 
 /** Asymmetric key management only: a SeP on private_key_jwt has no shared secret to derive a key from. */
+export const ID_TOKEN_SIGNING_ALGS = ['RS256', 'ES256'] as const;
+export type IdTokenSigningAlg = (typeof ID_TOKEN_SIGNING_ALGS)[number];
 export const ID_TOKEN_ENCRYPTION_ALGS = ['RSA-OAEP-256', 'RSA-OAEP', 'ECDH-ES', 'ECDH-ES+A256KW'] as const;
 export const ID_TOKEN_ENCRYPTION_ENCS = ['A256GCM', 'A128GCM', 'A256CBC-HS512', 'A128CBC-HS256'] as const;
 export interface IdTokenEncryption {
@@ -157,6 +161,7 @@ export function registrationSchema(context: RegistrationContext) {
       jwks: publicJwks.nullable().default(null),
       jwksUri: returnUrl(context.allowLoopbackHttp).nullable().default(null),
       idTokenEncryption: z.object({ alg: z.enum(ID_TOKEN_ENCRYPTION_ALGS), enc: z.enum(ID_TOKEN_ENCRYPTION_ENCS) }).strict().nullable().default(null),
+      idTokenSignedResponseAlg: z.enum(ID_TOKEN_SIGNING_ALGS).default('RS256'),
     })
     .strict()
     .superRefine((value, ctx) => {
@@ -202,6 +207,7 @@ export function registrationOf(sep: Sep): SepRegistration {
     jwks: sep.jwks as SepRegistration['jwks'],
     jwksUri: sep.jwksUri,
     idTokenEncryption: sep.idTokenEncryption,
+    idTokenSignedResponseAlg: sep.idTokenSignedResponseAlg,
   };
 }
 
@@ -227,6 +233,7 @@ export function sepOf(clientId: string, document: SepRegistration, state: Pick<S
     jwks: document.jwks,
     jwksUri: document.jwksUri,
     idTokenEncryption: document.idTokenEncryption,
+    idTokenSignedResponseAlg: document.idTokenSignedResponseAlg,
     ...state,
   };
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { recordsOfLogin, codesIssuedTo } from '../support/audit.ts';
 import { hiddenFields } from '../support/html.ts';
 import {
@@ -73,6 +74,17 @@ describe('a brokered login, end to end', () => {
     assert.equal(issued.pseudonym, records.find((r) => r.event === 'consent_given')!.pseudonym);
     const everything = JSON.stringify(records);
     for (const value of ['Jan', 'Novák', '1980-04-12', 'jan.novak@example.cz', 'Praha']) assert.ok(!everything.includes(value), `${value} leaked into the log`);
+  });
+
+  it('signs ID tokens with ES256 for a SeP registered for it, RS256 otherwise, both verifiable with the published keys', async () => {
+    const jwks = createRemoteJWKSet(new URL('/jwks', brana.url));
+    for (const alg of ['ES256', 'RS256'] as const) {
+      const sep = await brana.registerSep(alg === 'ES256' ? { idTokenSignedResponseAlg: 'ES256' } : {});
+      const { tokens } = await completeLogin(brana.url.origin, sep, { means: 'eobcanka', login: '100000001', scope: 'openid' });
+      const { protectedHeader, payload } = await jwtVerify(tokens.id_token, jwks, { issuer: brana.url.origin, audience: sep.clientId });
+      assert.equal(protectedHeader.alg, alg);
+      assert.equal(payload.acr, 'http://eidas.europa.eu/LoA/high');
+    }
   });
 
   it('accepts NIA claim names in the claims parameter and releases only those the SeP may have', async () => {

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { CacheItem, CacheProvider } from '@node-saml/node-saml';
 import type { UpstreamLoginStart } from '../contract.ts';
-import type { UpstreamRequestStore } from '../upstream-request-store.ts';
+import type { UpstreamRequest, UpstreamRequestStore } from '../upstream-request-store.ts';
 
 /**
  * node-saml records each AuthnRequest id through its CacheProvider while it builds the request, and
@@ -10,6 +10,13 @@ import type { UpstreamRequestStore } from '../upstream-request-store.ts';
  * because node-saml generates the id inside one call and offers no other way to pass it context.
  */
 export const loginBeingStarted = new AsyncLocalStorage<UpstreamLoginStart & { requestId?: string }>();
+
+/**
+ * The request an answer claims to answer, already read by the adapter: node-saml asks for it twice
+ * while validating (the Response's InResponseTo and the bearer confirmation's), and the database need
+ * not be asked three times for one row.
+ */
+export const answerBeingChecked = new AsyncLocalStorage<{ request: UpstreamRequest | undefined }>();
 
 export class RequestIdCache implements CacheProvider {
   private readonly store: UpstreamRequestStore;
@@ -38,8 +45,10 @@ export class RequestIdCache implements CacheProvider {
 
   /** Known only while outstanding, and only to the means it was sent to (no IdP mix-up). */
   async getAsync(key: string): Promise<string | null> {
-    const request = await this.store.findOutstanding(key, this.means);
-    return request ? new Date(request.createdAt).toISOString() : null;
+    const known = answerBeingChecked.getStore();
+    const request = known && known.request?.requestId === key ? known.request : await this.store.findOutstanding(key, this.means);
+    const outstanding = request && request.means === this.means && request.consumedAt === null && request.expiresAt > Date.now();
+    return outstanding ? new Date(request.createdAt).toISOString() : null;
   }
 
   /**
