@@ -59,16 +59,6 @@ export function accountRoutes(deps: AccountDependencies): Router {
     res.append('Set-Cookie', serializeCookie(COOKIE, value, { path: '/account', httpOnly: true, sameSite: 'lax', secure, maxAge: Math.floor(maxAgeMs / 1000) }));
   const formToken = (sessionId: string) => createHmac('sha256', deps.formKey).update(`account:${sessionId}`).digest('base64url');
 
-  const handle =
-    (action: (req: Request, res: Response) => Promise<void>) =>
-    async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-      try {
-        await action(req, res);
-      } catch (err) {
-        next(err);
-      }
-    };
-
   async function showAccount(req: Request, res: Response, sessionId: string, session: AccountSession): Promise<void> {
     const locale = localeOf(req);
     const t = MESSAGES[locale];
@@ -113,7 +103,7 @@ export function accountRoutes(deps: AccountDependencies): Router {
 
   router.get(
     '/',
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       const open = await openSession(req);
       if (open) {
         await showAccount(req, res, open.id, open.session);
@@ -121,12 +111,12 @@ export function accountRoutes(deps: AccountDependencies): Router {
       }
       const t = MESSAGES[localeOf(req)];
       renderPage(req, res, 'account-login', { title: t.account.title, cancelled: req.query.cancelled === '1' });
-    }),
+    },
   );
 
   router.get(
     '/login',
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       const { id, login } = await deps.accountSessions.startLogin();
       setCookie(res, id, 30 * 60 * 1000);
       const params = new URLSearchParams({
@@ -142,7 +132,7 @@ export function accountRoutes(deps: AccountDependencies): Router {
         ui_locales: localeOf(req),
       });
       res.redirect(303, `/auth?${params.toString()}`);
-    }),
+    },
   );
 
   /** The back channel of the code flow, in-process: the code must be this client's, unused, and match the PKCE verifier. */
@@ -158,7 +148,7 @@ export function accountRoutes(deps: AccountDependencies): Router {
 
   router.get(
     '/callback',
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       const loginId = cookieOf(req);
       const pending = loginId ? await deps.accountSessions.pendingLogin(loginId) : undefined;
       if (!pending) {
@@ -197,7 +187,7 @@ export function accountRoutes(deps: AccountDependencies): Router {
       });
       setCookie(res, id, ACCOUNT_SESSION_TTL_MS);
       res.redirect(303, '/account');
-    }),
+    },
   );
 
   /** Account forms must come from Brána's own account page of this very session. */
@@ -239,36 +229,36 @@ export function accountRoutes(deps: AccountDependencies): Router {
   router.post(
     '/consents/:id/revoke',
     form,
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       const open = await authorisedForm(req, res);
       if (!open) return;
       const id = /^\d{1,12}$/.test(String(req.params.id)) ? Number(req.params.id) : NaN;
       const count = Number.isNaN(id) ? 0 : await revoke(open.session.personId, id);
       res.redirect(303, `/account?revoked=${count}`);
-    }),
+    },
   );
 
   router.post(
     '/consents/revoke-all',
     form,
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       const open = await authorisedForm(req, res);
       if (!open) return;
       res.redirect(303, `/account?revoked=${await revoke(open.session.personId, undefined)}`);
-    }),
+    },
   );
 
   router.post(
     '/logout',
     form,
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       const open = await authorisedForm(req, res);
       if (!open) return;
       await deps.accountSessions.close(open.id);
       setCookie(res, '', 0);
       // Brána's logout page ends the Brána session too, with the citizen's confirmation.
       res.redirect(303, `/session/end?client_id=${ACCOUNT_CLIENT_ID}`);
-    }),
+    },
   );
 
   router.use((err: Error, req: Request, res: Response, _next: NextFunction) => {

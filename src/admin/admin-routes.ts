@@ -52,15 +52,6 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   return parsed.data;
 }
 
-export const handle =
-  (action: (req: Request, res: Response) => Promise<void>) =>
-  async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-    try {
-      await action(req, res);
-    } catch (err) {
-      next(err);
-    }
-  };
 
 const decision = z.object({ reason: z.string().trim().min(1).max(2000) }).strict();
 
@@ -76,74 +67,74 @@ export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) =
 
   router.get(
     '/seps',
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       const status = req.query.status;
       if (status !== undefined && status !== 'pending' && status !== 'active' && status !== 'disabled') throw new AdminRequestError(400, 'invalid_request', 'status: must be pending, active or disabled');
       const seps = await deps.seps.list({ status, changePending: req.query.changePending === 'true' ? true : undefined });
       res.json(await Promise.all(seps.map((sep) => reviewOf(deps.seps, sep))));
-    }),
+    },
   );
 
   router.get(
     '/seps/:clientId',
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       const sep = await deps.seps.find(String(req.params.clientId));
       if (!sep) throw new AdminRequestError(404, 'not_found', 'no such SeP');
       res.json(await reviewOf(deps.seps, sep));
-    }),
+    },
   );
 
   router.post(
     '/seps/:clientId/approve',
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       res.json({ clientId: req.params.clientId, ...(await deps.registration.approve(String(req.params.clientId), actorOf(res))) });
-    }),
+    },
   );
 
   router.post(
     '/seps/:clientId/reject',
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       const { reason } = parseBody(decision, req.body);
       res.json({ clientId: req.params.clientId, ...(await deps.registration.reject(String(req.params.clientId), actorOf(res), reason)) });
-    }),
+    },
   );
 
   router.post(
     '/initial-access-tokens',
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       const { days } = parseBody(z.object({ days: z.number().positive().max(MAX_INITIAL_TOKEN_DAYS).default(DEFAULT_INITIAL_TOKEN_DAYS) }).strict(), req.body);
       const issued = await issueInitialAccessToken(deps.provider, deps.log, actorOf(res), days);
       res
         .status(201)
         .set('Cache-Control', 'no-store')
         .json({ initial_access_token: issued.token, expires_at: new Date(issued.expiresAt).toISOString(), registration_endpoint: new URL('/reg', deps.publicUrl).href });
-    }),
+    },
   );
 
   router.get(
     '/tiles',
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       const status = req.query.status;
       if (status !== undefined && !TILE_STATUSES.includes(status as TileStatus)) throw new AdminRequestError(400, 'invalid_request', `status: must be one of ${TILE_STATUSES.join(', ')}`);
       const tiles = await deps.tiles.list({ status: status as TileStatus | undefined });
       // The logo goes along so that the administrator sees what would be published.
       res.json(await Promise.all(tiles.map(async (tile) => ({ ...tile, logo: `data:${tile.logoType};base64,${(await deps.tiles.logo(tile.id))!.bytes.toString('base64')}` }))));
-    }),
+    },
   );
 
   router.post(
     '/tiles/:id/approve',
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       res.json(await deps.tileRequests.approve(tileId(req), actorOf(res)));
-    }),
+    },
   );
 
   router.post(
     '/tiles/:id/reject',
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       const { reason } = parseBody(decision, req.body);
       res.json(await deps.tileRequests.reject(tileId(req), actorOf(res), reason));
-    }),
+    },
   );
 
   extend?.(router);

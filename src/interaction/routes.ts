@@ -244,23 +244,10 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     next();
   }
 
-  const handle =
-    (action: (req: Request, res: Response) => Promise<void>) =>
-    async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-      try {
-        await action(req, res);
-      } catch (err) {
-        if (err instanceof InteractionGone) {
-          showCitizenError(req, res, 'session_expired');
-          return;
-        }
-        next(err);
-      }
-    };
-
+  // Express 5 hands a rejected handler to the error handler at the end of this router.
   router.get(
     '/:uid',
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       const interaction = await details(req, res);
       if (interaction.prompt.name === 'login') {
         await showSelection(req, res, await loginContext(interaction));
@@ -269,26 +256,26 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       } else {
         showCitizenError(req, res, 'bad_request');
       }
-    }),
+    },
   );
 
   router.post(
     '/:uid/means',
     sameOrigin,
     form,
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       const interaction = await details(req, res);
       if (interaction.prompt.name !== 'login') throw new InteractionGone();
       const login = await loginContext(interaction);
       const chosen = (req.body as Record<string, unknown>).means;
       await startUpstream(req, res, login, typeof chosen === 'string' ? chosen : '');
-    }),
+    },
   );
 
   /** The browser comes back here (a same-site GET, so its cookies come along) after the ACS accepted an answer. */
   router.get(
     '/:uid/upstream/:requestId',
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       const interaction = await details(req, res);
       const answer = await deps.requests.successfulAnswerFor(interaction.uid, String(req.params.requestId));
       if (interaction.prompt.name !== 'login' || !answer?.personId || !answer.acr) throw new InteractionGone();
@@ -302,13 +289,13 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
         },
       };
       await deps.provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
-    }),
+    },
   );
 
   /** After a means failed: what happened, the other means that still qualify, and trying again. */
   router.get(
     '/:uid/failed',
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       const interaction = await details(req, res);
       const code: ErrorCode = isErrorCode(req.query.reason) ? req.query.reason : 'authn_failed';
       if (interaction.prompt.name !== 'login') throw new InteractionGone();
@@ -321,14 +308,14 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
         afterCode: code,
         reference: typeof req.query.ref === 'string' ? req.query.ref.slice(0, 40) : undefined,
       });
-    }),
+    },
   );
 
   router.post(
     '/:uid/abort',
     sameOrigin,
     form,
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       const interaction = await details(req, res);
       // Giving up on an error page: the SeP learns what went wrong before, never more than its code.
       const after = (req.body as Record<string, unknown> | undefined)?.after;
@@ -343,14 +330,14 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       });
       const description = failure ? `The citizen gave up the login after the identity means failed (${failure})` : 'The citizen cancelled the login';
       await deps.provider.interactionFinished(req, res, { error: 'access_denied', error_description: description }, { mergeWithLastSubmission: false });
-    }),
+    },
   );
 
   router.post(
     '/:uid/consent',
     sameOrigin,
     form,
-    handle(async (req, res) => {
+    async (req: Request, res: Response) => {
       const timed = deps.metrics.time('consent');
       res.once('finish', () => timed());
       const interaction = await details(req, res);
@@ -378,10 +365,14 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
         detail: { attributes: releaseDecision(interaction.params, sep.allowedAttributes).consentable },
       });
       await deps.provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'The citizen refused to release the requested data' }, { mergeWithLastSubmission: false });
-    }),
+    },
   );
 
   router.use((err: Error, req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof InteractionGone) {
+      showCitizenError(req, res, 'session_expired');
+      return;
+    }
     if (isClientError(err)) {
       showCitizenError(req, res, 'bad_request');
       return;
