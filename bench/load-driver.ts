@@ -239,3 +239,39 @@ export function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
+
+/**
+ * `count` logins in flight at once: every one is started (authorization request, hand-off, the IdP's
+ * answer) before any is finished, so that the broker holds all their interactions and sessions at the
+ * same moment; then all are finished. Latencies are those of the finishing half (ACS → userinfo).
+ */
+export async function runInFlight(target: LoginTarget, count: number, concurrency: number): Promise<LoadResult> {
+  const result: LoadResult = { completed: 0, errors: 0, errorSamples: [], latenciesMs: [], wallMs: 0 };
+  const started = performance.now();
+  const fail = (err: unknown) => {
+    result.errors += 1;
+    if (result.errorSamples.length < 5) result.errorSamples.push((err as Error).message);
+  };
+  const begun: LoginInProgress[] = [];
+  await withConcurrency(Array.from({ length: count }, (_, i) => i), concurrency, async () => {
+    try {
+      begun.push(await beginLogin(target));
+    } catch (err) {
+      fail(err);
+    }
+  });
+  await withConcurrency(begun, concurrency, async (login) => {
+    const t0 = performance.now();
+    try {
+      await followToCode(target, login, await postToAcs(target, login));
+      await redeem(target, login);
+      await fetchUserinfo(target, login);
+      result.latenciesMs.push(performance.now() - t0);
+      result.completed += 1;
+    } catch (err) {
+      fail(err);
+    }
+  });
+  result.wallMs = performance.now() - started;
+  return result;
+}

@@ -8,6 +8,8 @@
  *   npm run bench -- --rate 100            open loop: logins started at a fixed rate per second
  *   npm run bench -- --in-flight 1000      peak RSS with this many logins in flight
  *   npm run bench -- --soak 600            RSS sampled over a soak of this many seconds
+ *   npm run bench -- --targets             the issue's targets in one go: peak (c=16), open loop at 70 %
+ *                                          of that peak, 1,000 logins in flight, a 10-minute soak
  *
  * Each run writes JSON to bench/results/ and rewrites docs/BENCHMARKS.md from the latest result of
  * every variant. This is a benchmark, not a test: it asserts nothing but "no errors".
@@ -20,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BENCH_MEANS, cpuMs, currentRssMb, peakRssMb, startVariant, type RunningVariant, type VariantSettings } from './cluster.ts';
 import { measureCryptoFloor, type CryptoFloor } from './crypto-floor.ts';
-import { oneLogin, percentile, runLoad, type LoadResult, type LoginTarget } from './load-driver.ts';
+import { oneLogin, percentile, runInFlight, runLoad, type LoadResult, type LoginTarget } from './load-driver.ts';
 import { runMicroBenchmarks, type MicroResult } from './micro.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -38,6 +40,7 @@ const { values } = parseArgs({
     rate: { type: 'string' },
     'in-flight': { type: 'string' },
     soak: { type: 'string' },
+    targets: { type: 'boolean', default: false },
     micro: { type: 'boolean', default: false },
     'no-docs': { type: 'boolean', default: false },
   },
@@ -46,7 +49,7 @@ const { values } = parseArgs({
 export interface VariantResult {
   kind: 'full-login';
   variant: string;
-  settings: VariantSettings & { concurrency: number; durationS: number; mode: 'closed' | 'open'; ratePerS?: number };
+  settings: VariantSettings & { concurrency: number; durationS: number; mode: 'closed' | 'open' | 'in-flight'; ratePerS?: number; inFlight?: number };
   loginsPerS: number;
   latencyMs: { p50: number; p95: number; p99: number };
   brokerCpuMsPerLogin: number;
@@ -122,7 +125,18 @@ async function runOpenLoop(t: LoginTarget, ratePerS: number, durationMs: number)
   return result;
 }
 
-async function measureVariant(settings: VariantSettings, load: { concurrency: number; durationS: number; ratePerS?: number; soakS?: number }): Promise<VariantResult> {
+interface LoadSettings {
+  concurrency: number;
+  durationS: number;
+  ratePerS?: number;
+  soakS?: number;
+  /** This many logins started before any is finished (see runInFlight). */
+  inFlight?: number;
+  /** A suffix for the variant's name, so that a special run does not replace the plain row. */
+  label?: string;
+}
+
+async function measureVariant(settings: VariantSettings, load: LoadSettings): Promise<VariantResult> {
   const running = await startVariant(settings);
   try {
     const t = target(running);
@@ -136,7 +150,11 @@ async function measureVariant(settings: VariantSettings, load: { concurrency: nu
       sampler = setInterval(() => rssSamplesMb!.push(Math.round(running.brokerPids.map(currentRssMb).reduce((a, b) => a + b, 0))), 30_000);
     }
     const durationMs = (load.soakS ?? load.durationS) * 1000;
-    const result = load.ratePerS ? await runOpenLoop(t, load.ratePerS, durationMs) : await runLoad(t, load.concurrency, durationMs);
+    const result = load.inFlight
+      ? await runInFlight(t, load.inFlight, load.concurrency)
+      : load.ratePerS
+        ? await runOpenLoop(t, load.ratePerS, durationMs)
+        : await runLoad(t, load.concurrency, durationMs);
     if (sampler) clearInterval(sampler);
     const cpuUsed = running.brokerPids.map(cpuMs).reduce((sum, after, i) => sum + after - cpuBefore[i]!, 0);
     const sorted = [...result.latenciesMs].sort((a, b) => a - b);
@@ -144,8 +162,15 @@ async function measureVariant(settings: VariantSettings, load: { concurrency: nu
     const perLogin = result.completed ? cpuUsed / result.completed : Number.NaN;
     return {
       kind: 'full-login',
-      variant: variantName(settings) + (load.ratePerS ? `@${load.ratePerS}/s` : load.soakS ? '-soak' : ''),
-      settings: { ...settings, concurrency: load.concurrency, durationS: load.soakS ?? load.durationS, mode: load.ratePerS ? 'open' : 'closed', ...(load.ratePerS ? { ratePerS: load.ratePerS } : {}) },
+      variant: variantName(settings) + (load.label ?? (load.ratePerS ? `@${load.ratePerS}/s` : load.soakS ? '-soak' : '')),
+      settings: {
+        ...settings,
+        concurrency: load.concurrency,
+        durationS: Math.round(load.inFlight ? result.wallMs / 1000 : (load.soakS ?? load.durationS)),
+        mode: load.inFlight ? 'in-flight' : load.ratePerS ? 'open' : 'closed',
+        ...(load.ratePerS ? { ratePerS: load.ratePerS } : {}),
+        ...(load.inFlight ? { inFlight: load.inFlight } : {}),
+      },
       loginsPerS: (result.completed / result.wallMs) * 1000,
       latencyMs: { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99) },
       brokerCpuMsPerLogin: perLogin,
@@ -183,9 +208,15 @@ function printFull(r: VariantResult): void {
   );
 }
 
+/** Everything in docs/BENCHMARKS.md from this line on is written by hand and kept by `writeDocs`. */
+const HAND_WRITTEN = '<!-- Written by hand from here on: npm run bench keeps it. -->';
+
 /** docs/BENCHMARKS.md from the latest result of every variant in bench/results/. */
 function writeDocs(): void {
   if (!fs.existsSync(RESULTS)) return;
+  const docsFile = path.join(ROOT, 'docs', 'BENCHMARKS.md');
+  const previous = fs.existsSync(docsFile) ? fs.readFileSync(docsFile, 'utf8') : '';
+  const kept = previous.includes(HAND_WRITTEN) ? previous.slice(previous.indexOf(HAND_WRITTEN)) : '';
   const latest = new Map<string, VariantResult | MicroResult>();
   for (const file of fs.readdirSync(RESULTS).filter((name) => name.endsWith('.json')).sort()) {
     const result = JSON.parse(fs.readFileSync(path.join(RESULTS, file), 'utf8')) as VariantResult | MicroResult;
@@ -211,7 +242,7 @@ function writeDocs(): void {
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...full.map(
       (r) =>
-        `| ${r.variant} | ${r.settings.mode === 'open' ? `open ${r.settings.ratePerS}/s` : `closed c=${r.settings.concurrency}`}, ${r.settings.durationS} s | ${f(r.loginsPerS)} | ${f(r.latencyMs.p50)} | ${f(r.latencyMs.p95)} | ${f(r.latencyMs.p99)} | ${f(r.brokerCpuMsPerLogin, 2)} | ${f(r.loginsPerBrokerCoreS, 0)} | ${f(r.cryptoFloorMs, 2)} | ${f(r.cpuToFloor, 2)} | ${f(r.peakRssMb, 0)} | ${r.errors} | ${r.commit} | ${r.machine.cores}× ${r.machine.cpu}, ${r.machine.node} |`,
+        `| ${r.variant} | ${r.settings.mode === 'open' ? `open ${r.settings.ratePerS}/s` : r.settings.mode === 'in-flight' ? `${r.settings.inFlight} in flight, c=${r.settings.concurrency}` : `closed c=${r.settings.concurrency}`}, ${r.settings.durationS} s | ${f(r.loginsPerS)} | ${f(r.latencyMs.p50)} | ${f(r.latencyMs.p95)} | ${f(r.latencyMs.p99)} | ${f(r.brokerCpuMsPerLogin, 2)} | ${f(r.loginsPerBrokerCoreS, 0)} | ${f(r.cryptoFloorMs, 2)} | ${f(r.cpuToFloor, 2)} | ${f(r.peakRssMb, 0)} | ${r.errors} | ${r.commit} | ${r.machine.cores}× ${r.machine.cpu}, ${r.machine.node} |`,
     ),
     '',
     '## Micro-benchmarks',
@@ -223,8 +254,9 @@ function writeDocs(): void {
   ];
   const soak = full.find((r) => r.rssSamplesMb);
   if (soak) lines.push('## Soak', '', `RSS of the broker sampled every 30 s during ${soak.settings.durationS} s at c=${soak.settings.concurrency}: ${soak.rssSamplesMb!.join(', ')} MB.`, '');
-  fs.mkdirSync(path.join(ROOT, 'docs'), { recursive: true });
-  fs.writeFileSync(path.join(ROOT, 'docs', 'BENCHMARKS.md'), lines.join('\n'));
+  if (kept) lines.push(kept);
+  fs.mkdirSync(path.dirname(docsFile), { recursive: true });
+  fs.writeFileSync(docsFile, lines.join('\n'));
 }
 
 async function main(): Promise<void> {
@@ -236,7 +268,7 @@ async function main(): Promise<void> {
     encrypted: !values.plain,
     idTokenAlg: values.alg === 'ES256' ? 'ES256' : 'RS256',
   };
-  const runs: Array<{ settings: VariantSettings; load: Parameters<typeof measureVariant>[1] }> = [];
+  const runs: Array<{ settings: VariantSettings; load: LoadSettings }> = [];
   if (values.all) {
     for (const settings of [
       base,
@@ -247,24 +279,36 @@ async function main(): Promise<void> {
     ]) {
       runs.push({ settings, load: { concurrency, durationS } });
     }
-  } else if (!values.micro) {
+  } else if (!values.micro && !values.targets) {
     const inFlight = values['in-flight'] ? Number(values['in-flight']) : undefined;
     runs.push({
       settings: base,
       load: {
-        concurrency: inFlight ?? concurrency,
+        concurrency,
         durationS,
+        ...(inFlight ? { inFlight } : {}),
         ...(values.rate ? { ratePerS: Number(values.rate) } : {}),
         ...(values.soak ? { soakS: Number(values.soak) } : {}),
+        ...(inFlight ? { label: `-${inFlight}-in-flight` } : {}),
       },
     });
   }
   let failed = false;
-  for (const run of runs) {
-    const result = await measureVariant(run.settings, run.load);
+  const record = (result: VariantResult) => {
     printFull(result);
     save(result);
     if (result.errors) failed = true;
+  };
+  for (const run of runs) record(await measureVariant(run.settings, run.load));
+  if (values.targets) {
+    // The issue's targets, each on the default variant: the peak closed-loop throughput, the latency
+    // of an open loop at 70 % of that peak, RSS with 1,000 logins in flight, RSS over a 10-minute soak.
+    const peak = await measureVariant(base, { concurrency: 16, durationS, label: '-peak' });
+    record(peak);
+    const rate = Math.max(1, Math.round(peak.loginsPerS * 0.7));
+    record(await measureVariant(base, { concurrency: 16, durationS, ratePerS: rate, label: `@${rate}/s (70 % of peak)` }));
+    record(await measureVariant(base, { concurrency: 16, durationS, inFlight: 1000, label: '-1000-in-flight' }));
+    record(await measureVariant(base, { concurrency: 8, durationS, soakS: values.soak ? Number(values.soak) : 600 }));
   }
   if (values.all || values.micro) {
     for (const result of await runMicroBenchmarks()) {
