@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { parse as parseCookies } from 'cookie';
 import type { JWK } from 'jose';
 import type { AssertionLog } from '../audit/assertion-log.ts';
@@ -158,7 +158,15 @@ export function createProvider(deps: ProviderDependencies): Provider {
       devInteractions: { enabled: false },
       claimsParameter: { enabled: true },
       userinfo: { enabled: true },
-      revocation: { enabled: true },
+      revocation: {
+        enabled: true,
+        // A SeP revokes only what was issued to it: another SeP's token stays valid, and the caller
+        // is told it may not (RFC 7009 §2.1). Set here rather than left to the library's default.
+        allowedPolicy: (_ctx, client, token) => {
+          if (token.clientId !== client.clientId) throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+          return true;
+        },
+      },
       // Self-service registration (RFC 7591) with an initial access token from an administrator,
       // and its management (RFC 7592). The registration policy applies Brána's rules; a new SeP is
       // pending until an administrator approves it.

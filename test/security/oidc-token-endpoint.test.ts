@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type supertest from 'supertest';
+import supertest from 'supertest';
 import { CLIENT_ASSERTION_TYPE, clientAssertionClaims, clientKeys, codeFor, jwt, tokenRequest, type ClientKeys, type Code } from '../support/oidc-attacker.ts';
 import { redeemCode, userinfo, type Sep } from '../support/login-driver.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
@@ -61,6 +61,26 @@ describe('OIDC token endpoint attacks', () => {
       const { code_verifier: _omitted, ...withoutVerifier } = grant(sep, code);
       assertNoTokens(await tokenRequest(origin, withoutVerifier, { id: sep.clientId, secret: sep.clientSecret }), 400, 'invalid_grant');
       assertNoTokens(await tokenRequest(origin, grant(sep, code, 'A'.repeat(43)), { id: sep.clientId, secret: sep.clientSecret }), 400, 'invalid_grant');
+    });
+  });
+
+  describe('revocation', () => {
+    it('refuses one SeP revoking another SeP\'s access token: the token keeps working, nothing is recorded', async () => {
+      const owner = await brana.registerSep();
+      const other = await brana.registerSep();
+      const code = await codeFor(origin, owner);
+      const tokens = await redeemCode(origin, owner, code.code, code.codeVerifier);
+      const accessToken = tokens.body.access_token as string;
+      const refused = await supertest(origin).post('/token/revocation').auth(other.clientId, other.clientSecret).type('form').send({ token: accessToken });
+      assert.equal(refused.status, 400, refused.text);
+      assert.equal(refused.body.error, 'invalid_request');
+      assert.equal((await userinfo(origin, accessToken)).status, 200);
+      assert.deepEqual(await brana.broker.log.query({ sepId: owner.clientId, event: 'token_revoked' }), []);
+
+      const own = await supertest(origin).post('/token/revocation').auth(owner.clientId, owner.clientSecret).type('form').send({ token: accessToken });
+      assert.equal(own.status, 200);
+      assert.equal((await userinfo(origin, accessToken)).status, 401);
+      assert.equal((await brana.broker.log.query({ sepId: owner.clientId, event: 'token_revoked' })).length, 1);
     });
   });
 
