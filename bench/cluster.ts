@@ -25,6 +25,10 @@ export interface RunningVariant {
   nodes: string[];
   publicOrigin: string;
   brokerPids: number[];
+  /** RSS of the broker node(s) right after they started, before any login (MB, summed). */
+  startRssMb: number;
+  /** V8 heap in use in the broker node(s), from their Prometheus metrics (MB, summed). */
+  heapUsedMb(): Promise<number>;
   sep: { clientId: string; clientSecret: string; redirectUri: string };
   dir: string;
   stop(): Promise<void>;
@@ -170,13 +174,16 @@ export async function startVariant(settings: VariantSettings): Promise<RunningVa
       }),
     );
     const registered = JSON.parse(await runCli(['sep', 'register', '--file', sepFile], env)) as { clientId: string; clientSecret: string };
+    const monitor = JSON.parse(await runCli(['operator', 'add', '--role', 'monitor', '--name', 'bench'], env)) as { token: string };
 
     const nodes: string[] = [];
     const brokerPids: number[] = [];
     for (const port of ports) {
       // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each broker node there when it stops.
       const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
-      const node = await start([process.execPath, ...profile, 'src/main.ts'], { ...env, BRANA_PORT: String(port) }, /is listening at/, `broker on ${port}`);
+      // BENCH_BROKER_NODE_FLAGS: V8 flags for the broker nodes only, e.g. "--max-semi-space-size=4".
+      const flags = (process.env.BENCH_BROKER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+      const node = await start([process.execPath, ...profile, ...flags, 'src/main.ts'], { ...env, BRANA_PORT: String(port) }, /is listening at/, `broker on ${port}`);
       stops.unshift(() => stopProcess(node.child));
       nodes.push(`http://127.0.0.1:${port}`);
       brokerPids.push(node.child.pid!);
@@ -187,6 +194,15 @@ export async function startVariant(settings: VariantSettings): Promise<RunningVa
       nodes,
       publicOrigin,
       brokerPids,
+      startRssMb: Math.round(brokerPids.map(currentRssMb).reduce((a, b) => a + b, 0)),
+      async heapUsedMb() {
+        let bytes = 0;
+        for (const origin of nodes) {
+          const text = await (await fetch(`${origin}/metrics`, { headers: { authorization: `Bearer ${monitor.token}` } })).text();
+          bytes += Number(/^brana_nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
+        }
+        return Math.round(bytes / 2 ** 20);
+      },
       sep: { ...registered, redirectUri },
       dir,
       async stop() {

@@ -57,11 +57,15 @@ export interface VariantResult {
   cryptoFloorMs: number;
   cpuToFloor: number;
   peakRssMb: number;
+  /** RSS of the broker right after it started, before the first login. */
+  startRssMb: number;
   completed: number;
   errors: number;
   errorSamples: string[];
   floor: CryptoFloor;
   rssSamplesMb?: number[];
+  /** V8 heap in use, sampled with the RSS (a growing heap is a leak; a grown RSS may be V8's reserve). */
+  heapUsedSamplesMb?: number[];
   machine: MachineInfo;
   commit: string;
   at: string;
@@ -90,7 +94,8 @@ function commit(): string {
 }
 
 function variantName(s: VariantSettings): string {
-  return `${s.database}-${s.nodes}node-${s.idTokenAlg}-${s.encrypted ? 'encrypted' : 'plain'}`;
+  const flags = process.env.BENCH_BROKER_NODE_FLAGS?.trim();
+  return `${s.database}-${s.nodes}node-${s.idTokenAlg}-${s.encrypted ? 'encrypted' : 'plain'}${flags ? ` [${flags}]` : ''}`;
 }
 
 function target(running: RunningVariant): LoginTarget {
@@ -144,10 +149,18 @@ async function measureVariant(settings: VariantSettings, load: LoadSettings): Pr
     await runLoad(t, Math.min(load.concurrency, 8), 3000); // warm-up: JIT, pools, caches
     const cpuBefore = running.brokerPids.map(cpuMs);
     let rssSamplesMb: number[] | undefined;
+    let heapUsedSamplesMb: number[] | undefined;
     let sampler: NodeJS.Timeout | undefined;
     if (load.soakS) {
-      rssSamplesMb = [];
-      sampler = setInterval(() => rssSamplesMb!.push(Math.round(running.brokerPids.map(currentRssMb).reduce((a, b) => a + b, 0))), 30_000);
+      const rss: number[] = (rssSamplesMb = []);
+      const heap: number[] = (heapUsedSamplesMb = []);
+      sampler = setInterval(() => {
+        rss.push(Math.round(running.brokerPids.map(currentRssMb).reduce((a, b) => a + b, 0)));
+        running.heapUsedMb().then(
+          (mb) => heap.push(mb),
+          () => heap.push(Number.NaN),
+        );
+      }, 30_000);
     }
     const durationMs = (load.soakS ?? load.durationS) * 1000;
     const result = load.inFlight
@@ -178,11 +191,13 @@ async function measureVariant(settings: VariantSettings, load: LoadSettings): Pr
       cryptoFloorMs: floor.perLoginMs,
       cpuToFloor: perLogin / floor.perLoginMs,
       peakRssMb: running.brokerPids.map(peakRssMb).reduce((a, b) => Math.max(a, b), 0),
+      startRssMb: running.startRssMb,
       completed: result.completed,
       errors: result.errors,
       errorSamples: result.errorSamples,
       floor,
       ...(rssSamplesMb ? { rssSamplesMb } : {}),
+      ...(heapUsedSamplesMb ? { heapUsedSamplesMb } : {}),
       machine: machine(),
       commit: commit(),
       at: new Date().toISOString(),
@@ -194,7 +209,7 @@ async function measureVariant(settings: VariantSettings, load: LoadSettings): Pr
 
 function save(result: VariantResult | MicroResult): void {
   fs.mkdirSync(RESULTS, { recursive: true });
-  const file = path.join(RESULTS, `${result.at.replace(/[:.]/g, '-')}-${result.variant.replace(/[^a-zA-Z0-9@-]/g, '_')}.json`);
+  const file = path.join(RESULTS, `${result.at.replace(/[:.]/g, '-')}-${result.variant.replace(/[^a-zA-Z0-9@=-]/g, '_')}.json`);
   fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
 }
 
@@ -253,7 +268,12 @@ function writeDocs(): void {
     '',
   ];
   const soak = full.find((r) => r.rssSamplesMb);
-  if (soak) lines.push('## Soak', '', `RSS of the broker sampled every 30 s during ${soak.settings.durationS} s at c=${soak.settings.concurrency}: ${soak.rssSamplesMb!.join(', ')} MB.`, '');
+  if (soak) {
+    lines.push('## Soak', '', `RSS of the broker sampled every 30 s during ${soak.settings.durationS} s at c=${soak.settings.concurrency} (${soak.completed} logins): ${soak.rssSamplesMb!.join(', ')} MB.`, '');
+    if (soak.heapUsedSamplesMb) lines.push(`V8 heap in use at the same moments: ${soak.heapUsedSamplesMb.join(', ')} MB.`, '');
+  }
+  const started = full.find((r) => r.variant === 'sqlite-1node-RS256-encrypted' && r.startRssMb);
+  if (started) lines.push(`RSS of one broker node right after it started, before its first login: ${started.startRssMb} MB.`, '');
   if (kept) lines.push(kept);
   fs.mkdirSync(path.dirname(docsFile), { recursive: true });
   fs.writeFileSync(docsFile, lines.join('\n'));
