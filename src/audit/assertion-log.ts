@@ -271,13 +271,4 @@ export class AssertionLog {
     const [row] = (await applyAuditFilter(trx('assertion_log'), filter).count({ n: '*' })) as Array<{ n: number | string }>;
     return Number(row?.n ?? 0);
   }
-
-  /**
-   * A citizen's own history for the account page: their logins (tokens issued) and consents at
-   * every SeP, found by their per-group pseudonyms, newest first.
-   */
-  async historyOf(pseudonyms: readonly string[], limit = 100): Promise<StoredAuditRecord[]> {
-    if (!pseudonyms.length) return [];
-    return this.query({ pseudonyms, events: ['token_issued', 'consent_given', 'consent_refused', 'consent_revoked', 'token_revoked', 'grant_revoked'] }, { order: 'desc', limit });
-  }
 }

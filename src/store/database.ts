@@ -143,9 +143,3 @@ export async function migrate(db: Database): Promise<void> {
 export function now(): number {
   return Date.now();
 }
-
-/** True for a unique-key violation on either backend (a lost race, a replay). */
-export function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string; errno?: number; message?: string };
-  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT' || /UNIQUE constraint failed/.test(e?.message ?? '');
-}

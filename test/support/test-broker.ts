@@ -52,7 +52,14 @@ export async function startTestBroker(options: { databaseUrl?: string; env?: Rec
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
     ...options.env,
   });
-  const broker = await createBroker(env);
+  let broker: Awaited<ReturnType<typeof createBroker>>;
+  try {
+    broker = await createBroker(env);
+  } catch (err) {
+    // A broker that refuses to start (the point of some tests) must not leave its port listening.
+    await new Promise((resolve) => server.close(resolve));
+    throw err;
+  }
   server.on('request', broker.app);
   const registration = broker.registration;
   return {
