@@ -29,7 +29,11 @@ import { TileRequests } from './tiles/tile-requests.ts';
 import { TileStore } from './tiles/tile-store.ts';
 import { migrate, openDatabase, type Database } from './store/database.ts';
 import type { IdentityMeansRegistry } from './upstream/identity-means-registry.ts';
-import { buildIdentityMeansRegistry } from './upstream/means-setup.ts';
+import { buildIdentityMeansRegistry, standardProtocols } from './upstream/means-setup.ts';
+import { DevelopmentMeans } from './devidp/development-means.ts';
+import { AnswerAcceptance } from './login/answer-acceptance.ts';
+import { LoginCompletion } from './login/login-completion.ts';
+import { UpstreamHandoff } from './login/upstream-handoff.ts';
 import { UpstreamRequestStore } from './upstream/upstream-request-store.ts';
 
 /** Everything one Brána node is made of, wired together. */
@@ -73,7 +77,11 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const requests = new UpstreamRequestStore(db);
     const audit = await openAuditTrail(db, env.keysDir, env.audit);
     const log = audit.log;
-    const registry = await buildIdentityMeansRegistry({ env, keys, requests, db, log });
+    // The protocols this broker speaks upstream; the embedded development providers only in development mode.
+    const protocols = standardProtocols();
+    const developmentMeans = env.mode === 'development' ? new DevelopmentMeans({ trustProxy: env.trustProxy }) : null;
+    if (developmentMeans) protocols.set('development', developmentMeans.protocol);
+    const registry = await buildIdentityMeansRegistry({ env, keys, db, log }, protocols);
     const seps = new SepStore(db);
     const metrics = new BrokerMetrics(registry.ids());
     log.onCommitted((record) => metrics.observeRecord(record));
@@ -117,17 +125,19 @@ export async function createBroker(env: Environment): Promise<Broker> {
       provider: makeProvider(signingKeys.current().jwks),
       seps,
       registry,
-      requests,
       consents,
       log,
       pseudonyms,
       db,
-      resolution,
+      handoff: new UpstreamHandoff({ registry, requests, log, db, metrics }),
+      acceptance: new AnswerAcceptance({ registry, requests, resolution, seps, log, pseudonyms, db, metrics }),
+      completion: new LoginCompletion({ requests, consents, log, pseudonyms, db }),
       readiness,
       publicUrl: env.publicUrl,
       formKey,
       trustProxy: env.trustProxy,
       development: env.mode === 'development',
+      extraRoutes: developmentMeans?.routes() ?? [],
       rateLimits: env.rateLimits,
       operators,
       audit,

@@ -25,7 +25,7 @@ import { auditorApi } from '../audit/auditor-api.ts';
 import type { AuditTrail } from '../audit/audit-trail.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
-import { developmentIdentityProviderRoutes } from '../devidp/routes.ts';
+import type { MountedRoutes } from '../upstream/upstream-protocol.ts';
 import { logger } from '../log/logger.ts';
 import { rateLimiters, type RateLimitSettings } from './rate-limits.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
@@ -34,18 +34,26 @@ import { statisticsRoutes } from '../stats/routes.ts';
 import { healthRoutes } from '../operations/health-routes.ts';
 import type { Readiness } from '../operations/readiness.ts';
 import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
+import type { Database } from '../store/database.ts';
+import type { AssertionLog } from '../audit/assertion-log.ts';
+import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import { respondServiceUnavailable } from './service-unavailable.ts';
 
 const STATIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '../pages/static');
 
 export interface AppDependencies extends InteractionDependencies, UpstreamReturnDependencies {
   provider: Provider;
+  db: Database;
+  log: AssertionLog;
+  pseudonyms: Pseudonyms;
   readiness: Readiness;
   seps: SepStore;
   registry: IdentityMeansRegistry;
   publicUrl: URL;
   trustProxy: boolean;
   development: boolean;
+  /** Routes mounted on the site as they are (the development providers' pages). */
+  extraRoutes: readonly MountedRoutes[];
   rateLimits: RateLimitSettings;
   /** Credentials of administrators and auditors, for the operator APIs. */
   operators: OperatorCredentials;
@@ -142,10 +150,8 @@ export function createApp(deps: AppDependencies): express.Express {
   app.use('/reg', sepSelfServiceRoutes(deps, sepTileRoutes(deps)));
   app.use(tileCatalogueRoutes(deps));
   app.use('/register', registrationFormRoutes(deps));
-  if (deps.development) {
-    app.use('/dev-idp', developmentIdentityProviderRoutes(deps.registry.developmentProviders()));
-    for (const [id, op] of deps.registry.developmentOidcProviders()) app.use(`/dev-oidc/${id}`, op.routes());
-  }
+  // Routes the composition root adds (the embedded development providers, in development mode only).
+  for (const { path: mount, router } of deps.extraRoutes) app.use(mount, router);
 
   // The state of every means' metadata (fresh, stale, expired, failing), for monitoring and readiness.
   app.get('/health/metadata', (_req, res) => {

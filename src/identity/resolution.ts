@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { parsePersonIdentifier } from '../domain/person-identifier.ts';
 import type { Queryable } from '../store/database.ts';
 import type { UpstreamIdentity } from '../upstream/contract.ts';
-import type { ForeignPersonStore } from './foreign-person-store.ts';
+import type { ForeignPersonFacts, ForeignPersonStore } from './foreign-person-store.ts';
 import type { PopulationRegister } from './population-register.ts';
 import type { Person, PersonStore } from './person-store.ts';
 
@@ -13,6 +13,13 @@ export class ResolutionFailed extends Error {
     super(`identity resolution failed: ${reason}`);
     this.reason = reason;
   }
+}
+
+/** A person as the register (or the eIDAS node) knows them, before they are recorded. */
+export interface Identified {
+  registerId: string;
+  /** What a foreign person's eID asserted, kept for as long as a session can use it. */
+  foreign: ForeignPersonFacts | null;
 }
 
 export interface ForeignResolution {
@@ -44,7 +51,11 @@ export class IdentityResolution {
     this.foreign = foreign;
   }
 
-  async resolve(identity: UpstreamIdentity, trx: Queryable): Promise<{ person: Person; firstTime: boolean }> {
+  /**
+   * Who the identity is, from the register (or, for a foreign person, from their eIDAS identifier):
+   * reads only, so it runs outside any transaction and a slow register holds no lock.
+   */
+  async identify(identity: UpstreamIdentity): Promise<Identified> {
     const single = (values: string[] | undefined) => (values && values.length === 1 ? values[0]!.trim() : undefined);
     const givenName = single(identity.attributes.CurrentGivenName);
     const familyName = single(identity.attributes.CurrentFamilyName);
@@ -60,13 +71,20 @@ export class IdentityResolution {
       // Issued for the Czech Republic by another country: a CZ identity never arrives through the eIDAS node.
       if (!identifier || identifier.destinationCountry !== 'CZ' || identifier.issuingCountry === 'CZ') throw new ResolutionFailed('identifier_invalid');
       const hash = createHmac('sha256', this.foreign.identifierKey).update(`${identifier.issuingCountry}/${identifier.identifier}`).digest('base64url');
-      const { person, created } = await this.persons.findOrCreate(`eidas:${identifier.issuingCountry}:${hash}`, trx);
-      await this.foreign.store.save(person.id, { givenName, familyName, dateOfBirth, ...(placeOfBirth ? { placeOfBirth } : {}), issuingCountry: identifier.issuingCountry }, trx);
-      return { person, firstTime: created };
+      return {
+        registerId: `eidas:${identifier.issuingCountry}:${hash}`,
+        foreign: { givenName, familyName, dateOfBirth, ...(placeOfBirth ? { placeOfBirth } : {}), issuingCountry: identifier.issuingCountry },
+      };
     }
     const match = await this.register.match({ givenName, familyName, dateOfBirth, ...(placeOfBirth ? { placeOfBirth } : {}) });
     if (match.kind !== 'found') throw new ResolutionFailed(match.kind);
-    const { person, created } = await this.persons.findOrCreate(match.record.registerId, trx);
+    return { registerId: match.record.registerId, foreign: null };
+  }
+
+  /** The person identified, found or created (and a foreign person's attributes kept) in the caller's transaction. */
+  async record(identified: Identified, trx: Queryable): Promise<{ person: Person; firstTime: boolean }> {
+    const { person, created } = await this.persons.findOrCreate(identified.registerId, trx);
+    if (identified.foreign && this.foreign) await this.foreign.store.save(person.id, identified.foreign, trx);
     return { person, firstTime: created };
   }
 }

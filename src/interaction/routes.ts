@@ -1,25 +1,21 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
-import { errors as oidcErrors, type InteractionResults } from 'oidc-provider';
-import type { AssertionLog } from '../audit/assertion-log.ts';
+import { errors as oidcErrors } from 'oidc-provider';
 import { requestIdOf } from '../audit/request-id.ts';
 import type { ConsentStore } from '../consent/consent-store.ts';
 import { releaseDecision } from '../consent/release-policy.ts';
 import { attribute, inReadingOrder } from '../domain/attributes.ts';
-import { loaUri, type Loa } from '../domain/loa.ts';
+import type { Loa } from '../domain/loa.ts';
+import type { LoginCompletion, Interaction } from '../login/login-completion.ts';
+import type { UpstreamHandoff } from '../login/upstream-handoff.ts';
 import type { IdentityMeans } from '../means/identity-means.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
-import { buildGrant } from '../oidc/grants.ts';
 import { isErrorCode, MESSAGES, type ErrorCode } from '../pages/i18n.ts';
 import { localeOf, renderPage } from '../pages/render.ts';
-import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import type { Sep } from '../sep/sep.ts';
 import type { SepStore } from '../sep/sep-store.ts';
-import type { Database } from '../store/database.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
-import { MetadataUnavailable } from '../upstream/metadata/metadata-source.ts';
-import type { UpstreamRequestStore } from '../upstream/upstream-request-store.ts';
 import { logger } from '../log/logger.ts';
 import { respondServiceUnavailable } from '../http/service-unavailable.ts';
 import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
@@ -30,17 +26,13 @@ export interface InteractionDependencies {
   provider: Provider;
   seps: SepStore;
   registry: IdentityMeansRegistry;
-  requests: UpstreamRequestStore;
   consents: ConsentStore;
-  log: AssertionLog;
-  pseudonyms: Pseudonyms;
-  db: Database;
+  handoff: UpstreamHandoff;
+  completion: LoginCompletion;
   publicUrl: URL;
   formKey: Buffer;
   metrics: BrokerMetrics;
 }
-
-type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 interface LoginContext {
   interaction: Interaction;
@@ -87,60 +79,29 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     return { interaction, sep, minimum, candidates, available, sepRequestId: requestIdOf(interaction.params.code_challenge) };
   }
 
-  /** The means is stopped (its metadata expired or cannot be loaded): say so and offer the others. */
-  async function showUnavailable(req: Request, res: Response, login: LoginContext, meansId: string, reason: string): Promise<void> {
-    await deps.log.append({
-      event: 'error',
-      outcome: 'failure',
-      sepId: login.sep.clientId,
-      requestId: login.sepRequestId,
-      means: meansId,
-      reason,
-      detail: { stage: 'means_selection' },
-    });
-    showCitizenError(req, res, 'means_unavailable', { uid: login.interaction.uid, alternatives: login.available.filter((means) => means.id !== meansId), afterCode: 'means_unavailable' });
-  }
-
   async function startUpstream(req: Request, res: Response, login: LoginContext, meansId: string): Promise<void> {
     const means = login.candidates.find((candidate) => candidate.id === meansId);
-    const entry = means ? deps.registry.get(means.id) : undefined;
-    if (!means || !entry) {
+    if (!means) {
       showCitizenError(req, res, 'means_unavailable', { uid: login.interaction.uid, alternatives: login.available });
       return;
     }
-    if (!deps.registry.available(means.id)) {
-      await showUnavailable(req, res, login, means.id, 'means_metadata_unavailable');
-      return;
-    }
     const { interaction, sep } = login;
-    const timed = deps.metrics.time('upstream_request', means.id);
     const reasons = interaction.prompt.reasons ?? [];
-    const forceAuthn = reasons.includes('login_prompt') || reasons.includes('max_age') || interaction.params.max_age !== undefined;
-    let handoff;
-    try {
-      handoff = await entry.adapter.startLogin({
-        interactionUid: interaction.uid,
-        sepId: sep.clientId,
-        sepRequestId: login.sepRequestId,
-        minimumLoa: login.minimum,
-        forceAuthn,
-        spType: sep.spType,
-      });
-    } catch (err) {
-      if (!(err instanceof MetadataUnavailable)) throw err;
-      await showUnavailable(req, res, login, means.id, 'means_metadata_unavailable');
+    const outcome = await deps.handoff.start({
+      interactionUid: interaction.uid,
+      sepId: sep.clientId,
+      sepRequestId: login.sepRequestId,
+      spType: sep.spType,
+      minimumLoa: login.minimum,
+      forceAuthn: reasons.includes('login_prompt') || reasons.includes('max_age') || interaction.params.max_age !== undefined,
+      means,
+    });
+    if (outcome.kind === 'unavailable') {
+      // Stopped (its metadata expired or cannot be loaded): say so and offer the others.
+      showCitizenError(req, res, 'means_unavailable', { uid: interaction.uid, alternatives: login.available.filter((other) => other.id !== means.id), afterCode: 'means_unavailable' });
       return;
     }
-    await deps.log.append({
-      event: 'request_sent_upstream',
-      outcome: 'success',
-      sepId: sep.clientId,
-      requestId: login.sepRequestId,
-      means: means.id,
-      loa: login.minimum,
-      detail: { upstreamRequestId: handoff.requestId, forceAuthn },
-    });
-    timed();
+    const { handoff } = outcome;
     if (handoff.kind === 'redirect') {
       res.redirect(303, handoff.url);
       return;
@@ -188,24 +149,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
   async function finishWithGrant(req: Request, res: Response, interaction: Interaction, sep: Sep, kind: 'one-time' | 'permanent' | 'not-required', permanent: boolean): Promise<void> {
     const accountId = interaction.session?.accountId;
     if (!accountId) throw new InteractionGone();
-    const decision = releaseDecision(interaction.params, sep.allowedAttributes);
-    const grant = buildGrant(deps.provider, accountId, sep.clientId, decision, interaction.params.scope);
-    const grantId = await grant.save();
-    await deps.db.transaction(async (trx) => {
-      if (permanent) await deps.consents.grantPermanent(accountId, sep.clientId, decision.consentable, trx);
-      await deps.log.append(
-        {
-          event: 'consent_given',
-          outcome: 'success',
-          sepId: sep.clientId,
-          requestId: requestIdOf(interaction.params.code_challenge),
-          pseudonym: deps.pseudonyms.forGroup(accountId, sep.group),
-          detail: { kind: permanent ? 'permanent' : kind, attributes: decision.consentable, refusedBySepRegistration: decision.refused, grantId },
-        },
-        trx,
-      );
-    });
-    const result: InteractionResults = { consent: { grantId } };
+    const result = await deps.completion.grant(deps.provider, interaction, sep, accountId, kind, permanent);
     await deps.provider.interactionFinished(req, res, result, { mergeWithLastSubmission: true });
   }
 
@@ -277,17 +221,8 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     '/:uid/upstream/:requestId',
     async (req: Request, res: Response) => {
       const interaction = await details(req, res);
-      const answer = await deps.requests.successfulAnswerFor(interaction.uid, String(req.params.requestId));
-      if (interaction.prompt.name !== 'login' || !answer?.personId || !answer.acr) throw new InteractionGone();
-      const result: InteractionResults = {
-        login: {
-          accountId: answer.personId,
-          acr: loaUri(answer.acr),
-          amr: [answer.means],
-          ts: Math.floor((answer.authnInstant ?? Date.now()) / 1000),
-          remember: false,
-        },
-      };
+      const result = await deps.completion.afterAnswer(interaction, String(req.params.requestId));
+      if (!result) throw new InteractionGone();
       await deps.provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
     },
   );
@@ -319,17 +254,8 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       const interaction = await details(req, res);
       // Giving up on an error page: the SeP learns what went wrong before, never more than its code.
       const after = (req.body as Record<string, unknown> | undefined)?.after;
-      const failure = isErrorCode(after) ? after : null;
-      await deps.log.append({
-        event: 'error',
-        outcome: 'failure',
-        sepId: String(interaction.params.client_id),
-        requestId: requestIdOf(interaction.params.code_challenge),
-        reason: 'cancelled_by_citizen',
-        detail: failure ? { after: failure } : {},
-      });
-      const description = failure ? `The citizen gave up the login after the identity means failed (${failure})` : 'The citizen cancelled the login';
-      await deps.provider.interactionFinished(req, res, { error: 'access_denied', error_description: description }, { mergeWithLastSubmission: false });
+      const result = await deps.completion.abandon(interaction, isErrorCode(after) ? after : null);
+      await deps.provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
     },
   );
 
@@ -355,16 +281,8 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
         await finishWithGrant(req, res, interaction, sep, 'one-time', body.permanent === 'yes');
         return;
       }
-      await deps.log.append({
-        event: 'consent_refused',
-        outcome: 'failure',
-        sepId: sep.clientId,
-        requestId: requestIdOf(interaction.params.code_challenge),
-        pseudonym: deps.pseudonyms.forGroup(accountId, sep.group),
-        reason: 'refused_by_citizen',
-        detail: { attributes: releaseDecision(interaction.params, sep.allowedAttributes).consentable },
-      });
-      await deps.provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'The citizen refused to release the requested data' }, { mergeWithLastSubmission: false });
+      const result = await deps.completion.refuseConsent(interaction, sep, accountId);
+      await deps.provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
     },
   );
 

@@ -3,19 +3,46 @@ import type { Loa } from '../domain/loa.ts';
 import type { IdentityMeans } from '../means/identity-means.ts';
 
 /**
- * The contract between Brána and an identity means, after Dex's connector: the server owns all state,
- * the adapter only turns a login request into something the browser carries, and the answer into one
- * normalised identity. Optional capabilities (logout, metadata) are separate small interfaces.
+ * The contract between Brána and an identity means, after Dex's connector: the server owns all state.
+ * An adapter builds the request the browser carries (`startLogin`), says which request an answer
+ * claims to answer (`correlate`: InResponseTo, `state`), and turns the answer plus the request the
+ * server found into one normalised identity (`handleAnswer`). It holds no store: the server records
+ * the request before the hand-off and consumes it when the answer is accepted.
  */
-export interface UpstreamAdapter {
+export interface UpstreamAdapter<Answer extends CorrelatedAnswer = CorrelatedAnswer> {
   readonly means: IdentityMeans;
-  /** Builds the request for the identity means; the request is recorded before this returns. */
+  /** Builds the request for the identity means and names it; nothing is stored here. */
   startLogin(login: UpstreamLoginStart): Promise<BrowserHandoff>;
   /**
-   * Checks an answer strictly (the SAML ACS form, or the OIDC callback's query); returns the identity
-   * or throws UpstreamRejected.
+   * Reads just enough of an answer (the SAML ACS form, the OIDC callback's query) to name the request
+   * it claims to answer; throws UpstreamRejected when it cannot. Nothing in it is trusted yet.
    */
-  handleResponse(body: Record<string, unknown>): Promise<UpstreamIdentity>;
+  correlate(input: Record<string, unknown>): Answer;
+  /**
+   * Checks the answer strictly against the request the server recorded for it (outstanding, of this
+   * means); returns the identity or throws UpstreamRejected with exactly one reason.
+   */
+  handleAnswer(answer: Answer, expected: ExpectedRequest): Promise<UpstreamIdentity>;
+}
+
+/** An answer whose claimed request is known, with whatever the adapter already parsed of it. */
+export interface CorrelatedAnswer {
+  requestId: string;
+  /**
+   * The reason a refusal carries when no outstanding request of this means has that id, in the
+   * protocol's own words (SAML: `in_response_to_invalid`; OIDC: `unknown_request`).
+   */
+  readonly unknownRequestReason: string;
+}
+
+/** The request the server recorded before the hand-off, as far as checking its answer needs it. */
+export interface ExpectedRequest {
+  requestId: string;
+  means: string;
+  minimumLoa: Loa;
+  forceAuthn: boolean;
+  /** When the request was sent (ms): a forced authentication must be at least this fresh. */
+  createdAt: number;
 }
 
 export interface ServiceProviderMetadata {
@@ -23,10 +50,6 @@ export interface ServiceProviderMetadata {
 }
 
 export interface UpstreamLoginStart {
-  interactionUid: string;
-  sepId: string;
-  /** The id of the SeP's request in the assertion log. */
-  sepRequestId: string | null;
   minimumLoa: Loa;
   forceAuthn: boolean;
   spType: 'public' | 'private';
@@ -56,20 +79,22 @@ export interface UpstreamIdentity {
   requestId: string;
 }
 
+/** What the citizen is told, whatever the detail: one of a few outward messages. */
+export type UpstreamOutward = 'invalid_response' | 'authn_failed' | 'cancelled' | 'loa_too_low' | 'unknown_request' | 'means_unavailable' | 'means_unreachable';
+
 /**
  * Why an answer was refused. `reason` is a stable code for the assertion log; the citizen sees one of
- * a few outward messages chosen by `outward`, never the detail.
+ * a few outward messages chosen by `outward`, never the detail (which goes to no log either: it may
+ * carry what an attacker wrote).
  */
 export class UpstreamRejected extends Error {
   readonly reason: string;
-  readonly outward: 'invalid_response' | 'authn_failed' | 'cancelled' | 'loa_too_low' | 'unknown_request' | 'means_unavailable' | 'means_unreachable';
-  readonly requestId: string | undefined;
+  readonly outward: UpstreamOutward;
 
-  constructor(reason: string, outward: UpstreamRejected['outward'], requestId?: string, detail?: string) {
+  constructor(reason: string, outward: UpstreamOutward, detail?: string) {
     super(detail ? `${reason}: ${detail}` : reason);
     this.name = 'UpstreamRejected';
     this.reason = reason;
     this.outward = outward;
-    this.requestId = requestId;
   }
 }

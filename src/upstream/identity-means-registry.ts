@@ -1,35 +1,24 @@
 import path from 'node:path';
 import { ConfigurationError } from '../config/configuration-error.ts';
-import type { DevelopmentIdentityProvider } from '../devidp/development-identity-provider.ts';
-import type { DevelopmentOidcProvider } from '../devidp/development-oidc-provider.ts';
 import type { Loa } from '../domain/loa.ts';
-import type { IdentityMeans, OidcMeans, SamlMeans } from '../means/identity-means.ts';
+import type { IdentityMeans } from '../means/identity-means.ts';
 import { qualifyingMeans } from '../interaction/login-requirements.ts';
 import { logger } from '../log/logger.ts';
-import type { MetadataSource, MetadataStatus } from './metadata/metadata-source.ts';
-import type { OpenIdProviderMetadata } from './oidc/discovery.ts';
-import type { OidcAdapter } from './oidc/oidc-adapter.ts';
-import type { IdpMetadata } from './saml/idp-metadata.ts';
-import type { SamlAdapter } from './saml/saml-adapter.ts';
+import type { MetadataStatus } from './metadata/metadata-source.ts';
+import { OidcAdapter } from './oidc/oidc-adapter.ts';
+import { SamlAdapter } from './saml/saml-adapter.ts';
+import type { RegisteredMeans } from './upstream-protocol.ts';
 
-export interface RegisteredSamlMeans {
-  means: SamlMeans;
+export type { RegisteredMeans } from './upstream-protocol.ts';
+
+/** A SAML means: its ACS and SP metadata are Brána's. */
+export interface RegisteredSamlMeans extends RegisteredMeans {
   adapter: SamlAdapter;
-  metadata: MetadataSource<IdpMetadata>;
-  /** Set when the means is served by the embedded development IdP. */
-  development: DevelopmentIdentityProvider | null;
 }
 
-export interface RegisteredOidcMeans {
-  means: OidcMeans;
+export interface RegisteredOidcMeans extends RegisteredMeans {
   adapter: OidcAdapter;
-  /** The provider's discovery document, kept current like SAML metadata. */
-  metadata: MetadataSource<OpenIdProviderMetadata>;
-  development: DevelopmentOidcProvider | null;
 }
-
-/** A means and the adapter that speaks to it: SAML or OIDC by the means' data, nothing else. */
-export type RegisteredMeans = RegisteredSamlMeans | RegisteredOidcMeans;
 
 /** What of a SeP decides which means it may be offered. */
 export interface MeansPolicy {
@@ -61,12 +50,12 @@ export class IdentityMeansRegistry {
   /** A SAML means (for its SP metadata and ACS), undefined for any other. */
   saml(id: string): RegisteredSamlMeans | undefined {
     const entry = this.entries.get(id);
-    return entry?.means.protocol === 'saml' ? (entry as RegisteredSamlMeans) : undefined;
+    return entry?.adapter instanceof SamlAdapter ? (entry as RegisteredSamlMeans) : undefined;
   }
 
   oidc(id: string): RegisteredOidcMeans | undefined {
     const entry = this.entries.get(id);
-    return entry?.means.protocol === 'oidc' ? (entry as RegisteredOidcMeans) : undefined;
+    return entry?.adapter instanceof OidcAdapter ? (entry as RegisteredOidcMeans) : undefined;
   }
 
   /**
@@ -94,24 +83,12 @@ export class IdentityMeansRegistry {
     return Promise.all(
       chosen.map(async (entry) => {
         try {
-          return await (entry.metadata as MetadataSource<unknown>).refresh('operator');
+          return await entry.metadata.refresh('operator');
         } catch {
           return entry.metadata.status();
         }
       }),
     );
-  }
-
-  developmentProviders(): Map<string, DevelopmentIdentityProvider> {
-    const found = new Map<string, DevelopmentIdentityProvider>();
-    for (const entry of this.entries.values()) if (entry.means.protocol === 'saml' && entry.development) found.set(entry.means.id, entry.development as DevelopmentIdentityProvider);
-    return found;
-  }
-
-  developmentOidcProviders(): Map<string, DevelopmentOidcProvider> {
-    const found = new Map<string, DevelopmentOidcProvider>();
-    for (const entry of this.entries.values()) if (entry.means.protocol === 'oidc' && entry.development) found.set(entry.means.id, entry.development as DevelopmentOidcProvider);
-    return found;
   }
 
   logoFile(id: string): string | null {
@@ -133,7 +110,7 @@ export class IdentityMeansRegistry {
     const adopted: string[] = [];
     for (const entry of this.entries.values()) {
       try {
-        if (await (entry.metadata as MetadataSource<unknown>).adoptFromCache()) adopted.push(entry.means.id);
+        if (await entry.metadata.adoptFromCache()) adopted.push(entry.means.id);
       } catch (err) {
         logger.error('metadata cache read failed', { means: entry.means.id, error: (err as Error).message });
       }

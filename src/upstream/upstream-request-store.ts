@@ -71,9 +71,9 @@ export class UpstreamRequestStore {
     this.db = db;
   }
 
-  async record(request: Omit<UpstreamRequest, 'createdAt' | 'expiresAt' | 'consumedAt' | 'outcome' | 'personId' | 'acr' | 'authnInstant'>): Promise<void> {
+  async record(request: Omit<UpstreamRequest, 'createdAt' | 'expiresAt' | 'consumedAt' | 'outcome' | 'personId' | 'acr' | 'authnInstant'>, trx: Queryable = this.db): Promise<void> {
     const at = Date.now();
-    await this.db('upstream_request').insert({
+    await trx('upstream_request').insert({
       request_id: request.requestId,
       means: request.means,
       interaction_uid: request.interactionUid,
@@ -120,9 +120,11 @@ export class UpstreamRequestStore {
       .update({ outcome: 'success', person_id: result.personId, acr: result.acr, authn_instant: result.authnInstant });
   }
 
+  /** Marks an unanswered request failed; an accepted one stays accepted. */
   async recordFailure(requestId: string, trx: Queryable = this.db): Promise<void> {
     await trx('upstream_request')
       .where({ request_id: requestId })
+      .whereNull('outcome')
       .update({ outcome: 'failure', consumed_at: trx.raw('COALESCE(consumed_at, ?)', [Date.now()]) });
   }
 

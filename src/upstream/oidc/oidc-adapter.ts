@@ -3,9 +3,8 @@ import * as client from 'openid-client';
 import { isAttributeId, type AttributeId } from '../../domain/attributes.ts';
 import { LOA_LEVELS, loaFromUri, loaRank, loaUri, weakestLoa, type Loa } from '../../domain/loa.ts';
 import type { OidcMeans } from '../../means/identity-means.ts';
-import { UpstreamRejected, type BrowserHandoff, type UpstreamAdapter, type UpstreamIdentity, type UpstreamLoginStart } from '../contract.ts';
+import { UpstreamRejected, type BrowserHandoff, type CorrelatedAnswer, type ExpectedRequest, type UpstreamAdapter, type UpstreamIdentity, type UpstreamLoginStart } from '../contract.ts';
 import { MetadataUnavailable, type MetadataSource } from '../metadata/metadata-source.ts';
-import type { UpstreamRequestStore } from '../upstream-request-store.ts';
 import type { OpenIdProviderMetadata } from './discovery.ts';
 
 /** Clock tolerance for ID token times, as for SAML assertions. */
@@ -17,7 +16,6 @@ export interface OidcAdapterSettings {
   clientId: string;
   clientSecret: string;
   discovery: MetadataSource<OpenIdProviderMetadata>;
-  requests: UpstreamRequestStore;
   publicUrl: URL;
   /** Derives the PKCE verifier and nonce of a login from its state, so neither is stored. */
   stateKey: Buffer;
@@ -27,13 +25,18 @@ export interface OidcAdapterSettings {
 
 const PROVIDER_ERROR = /^[a-z_]{1,40}$/;
 
+/** The callback's query, named by its state. */
+export interface OidcAnswer extends CorrelatedAnswer {
+  query: Record<string, unknown>;
+}
+
 /**
  * An OpenID Connect identity means (Bank iD in real life) behind the same contract as SAML: code flow
  * with PKCE S256, state and nonce, ID token checks by openid-client, and the issuer checked in the
  * authorization response (RFC 9207) and the ID token against mix-up. The login is found again from
- * `state` in the same `upstream_request` table as a SAML request id.
+ * `state`, which the server records like a SAML request id.
  */
-export class OidcAdapter implements UpstreamAdapter {
+export class OidcAdapter implements UpstreamAdapter<OidcAnswer> {
   readonly means: OidcMeans;
   readonly redirectUri: string;
   private readonly settings: OidcAdapterSettings;
@@ -82,15 +85,6 @@ export class OidcAdapter implements UpstreamAdapter {
   async startLogin(login: UpstreamLoginStart): Promise<BrowserHandoff> {
     const config = this.config();
     const state = randomBytes(32).toString('base64url');
-    await this.settings.requests.record({
-      requestId: state,
-      means: this.means.id,
-      interactionUid: login.interactionUid,
-      sepId: login.sepId,
-      sepRequestId: login.sepRequestId,
-      minimumLoa: login.minimumLoa,
-      forceAuthn: login.forceAuthn,
-    });
     const url = client.buildAuthorizationUrl(config, {
       redirect_uri: this.redirectUri,
       response_type: 'code',
@@ -112,33 +106,35 @@ export class OidcAdapter implements UpstreamAdapter {
     return loaFromUri(acr) ?? this.means.oidc.acr[acr];
   }
 
-  async handleResponse(query: Record<string, unknown>): Promise<UpstreamIdentity> {
-    const text = (name: string) => (typeof query[name] === 'string' ? (query[name] as string) : undefined);
-    const state = text('state');
-    if (!state) throw new UpstreamRejected('state_missing', 'invalid_response');
-    const request = await this.settings.requests.find(state);
+  correlate(query: Record<string, unknown>): OidcAnswer {
+    const state = query.state;
+    if (typeof state !== 'string' || !state) throw new UpstreamRejected('state_missing', 'invalid_response');
     // A state this means never issued (or issued by another means' login) starts nothing.
-    if (!request || request.means !== this.means.id) throw new UpstreamRejected('unknown_request', 'unknown_request');
-    if (request.consumedAt !== null) throw new UpstreamRejected('replayed_response', 'invalid_response', state);
-    // Refused before the code is redeemed: a late answer costs the bank no token request.
-    if (request.expiresAt <= Date.now()) throw new UpstreamRejected('request_expired', 'unknown_request', state);
+    return { requestId: state, unknownRequestReason: 'unknown_request', query };
+  }
+
+  async handleAnswer(answer: OidcAnswer, expected: ExpectedRequest): Promise<UpstreamIdentity> {
+    const { query } = answer;
+    const text = (name: string) => (typeof query[name] === 'string' ? (query[name] as string) : undefined);
+    const state = expected.requestId;
+    if (answer.requestId !== state || expected.means !== this.means.id) throw new UpstreamRejected('unknown_request', 'unknown_request');
 
     let config: client.Configuration;
     try {
       config = this.config();
     } catch (err) {
-      if (err instanceof MetadataUnavailable) throw new UpstreamRejected('metadata_unavailable', 'means_unavailable', state, err.message);
+      if (err instanceof MetadataUnavailable) throw new UpstreamRejected('metadata_unavailable', 'means_unavailable', err.message);
       throw err;
     }
     const metadata = config.serverMetadata();
     const iss = text('iss');
-    if (iss !== undefined && iss !== metadata.issuer) throw new UpstreamRejected('issuer_mismatch', 'invalid_response', state);
-    if (iss === undefined && metadata.authorization_response_iss_parameter_supported) throw new UpstreamRejected('issuer_missing', 'invalid_response', state);
+    if (iss !== undefined && iss !== metadata.issuer) throw new UpstreamRejected('issuer_mismatch', 'invalid_response');
+    if (iss === undefined && metadata.authorization_response_iss_parameter_supported) throw new UpstreamRejected('issuer_missing', 'invalid_response');
 
     const error = text('error');
     if (error !== undefined) {
       const code = PROVIDER_ERROR.test(error) ? error : 'unknown';
-      throw new UpstreamRejected(`oidc_${code}`, code === 'access_denied' ? 'cancelled' : code === 'temporarily_unavailable' ? 'means_unreachable' : 'authn_failed', state);
+      throw new UpstreamRejected(`oidc_${code}`, code === 'access_denied' ? 'cancelled' : code === 'temporarily_unavailable' ? 'means_unreachable' : 'authn_failed');
     }
 
     const callback = new URL(this.redirectUri);
@@ -146,13 +142,13 @@ export class OidcAdapter implements UpstreamAdapter {
     const tokens = await this.exchange(config, callback, state);
     const idToken = tokens.id_token!;
     const claims = tokens.claims();
-    if (!claims) throw new UpstreamRejected('id_token_missing', 'invalid_response', state);
+    if (!claims) throw new UpstreamRejected('id_token_missing', 'invalid_response');
     const asserted = this.loaOf(claims.acr);
-    if (!asserted) throw new UpstreamRejected('loa_missing', 'invalid_response', state);
+    if (!asserted) throw new UpstreamRejected('loa_missing', 'invalid_response');
 
     const source: Record<string, unknown> = { ...claims };
     if (this.means.oidc.userinfo) {
-      const info = await this.call(() => client.fetchUserInfo(config, tokens.access_token, claims.sub), state, 'userinfo');
+      const info = await this.call(() => client.fetchUserInfo(config, tokens.access_token, claims.sub), 'userinfo');
       Object.assign(source, info);
     }
     const attributes = this.attributesOf(source);
@@ -163,7 +159,7 @@ export class OidcAdapter implements UpstreamAdapter {
       // A means can never produce more than it is registered for, whatever it signs.
       acr: weakestLoa(asserted, this.means.loa),
       // With ForceAuthn the time of authentication must be stated; Brána then checks it is fresh.
-      instant: new Date((authTime ?? (request.forceAuthn ? 0 : claims.iat)) * 1000),
+      instant: new Date((authTime ?? (expected.forceAuthn ? 0 : claims.iat)) * 1000),
       subject: claims.sub,
       attributes,
       messageHash: createHash('sha256').update(idToken).digest('hex'),
@@ -193,39 +189,38 @@ export class OidcAdapter implements UpstreamAdapter {
           expectedNonce: this.derived('nonce', state),
           idTokenExpected: true,
         }),
-      state,
       'token',
     );
   }
 
   /** Runs one back-channel call, turning what can go wrong into a refusal with a stable reason. */
-  private async call<T>(action: () => Promise<T>, state: string, step: 'token' | 'userinfo'): Promise<T> {
+  private async call<T>(action: () => Promise<T>, step: 'token' | 'userinfo'): Promise<T> {
     try {
       return await action();
     } catch (err) {
-      throw refusalOf(err, state, step);
+      throw refusalOf(err, step);
     }
   }
 }
 
-function refusalOf(err: unknown, state: string, step: 'token' | 'userinfo'): UpstreamRejected {
+function refusalOf(err: unknown, step: 'token' | 'userinfo'): UpstreamRejected {
   const message = (err as Error).message;
   if (err instanceof client.ResponseBodyError) {
     const code = PROVIDER_ERROR.test(err.error) ? err.error : 'error';
-    return new UpstreamRejected(`${step}_${code}`, err.status >= 500 ? 'means_unreachable' : 'invalid_response', state, err.error_description ?? message);
+    return new UpstreamRejected(`${step}_${code}`, err.status >= 500 ? 'means_unreachable' : 'invalid_response', err.error_description ?? message);
   }
-  if (err instanceof client.AuthorizationResponseError) return new UpstreamRejected('authorization_response_invalid', 'invalid_response', state, message);
+  if (err instanceof client.AuthorizationResponseError) return new UpstreamRejected('authorization_response_invalid', 'invalid_response', message);
   if (err instanceof client.ClientError) {
-    if (err.code === 'OAUTH_TIMEOUT' || err.code === 'OAUTH_ABORT') return new UpstreamRejected('upstream_timeout', 'means_unreachable', state, `${step}: ${message}`);
+    if (err.code === 'OAUTH_TIMEOUT' || err.code === 'OAUTH_ABORT') return new UpstreamRejected('upstream_timeout', 'means_unreachable', `${step}: ${message}`);
     if (err.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || err.code === 'OAUTH_RESPONSE_IS_NOT_JSON') {
-      return new UpstreamRejected('upstream_http_error', 'means_unreachable', state, `${step}: ${message}`);
+      return new UpstreamRejected('upstream_http_error', 'means_unreachable', `${step}: ${message}`);
     }
-    return new UpstreamRejected(step === 'token' ? 'id_token_invalid' : 'userinfo_invalid', 'invalid_response', state, `${err.code ?? ''} ${message}`.trim());
+    return new UpstreamRejected(step === 'token' ? 'id_token_invalid' : 'userinfo_invalid', 'invalid_response', `${err.code ?? ''} ${message}`.trim());
   }
   // fetch() reports a refused connection, a DNS failure or a reset as a TypeError.
   if (err instanceof TypeError && /fetch failed|network|ECONN|ENOTFOUND|socket/i.test(`${message} ${String((err as { cause?: unknown }).cause ?? '')}`)) {
-    return new UpstreamRejected('upstream_unreachable', 'means_unreachable', state, `${step}: ${message}`);
+    return new UpstreamRejected('upstream_unreachable', 'means_unreachable', `${step}: ${message}`);
   }
-  if (err instanceof DOMException && (err.name === 'TimeoutError' || err.name === 'AbortError')) return new UpstreamRejected('upstream_timeout', 'means_unreachable', state, `${step}: ${message}`);
-  return new UpstreamRejected(`${step}_failed`, 'invalid_response', state, message);
+  if (err instanceof DOMException && (err.name === 'TimeoutError' || err.name === 'AbortError')) return new UpstreamRejected('upstream_timeout', 'means_unreachable', `${step}: ${message}`);
+  return new UpstreamRejected(`${step}_failed`, 'invalid_response', message);
 }

@@ -11,6 +11,8 @@ const STATUS_CODE_ATTRIBUTE = 'urn:oasis:names:tc:SAML:2.0:protocol/statuscode';
 export interface AssertionExpectations {
   idpEntityId: string;
   acsUrl: string;
+  /** Brána's entity id for this means: the only audience it accepts. */
+  audience: string;
   requestId: string;
   /** The means' registered maximum LoA. */
   maximumLoa: Loa;
@@ -29,14 +31,14 @@ export interface AssertionContent {
   attributes: Partial<Record<AttributeId, string[]>>;
 }
 
-function reject(reason: string, requestId: string, detail?: string): UpstreamRejected {
-  return new UpstreamRejected(reason, reason === 'authn_failed_in_attribute' ? 'authn_failed' : 'invalid_response', requestId, detail);
+function reject(reason: string, detail?: string): UpstreamRejected {
+  return new UpstreamRejected(reason, reason === 'authn_failed_in_attribute' ? 'authn_failed' : 'invalid_response', detail);
 }
 
-function time(value: string | null, field: string, requestId: string): number {
+function time(value: string | null, field: string): number {
   const ms = value ? Date.parse(value) : Number.NaN;
   if (!value || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(value) || Number.isNaN(ms)) {
-    throw reject('assertion_malformed', requestId, `${field} is not a UTC time`);
+    throw reject('assertion_malformed', `${field} is not a UTC time`);
   }
   return ms;
 }
@@ -52,50 +54,57 @@ export function readVerifiedAssertion(assertionXml: string, expected: AssertionE
   try {
     assertion = parseStrictXml(assertionXml).documentElement as Element;
   } catch (err) {
-    throw reject('assertion_malformed', requestId, (err as Error).message);
+    throw reject('assertion_malformed', (err as Error).message);
   }
   try {
-    if (assertion.namespaceURI !== NS.assertion || assertion.localName !== 'Assertion') throw reject('assertion_malformed', requestId);
+    if (assertion.namespaceURI !== NS.assertion || assertion.localName !== 'Assertion') throw reject('assertion_malformed');
     const assertionId = assertion.getAttribute('ID') ?? '';
-    if (!assertionId) throw reject('assertion_malformed', requestId, 'no ID');
+    if (!assertionId) throw reject('assertion_malformed', 'no ID');
 
     const issuer = textOf(requiredChild(assertion, NS.assertion, 'Issuer')).trim();
-    if (issuer !== expected.idpEntityId) throw reject('issuer_mismatch', requestId);
+    if (issuer !== expected.idpEntityId) throw reject('issuer_mismatch');
 
-    const issueInstant = time(assertion.getAttribute('IssueInstant'), 'IssueInstant', requestId);
-    if (issueInstant > expected.now + expected.clockSkewMs) throw reject('not_yet_valid', requestId);
-    if (issueInstant < expected.now - expected.maxAgeMs - expected.clockSkewMs) throw reject('stale', requestId);
+    const issueInstant = time(assertion.getAttribute('IssueInstant'), 'IssueInstant');
+    if (issueInstant > expected.now + expected.clockSkewMs) throw reject('not_yet_valid');
+    if (issueInstant < expected.now - expected.maxAgeMs - expected.clockSkewMs) throw reject('stale');
 
     const subject = requiredChild(assertion, NS.assertion, 'Subject');
     const nameId = textOf(requiredChild(subject, NS.assertion, 'NameID')).trim();
-    if (!nameId) throw reject('assertion_malformed', requestId, 'empty NameID');
+    if (!nameId) throw reject('assertion_malformed', 'empty NameID');
 
     const confirmations = childElements(subject, NS.assertion, 'SubjectConfirmation');
-    if (confirmations.length !== 1) throw reject('subject_confirmation_invalid', requestId, 'exactly one SubjectConfirmation is allowed');
+    if (confirmations.length !== 1) throw reject('subject_confirmation_invalid', 'exactly one SubjectConfirmation is allowed');
     const confirmation = confirmations[0]!;
-    if (confirmation.getAttribute('Method') !== BEARER) throw reject('subject_confirmation_invalid', requestId, 'not bearer');
+    if (confirmation.getAttribute('Method') !== BEARER) throw reject('subject_confirmation_invalid', 'not bearer');
     const data = requiredChild(confirmation, NS.assertion, 'SubjectConfirmationData');
-    if (data.getAttribute('Recipient') !== expected.acsUrl) throw reject('recipient_mismatch', requestId);
-    if (data.getAttribute('InResponseTo') !== requestId) throw reject('in_response_to_invalid', requestId);
-    if (data.hasAttribute('NotBefore')) throw reject('subject_confirmation_invalid', requestId, 'bearer data must not carry NotBefore');
-    const confirmationExpiry = time(data.getAttribute('NotOnOrAfter'), 'SubjectConfirmationData/@NotOnOrAfter', requestId);
-    if (expected.now - expected.clockSkewMs >= confirmationExpiry) throw reject('expired', requestId);
+    if (data.getAttribute('Recipient') !== expected.acsUrl) throw reject('recipient_mismatch');
+    if (data.getAttribute('InResponseTo') !== requestId) throw reject('in_response_to_invalid');
+    if (data.hasAttribute('NotBefore')) throw reject('subject_confirmation_invalid', 'bearer data must not carry NotBefore');
+    const confirmationExpiry = time(data.getAttribute('NotOnOrAfter'), 'SubjectConfirmationData/@NotOnOrAfter');
+    if (expected.now - expected.clockSkewMs >= confirmationExpiry) throw reject('expired');
 
     const conditions = requiredChild(assertion, NS.assertion, 'Conditions');
-    const notOnOrAfter = time(conditions.getAttribute('NotOnOrAfter'), 'Conditions/@NotOnOrAfter', requestId);
-    if (expected.now - expected.clockSkewMs >= notOnOrAfter) throw reject('expired', requestId);
-    if (conditions.hasAttribute('NotBefore') && time(conditions.getAttribute('NotBefore'), 'Conditions/@NotBefore', requestId) > expected.now + expected.clockSkewMs) {
-      throw reject('not_yet_valid', requestId);
+    const notOnOrAfter = time(conditions.getAttribute('NotOnOrAfter'), 'Conditions/@NotOnOrAfter');
+    if (expected.now - expected.clockSkewMs >= notOnOrAfter) throw reject('expired');
+    if (conditions.hasAttribute('NotBefore') && time(conditions.getAttribute('NotBefore'), 'Conditions/@NotBefore') > expected.now + expected.clockSkewMs) {
+      throw reject('not_yet_valid');
+    }
+    // Every AudienceRestriction must name us (SAML core 2.5.1.4: each one must be satisfied), and there must be one.
+    const restrictions = childElements(conditions, NS.assertion, 'AudienceRestriction');
+    if (!restrictions.length) throw reject('audience_mismatch', 'no AudienceRestriction');
+    for (const restriction of restrictions) {
+      const audiences = childElements(restriction, NS.assertion, 'Audience').map((audience) => textOf(audience).trim());
+      if (!audiences.includes(expected.audience)) throw reject('audience_mismatch');
     }
 
     const statements = childElements(assertion, NS.assertion, 'AuthnStatement');
-    if (statements.length !== 1) throw reject('authn_statement_invalid', requestId, 'exactly one AuthnStatement is required');
+    if (statements.length !== 1) throw reject('authn_statement_invalid', 'exactly one AuthnStatement is required');
     const statement = statements[0]!;
-    const authnInstant = time(statement.getAttribute('AuthnInstant'), 'AuthnStatement/@AuthnInstant', requestId);
+    const authnInstant = time(statement.getAttribute('AuthnInstant'), 'AuthnStatement/@AuthnInstant');
     const context = requiredChild(statement, NS.assertion, 'AuthnContext');
     const classRef = singleChild(context, NS.assertion, 'AuthnContextClassRef');
     const asserted = loaFromUri(classRef ? textOf(classRef).trim() : undefined);
-    if (!asserted) throw reject('loa_missing', requestId);
+    if (!asserted) throw reject('loa_missing');
 
     const attributes: Partial<Record<AttributeId, string[]>> = {};
     for (const statementElement of childElements(assertion, NS.assertion, 'AttributeStatement')) {
@@ -104,13 +113,13 @@ export function readVerifiedAssertion(assertionXml: string, expected: AssertionE
         const values = childElements(attributeElement, NS.assertion, 'AttributeValue').map((value) => textOf(value));
         if (name === STATUS_CODE_ATTRIBUTE) {
           if (values.some((value) => value.trim() !== 'urn:oasis:names:tc:SAML:2.0:status:Success')) {
-            throw reject('authn_failed_in_attribute', requestId, values.join(' '));
+            throw reject('authn_failed_in_attribute', values.join(' '));
           }
           continue;
         }
         const id = attributeOfSamlName(name);
         if (!id) continue;
-        if (attributes[id]) throw reject('attribute_repeated', requestId, id);
+        if (attributes[id]) throw reject('attribute_repeated', id);
         attributes[id] = values;
       }
     }
@@ -126,7 +135,7 @@ export function readVerifiedAssertion(assertionXml: string, expected: AssertionE
       attributes,
     };
   } catch (err) {
-    if (err instanceof XmlRejected) throw reject('assertion_malformed', requestId, err.message);
+    if (err instanceof XmlRejected) throw reject('assertion_malformed', err.message);
     throw err;
   }
 }

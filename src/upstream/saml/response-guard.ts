@@ -49,8 +49,8 @@ export interface ResponseEnvelope {
   hasResponseSignature: boolean;
 }
 
-function invalid(reason: string, requestId?: string, detail?: string): UpstreamRejected {
-  return new UpstreamRejected(reason, 'invalid_response', requestId, detail);
+function invalid(reason: string, detail?: string): UpstreamRejected {
+  return new UpstreamRejected(reason, 'invalid_response', detail);
 }
 
 function algorithmOf(element: Element | undefined): string {
@@ -58,30 +58,30 @@ function algorithmOf(element: Element | undefined): string {
 }
 
 /** Every signature anywhere in the document must use algorithms on our list, with at most two transforms. */
-export function checkSignatures(document: Document, requestId: string): void {
+export function checkSignatures(document: Document): void {
   for (const signature of descendants(document, NS.dsig, 'Signature')) {
     const signedInfos = childElements(signature, NS.dsig, 'SignedInfo');
-    if (signedInfos.length !== 1) throw invalid('signature_malformed', requestId, 'SignedInfo must appear once');
+    if (signedInfos.length !== 1) throw invalid('signature_malformed', 'SignedInfo must appear once');
     const signedInfo = signedInfos[0]!;
     const method = singleChild(signedInfo, NS.dsig, 'SignatureMethod');
-    if (!ALLOWED_SIGNATURE_METHODS.has(algorithmOf(method))) throw invalid('signature_algorithm_refused', requestId, algorithmOf(method));
+    if (!ALLOWED_SIGNATURE_METHODS.has(algorithmOf(method))) throw invalid('signature_algorithm_refused', algorithmOf(method));
     const canonicalization = singleChild(signedInfo, NS.dsig, 'CanonicalizationMethod');
-    if (!ALLOWED_CANONICALIZATION.has(algorithmOf(canonicalization))) throw invalid('signature_algorithm_refused', requestId, algorithmOf(canonicalization));
+    if (!ALLOWED_CANONICALIZATION.has(algorithmOf(canonicalization))) throw invalid('signature_algorithm_refused', algorithmOf(canonicalization));
     const references = childElements(signedInfo, NS.dsig, 'Reference');
-    if (references.length !== 1) throw invalid('signature_malformed', requestId, 'exactly one Reference is allowed');
+    if (references.length !== 1) throw invalid('signature_malformed', 'exactly one Reference is allowed');
     const reference = references[0]!;
     const digest = singleChild(reference, NS.dsig, 'DigestMethod');
-    if (!ALLOWED_DIGESTS.has(algorithmOf(digest))) throw invalid('signature_algorithm_refused', requestId, algorithmOf(digest));
+    if (!ALLOWED_DIGESTS.has(algorithmOf(digest))) throw invalid('signature_algorithm_refused', algorithmOf(digest));
     const transforms = descendants(reference, NS.dsig, 'Transform');
-    if (transforms.length > 2) throw invalid('signature_malformed', requestId, 'too many transforms');
+    if (transforms.length > 2) throw invalid('signature_malformed', 'too many transforms');
     for (const transform of transforms) {
-      if (!ALLOWED_TRANSFORMS.has(algorithmOf(transform))) throw invalid('signature_algorithm_refused', requestId, algorithmOf(transform));
+      if (!ALLOWED_TRANSFORMS.has(algorithmOf(transform))) throw invalid('signature_algorithm_refused', algorithmOf(transform));
     }
   }
 }
 
 /** Two elements with one ID make "which one was signed" ambiguous: refuse them outright. */
-export function checkUniqueIds(document: Document, requestId: string): void {
+export function checkUniqueIds(document: Document): void {
   const seen = new Set<string>();
   const all = document.getElementsByTagName('*') as unknown as ArrayLike<Element>;
   for (let i = 0; i < all.length; i += 1) {
@@ -89,35 +89,38 @@ export function checkUniqueIds(document: Document, requestId: string): void {
     for (const name of ['ID', 'Id', 'id']) {
       const value = element.getAttribute(name);
       if (!value) continue;
-      if (seen.has(value)) throw invalid('duplicate_id', requestId);
+      if (seen.has(value)) throw invalid('duplicate_id');
       seen.add(value);
     }
   }
 }
 
-function checkEncryption(encrypted: Element, requestId: string): void {
+function checkEncryption(encrypted: Element): void {
   const data = singleChild(encrypted, NS.xenc, 'EncryptedData');
-  if (!data) throw invalid('encryption_malformed', requestId);
+  if (!data) throw invalid('encryption_malformed');
   if (!ALLOWED_DATA_ENCRYPTION.has(algorithmOf(singleChild(data, NS.xenc, 'EncryptionMethod')))) {
-    throw invalid('encryption_algorithm_refused', requestId, algorithmOf(singleChild(data, NS.xenc, 'EncryptionMethod')));
+    throw invalid('encryption_algorithm_refused', algorithmOf(singleChild(data, NS.xenc, 'EncryptionMethod')));
   }
   const keys = [...descendants(encrypted, NS.xenc, 'EncryptedKey')];
-  if (keys.length !== 1) throw invalid('encryption_malformed', requestId, 'exactly one EncryptedKey is allowed');
+  if (keys.length !== 1) throw invalid('encryption_malformed', 'exactly one EncryptedKey is allowed');
   const keyMethod = singleChild(keys[0]!, NS.xenc, 'EncryptionMethod');
-  if (!ALLOWED_KEY_TRANSPORT.has(algorithmOf(keyMethod))) throw invalid('encryption_algorithm_refused', requestId, algorithmOf(keyMethod));
+  if (!ALLOWED_KEY_TRANSPORT.has(algorithmOf(keyMethod))) throw invalid('encryption_algorithm_refused', algorithmOf(keyMethod));
   const oaepDigest = keyMethod ? singleChild(keyMethod, NS.dsig, 'DigestMethod') : undefined;
-  if (oaepDigest && !ALLOWED_OAEP_DIGESTS.has(algorithmOf(oaepDigest))) throw invalid('encryption_algorithm_refused', requestId, algorithmOf(oaepDigest));
+  if (oaepDigest && !ALLOWED_OAEP_DIGESTS.has(algorithmOf(oaepDigest))) throw invalid('encryption_algorithm_refused', algorithmOf(oaepDigest));
+}
+
+/** A SAML response read just far enough to know which request it claims to answer. */
+export interface ReadResponse {
+  xml: string;
+  document: Document;
+  requestId: string;
 }
 
 /**
- * Reads the outside of a SAML response and refuses what node-saml would let through: DOCTYPEs,
- * a second root or assertion, weak or unexpected algorithms, a wrong Destination or Issuer, and an
- * encrypted assertion inside an unsigned response.
+ * Reads a posted SAMLResponse: bounded, base64, strictly parsed XML (no DOCTYPE), a Response that
+ * names the request it answers. Nothing in it is trusted yet; refusals here concern no known login.
  */
-export function inspectResponse(
-  body: Record<string, unknown>,
-  expected: { destination: string; idpEntityId: string; requireSignedResponse: boolean },
-): ResponseEnvelope {
+export function readResponse(body: Record<string, unknown>): ReadResponse {
   const encoded = body.SAMLResponse;
   if (typeof encoded !== 'string' || !encoded) throw invalid('missing_response');
   if (encoded.length > MAX_SAML_RESPONSE_LENGTH) throw invalid('response_too_large');
@@ -129,46 +132,58 @@ export function inspectResponse(
   try {
     document = parseStrictXml(xml);
   } catch (err) {
-    throw invalid(err instanceof XmlRejected && /DOCTYPE/.test(err.message) ? 'doctype_refused' : 'xml_malformed', undefined, (err as Error).message);
+    throw invalid(err instanceof XmlRejected && /DOCTYPE/.test(err.message) ? 'doctype_refused' : 'xml_malformed', (err as Error).message);
   }
   const root = document.documentElement as Element;
   if (root.namespaceURI !== NS.protocol || root.localName !== 'Response') throw invalid('not_a_response');
   const requestId = attributeOf(root, 'InResponseTo');
   if (!requestId) throw invalid('unsolicited_response');
-  if (root.getAttribute('Version') !== '2.0' || !root.getAttribute('ID')) throw invalid('response_malformed', requestId);
+  return { xml, document, requestId };
+}
 
-  if (attributeOf(root, 'Destination') !== expected.destination) throw invalid('destination_mismatch', requestId);
+/**
+ * Reads the outside of a SAML response to a known request and refuses what a SAML library would let
+ * through: a second root or assertion, weak or unexpected algorithms, a wrong Destination or Issuer,
+ * and an encrypted assertion inside an unsigned response.
+ */
+export function inspectResponse(read: ReadResponse, expected: { destination: string; idpEntityId: string; requireSignedResponse: boolean }): ResponseEnvelope {
+  const { xml, document, requestId } = read;
+  const root = document.documentElement as Element;
+  if (root.getAttribute('Version') !== '2.0' || !root.getAttribute('ID')) throw invalid('response_malformed');
+
+  if (attributeOf(root, 'Destination') !== expected.destination) throw invalid('destination_mismatch');
   try {
     const issuer = singleChild(root, NS.assertion, 'Issuer');
-    if (issuer && textOf(issuer).trim() !== expected.idpEntityId) throw invalid('issuer_mismatch', requestId);
+    if (issuer && textOf(issuer).trim() !== expected.idpEntityId) throw invalid('issuer_mismatch');
 
     const status = singleChild(root, NS.protocol, 'Status');
     const topCode = status ? singleChild(status, NS.protocol, 'StatusCode') : undefined;
     const statusCode = topCode?.getAttribute('Value') ?? '';
     const secondLevelStatusCode = topCode ? (singleChild(topCode, NS.protocol, 'StatusCode')?.getAttribute('Value') ?? undefined) : undefined;
-    if (!statusCode) throw invalid('status_missing', requestId);
+    if (!statusCode) throw invalid('status_missing');
 
     const assertions = childElements(root, NS.assertion, 'Assertion');
     const encrypted = childElements(root, NS.assertion, 'EncryptedAssertion');
     // Assertions anywhere else (inside Extensions, a wrapper, a second signature) are a wrapping attack.
     const everywhere = descendants(document, NS.assertion, 'Assertion').length + descendants(document, NS.assertion, 'EncryptedAssertion').length;
     if (statusCode === STATUS_SUCCESS) {
-      if (assertions.length + encrypted.length !== 1 || everywhere !== 1) throw invalid('assertion_count', requestId);
+      if (assertions.length + encrypted.length !== 1 || everywhere !== 1) throw invalid('assertion_count');
     } else if (everywhere !== 0) {
-      throw invalid('assertion_with_failure_status', requestId);
+      throw invalid('assertion_with_failure_status');
     }
 
-    checkSignatures(document, requestId);
-    checkUniqueIds(document, requestId);
-    for (const element of encrypted) checkEncryption(element, requestId);
+    checkSignatures(document);
+    checkUniqueIds(document);
+    for (const element of encrypted) checkEncryption(element);
 
-    const hasResponseSignature = childElements(root, NS.dsig, 'Signature').length === 1;
+    // Present means it must verify (one, and valid): the adapter checks it whether or not it is required.
+    const hasResponseSignature = childElements(root, NS.dsig, 'Signature').length > 0;
     if (statusCode === STATUS_SUCCESS && !hasResponseSignature && (expected.requireSignedResponse || encrypted.length > 0)) {
-      throw invalid('signature_invalid', requestId, 'the response is not signed');
+      throw invalid('signature_invalid', 'the response is not signed');
     }
     return { xml, document, requestId, statusCode, secondLevelStatusCode, hasEncryptedAssertion: encrypted.length > 0, hasResponseSignature };
   } catch (err) {
-    if (err instanceof XmlRejected) throw invalid('response_malformed', requestId, err.message);
+    if (err instanceof XmlRejected) throw invalid('response_malformed', err.message);
     throw err;
   }
 }
@@ -179,22 +194,24 @@ export function inspectResponse(
  * RSA-SHA1, SHA-1 digests and a DOCTYPE there. Call it only on a plaintext whose response signature
  * was verified (decrypting anything else would make Brána a decryption oracle).
  */
-export function inspectDecryptedAssertion(plaintext: string, requestId: string): void {
+export function inspectDecryptedAssertion(plaintext: string): Document {
   let document: Document;
   try {
     document = parseStrictXml(plaintext);
   } catch (err) {
-    throw invalid(err instanceof XmlRejected && /DOCTYPE/.test(err.message) ? 'doctype_refused' : 'assertion_malformed', requestId, (err as Error).message);
+    // Bytes that are not XML are what a wrong key or a changed ciphertext decrypts to.
+    throw invalid(err instanceof XmlRejected && /DOCTYPE/.test(err.message) ? 'doctype_refused' : 'decryption_failed', (err as Error).message);
   }
   const root = document.documentElement as Element;
-  if (root.namespaceURI !== NS.assertion || root.localName !== 'Assertion') throw invalid('assertion_malformed', requestId);
-  if (descendants(document, NS.assertion, 'Assertion').length !== 1) throw invalid('assertion_count', requestId);
+  if (root.namespaceURI !== NS.assertion || root.localName !== 'Assertion') throw invalid('assertion_count', 'the plaintext is not one assertion');
+  if (descendants(document, NS.assertion, 'Assertion').length !== 1) throw invalid('assertion_count');
   try {
-    if (childElements(root, NS.dsig, 'Signature').length !== 1) throw invalid('signature_invalid', requestId, 'the assertion is not signed');
-    checkSignatures(document, requestId);
-    checkUniqueIds(document, requestId);
+    if (childElements(root, NS.dsig, 'Signature').length !== 1) throw invalid('signature_invalid', 'the assertion is not signed');
+    checkSignatures(document);
+    checkUniqueIds(document);
   } catch (err) {
-    if (err instanceof XmlRejected) throw invalid('assertion_malformed', requestId, err.message);
+    if (err instanceof XmlRejected) throw invalid('assertion_malformed', err.message);
     throw err;
   }
+  return document;
 }

@@ -1,78 +1,65 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { SAML, ValidateInResponseTo, type SamlConfig } from '@node-saml/node-saml';
 import type { Element } from '@xmldom/xmldom';
 import { loaUri, type Loa } from '../../domain/loa.ts';
 import type { SamlMeans } from '../../means/identity-means.ts';
 import type { BrokerKeys } from '../../keys/key-store.ts';
-import { UpstreamRejected, type BrowserHandoff, type ServiceProviderMetadata, type UpstreamAdapter, type UpstreamIdentity, type UpstreamLoginStart } from '../contract.ts';
-import type { UpstreamRequestStore } from '../upstream-request-store.ts';
-import { UPSTREAM_REQUEST_TTL_MS } from '../upstream-request-store.ts';
+import { certificateBody } from '../../keys/certificate.ts';
+import { UpstreamRejected, type BrowserHandoff, type CorrelatedAnswer, type ExpectedRequest, type ServiceProviderMetadata, type UpstreamAdapter, type UpstreamIdentity, type UpstreamLoginStart } from '../contract.ts';
+import { MetadataUnavailable, type MetadataSource } from '../metadata/metadata-source.ts';
 import { decryptAssertion } from './assertion-decryption.ts';
 import { readVerifiedAssertion } from './assertion-reader.ts';
 import { eidasExtensions } from './eidas-extensions.ts';
-import { MetadataUnavailable, type MetadataSource } from '../metadata/metadata-source.ts';
 import type { IdpMetadata } from './idp-metadata.ts';
-import { RequestIdCache, answerBeingChecked, loginBeingStarted } from './request-id-cache.ts';
-import { STATUS_SUCCESS, inspectDecryptedAssertion, inspectResponse, type ResponseEnvelope } from './response-guard.ts';
-import { NS, childElements } from './xml.ts';
-import { certificateBody } from '../../keys/certificate.ts';
+import { STATUS_SUCCESS, inspectDecryptedAssertion, inspectResponse, readResponse, type ReadResponse, type ResponseEnvelope } from './response-guard.ts';
+import { verifiedContent } from './signature-verification.ts';
+import { statusReason } from './status-codes.ts';
+import { NS, XmlRejected, childElements, parseStrictXml } from './xml.ts';
 
 /** Clock skew Brána tolerates between itself and an identity provider. */
 export const CLOCK_SKEW_MS = 30_000;
 /** The oldest assertion (by IssueInstant) Brána accepts. */
 export const MAX_ASSERTION_AGE_MS = 5 * 60_000;
 
-/** The citizen declined at the identity provider; any other error status is a failed authentication. */
-const CANCEL_STATUSES = new Set(['urn:oasis:names:tc:SAML:2.0:status:RequestDenied']);
-
 export interface SamlAdapterSettings {
   means: SamlMeans;
   metadata: MetadataSource<IdpMetadata>;
   keys: BrokerKeys;
-  requests: UpstreamRequestStore;
   publicUrl: URL;
+  /** The clock, for tests that replay answers written at another time. */
+  now?: () => number;
+}
+
+/** A SAML answer read as far as the request it names. */
+export interface SamlAnswer extends CorrelatedAnswer {
+  response: ReadResponse;
+}
+
+function invalid(reason: string, detail?: string): UpstreamRejected {
+  return new UpstreamRejected(reason, 'invalid_response', detail);
 }
 
 /**
- * Maps node-saml's error messages to stable reason codes for the assertion log. node-saml's own
- * messages are known; anything else while an EncryptedAssertion is being read comes from the
- * decryption (xml-encryption, OpenSSL, or parsing the plaintext). The citizen sees the same page
- * whatever the reason.
+ * A SAML 2.0 identity means. node-saml builds the AuthnRequest (signed, SHA-256, `minimum`
+ * comparison, eIDAS extensions) and the SP metadata; the answer is checked by Brána itself, in
+ * stages that each refuse with one reason: the guard reads the outside (response-guard), every
+ * signature present is verified with xml-crypto against the means' certificates only, an encrypted
+ * assertion is decrypted once and only inside a verified response signature, and the assertion is
+ * read from the signed bytes alone (assertion-reader). The request it answers is found by the server.
  */
-function reasonFromLibraryError(message: string, encrypted: boolean): string {
-  if (/InResponseTo/i.test(message)) return 'in_response_to_invalid';
-  if (/signature/i.test(message)) return 'signature_invalid';
-  if (/expired/i.test(message)) return 'expired';
-  if (/not yet valid/i.test(message)) return 'not_yet_valid';
-  if (/audience/i.test(message)) return 'audience_mismatch';
-  if (/subject confirmation/i.test(message)) return 'subject_confirmation_invalid';
-  if (encrypted || /decrypt|EncryptedAssertion|encrypt|cipher|key/i.test(message)) return 'decryption_failed';
-  return 'invalid_response';
-}
-
-/**
- * A SAML 2.0 identity means on node-saml, with node-saml's unsafe defaults replaced: InResponseTo
- * always checked against the database, SHA-256 signatures, `minimum` comparison, a small explicit
- * clock skew, audience checked, assertions signed. Checks node-saml lacks are in response-guard and
- * assertion-reader.
- */
-export class SamlAdapter implements UpstreamAdapter, ServiceProviderMetadata {
+export class SamlAdapter implements UpstreamAdapter<SamlAnswer>, ServiceProviderMetadata {
   readonly means: SamlMeans;
   readonly entityId: string;
   readonly acsUrl: string;
   private readonly metadata: MetadataSource<IdpMetadata>;
   private readonly keys: BrokerKeys;
-  private readonly cache: RequestIdCache;
-  private readonly requests: UpstreamRequestStore;
-  private variants = new Map<string, SAML>();
-  private variantsVersion = -1;
+  private readonly now: () => number;
 
   constructor(settings: SamlAdapterSettings) {
     this.means = settings.means;
     this.metadata = settings.metadata;
     this.keys = settings.keys;
-    this.cache = new RequestIdCache(settings.requests, settings.means.id);
-    this.requests = settings.requests;
+    this.now = settings.now ?? Date.now;
     this.entityId = new URL(`/saml/${settings.means.id}/metadata`, settings.publicUrl).href;
     this.acsUrl = new URL(`/saml/${settings.means.id}/acs`, settings.publicUrl).href;
   }
@@ -83,125 +70,90 @@ export class SamlAdapter implements UpstreamAdapter, ServiceProviderMetadata {
       issuer: this.entityId,
       callbackUrl: this.acsUrl,
       audience: this.entityId,
-      // A function, so that certificates announced by refreshed metadata apply without a restart.
+      // node-saml only writes requests here; answers are verified by Brána against the metadata.
       idpCert: (callback) => callback(null, this.metadata.current().signingCertificates),
       privateKey: this.keys.samlSigning.privateKeyPem,
       publicCert: this.keys.samlSigning.certificatePem,
-      // The parsed key, not its PEM: node-saml hands it straight to crypto.privateDecrypt (through
-      // xml-encryption), which takes a KeyObject; parsing the PEM again cost more than the RSA
-      // operation itself, on every assertion. Its declared type is the PEM's.
+      // Only so that the SP metadata announces the encryption certificate; Brána decrypts itself.
       decryptionPvk: this.keys.samlEncryption.privateKey as unknown as string,
       signatureAlgorithm: 'sha256',
       digestAlgorithm: 'sha256',
       wantAssertionsSigned: true,
       wantAuthnResponseSigned: this.means.saml.requireSignedResponse,
-      validateInResponseTo: ValidateInResponseTo.always,
-      cacheProvider: this.cache,
-      requestIdExpirationPeriodMs: UPSTREAM_REQUEST_TTL_MS,
-      acceptedClockSkewMs: CLOCK_SKEW_MS,
-      maxAssertionAgeMs: MAX_ASSERTION_AGE_MS,
+      // The server records the request; node-saml keeps no request ids of its own.
+      validateInResponseTo: ValidateInResponseTo.never,
       racComparison: 'minimum',
       identifierFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
       providerName: 'Brána',
     };
   }
 
-  private baseConfig(): SamlConfig {
+  /** node-saml takes the requested LoA, ForceAuthn, extensions and the request id per instance. */
+  private requestWriter(login: UpstreamLoginStart, requestId: string): SAML {
     const idp = this.metadata.current();
-    return {
+    return new SAML({
       ...this.serviceProviderConfig(),
       entryPoint: idp.singleSignOn.redirect ?? idp.singleSignOn.post!,
       idpIssuer: idp.entityId,
       authnRequestBinding: idp.singleSignOn.redirect ? 'HTTP-Redirect' : 'HTTP-POST',
       skipRequestCompression: !idp.singleSignOn.redirect,
-    };
-  }
-
-  /**
-   * node-saml takes the requested LoA, ForceAuthn and extensions per instance, not per request; the
-   * few combinations are built once and kept (rebuilt when the metadata changes).
-   */
-  private variant(minimumLoa: Loa, forceAuthn: boolean, spType: 'public' | 'private', responseSigned = this.means.saml.requireSignedResponse): SAML {
-    if (this.variantsVersion !== this.metadata.currentVersion()) {
-      this.variants = new Map();
-      this.variantsVersion = this.metadata.currentVersion();
-    }
-    const key = `${minimumLoa}|${forceAuthn}|${spType}|${responseSigned}`;
-    let saml = this.variants.get(key);
-    if (!saml) {
-      saml = new SAML({
-        ...this.baseConfig(),
-        wantAuthnResponseSigned: responseSigned,
-        authnContext: [loaUri(minimumLoa)],
-        forceAuthn,
-        samlAuthnRequestExtensions: eidasExtensions(spType, this.means.saml.requestedAttributes),
-      });
-      this.variants.set(key, saml);
-    }
-    return saml;
-  }
-
-  async startLogin(login: UpstreamLoginStart): Promise<BrowserHandoff> {
-    const saml = this.variant(login.minimumLoa, login.forceAuthn, login.spType);
-    const idp = this.metadata.current();
-    const context: UpstreamLoginStart & { requestId?: string } = { ...login };
-    return loginBeingStarted.run(context, async (): Promise<BrowserHandoff> => {
-      if (idp.singleSignOn.redirect) {
-        const url = await saml.getAuthorizeUrlAsync('', undefined, {});
-        return { kind: 'redirect', url, requestId: context.requestId! };
-      }
-      const message = await saml.getAuthorizeMessageAsync('', undefined, {});
-      const fields = Object.fromEntries(Object.entries(message).filter(([, value]) => typeof value === 'string' && value !== '')) as Record<string, string>;
-      return { kind: 'post', url: idp.singleSignOn.post!, fields, requestId: context.requestId! };
+      authnContext: [loaUri(login.minimumLoa)],
+      forceAuthn: login.forceAuthn,
+      samlAuthnRequestExtensions: eidasExtensions(login.spType, this.means.saml.requestedAttributes),
+      generateUniqueId: () => requestId,
     });
   }
 
-  async handleResponse(body: Record<string, unknown>): Promise<UpstreamIdentity> {
+  async startLogin(login: UpstreamLoginStart): Promise<BrowserHandoff> {
+    const idp = this.metadata.current();
+    // An xs:ID must not start with a digit.
+    const requestId = `_${randomBytes(20).toString('hex')}`;
+    const writer = this.requestWriter(login, requestId);
+    if (idp.singleSignOn.redirect) return { kind: 'redirect', url: await writer.getAuthorizeUrlAsync('', undefined, {}), requestId };
+    const message = await writer.getAuthorizeMessageAsync('', undefined, {});
+    const fields = Object.fromEntries(Object.entries(message).filter(([, value]) => typeof value === 'string' && value !== '')) as Record<string, string>;
+    return { kind: 'post', url: idp.singleSignOn.post!, fields, requestId };
+  }
+
+  correlate(input: Record<string, unknown>): SamlAnswer {
+    const response = readResponse(input);
+    return { requestId: response.requestId, unknownRequestReason: 'in_response_to_invalid', response };
+  }
+
+  async handleAnswer(answer: SamlAnswer, expected: ExpectedRequest): Promise<UpstreamIdentity> {
+    if (expected.requestId !== answer.requestId || expected.means !== this.means.id) throw invalid('in_response_to_invalid');
     let idp: IdpMetadata;
     try {
       idp = this.metadata.current();
     } catch (err) {
       // Without current metadata no key is trusted: nothing from this means is accepted.
-      if (err instanceof MetadataUnavailable) throw new UpstreamRejected('metadata_unavailable', 'means_unavailable', undefined, err.message);
+      if (err instanceof MetadataUnavailable) throw new UpstreamRejected('metadata_unavailable', 'means_unavailable', err.message);
       throw err;
     }
-    const envelope = inspectResponse(body, {
-      destination: this.acsUrl,
-      idpEntityId: idp.entityId,
-      requireSignedResponse: this.means.saml.requireSignedResponse,
-    });
-    const { requestId } = envelope;
-    const request = await this.requests.find(requestId);
-    if (request && request.means === this.means.id && request.consumedAt !== null) throw new UpstreamRejected('replayed_response', 'invalid_response', requestId);
+    const envelope = inspectResponse(answer.response, { destination: this.acsUrl, idpEntityId: idp.entityId, requireSignedResponse: this.means.saml.requireSignedResponse });
+    const root = envelope.document.documentElement as Element;
+    const certificates = idp.signingCertificates;
+
+    // A signature that is present must verify, whether or not this means requires it.
+    const signedResponse = envelope.hasResponseSignature ? verifiedContent(envelope.xml, root, certificates) : null;
+    if (envelope.hasResponseSignature && signedResponse === null) throw invalid('signature_invalid', 'the response signature does not verify');
+
     if (envelope.statusCode !== STATUS_SUCCESS) {
       // An error status is often unsigned: it may only end the login, never start one.
-      const cancelled = CANCEL_STATUSES.has(envelope.secondLevelStatusCode ?? '') || CANCEL_STATUSES.has(envelope.statusCode);
-      throw new UpstreamRejected(`status_${(envelope.secondLevelStatusCode ?? envelope.statusCode).split(':').pop()}`, cancelled ? 'cancelled' : 'authn_failed', requestId);
+      const status = statusReason(envelope.statusCode, envelope.secondLevelStatusCode);
+      throw new UpstreamRejected(status.reason, status.cancelled ? 'cancelled' : 'authn_failed');
     }
 
-    let assertionXml: string;
-    try {
-      // node-saml decrypts an EncryptedAssertion whenever the response signature is optional, even
-      // if that signature fails; so for an encrypted assertion it is always required: decrypting
-      // unauthenticated ciphertext would make Brána a padding oracle.
-      const validator = this.variant('low', false, 'public', this.means.saml.requireSignedResponse || envelope.hasEncryptedAssertion);
-      const { profile } = await answerBeingChecked.run({ request }, () => validator.validatePostResponseAsync({ SAMLResponse: Buffer.from(envelope.xml, 'utf8').toString('base64') }));
-      if (!profile?.getAssertionXml) throw new Error('no assertion');
-      assertionXml = profile.getAssertionXml();
-    } catch (err) {
-      if (err instanceof UpstreamRejected) throw err;
-      throw new UpstreamRejected(reasonFromLibraryError((err as Error).message, envelope.hasEncryptedAssertion), 'invalid_response', requestId, (err as Error).message);
-    }
-    if (envelope.hasEncryptedAssertion) this.inspectDecrypted(envelope);
-
+    const assertionXml = envelope.hasEncryptedAssertion ? this.decryptedAssertion(signedResponse) : this.signedAssertion(envelope, root, certificates);
     const content = readVerifiedAssertion(assertionXml, {
       idpEntityId: idp.entityId,
       acsUrl: this.acsUrl,
-      requestId,
+      audience: this.entityId,
+      requestId: expected.requestId,
       maximumLoa: this.means.loa,
       clockSkewMs: CLOCK_SKEW_MS,
       maxAgeMs: MAX_ASSERTION_AGE_MS,
-      now: Date.now(),
+      now: this.now(),
     });
     return {
       means: this.means.id,
@@ -213,25 +165,46 @@ export class SamlAdapter implements UpstreamAdapter, ServiceProviderMetadata {
       messageHash: createHash('sha256').update(envelope.xml).digest('hex'),
       assertionId: content.assertionId,
       assertionExpiresAt: content.expiresAt,
-      requestId,
+      requestId: expected.requestId,
     };
   }
 
+  /** A plain assertion must carry its own valid signature; only the bytes it covers are read. */
+  private signedAssertion(envelope: ResponseEnvelope, root: Element, certificates: readonly string[]): string {
+    const assertion = childElements(root, NS.assertion, 'Assertion')[0]!;
+    if (childElements(assertion, NS.dsig, 'Signature').length !== 1) throw invalid('signature_invalid', 'the assertion is not signed');
+    const signed = verifiedContent(envelope.xml, assertion, certificates);
+    if (signed === null) throw invalid('signature_invalid', 'the assertion signature does not verify');
+    return signed;
+  }
+
   /**
-   * The guard's algorithm and DOCTYPE checks, applied to the assertion inside the encryption. Runs
-   * after node-saml has verified the response signature, so only authenticated ciphertext is
-   * decrypted (a second time: node-saml does not hand out the decrypted assertion with its signature).
+   * An encrypted assertion is decrypted from the bytes the verified response signature covers (the
+   * guard refused it in an unsigned response: decrypting unauthenticated CBC ciphertext would make
+   * Brána a padding oracle), then checked like any assertion: strictly parsed, its algorithms on the
+   * list, and signed itself.
    */
-  private inspectDecrypted(envelope: ResponseEnvelope): void {
-    const encrypted = childElements(envelope.document.documentElement as Element, NS.assertion, 'EncryptedAssertion')[0]!;
+  private decryptedAssertion(signedResponse: string | null): string {
+    if (signedResponse === null) throw invalid('signature_invalid', 'the response is not signed');
+    let encrypted: Element;
+    try {
+      const signedRoot = parseStrictXml(signedResponse).documentElement as Element;
+      encrypted = childElements(signedRoot, NS.assertion, 'EncryptedAssertion')[0]!;
+    } catch (err) {
+      if (err instanceof XmlRejected) throw invalid('response_malformed', err.message);
+      throw err;
+    }
+    if (!encrypted) throw invalid('assertion_count', 'the signature does not cover the EncryptedAssertion');
     let plaintext: string;
     try {
-      // AES-CBC is what NIA sends; here it is authenticated by the verified response signature.
       plaintext = decryptAssertion(encrypted, this.keys.samlEncryption.privateKey);
     } catch (err) {
-      throw new UpstreamRejected('decryption_failed', 'invalid_response', envelope.requestId, (err as Error).message);
+      throw invalid('decryption_failed', (err as Error).message);
     }
-    inspectDecryptedAssertion(plaintext, envelope.requestId);
+    const document = inspectDecryptedAssertion(plaintext);
+    const signed = verifiedContent(plaintext, document.documentElement as Element, this.metadata.current().signingCertificates);
+    if (signed === null) throw invalid('signature_invalid', 'the assertion signature does not verify');
+    return signed;
   }
 
   serviceProviderMetadata(): string {

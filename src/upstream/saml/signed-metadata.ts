@@ -18,8 +18,8 @@ export function verifyMetadataSignature(xml: string, source: string, trustAnchor
   try {
     const document = parseStrictXml(xml);
     root = document.documentElement as Element;
-    checkSignatures(document, 'metadata');
-    checkUniqueIds(document, 'metadata');
+    checkSignatures(document);
+    checkUniqueIds(document);
   } catch (err) {
     if (err instanceof XmlRejected) throw new ConfigurationError(source, '(document)', `not readable XML: ${err.message}`);
     if (err instanceof UpstreamRejected) throw new ConfigurationError(source, 'Signature', `is refused: ${err.message}`);

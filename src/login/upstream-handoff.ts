@@ -1,0 +1,100 @@
+import type { AssertionLog } from '../audit/assertion-log.ts';
+import type { Loa } from '../domain/loa.ts';
+import type { IdentityMeans } from '../means/identity-means.ts';
+import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
+import type { Database } from '../store/database.ts';
+import type { BrowserHandoff } from '../upstream/contract.ts';
+import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
+import { MetadataUnavailable } from '../upstream/metadata/metadata-source.ts';
+import type { UpstreamRequestStore } from '../upstream/upstream-request-store.ts';
+
+export interface UpstreamHandoffDependencies {
+  registry: IdentityMeansRegistry;
+  requests: UpstreamRequestStore;
+  log: AssertionLog;
+  db: Database;
+  metrics: BrokerMetrics;
+}
+
+/** One login about to leave for an identity means. */
+export interface LoginLeaving {
+  interactionUid: string;
+  sepId: string;
+  /** The id of the SeP's request in the assertion log. */
+  sepRequestId: string | null;
+  spType: 'public' | 'private';
+  minimumLoa: Loa;
+  forceAuthn: boolean;
+  means: IdentityMeans;
+}
+
+export type HandoffOutcome = { kind: 'handoff'; handoff: BrowserHandoff } | { kind: 'unavailable' };
+
+/**
+ * Sending a login to an identity means: the adapter writes the request, and the server records it
+ * (the request the answer must match) together with its log record, in one transaction, before the
+ * browser is handed over. A means whose metadata is not current is refused, and that is logged too.
+ */
+export class UpstreamHandoff {
+  private readonly deps: UpstreamHandoffDependencies;
+
+  constructor(deps: UpstreamHandoffDependencies) {
+    this.deps = deps;
+  }
+
+  async start(login: LoginLeaving): Promise<HandoffOutcome> {
+    const { deps } = this;
+    const entry = deps.registry.get(login.means.id);
+    if (!entry || !deps.registry.available(login.means.id)) return this.unavailable(login);
+    const timed = deps.metrics.time('upstream_request', login.means.id);
+    let handoff: BrowserHandoff;
+    try {
+      handoff = await entry.adapter.startLogin({ minimumLoa: login.minimumLoa, forceAuthn: login.forceAuthn, spType: login.spType });
+    } catch (err) {
+      if (!(err instanceof MetadataUnavailable)) throw err;
+      return this.unavailable(login);
+    }
+    await deps.db.transaction(async (trx) => {
+      await deps.requests.record(
+        {
+          requestId: handoff.requestId,
+          means: login.means.id,
+          interactionUid: login.interactionUid,
+          sepId: login.sepId,
+          sepRequestId: login.sepRequestId,
+          minimumLoa: login.minimumLoa,
+          forceAuthn: login.forceAuthn,
+        },
+        trx,
+      );
+      await deps.log.append(
+        {
+          event: 'request_sent_upstream',
+          outcome: 'success',
+          sepId: login.sepId,
+          requestId: login.sepRequestId,
+          means: login.means.id,
+          loa: login.minimumLoa,
+          detail: { upstreamRequestId: handoff.requestId, forceAuthn: login.forceAuthn },
+        },
+        trx,
+      );
+    });
+    timed();
+    return { kind: 'handoff', handoff };
+  }
+
+  /** The means is stopped (its metadata expired or cannot be loaded). */
+  private async unavailable(login: LoginLeaving): Promise<HandoffOutcome> {
+    await this.deps.log.append({
+      event: 'error',
+      outcome: 'failure',
+      sepId: login.sepId,
+      requestId: login.sepRequestId,
+      means: login.means.id,
+      reason: 'means_metadata_unavailable',
+      detail: { stage: 'means_selection' },
+    });
+    return { kind: 'unavailable' };
+  }
+}

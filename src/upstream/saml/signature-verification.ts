@@ -1,0 +1,49 @@
+import type { Element } from '@xmldom/xmldom';
+import { SignedXml } from 'xml-crypto';
+import { NS, childElements, descendants } from './xml.ts';
+
+/**
+ * The XML an enveloped signature on `element` covers, verified with one of the trusted certificates;
+ * null when the element carries no valid signature by any of them. Only what this returns is read
+ * afterwards, never the element itself: the signed bytes are the answer to every wrapping attack.
+ *
+ * The structural rules are node-saml's (one signature, a single reference to the signature's own
+ * parent, an ID no other element carries, at most two transforms), and the cryptography is
+ * xml-crypto's. Brána calls it itself, per element, so that each refusal has exactly one reason and
+ * an encrypted assertion is decrypted once, after the response signature verified.
+ */
+export function verifiedContent(xml: string, element: Element, certificates: readonly string[]): string | null {
+  const signatures = childElements(element, NS.dsig, 'Signature');
+  if (signatures.length !== 1) return null;
+  const signature = signatures[0]!;
+  if (descendants(signature, NS.dsig, 'Transform').length > 2) return null;
+  const id = element.getAttribute('ID');
+  if (!id) return null;
+  const root = element.ownerDocument?.documentElement as Element | undefined;
+  if (!root || descendantsWithId(root, id) !== 1) return null;
+  const normalised = xml.replace(/\r\n?/g, '\n');
+  for (const certificate of certificates) {
+    // KeyInfo is never trusted: only the means' certificates from its metadata verify.
+    const signed = new SignedXml({ publicCert: certificate, getCertFromKeyInfo: () => null });
+    signed.loadSignature(signature as unknown as Node);
+    const references = signed.getReferences();
+    if (references.length !== 1 || references[0]!.uri !== `#${id}`) return null;
+    let valid = false;
+    try {
+      valid = signed.checkSignature(normalised);
+    } catch {
+      valid = false;
+    }
+    if (!valid) continue;
+    const content = signed.getSignedReferences();
+    return content.length === 1 ? content[0]! : null;
+  }
+  return null;
+}
+
+function descendantsWithId(root: Element, id: string): number {
+  let count = root.getAttribute('ID') === id ? 1 : 0;
+  const all = root.getElementsByTagName('*') as unknown as ArrayLike<Element>;
+  for (let i = 0; i < all.length; i += 1) if (all[i]!.getAttribute('ID') === id) count += 1;
+  return count;
+}
