@@ -218,6 +218,24 @@ describe('SAML signature attacks (messages made with xmlsec1)', () => {
     });
   }
 
+  describe('a response signature the means does not require', () => {
+    // nia-id requires only the assertion to be signed; a response signature that is there must still verify.
+    it('refuses a genuine signed assertion inside a response whose own signature is by an attacker', async () => {
+      const g = await genuine('signed assertion only');
+      const forged = await g.idp.signedResponse(g.idp.responseFields(g.login, g.assertion), {}, bed.attackerKeys);
+      await refuse('signed assertion only: response signed by an attacker', g, forged, ['signature_invalid']);
+    });
+
+    it('refuses a genuine signed assertion inside a response whose own signature was broken', async () => {
+      const g = await genuine('signed assertion only');
+      const signed = await g.idp.signedResponse(g.idp.responseFields(g.login, g.assertion));
+      // The response's SignatureValue comes first (its signature precedes the assertion's).
+      const broken = signed.replace(/<ds:SignatureValue>([A-Za-z0-9+/])/, (_all, first: string) => `<ds:SignatureValue>${first === 'A' ? 'B' : 'A'}`);
+      assert.notEqual(broken, signed);
+      await refuse('signed assertion only: response signature broken', g, broken, ['signature_invalid']);
+    });
+  });
+
   describe('across means and across every refusal', () => {
   it('refuses a response signed with another means\' real key (IdP mix-up), under either issuer', async () => {
     const mojeid = bed.idp.mojeid;
