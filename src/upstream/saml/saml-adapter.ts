@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { SAML, ValidateInResponseTo, type SamlConfig } from '@node-saml/node-saml';
 import type { Element } from '@xmldom/xmldom';
-import { loaUri, type Loa } from '../../domain/loa.ts';
+import { loaUri } from '../../domain/loa.ts';
 import type { SamlMeans } from '../../means/identity-means.ts';
 import type { BrokerKeys } from '../../keys/key-store.ts';
 import { certificateBody } from '../../keys/certificate.ts';
