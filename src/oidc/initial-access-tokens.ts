@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import Provider from 'oidc-provider';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import type { Database } from '../store/database.ts';
-import { KnexModelAdapter } from './model-adapter.ts';
+import { KnexModelAdapter } from '../store/oidc-model-store.ts';
 import { SEP_REGISTRATION_POLICY, registrationPolicy, type RegistrationRules } from './sep-registration-policy.ts';
 
 export const DEFAULT_INITIAL_TOKEN_DAYS = 14;

@@ -1,6 +1,6 @@
 import type { AccountSessions } from '../account/account-sessions.ts';
 import type { ForeignPersonStore } from '../identity/foreign-person-store.ts';
-import { removeExpiredModels } from '../oidc/model-adapter.ts';
+import { removeExpiredModels } from './oidc-model-store.ts';
 import type { UpstreamRequestStore } from '../upstream/upstream-request-store.ts';
 import { isPostgres, type Database } from './database.ts';
 

@@ -6,7 +6,7 @@ import type { AssertionLog } from '../../src/audit/assertion-log.ts';
 import { ConsentStore } from '../../src/consent/consent-store.ts';
 import { ForeignPersonStore } from '../../src/identity/foreign-person-store.ts';
 import { PersonStore } from '../../src/identity/person-store.ts';
-import { KnexModelAdapter } from '../../src/oidc/model-adapter.ts';
+import { KnexModelAdapter } from '../../src/store/oidc-model-store.ts';
 import { SepRegistration } from '../../src/sep/sep-registration.ts';
 import { SepAlreadyRegistered, SepStore } from '../../src/sep/sep-store.ts';
 import { migrate, openDatabase, type Database } from '../../src/store/database.ts';
