@@ -4,7 +4,7 @@ import type { DevelopmentIdentityProvider } from '../devidp/development-identity
 import type { DevelopmentOidcProvider } from '../devidp/development-oidc-provider.ts';
 import type { Loa } from '../domain/loa.ts';
 import type { IdentityMeans, OidcMeans, SamlMeans } from '../means/identity-means.ts';
-import { qualifyingMeans } from '../interaction/login-requirements.ts';
+import { qualifyingMeans } from '../means/qualifying-means.ts';
 import { logger } from '../log/logger.ts';
 import type { MetadataSource, MetadataStatus } from './metadata/metadata-source.ts';
 import type { OpenIdProviderMetadata } from './oidc/discovery.ts';
