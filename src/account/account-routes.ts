@@ -7,7 +7,7 @@ import { requestIdOf } from '../audit/request-id.ts';
 import type { ConsentStore } from '../consent/consent-store.ts';
 import { attribute, inReadingOrder } from '../domain/attributes.ts';
 import { loaFromUri } from '../domain/loa.ts';
-import { showCitizenError } from '../interaction/citizen-errors.ts';
+import { showCitizenError } from '../pages/citizen-errors.ts';
 import { logger } from '../log/logger.ts';
 import { MESSAGES, type Locale } from '../pages/i18n.ts';
 import { localeOf, renderPage } from '../pages/render.ts';

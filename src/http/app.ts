@@ -8,7 +8,7 @@ import type { SepEnvironment } from '../domain/sep-environment.ts';
 import type { RateLimitSettings } from '../config/environment.ts';
 import { isLocale } from '../pages/i18n.ts';
 import { languageCookie } from '../pages/render.ts';
-import { isClientError, showCitizenError } from '../interaction/citizen-errors.ts';
+import { isClientError, showCitizenError } from '../pages/citizen-errors.ts';
 import { interactionRoutes, type InteractionDependencies } from '../interaction/routes.ts';
 import { upstreamReturnRoutes, type UpstreamReturnDependencies } from '../interaction/upstream-return.ts';
 import type { OperatorCredentials } from '../access/operator-credentials.ts';

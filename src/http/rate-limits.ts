@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { rateLimit, type Options } from 'express-rate-limit';
 import type { RateLimitSettings } from '../config/environment.ts';
-import { showCitizenError } from '../interaction/citizen-errors.ts';
+import { showCitizenError } from '../pages/citizen-errors.ts';
 import { logger } from '../log/logger.ts';
 
 /** Who is answered: a citizen's browser, a SeP's server, or either (decided by the Accept header). */

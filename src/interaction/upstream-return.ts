@@ -13,7 +13,7 @@ import type { IdentityMeansRegistry, RegisteredMeans } from '../upstream/identit
 import { MAX_SAML_RESPONSE_LENGTH } from '../upstream/saml/response-guard.ts';
 import { CLOCK_SKEW_MS } from '../upstream/saml/saml-adapter.ts';
 import type { UpstreamRequest, UpstreamRequestStore } from '../upstream/upstream-request-store.ts';
-import { showCitizenError } from './citizen-errors.ts';
+import { showCitizenError } from '../pages/citizen-errors.ts';
 
 export interface UpstreamReturnDependencies {
   registry: IdentityMeansRegistry;

@@ -3,7 +3,7 @@ import type Provider from 'oidc-provider';
 import { ALWAYS_RELEASED, ATTRIBUTES, type AttributeId } from '../domain/attributes.ts';
 import { LOA_LEVELS } from '../domain/loa.ts';
 import type { SepEnvironment } from '../domain/sep-environment.ts';
-import { showCitizenError } from '../interaction/citizen-errors.ts';
+import { showCitizenError } from '../pages/citizen-errors.ts';
 import { logger } from '../log/logger.ts';
 import { checkRegistrationMetadata, SEP_REGISTRATION_POLICY, type RegistrationRules } from '../oidc/sep-registration-policy.ts';
 import { MESSAGES, type Locale } from '../pages/i18n.ts';
