@@ -5,10 +5,10 @@ import { ConfigurationError } from './config/configuration-error.ts';
 import { readEnvironment, type Environment } from './config/environment.ts';
 import { createDemoSep, DEMO_SEP_CLIENT_ID, demoSepRegistration } from './demo-sep/demo-sep.ts';
 import { logger } from './log/logger.ts';
+import { sweepExpiredRows } from './operations/expired-rows.ts';
 import { shutDownGracefully } from './operations/graceful-shutdown.ts';
 import { SepRegistration } from './sep/sep-registration.ts';
 import { SepAlreadyRegistered } from './sep/sep-store.ts';
-import { sweepExpiredRows } from './store/expired-rows.ts';
 import { describeDatabaseError } from './store/database-unavailable.ts';
 
 const SWEEP_INTERVAL_MS = 60_000;

@@ -3,11 +3,12 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import type Provider from 'oidc-provider';
 import type { AssertionLog } from '../audit/assertion-log.ts';
+import { accountLogin, consentRevoked } from '../audit/audit-events.ts';
 import { requestIdOf } from '../audit/request-id.ts';
 import type { ConsentStore } from '../consent/consent-store.ts';
 import { attribute, inReadingOrder } from '../domain/attributes.ts';
 import { loaFromUri } from '../domain/loa.ts';
-import { showCitizenError } from '../interaction/citizen-errors.ts';
+import { showCitizenError } from '../pages/citizen-errors.ts';
 import { logger } from '../log/logger.ts';
 import { MESSAGES, type Locale } from '../pages/i18n.ts';
 import { localeOf, renderPage } from '../pages/render.ts';
@@ -175,16 +176,16 @@ export function accountRoutes(deps: AccountDependencies): Router {
         return;
       }
       const id = await deps.accountSessions.open(loginId, { personId: login.personId, means: login.means, loa: login.loa });
-      await deps.log.append({
-        event: 'account_login',
-        outcome: 'success',
-        sepId: ACCOUNT_CLIENT_ID,
-        requestId: requestIdOf(login.codeChallenge),
-        means: login.means,
-        loa: login.loa,
-        pseudonym: deps.pseudonyms.forGroup(login.personId, ACCOUNT_GROUP),
-        detail: { attributes: ['PersonIdentifier'] },
-      });
+      await deps.log.append(
+        accountLogin({
+          sepId: ACCOUNT_CLIENT_ID,
+          requestId: requestIdOf(login.codeChallenge),
+          means: login.means,
+          loa: login.loa,
+          pseudonym: deps.pseudonyms.forGroup(login.personId, ACCOUNT_GROUP),
+          attributes: ['PersonIdentifier'],
+        }),
+      );
       setCookie(res, id, ACCOUNT_SESSION_TTL_MS);
       res.redirect(303, '/account');
     },
@@ -211,16 +212,8 @@ export function accountRoutes(deps: AccountDependencies): Router {
         if (!(await deps.consents.revoke(personId, consent.id, trx))) continue;
         count += 1;
         const sep = await deps.seps.find(consent.sepId, trx);
-        await deps.log.append(
-          {
-            event: 'consent_revoked',
-            outcome: 'success',
-            sepId: consent.sepId,
-            pseudonym: sep ? deps.pseudonyms.forGroup(personId, sep.group) : null,
-            detail: { actor: 'citizen', consentId: consent.id, attributes: consent.attributes },
-          },
-          trx,
-        );
+        const pseudonym = sep ? deps.pseudonyms.forGroup(personId, sep.group) : null;
+        await deps.log.append(consentRevoked({ actor: 'citizen', sepId: consent.sepId, pseudonym, consentId: consent.id, attributes: consent.attributes }), trx);
       }
       return count;
     });

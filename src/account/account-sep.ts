@@ -1,6 +1,7 @@
+import type { SepEnvironment } from '../domain/sep-environment.ts';
 import { changedFields, type SepRegistration } from '../sep/sep-registration.ts';
 import { SepAlreadyRegistered, type SepStore } from '../sep/sep-store.ts';
-import { registrationOf, type SepEnvironment } from '../sep/sep.ts';
+import { registrationOf } from '../sep/sep.ts';
 
 /**
  * "My account" is a SeP of Brána itself: the citizen logs in to it through the same journey as to

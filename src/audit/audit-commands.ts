@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type * as jose from 'jose';
 import { readEnvironment } from '../config/environment.ts';
 import type { Database } from '../store/database.ts';
+import { auditExported, auditQueried } from './audit-events.ts';
 import { describeAuditFilter, FILTER_PARAMETERS, InvalidAuditFilter, parseAuditFilter, type AuditFilter } from './audit-filter.ts';
 import type { AuditTrail } from './audit-trail.ts';
 import { ChainNotVouchable } from './checkpoints.ts';
@@ -144,7 +145,7 @@ export function registerAuditCommands(program: Command, context: AuditCommandCon
       const limit = Number(options.limit);
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) fail('--limit: must be a whole number from 1 to 10000');
       await withStore(async ({ audit: trail }) => {
-        await trail.log.append({ event: 'audit_queried', outcome: 'success', detail: { actor: 'cli', via: 'cli', filter: describeAuditFilter(filter), limit } });
+        await trail.log.append(auditQueried({ via: 'cli' }, { filter: describeAuditFilter(filter), limit }));
         const records = await trail.log.query(filter, { limit });
         print(records.map((record) => ({ ...record, time: new Date(record.at).toISOString() })));
       });
@@ -157,7 +158,7 @@ export function registerAuditCommands(program: Command, context: AuditCommandCon
       if (!(EXPORT_FORMATS as readonly string[]).includes(options.format)) fail(`--format: must be one of ${EXPORT_FORMATS.join(', ')}`);
       const filter = filterOf(options, fail);
       await withStore(async ({ db, audit: trail }) => {
-        await trail.log.append({ event: 'audit_exported', outcome: 'success', detail: { actor: 'cli', via: 'cli', filter: describeAuditFilter(filter), format: options.format } });
+        await trail.log.append(auditExported({ via: 'cli' }, { filter: describeAuditFilter(filter), format: options.format }));
         const stream = options.out ? fs.createWriteStream(options.out, { mode: 0o600 }) : process.stdout;
         let summary;
         try {

@@ -2,6 +2,7 @@ import type { AuditSettings } from '../config/environment.ts';
 import { loadAuditKeys, type AuditKeys } from '../keys/key-store.ts';
 import type { Database } from '../store/database.ts';
 import { AssertionLog } from './assertion-log.ts';
+import { auditKeysGenerated } from './audit-events.ts';
 import { AuditCheckpoints } from './checkpoints.ts';
 import { RecordSeal } from './seal.ts';
 
@@ -20,7 +21,7 @@ export async function openAuditTrail(db: Database, keysDir: string, settings: Au
   const checkpoints = new AuditCheckpoints(db, keys, seal, { everyRecords: settings.checkpointEveryRecords, everyMs: settings.checkpointEverySeconds * 1000 }, clock);
   log.onCommitted((record) => checkpoints.noteAppended(record.seq));
   if (keys.generated) {
-    await log.append({ event: 'keys_rotated', outcome: 'success', detail: { purpose: 'audit-signing', kid: keys.kid, reason: 'generated on first start' } });
+    await log.append(auditKeysGenerated({ kid: keys.kid }));
   }
   return { keys, seal, log, checkpoints };
 }

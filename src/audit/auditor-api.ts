@@ -3,6 +3,7 @@ import type { OperatorCredentials } from '../access/operator-credentials.ts';
 import { operatorOf, requireOperator } from '../access/require-operator.ts';
 import { logger } from '../log/logger.ts';
 import type { Database } from '../store/database.ts';
+import { auditAccessForbidden, auditExported, auditQueried, type AuditReader } from './audit-events.ts';
 import { describeAuditFilter, FILTER_PARAMETERS, InvalidAuditFilter, parseAuditFilter, type AuditFilter } from './audit-filter.ts';
 import type { AuditTrail } from './audit-trail.ts';
 import { EXPORT_FORMATS, sinkOf, writeExport, type ExportFormat } from './export.ts';
@@ -66,7 +67,7 @@ export function auditorApi(deps: AuditorApiDependencies): Router {
   router.use(
     requireOperator(deps.operators, 'auditor', {
       onForbidden: async (operator, req) => {
-        await log.append({ event: 'audit_queried', outcome: 'failure', reason: 'forbidden_role', detail: { operator: operator.name, role: operator.role, path: req.path } });
+        await log.append(auditAccessForbidden({ operator: operator.name, role: operator.role, path: req.path }));
       },
     }),
   );
@@ -80,17 +81,14 @@ export function auditorApi(deps: AuditorApiDependencies): Router {
     res.status(405).set('Allow', 'GET, HEAD').json({ error: 'method_not_allowed', error_description: 'the audit API is read-only' });
   });
 
-  const recordQuery = async (res: Response, event: 'audit_queried' | 'audit_exported', detail: Record<string, unknown>) => {
-    const operator = operatorOf(res);
-    await log.append({ event, outcome: 'success', detail: { operator: operator.name, via: 'api', ...detail } });
-  };
+  const readerOf = (res: Response): AuditReader => ({ via: 'api', operator: operatorOf(res).name });
 
   router.get('/records', async (req, res, next) => {
     try {
       const filter = filterOf(req, PAGING);
       const limit = wholeNumber(single(req.query.limit, 'limit'), 'limit', 1, 1000, 100);
       const after = wholeNumber(single(req.query.after, 'after'), 'after', 0, Number.MAX_SAFE_INTEGER, 0);
-      await recordQuery(res, 'audit_queried', { filter: describeAuditFilter(filter), limit, after });
+      await log.append(auditQueried(readerOf(res), { filter: describeAuditFilter(filter), limit, after }));
       const records = await log.query(filter, { afterSeq: after, limit });
       res.set('Cache-Control', 'no-store').json({
         records: records.map((record) => ({ ...record, time: new Date(record.at).toISOString() })),
@@ -107,7 +105,7 @@ export function auditorApi(deps: AuditorApiDependencies): Router {
       const filter = filterOf(req, ['format']);
       const format = single(req.query.format, 'format') ?? 'jsonl';
       if (!(EXPORT_FORMATS as readonly string[]).includes(format)) throw new BadQuery([`format: must be one of ${EXPORT_FORMATS.join(', ')}`]);
-      await recordQuery(res, 'audit_exported', { filter: describeAuditFilter(filter), format });
+      await log.append(auditExported(readerOf(res), { filter: describeAuditFilter(filter), format }));
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       res
         .status(200)
@@ -130,7 +128,7 @@ export function auditorApi(deps: AuditorApiDependencies): Router {
 
   router.get('/checkpoints', async (_req, res, next) => {
     try {
-      await recordQuery(res, 'audit_queried', { what: 'checkpoints' });
+      await log.append(auditQueried(readerOf(res), { what: 'checkpoints' }));
       const checkpoints = await deps.audit.checkpoints.list();
       res.set('Cache-Control', 'no-store').json({ checkpoints: checkpoints.map(({ seq, hash, count, at, kid, jws }) => ({ seq, hash, count, at: new Date(at).toISOString(), kid, jws })) });
     } catch (err) {
@@ -140,7 +138,7 @@ export function auditorApi(deps: AuditorApiDependencies): Router {
 
   router.get('/verify', async (_req, res, next) => {
     try {
-      await recordQuery(res, 'audit_queried', { what: 'verify' });
+      await log.append(auditQueried(readerOf(res), { what: 'verify' }));
       res.set('Cache-Control', 'no-store').json(await verifyStoredLog(deps.db, deps.audit.keys.publicJwks, deps.audit.seal));
     } catch (err) {
       next(err);

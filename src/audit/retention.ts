@@ -1,4 +1,5 @@
 import type { Database } from '../store/database.ts';
+import { auditPurged } from './audit-events.ts';
 import type { AuditTrail } from './audit-trail.ts';
 import { storedEntries, verifyChain } from './verification.ts';
 
@@ -45,11 +46,7 @@ export async function purgeOlderThan(db: Database, trail: AuditTrail, retentionD
     await trx('audit_purge').insert({ through_seq: boundary.seq, at: now, records, actor });
     await trx('assertion_log').where('seq', '<=', boundary.seq).delete();
     await trail.log.append(
-      {
-        event: 'audit_purged',
-        outcome: 'success',
-        detail: { actor, throughSeq: boundary.seq, records, checkpointAt: new Date(boundary.at).toISOString(), retentionDays, cutoff: new Date(cutoff).toISOString() },
-      },
+      auditPurged({ actor, throughSeq: boundary.seq, records, checkpointAt: new Date(boundary.at).toISOString(), retentionDays, cutoff: new Date(cutoff).toISOString() }),
       trx,
     );
     return { throughSeq: boundary.seq, records };

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import type { AssertionLog } from '../audit/assertion-log.ts';
+import { operatorAdded, operatorRevoked } from '../audit/audit-events.ts';
 import { LogNotIntact, registerAuditCommands } from '../audit/audit-commands.ts';
 import { openAuditTrail, type AuditTrail } from '../audit/audit-trail.ts';
 import { OPERATOR_ROLES, OperatorCredentials, isOperatorRole } from '../access/operator-credentials.ts';
@@ -249,7 +250,7 @@ export function buildProgram(): Command {
       await withStore(async ({ db, operators, log }) => {
         const issued = await db.transaction(async (trx) => {
           const result = await operators.issue(role, name, trx);
-          await log.append({ event: 'operator_added', outcome: 'success', detail: { actor: 'cli', role, name } }, trx);
+          await log.append(operatorAdded({ actor: 'cli', role, name }), trx);
           return result;
         });
         print({ role, name, token: issued.token });
@@ -270,7 +271,7 @@ export function buildProgram(): Command {
       await withStore(async ({ db, operators, log }) => {
         const count = await db.transaction(async (trx) => {
           const revoked = await operators.revoke(name, trx);
-          if (revoked) await log.append({ event: 'operator_revoked', outcome: 'success', detail: { actor: 'cli', name, count: revoked } }, trx);
+          if (revoked) await log.append(operatorRevoked({ actor: 'cli', name, count: revoked }), trx);
           return revoked;
         });
         if (!count) throw new OperatorError(`no active credential named ${name}`);

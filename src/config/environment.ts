@@ -1,9 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { SEP_ENVIRONMENTS, type SepEnvironment } from '../domain/sep-environment.ts';
 import { ConfigurationErrors, type ConfigurationProblem } from './configuration-error.ts';
-import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from '../http/rate-limits.ts';
-import { SEP_ENVIRONMENTS, type SepEnvironment } from '../sep/sep.ts';
 
 /** Everything Brána reads from its environment, validated once at start. */
 export interface Environment {
@@ -42,6 +41,29 @@ export interface AuditSettings {
   /** Records older than this may be purged (`brana audit purge`); null: keep everything. */
   retentionDays: number | null;
 }
+
+/**
+ * Requests per client IP and window, per endpoint group. A citizen behind a shared address (an
+ * office, a mobile network) shares its budget, so the citizen-facing limits are generous; the token
+ * endpoint counts only failed requests, so a busy SeP's own server is never slowed, while guessing
+ * secrets or codes is.
+ */
+export interface RateLimitSettings {
+  windowMs: number;
+  /** `/auth` and `/interaction/…`: the citizen's side of a login. */
+  login: number;
+  /**
+   * Where identity means answer: `/saml/<means>/acs` (answers parsed, signatures verified: the costly
+   * part) and `/oidc/<means>/callback` (each one makes Brána call the means' token endpoint).
+   */
+  acs: number;
+  /** `/token`: failed requests only. */
+  tokenFailures: number;
+  /** SeP registration (`/reg`, `/register…`). */
+  registration: number;
+}
+
+const DEFAULT_RATE_LIMITS: RateLimitSettings = { windowMs: 60_000, login: 600, acs: 120, tokenFailures: 60, registration: 20 };
 
 const wholeNumber = (min: number, max: number) =>
   z

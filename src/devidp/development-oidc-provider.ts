@@ -6,10 +6,10 @@ import { ALL_LOA_URIS, loaAtLeast, loaFromUri, loaUri, weakestLoa, type Loa } fr
 import type { KeyPairWithCertificate } from '../keys/certificate.ts';
 import { logger } from '../log/logger.ts';
 import type { OidcMeans } from '../means/identity-means.ts';
-import { KnexModelAdapter } from '../oidc/model-adapter.ts';
 import { MESSAGES } from '../pages/i18n.ts';
 import { localeOf, renderPage, renderTemplate } from '../pages/render.ts';
 import type { Database } from '../store/database.ts';
+import { KnexModelAdapter } from '../store/oidc-model-store.ts';
 import { developmentAccounts, type DevelopmentAccount, type ForeignTestCitizen, type TestCitizen } from './test-citizens.ts';
 
 /** Keys a development OpenID Provider needs: its signing key (reused from keys/dev-idp). */

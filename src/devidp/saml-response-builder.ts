@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { SignedXml } from 'xml-crypto';
 import xmlenc from 'xml-encryption';
 import { loaUri, type Loa } from '../domain/loa.ts';
-import { escapeXml } from '../upstream/saml/xml.ts';
+import { escapeXml } from '../domain/xml-escape.ts';
 
 const encrypt = promisify(xmlenc.encrypt) as unknown as (content: string, options: Record<string, unknown>) => Promise<string>;
 

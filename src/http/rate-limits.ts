@@ -1,30 +1,8 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { rateLimit, type Options } from 'express-rate-limit';
-import { showCitizenError } from '../interaction/citizen-errors.ts';
+import type { RateLimitSettings } from '../config/environment.ts';
+import { showCitizenError } from '../pages/citizen-errors.ts';
 import { logger } from '../log/logger.ts';
-
-/**
- * Requests per client IP and window, per endpoint group. A citizen behind a shared address (an
- * office, a mobile network) shares its budget, so the citizen-facing limits are generous; the token
- * endpoint counts only failed requests, so a busy SeP's own server is never slowed, while guessing
- * secrets or codes is.
- */
-export interface RateLimitSettings {
-  windowMs: number;
-  /** `/auth` and `/interaction/…`: the citizen's side of a login. */
-  login: number;
-  /**
-   * Where identity means answer: `/saml/<means>/acs` (answers parsed, signatures verified: the costly
-   * part) and `/oidc/<means>/callback` (each one makes Brána call the means' token endpoint).
-   */
-  acs: number;
-  /** `/token`: failed requests only. */
-  tokenFailures: number;
-  /** SeP registration (`/reg`, `/register…`). */
-  registration: number;
-}
-
-export const DEFAULT_RATE_LIMITS: RateLimitSettings = { windowMs: 60_000, login: 600, acs: 120, tokenFailures: 60, registration: 20 };
 
 /** Who is answered: a citizen's browser, a SeP's server, or either (decided by the Accept header). */
 type Audience = 'citizen' | 'sep' | 'negotiated';

@@ -1,4 +1,4 @@
-import { escapeXml } from '../upstream/saml/xml.ts';
+import { escapeXml } from '../domain/xml-escape.ts';
 import type { PostalAddress } from './population-register.ts';
 
 const EIDAS_NATURAL = 'http://eidas.europa.eu/attributes/naturalperson';

@@ -1,4 +1,4 @@
-import { isLoa, loaAtLeast, loaFromUri, strictestLoa, weakestLoa, type Loa } from '../domain/loa.ts';
+import { isLoa, loaFromUri, strictestLoa, weakestLoa, type Loa } from '../domain/loa.ts';
 
 /** The OIDC request parameters that bear on the level of assurance. */
 export interface LoaRequest {
@@ -43,16 +43,6 @@ export function requiredLoa(registered: Loa, params: LoaRequest): Loa {
   const essential = essentialAcr(params.claims);
   if (essential) levels.push(essential);
   return strictestLoa(levels);
-}
-
-export interface MeansChoice {
-  id: string;
-  loa: Loa;
-}
-
-/** The means that can serve a login: registered for at least the minimum, and allowed for the SeP. */
-export function qualifyingMeans<T extends MeansChoice>(all: readonly T[], minimum: Loa, allowedMeans: readonly string[] | null): T[] {
-  return all.filter((means) => loaAtLeast(means.loa, minimum) && (allowedMeans === null || allowedMeans.includes(means.id)));
 }
 
 export function parseLoa(value: unknown): Loa | undefined {

@@ -19,7 +19,7 @@ import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.
 import { logger } from '../log/logger.ts';
 import { respondServiceUnavailable } from '../http/service-unavailable.ts';
 import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
-import { isClientError, showCitizenError } from './citizen-errors.ts';
+import { isClientError, showCitizenError } from '../pages/citizen-errors.ts';
 import { requiredLoa } from './login-requirements.ts';
 
 export interface InteractionDependencies {

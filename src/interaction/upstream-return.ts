@@ -3,7 +3,7 @@ import type { AnswerAcceptance, AnswerOutcome } from '../login/answer-acceptance
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { MAX_SAML_RESPONSE_LENGTH } from '../upstream/saml/response-guard.ts';
-import { showCitizenError } from './citizen-errors.ts';
+import { showCitizenError } from '../pages/citizen-errors.ts';
 
 export interface UpstreamReturnDependencies {
   registry: IdentityMeansRegistry;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AssertionLog } from '../audit/assertion-log.ts';
+import { keysRotated } from '../audit/audit-events.ts';
 import type { Database } from '../store/database.ts';
 import { SigningKeyRing, type SigningKey } from './signing-keys.ts';
 
@@ -69,7 +70,7 @@ export async function rotateSigningKeys(
     let replaced = false;
     try {
       await db.transaction(async (trx) => {
-        await log.append({ event: 'keys_rotated', outcome: 'success', detail: { purpose: SIGNING_KEY_PURPOSE, actor: options.actor, ...summary } }, trx);
+        await log.append(keysRotated({ purpose: SIGNING_KEY_PURPOSE, actor: options.actor, change: summary }), trx);
         fs.renameSync(temporary, file);
         replaced = true;
       });

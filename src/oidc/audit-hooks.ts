@@ -10,9 +10,9 @@ import type { PopulationRegister } from '../identity/population-register.ts';
 import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { Transaction } from '../store/database.ts';
+import type { StoreHook } from '../store/oidc-model-store.ts';
 import { logger } from '../log/logger.ts';
 import { claimsOf } from './account.ts';
-import type { StoreHook } from './model-adapter.ts';
 
 /** What the token hook needs beyond the log: the SeP and the person, for pseudonym and (if on) values. */
 export interface TokenAuditDependencies {

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import Provider from 'oidc-provider';
 import type { AssertionLog } from '../audit/assertion-log.ts';
+import { sepInitialTokenIssued } from '../audit/audit-events.ts';
 import type { Database } from '../store/database.ts';
-import { KnexModelAdapter } from './model-adapter.ts';
+import { KnexModelAdapter } from '../store/oidc-model-store.ts';
 import { SEP_REGISTRATION_POLICY, registrationPolicy, type RegistrationRules } from './sep-registration-policy.ts';
 
 export const DEFAULT_INITIAL_TOKEN_DAYS = 14;
@@ -20,7 +20,7 @@ export async function issueInitialAccessToken(provider: Provider, log: Assertion
   const token = await iat.save();
   const expiresAt = Date.now() + expiresIn * 1000;
   try {
-    await log.append({ event: 'sep_initial_token_issued', outcome: 'success', detail: { actor, expiresAt, tokenSha256: createHash('sha256').update(token).digest('hex') } });
+    await log.append(sepInitialTokenIssued({ actor, expiresAt, token }));
   } catch (err) {
     // A token nobody can account for must not stay usable.
     await iat.destroy();

@@ -1,8 +1,8 @@
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { SepEnvironment } from '../domain/sep-environment.ts';
 import { documentFromMetadata } from '../sep/registration-metadata.ts';
 import { RegistrationRejected, type SepRegistration } from '../sep/sep-registration.ts';
 import type { SepStore } from '../sep/sep-store.ts';
-import type { SepEnvironment } from '../sep/sep.ts';
 import { clientMetadataOf } from './client-metadata.ts';
 
 /** oidc-provider's routes of registration management (RFC 7592): where a pending SeP is a client. */

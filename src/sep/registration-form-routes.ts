@@ -2,13 +2,13 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type Provider from 'oidc-provider';
 import { ALWAYS_RELEASED, ATTRIBUTES, type AttributeId } from '../domain/attributes.ts';
 import { LOA_LEVELS } from '../domain/loa.ts';
-import { showCitizenError } from '../interaction/citizen-errors.ts';
+import type { SepEnvironment } from '../domain/sep-environment.ts';
+import { showCitizenError } from '../pages/citizen-errors.ts';
 import { logger } from '../log/logger.ts';
 import { checkRegistrationMetadata, SEP_REGISTRATION_POLICY, type RegistrationRules } from '../oidc/sep-registration-policy.ts';
 import { MESSAGES, type Locale } from '../pages/i18n.ts';
 import { localeOf, renderPage } from '../pages/render.ts';
 import { BRANA_REGISTRATION } from './registration-metadata.ts';
-import type { SepEnvironment } from './sep.ts';
 
 export interface RegistrationFormDependencies extends RegistrationRules {
   provider: Provider;

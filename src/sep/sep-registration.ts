@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { AssertionLog } from '../audit/assertion-log.ts';
+import { sepChanged, sepChangeApproved, sepChangeRejected, sepRegistered, sepRegistrationApproved, sepRegistrationRejected, sepSecretRotated, sepStatusChanged, sepUpdated } from '../audit/audit-events.ts';
 import { describeIssues } from '../config/configuration-error.ts';
 import type { Database } from '../store/database.ts';
 import { registrationOf, registrationSchema, type RegistrationContext, type Sep, type SepRegistration as RegistrationDocument, type SepStatus } from './sep.ts';
@@ -109,13 +110,18 @@ export class SepRegistration {
     const registration = this.validate(document);
     return this.db.transaction(async (trx) => {
       const registered = await this.seps.register(registration, status, trx, options);
+      const { sep } = registered;
       await this.log.append(
-        {
-          event: 'sep_registered',
-          outcome: 'success',
-          sepId: registered.sep.clientId,
-          detail: { actor, status, group: registered.sep.group, organisationId: registered.sep.organisation.id, allowedAttributes: registered.sep.allowedAttributes, minimumLoa: registered.sep.minimumLoa, environment: registered.sep.environment },
-        },
+        sepRegistered({
+          actor,
+          sepId: sep.clientId,
+          status,
+          group: sep.group,
+          organisationId: sep.organisation.id,
+          allowedAttributes: sep.allowedAttributes,
+          minimumLoa: sep.minimumLoa,
+          environment: sep.environment,
+        }),
         trx,
       );
       return registered;
@@ -128,7 +134,7 @@ export class SepRegistration {
       const before = await this.seps.find(clientId, trx);
       if (!before) return false;
       await this.seps.setLogAttributeValues(clientId, on, trx);
-      await this.log.append({ event: 'sep_changed', outcome: 'success', sepId: clientId, detail: { actor, field: 'logAttributeValues', from: before.logAttributeValues, to: on } }, trx);
+      await this.log.append(sepChanged({ actor, sepId: clientId, field: 'logAttributeValues', from: before.logAttributeValues, to: on }), trx);
       return true;
     });
   }
@@ -138,7 +144,7 @@ export class SepRegistration {
       const before = await this.seps.find(clientId, trx);
       if (!before) return false;
       await this.seps.setStatus(clientId, status, trx);
-      await this.log.append({ event: 'sep_status_changed', outcome: 'success', sepId: clientId, reason: reason ?? null, detail: { actor, from: before.status, to: status } }, trx);
+      await this.log.append(sepStatusChanged({ actor, sepId: clientId, from: before.status, to: status, reason: reason ?? null }), trx);
       return true;
     });
   }
@@ -151,7 +157,7 @@ export class SepRegistration {
       if (!current) throw new RegistrationRejected(['clientId: no such SeP']);
       const changed = changedFields(registrationOf(current), registration);
       await this.seps.replaceRegistration(clientId, registration, trx);
-      await this.log.append({ event: 'sep_updated', outcome: 'success', sepId: clientId, detail: { actor, changed, awaitingApproval: false } }, trx);
+      await this.log.append(sepUpdated({ actor, sepId: clientId, changed, awaitingApproval: false }), trx);
       return changed;
     });
   }
@@ -171,7 +177,7 @@ export class SepRegistration {
       // Switching to a secret-based method gives a SeP its first secret (oidc-provider makes it).
       if (clientSecret && !current.clientSecret) await this.seps.setSecret(clientId, clientSecret, trx);
       const awaitingApproval = current.sep.status === 'pending' || plan.requested !== null;
-      await this.log.append({ event: 'sep_updated', outcome: 'success', sepId: clientId, detail: { actor, changed: plan.changed, awaitingApproval } }, trx);
+      await this.log.append(sepUpdated({ actor, sepId: clientId, changed: plan.changed, awaitingApproval }), trx);
       return { awaitingApproval, changed: plan.changed };
     });
   }
@@ -186,7 +192,7 @@ export class SepRegistration {
       if (!current) throw new UnknownSep(clientId);
       if (current.status === 'pending') {
         await this.seps.setStatus(clientId, 'active', trx);
-        await this.log.append({ event: 'sep_approved', outcome: 'success', sepId: clientId, detail: { actor, approved: 'registration', group: current.group, allowedAttributes: current.allowedAttributes, minimumLoa: current.minimumLoa } }, trx);
+        await this.log.append(sepRegistrationApproved({ actor, sepId: clientId, group: current.group, allowedAttributes: current.allowedAttributes, minimumLoa: current.minimumLoa }), trx);
         return { status: 'active' as SepStatus, applied: [] };
       }
       if (current.status === 'active' && current.requestedRegistration) {
@@ -194,7 +200,7 @@ export class SepRegistration {
         const next = { ...current.requestedRegistration, ...technicalOf(registrationOf(current)), clientId };
         const applied = changedFields(registrationOf(current), next);
         await this.seps.replaceRegistration(clientId, next, trx);
-        await this.log.append({ event: 'sep_approved', outcome: 'success', sepId: clientId, detail: { actor, approved: 'change', applied, group: next.group, allowedAttributes: next.allowedAttributes, minimumLoa: next.minimumLoa } }, trx);
+        await this.log.append(sepChangeApproved({ actor, sepId: clientId, applied, group: next.group, allowedAttributes: next.allowedAttributes, minimumLoa: next.minimumLoa }), trx);
         return { status: current.status, applied };
       }
       throw new NothingToDecide(`SeP ${clientId} has nothing waiting for approval`);
@@ -208,12 +214,12 @@ export class SepRegistration {
       if (!current) throw new UnknownSep(clientId);
       if (current.status === 'pending') {
         await this.seps.setStatus(clientId, 'disabled', trx);
-        await this.log.append({ event: 'sep_rejected', outcome: 'success', sepId: clientId, reason: 'registration_rejected', detail: { actor, rejected: 'registration', reason } }, trx);
+        await this.log.append(sepRegistrationRejected({ actor, sepId: clientId, reason }), trx);
         return { status: 'disabled' as SepStatus };
       }
       if (current.status === 'active' && current.requestedRegistration) {
         await this.seps.setRequestedRegistration(clientId, null, trx);
-        await this.log.append({ event: 'sep_rejected', outcome: 'success', sepId: clientId, reason: 'change_rejected', detail: { actor, rejected: 'change', reason } }, trx);
+        await this.log.append(sepChangeRejected({ actor, sepId: clientId, reason }), trx);
         return { status: current.status };
       }
       throw new NothingToDecide(`SeP ${clientId} has nothing waiting for approval`);
@@ -223,7 +229,7 @@ export class SepRegistration {
   async rotateSecret(clientId: string, actor: string): Promise<string | undefined> {
     return this.db.transaction(async (trx) => {
       const secret = await this.seps.rotateSecret(clientId, trx);
-      if (secret) await this.log.append({ event: 'sep_secret_rotated', outcome: 'success', sepId: clientId, detail: { actor } }, trx);
+      if (secret) await this.log.append(sepSecretRotated({ actor, sepId: clientId }), trx);
       return secret;
     });
   }

@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { ATTRIBUTE_IDS, type AttributeId } from '../domain/attributes.ts';
 import { LOA_LEVELS, type Loa } from '../domain/loa.ts';
+import { SEP_ENVIRONMENTS, type SepEnvironment } from '../domain/sep-environment.ts';
 
 /** A registered service provider (SeP): what a municipal portal or ministry registers with Brána. */
 export interface Sep {
   clientId: string;
   status: SepStatus;
-  environment: 'test' | 'production';
+  environment: SepEnvironment;
   name: { cs: string; en: string };
   organisation: { id: string; name: string };
   description: string;
@@ -38,8 +39,6 @@ export interface Sep {
 }
 
 export type SepStatus = 'active' | 'pending' | 'disabled';
-export type SepEnvironment = 'test' | 'production';
-export const SEP_ENVIRONMENTS = ['test', 'production'] as const;
 
 export interface PublicJwks {
   keys: Array<Record<string, unknown>>;

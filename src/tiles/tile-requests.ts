@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AssertionLog } from '../audit/assertion-log.ts';
+import { tileApproved, tileRejected, tileRequested } from '../audit/audit-events.ts';
 import { describeIssues } from '../config/configuration-error.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { Database } from '../store/database.ts';
@@ -93,12 +94,7 @@ export class TileRequests {
         trx,
       );
       await this.log.append(
-        {
-          event: 'tile_requested',
-          outcome: 'success',
-          sepId,
-          detail: { actor, tileId: id, supersedes: superseded, completedLogins, portalUrl: request.conditions.ownPortalUrl, link: request.link, logoSha256, logoType },
-        },
+        tileRequested({ actor, sepId, tileId: id, supersedes: superseded, completedLogins, portalUrl: request.conditions.ownPortalUrl, link: request.link, logoSha256, logoType }),
         trx,
       );
       return (await this.tiles.find(id, trx))!;
@@ -114,7 +110,7 @@ export class TileRequests {
       if (!sep || sep.status !== 'active') throw new TileNotAllowed('unapproved_sep', `the SeP ${tile.sepId} of tile ${id} is not active`);
       const replaced = await this.tiles.supersede(tile.sepId, 'approved', trx);
       await this.tiles.setStatus(id, 'approved', { by: actor, reason: null }, trx);
-      await this.log.append({ event: 'tile_approved', outcome: 'success', sepId: tile.sepId, detail: { actor, tileId: id, replaces: replaced, logoSha256: tile.logoSha256 } }, trx);
+      await this.log.append(tileApproved({ actor, sepId: tile.sepId, tileId: id, replaces: replaced, logoSha256: tile.logoSha256 }), trx);
       return (await this.tiles.find(id, trx))!;
     });
   }
@@ -127,7 +123,7 @@ export class TileRequests {
       if (tile.status !== 'pending' && tile.status !== 'approved') throw new TileNotAllowed('nothing_to_decide', `tile ${id} is ${tile.status}`);
       const status = tile.status === 'pending' ? 'rejected' : 'withdrawn';
       await this.tiles.setStatus(id, status, { by: actor, reason }, trx);
-      await this.log.append({ event: 'tile_rejected', outcome: 'success', sepId: tile.sepId, reason: status, detail: { actor, tileId: id, from: tile.status, reason } }, trx);
+      await this.log.append(tileRejected({ actor, sepId: tile.sepId, tileId: id, from: tile.status, to: status, reason }), trx);
       return (await this.tiles.find(id, trx))!;
     });
   }

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { ConfigurationError } from '../config/configuration-error.ts';
 import type { Loa } from '../domain/loa.ts';
 import type { IdentityMeans } from '../means/identity-means.ts';
-import { qualifyingMeans } from '../interaction/login-requirements.ts';
+import { qualifyingMeans } from '../means/qualifying-means.ts';
 import { logger } from '../log/logger.ts';
 import type { MetadataStatus } from './metadata/metadata-source.ts';
 import { OidcAdapter } from './oidc/oidc-adapter.ts';

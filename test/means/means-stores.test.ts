@@ -6,7 +6,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { FOREIGN_FACTS_TTL_MS, ForeignPersonStore } from '../../src/identity/foreign-person-store.ts';
 import { PersonStore } from '../../src/identity/person-store.ts';
-import { KnexModelAdapter } from '../../src/oidc/model-adapter.ts';
+import { KnexModelAdapter } from '../../src/store/oidc-model-store.ts';
 import { migrate, openDatabase, type Database } from '../../src/store/database.ts';
 import { MetadataCache } from '../../src/upstream/metadata/metadata-cache.ts';
 

@@ -6,8 +6,8 @@ import { inflateRawSync } from 'node:zlib';
 import { SignedXml } from 'xml-crypto';
 import { buildSamlResponse, type ResponseSpec, type SigningIdentity } from '../../src/devidp/saml-response-builder.ts';
 import { readServiceProviderMetadata } from '../../src/devidp/sp-metadata-reader.ts';
+import { escapeXml } from '../../src/domain/xml-escape.ts';
 import { certificateBody, generateSelfSignedCertificate, type KeyPairWithCertificate } from '../../src/keys/certificate.ts';
-import { escapeXml } from '../../src/upstream/saml/xml.ts';
 import { JAN_NOVAK } from './saml-forge.ts';
 import type { TestBroker } from './test-broker.ts';
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { requiredLoa, qualifyingMeans } from '../../src/interaction/login-requirements.ts';
+import { requiredLoa } from '../../src/interaction/login-requirements.ts';
+import { qualifyingMeans } from '../../src/means/qualifying-means.ts';
 import { isValidIco } from '../../src/sep/sep.ts';
 import { Pseudonyms } from '../../src/pseudonym/pseudonym.ts';
 import { releaseDecision } from '../../src/consent/release-policy.ts';

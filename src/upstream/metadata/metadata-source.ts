@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import type { AssertionLog } from '../../audit/assertion-log.ts';
+import { metadataRefreshed, metadataRefreshFailed } from '../../audit/audit-events.ts';
 import { logger } from '../../log/logger.ts';
 import type { MetadataCache } from './metadata-cache.ts';
 import { metadataState, metadataUsable, nextRefreshDelay, retryDelay, type MetadataState } from './metadata-schedule.ts';
@@ -146,12 +147,9 @@ export class MetadataSource<T> {
         .catch((err: unknown) => logger.error('metadata cache write failed', { means: this.means, error: (err as Error).message }));
     }
     if (this.options.log && (trigger === 'operator' || (changed && trigger !== 'start'))) {
-      await this.options.log.append({
-        event: 'metadata_refreshed',
-        outcome: 'success',
-        means: this.means,
-        detail: { source: this.location, trigger, changed, sha256, validUntil: iso(validUntil), ...parsed.summary },
-      });
+      await this.options.log.append(
+        metadataRefreshed({ means: this.means, source: this.location, trigger, changed, sha256, validUntil: iso(validUntil), summary: parsed.summary }),
+      );
     }
     return this.status();
   }
@@ -183,13 +181,7 @@ export class MetadataSource<T> {
       ?.recordFailure({ means: this.means, source: this.location, attemptAt: now, error: message, nextRefreshAt: this.nextRefreshAt })
       .catch((err: unknown) => logger.error('metadata cache write failed', { means: this.means, error: (err as Error).message }));
     await this.options.log
-      ?.append({
-        event: 'metadata_refresh_failed',
-        outcome: 'failure',
-        means: this.means,
-        reason: 'metadata_refresh_failed',
-        detail: { source: this.location, trigger, error: message.slice(0, 500), keptLastGood },
-      })
+      ?.append(metadataRefreshFailed({ means: this.means, source: this.location, trigger, error: message, keptLastGood }))
       .catch((err: unknown) => logger.error('assertion log write failed', { means: this.means, error: (err as Error).message }));
   }
 

@@ -1,8 +1,6 @@
 import type { Request, Response } from 'express';
-import type { IdentityMeans } from '../means/identity-means.ts';
-import type { ErrorCode } from '../pages/i18n.ts';
-import { localeOf, renderPage } from '../pages/render.ts';
-import { MESSAGES } from '../pages/i18n.ts';
+import { MESSAGES, type ErrorCode, type Locale } from './i18n.ts';
+import { localeOf, renderPage } from './render.ts';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   not_found: 404,
@@ -14,6 +12,12 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   service_unavailable: 503,
 };
 
+/** An identity means as the page offers it: what the citizen picks, named in their language. */
+interface OfferedMeans {
+  id: string;
+  name: Record<Locale, string>;
+}
+
 /**
  * The one page a citizen sees when a login goes wrong: what happened in their language, and what to
  * do next (another qualifying means, or back to the service).
@@ -22,7 +26,7 @@ export function showCitizenError(
   req: Request,
   res: Response,
   code: ErrorCode,
-  options: { uid?: string; alternatives?: IdentityMeans[]; retry?: IdentityMeans; afterCode?: ErrorCode; reference?: string } = {},
+  options: { uid?: string; alternatives?: OfferedMeans[]; retry?: OfferedMeans; afterCode?: ErrorCode; reference?: string } = {},
 ): void {
   const locale = localeOf(req);
   renderPage(

@@ -1,8 +1,8 @@
 import type { AccountSessions } from '../account/account-sessions.ts';
 import type { ForeignPersonStore } from '../identity/foreign-person-store.ts';
-import { removeExpiredModels } from '../oidc/model-adapter.ts';
+import { isPostgres, type Database } from '../store/database.ts';
+import { removeExpiredModels } from '../store/oidc-model-store.ts';
 import type { UpstreamRequestStore } from '../upstream/upstream-request-store.ts';
-import { isPostgres, type Database } from './database.ts';
 
 /** Any constant: one node of a cluster sweeps at a time, the others skip that round. */
 const SWEEP_LOCK_KEY = 4_242_008;
