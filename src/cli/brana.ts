@@ -8,7 +8,7 @@ import { openAuditTrail, type AuditTrail } from '../audit/audit-trail.ts';
 import { OPERATOR_ROLES, OperatorCredentials, isOperatorRole } from '../access/operator-credentials.ts';
 import { ConfigurationError } from '../config/configuration-error.ts';
 import { readEnvironment, type Environment } from '../config/environment.ts';
-import { KeyRotationRefused, rotateSigningKeys } from '../keys/key-rotation.ts';
+import { KeyRotationRefused, rotateSigningKeys } from '../operations/key-rotation.ts';
 import { SIGNING_KEYS_FILE, SigningKeyRing } from '../keys/signing-keys.ts';
 import { logToStandardError } from '../log/logger.ts';
 import { CLOCK_TOLERANCE_SECONDS, ID_TOKEN_LIFETIME_SECONDS } from '../oidc/provider.ts';

@@ -18,7 +18,7 @@ import type { LoginHistory } from '../account/login-history.ts';
 import { adminRoutes } from '../admin/admin-routes.ts';
 import type { SepRegistration } from '../sep/sep-registration.ts';
 import { sepSelfServiceRoutes } from '../sep/sep-self-service-routes.ts';
-import { registrationFormRoutes } from '../sep/registration-form-routes.ts';
+import { registrationFormRoutes } from '../oidc/registration-form-routes.ts';
 import type { TileRequests } from '../tiles/tile-requests.ts';
 import type { TileStore } from '../tiles/tile-store.ts';
 import { sepTileRoutes, tileCatalogueRoutes } from '../tiles/tile-routes.ts';
@@ -38,7 +38,7 @@ import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import type { Database } from '../store/database.ts';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
-import { respondServiceUnavailable } from './service-unavailable.ts';
+import { respondServiceUnavailable } from '../pages/service-unavailable.ts';
 
 const STATIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '../pages/static');
 

@@ -17,10 +17,10 @@ import type { Sep } from '../sep/sep.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { logger } from '../log/logger.ts';
-import { respondServiceUnavailable } from '../http/service-unavailable.ts';
+import { respondServiceUnavailable } from '../pages/service-unavailable.ts';
 import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import { isClientError, showCitizenError } from '../pages/citizen-errors.ts';
-import { requiredLoa } from './login-requirements.ts';
+import { requiredLoa } from '../domain/required-loa.ts';
 
 export interface InteractionDependencies {
   provider: Provider;

@@ -13,7 +13,7 @@ import type { SepEnvironment } from '../domain/sep-environment.ts';
 import type { ForeignPersonStore } from '../identity/foreign-person-store.ts';
 import type { PersonStore } from '../identity/person-store.ts';
 import type { PopulationRegister } from '../identity/population-register.ts';
-import { requiredLoa } from '../interaction/login-requirements.ts';
+import { requiredLoa } from '../domain/required-loa.ts';
 import type { BrokerKeys } from '../keys/key-store.ts';
 import { MESSAGES, isLocale, type Locale } from '../pages/i18n.ts';
 import { LANGUAGE_COOKIE, renderTemplate } from '../pages/render.ts';

@@ -1,7 +1,7 @@
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { parse as parseCookies } from 'cookie';
-import { RETRY_AFTER_SECONDS, UNAVAILABLE_BODY } from '../http/service-unavailable.ts';
+import { RETRY_AFTER_SECONDS, UNAVAILABLE_BODY } from '../pages/service-unavailable.ts';
 import { logger } from '../log/logger.ts';
 import { MESSAGES, isLocale } from '../pages/i18n.ts';
 import { LANGUAGE_COOKIE, renderTemplate } from '../pages/render.ts';

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadBrokerKeys } from '../../src/keys/key-store.ts';
-import { rotateSigningKeys } from '../../src/keys/key-rotation.ts';
+import { rotateSigningKeys } from '../../src/operations/key-rotation.ts';
 import { SIGNING_KEYS_FILE } from '../../src/keys/signing-keys.ts';
 import { migrate, openDatabase } from '../../src/store/database.ts';
 import { openTestTrail } from '../support/audit-trail.ts';

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as jose from 'jose';
 import supertest from 'supertest';
-import { rotateSigningKeys } from '../../src/keys/key-rotation.ts';
+import { rotateSigningKeys } from '../../src/operations/key-rotation.ts';
 import { SIGNING_KEYS_FILE } from '../../src/keys/signing-keys.ts';
 import { completeLogin } from '../support/login-driver.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { requiredLoa } from '../../src/interaction/login-requirements.ts';
+import { requiredLoa } from '../../src/domain/required-loa.ts';
 import { qualifyingMeans } from '../../src/means/qualifying-means.ts';
 import { isValidIco } from '../../src/sep/sep.ts';
 import { Pseudonyms } from '../../src/pseudonym/pseudonym.ts';

@@ -1,4 +1,4 @@
-import { isLoa, loaFromUri, strictestLoa, weakestLoa, type Loa } from '../domain/loa.ts';
+import { loaFromUri, strictestLoa, weakestLoa, type Loa } from './loa.ts';
 
 /** The OIDC request parameters that bear on the level of assurance. */
 export interface LoaRequest {
@@ -43,8 +43,4 @@ export function requiredLoa(registered: Loa, params: LoaRequest): Loa {
   const essential = essentialAcr(params.claims);
   if (essential) levels.push(essential);
   return strictestLoa(levels);
-}
-
-export function parseLoa(value: unknown): Loa | undefined {
-  return isLoa(value) ? value : undefined;
 }

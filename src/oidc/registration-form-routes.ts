@@ -5,10 +5,10 @@ import { LOA_LEVELS } from '../domain/loa.ts';
 import type { SepEnvironment } from '../domain/sep-environment.ts';
 import { showCitizenError } from '../pages/citizen-errors.ts';
 import { logger } from '../log/logger.ts';
-import { checkRegistrationMetadata, SEP_REGISTRATION_POLICY, type RegistrationRules } from '../oidc/sep-registration-policy.ts';
+import { checkRegistrationMetadata, SEP_REGISTRATION_POLICY, type RegistrationRules } from './sep-registration-policy.ts';
 import { MESSAGES, type Locale } from '../pages/i18n.ts';
 import { localeOf, renderPage } from '../pages/render.ts';
-import { BRANA_REGISTRATION } from './registration-metadata.ts';
+import { BRANA_REGISTRATION } from '../sep/registration-metadata.ts';
 
 export interface RegistrationFormDependencies extends RegistrationRules {
   provider: Provider;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import { keysRotated } from '../audit/audit-events.ts';
 import type { Database } from '../store/database.ts';
-import { SigningKeyRing, type SigningKey } from './signing-keys.ts';
+import { SigningKeyRing, type SigningKey } from '../keys/signing-keys.ts';
 
 /** What `keys_rotated` records of these keys say they are for (the audit log's own key says 'audit-signing'). */
 export const SIGNING_KEY_PURPOSE = 'oidc-signing';

@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import { showCitizenError } from '../pages/citizen-errors.ts';
+import { showCitizenError } from './citizen-errors.ts';
 import { logger } from '../log/logger.ts';
 import { describeDatabaseError } from '../store/database-unavailable.ts';
 
