@@ -1,4 +1,5 @@
 import type { AssertionLog } from '../audit/assertion-log.ts';
+import { identityResolved, responseReceived, upstreamResponseRefused } from '../audit/audit-events.ts';
 import { loaAtLeast } from '../domain/loa.ts';
 import { ResolutionFailed, type Identified, type IdentityResolution } from '../identity/resolution.ts';
 import { logger } from '../log/logger.ts';
@@ -130,35 +131,32 @@ export class AnswerAcceptance {
         throw new LoginRefused('replayed_assertion', 'invalid_response');
       }
       await deps.log.append(
-        {
-          event: 'response_received',
-          outcome: 'success',
+        responseReceived({
           sepId: request.sepId,
           requestId: request.sepRequestId,
           means: identity.means,
           loa: identity.acr,
-          detail: { upstreamRequestId: identity.requestId, assertionId: identity.assertionId, messageSha256: identity.messageHash, authority: identity.authority },
-        },
+          upstreamRequestId: identity.requestId,
+          assertionId: identity.assertionId,
+          messageSha256: identity.messageHash,
+          authority: identity.authority,
+        }),
         trx,
       );
       const resolved = await deps.resolution.record(identified, trx);
       await deps.requests.recordSuccess(request.requestId, { personId: resolved.person.id, acr: identity.acr, authnInstant: identity.instant.getTime() }, trx);
       await deps.log.append(
-        {
-          event: 'identity_resolved',
-          outcome: 'success',
+        identityResolved({
           sepId: request.sepId,
           requestId: request.sepRequestId,
           means: identity.means,
           loa: identity.acr,
           pseudonym: sep ? deps.pseudonyms.forGroup(resolved.person.id, sep.group) : null,
-          detail: {
-            firstTime: resolved.firstTime,
-            attributesAsserted: Object.keys(identity.attributes).sort(),
-            // Values only where the operator turned value logging on for this SeP.
-            ...(sep?.logAttributeValues ? { subject: identity.subject, attributeValues: identity.attributes } : {}),
-          },
-        },
+          firstTime: resolved.firstTime,
+          attributesAsserted: Object.keys(identity.attributes).sort(),
+          // Values only where the operator turned value logging on for this SeP.
+          ...(sep?.logAttributeValues ? { values: { subject: identity.subject, attributeValues: identity.attributes } } : {}),
+        }),
         trx,
       );
     });
@@ -175,15 +173,7 @@ export class AnswerAcceptance {
     await deps.db.transaction(async (trx) => {
       if (request && request.outcome === null) await deps.requests.recordFailure(request.requestId, trx);
       await deps.log.append(
-        {
-          event: 'error',
-          outcome: 'failure',
-          sepId: request?.sepId ?? null,
-          requestId: request?.sepRequestId ?? null,
-          means: meansId,
-          reason,
-          detail: { stage: 'upstream_response', upstreamRequestId: request?.requestId ?? null },
-        },
+        upstreamResponseRefused({ sepId: request?.sepId ?? null, requestId: request?.sepRequestId ?? null, means: meansId, reason, upstreamRequestId: request?.requestId ?? null }),
         trx,
       );
     });

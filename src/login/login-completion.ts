@@ -1,6 +1,7 @@
 import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import type { AssertionLog } from '../audit/assertion-log.ts';
+import { consentGiven, consentRefused, loginCancelled } from '../audit/audit-events.ts';
 import { requestIdOf } from '../audit/request-id.ts';
 import type { ConsentStore } from '../consent/consent-store.ts';
 import { releaseDecision } from '../consent/release-policy.ts';
@@ -62,14 +63,15 @@ export class LoginCompletion {
     await deps.db.transaction(async (trx) => {
       if (permanent) await deps.consents.grantPermanent(accountId, sep.clientId, decision.consentable, trx);
       await deps.log.append(
-        {
-          event: 'consent_given',
-          outcome: 'success',
+        consentGiven({
           sepId: sep.clientId,
           requestId: requestIdOf(interaction.params.code_challenge),
           pseudonym: deps.pseudonyms.forGroup(accountId, sep.group),
-          detail: { kind: permanent ? 'permanent' : kind, attributes: decision.consentable, refusedBySepRegistration: decision.refused, grantId },
-        },
+          kind: permanent ? 'permanent' : kind,
+          attributes: decision.consentable,
+          refusedBySepRegistration: decision.refused,
+          grantId,
+        }),
         trx,
       );
     });
@@ -78,28 +80,20 @@ export class LoginCompletion {
 
   /** The citizen refused to release the data: the SeP gets access_denied. */
   async refuseConsent(interaction: Interaction, sep: Sep, accountId: string): Promise<InteractionResults> {
-    await this.deps.log.append({
-      event: 'consent_refused',
-      outcome: 'failure',
-      sepId: sep.clientId,
-      requestId: requestIdOf(interaction.params.code_challenge),
-      pseudonym: this.deps.pseudonyms.forGroup(accountId, sep.group),
-      reason: 'refused_by_citizen',
-      detail: { attributes: releaseDecision(interaction.params, sep.allowedAttributes).consentable },
-    });
+    await this.deps.log.append(
+      consentRefused({
+        sepId: sep.clientId,
+        requestId: requestIdOf(interaction.params.code_challenge),
+        pseudonym: this.deps.pseudonyms.forGroup(accountId, sep.group),
+        attributes: releaseDecision(interaction.params, sep.allowedAttributes).consentable,
+      }),
+    );
     return { error: 'access_denied', error_description: 'The citizen refused to release the requested data' };
   }
 
   /** The citizen gave up (on an error page, or at the selection): the SeP learns no more than the error's code. */
   async abandon(interaction: Interaction, after: ErrorCode | null): Promise<InteractionResults> {
-    await this.deps.log.append({
-      event: 'error',
-      outcome: 'failure',
-      sepId: String(interaction.params.client_id),
-      requestId: requestIdOf(interaction.params.code_challenge),
-      reason: 'cancelled_by_citizen',
-      detail: after ? { after } : {},
-    });
+    await this.deps.log.append(loginCancelled({ sepId: String(interaction.params.client_id), requestId: requestIdOf(interaction.params.code_challenge), after }));
     const description = after ? `The citizen gave up the login after the identity means failed (${after})` : 'The citizen cancelled the login';
     return { error: 'access_denied', error_description: description };
   }

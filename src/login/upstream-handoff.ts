@@ -1,4 +1,5 @@
 import type { AssertionLog } from '../audit/assertion-log.ts';
+import { meansSelectionFailed, requestSentUpstream } from '../audit/audit-events.ts';
 import type { Loa } from '../domain/loa.ts';
 import type { IdentityMeans } from '../means/identity-means.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
@@ -68,15 +69,14 @@ export class UpstreamHandoff {
         trx,
       );
       await deps.log.append(
-        {
-          event: 'request_sent_upstream',
-          outcome: 'success',
+        requestSentUpstream({
           sepId: login.sepId,
           requestId: login.sepRequestId,
           means: login.means.id,
           loa: login.minimumLoa,
-          detail: { upstreamRequestId: handoff.requestId, forceAuthn: login.forceAuthn },
-        },
+          upstreamRequestId: handoff.requestId,
+          forceAuthn: login.forceAuthn,
+        }),
         trx,
       );
     });
@@ -86,15 +86,7 @@ export class UpstreamHandoff {
 
   /** The means is stopped (its metadata expired or cannot be loaded). */
   private async unavailable(login: LoginLeaving): Promise<HandoffOutcome> {
-    await this.deps.log.append({
-      event: 'error',
-      outcome: 'failure',
-      sepId: login.sepId,
-      requestId: login.sepRequestId,
-      means: login.means.id,
-      reason: 'means_metadata_unavailable',
-      detail: { stage: 'means_selection' },
-    });
+    await this.deps.log.append(meansSelectionFailed({ sepId: login.sepId, requestId: login.sepRequestId, means: login.means.id, reason: 'means_metadata_unavailable' }));
     return { kind: 'unavailable' };
   }
 }

@@ -1,6 +1,7 @@
 import type Provider from 'oidc-provider';
 import type { AdapterPayload, ClaimsParameterMember, KoaContextWithOIDC } from 'oidc-provider';
 import type { AssertionLog, AuditRecord } from '../audit/assertion-log.ts';
+import { errorReturnedToSep, grantRevoked, logout, requestReceived, tokenIssued, tokenRevoked } from '../audit/audit-events.ts';
 import { requestIdOf } from '../audit/request-id.ts';
 import { attribute, attributeOfClaim, type AttributeId } from '../domain/attributes.ts';
 import { loaFromUri } from '../domain/loa.ts';
@@ -9,13 +10,14 @@ import type { PersonStore } from '../identity/person-store.ts';
 import type { PopulationRegister } from '../identity/population-register.ts';
 import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import type { SepStore } from '../sep/sep-store.ts';
-import type { Transaction } from '../store/database.ts';
-import type { StoreHook } from '../store/oidc-model-store.ts';
+import type { Database, Transaction } from '../store/database.ts';
+import { KnexModelAdapter, type StoreHook } from '../store/oidc-model-store.ts';
 import { logger } from '../log/logger.ts';
 import { claimsOf } from './account.ts';
 
 /** What the token hook needs beyond the log: the SeP and the person, for pseudonym and (if on) values. */
 export interface TokenAuditDependencies {
+  db: Database;
   log: AssertionLog;
   seps: SepStore;
   pseudonyms: Pseudonyms;
@@ -63,35 +65,34 @@ async function releasedValues(deps: TokenAuditDependencies, trx: Transaction, ac
  * be written, the token is not issued either.
  */
 export function tokenIssuedHook(deps: TokenAuditDependencies): StoreHook {
+  // The code and the grant are read through the model store, in the token's own transaction.
+  const codes = new KnexModelAdapter(deps.db, 'AuthorizationCode');
+  const grants = new KnexModelAdapter(deps.db, 'Grant');
   return async (model, _id, payload, trx: Transaction) => {
     if (model !== 'AccessToken' || !payload.accountId || !payload.clientId) return;
     const sep = await deps.seps.find(payload.clientId, trx);
-    const codeRow = (await trx('oidc_model')
-      .where({ model: 'AuthorizationCode', grant_id: payload.grantId ?? '' })
-      .orderBy('consumed_at', 'desc')
-      .first('payload')) as { payload: string } | undefined;
-    const code = codeRow ? (JSON.parse(codeRow.payload) as CodePayload) : undefined;
-    const grant = (await trx('oidc_model').where({ model: 'Grant', id: payload.grantId ?? '' }).first('payload')) as { payload: string } | undefined;
-    const grantPayload = grant ? (JSON.parse(grant.payload) as AdapterPayload & { openid?: { scope?: string; claims?: string[] }; rejected?: { openid?: { claims?: string[] } } }) : undefined;
+    const code = payload.grantId ? ((await codes.lastConsumedOfGrantIn(trx, payload.grantId)) as CodePayload | undefined) : undefined;
+    const grantPayload = payload.grantId
+      ? ((await grants.readIn(trx, payload.grantId)) as (AdapterPayload & { openid?: { scope?: string; claims?: string[] }; rejected?: { openid?: { claims?: string[] } } }) | undefined)
+      : undefined;
     const rejected = new Set(grantPayload?.rejected?.openid?.claims ?? []);
     const granted = [...claimsOfScopes((grantPayload?.openid?.scope ?? '').split(' ')), ...(grantPayload?.openid?.claims ?? [])].filter((claim) => !rejected.has(claim));
     const attributes = [...new Set(granted.map(attributeOfClaim).filter((id) => id !== undefined))].sort();
     // The access token carries neither acr nor amr; the code it was redeemed for does.
     const acr = code?.acr ?? (typeof payload.acr === 'string' ? payload.acr : undefined);
     const amr = code?.amr ?? (Array.isArray(payload.amr) ? (payload.amr as string[]) : undefined);
-    const detail: Record<string, unknown> = { grantId: payload.grantId, scope: payload.scope, attributes };
-    if (sep?.logAttributeValues) detail.attributeValues = await releasedValues(deps, trx, payload.accountId, sep.group, attributes, code?.claims);
     await deps.log.append(
-      {
-        event: 'token_issued',
-        outcome: 'success',
+      tokenIssued({
         sepId: payload.clientId,
         requestId: requestIdOf(code?.codeChallenge),
         means: amr?.[0] ?? null,
         loa: loaFromUri(acr) ?? null,
         pseudonym: sep ? deps.pseudonyms.forGroup(payload.accountId, sep.group) : null,
-        detail,
-      },
+        grantId: payload.grantId,
+        scope: payload.scope,
+        attributes,
+        ...(sep?.logAttributeValues ? { attributeValues: await releasedValues(deps, trx, payload.accountId, sep.group, attributes, code?.claims) } : {}),
+      }),
       trx,
     );
   };
@@ -120,14 +121,13 @@ export function installAuditMiddleware(provider: Provider, log: AssertionLog, se
 
   const onError = (ctx: KoaContextWithOIDC, err: Error & { error?: string; error_description?: string }) => {
     add(ctx, {
-      record: {
-        event: 'error',
-        outcome: 'failure',
+      record: errorReturnedToSep({
         sepId: ctx.oidc?.client?.clientId ?? null,
         requestId: ctx.oidc ? requestId(ctx) : null,
-        reason: (err.error ?? 'server_error').slice(0, 80),
-        detail: { route: ctx.oidc?.route, description: err.error_description },
-      },
+        error: err.error ?? 'server_error',
+        route: ctx.oidc?.route,
+        description: err.error_description,
+      }),
     });
   };
   provider.on('authorization.error', onError);
@@ -142,12 +142,12 @@ export function installAuditMiddleware(provider: Provider, log: AssertionLog, se
     const clientId = Object.entries(session?.authorizations ?? {}).find(([, authorization]) => authorization.grantId === grantId)?.[0] ?? ctx.oidc?.client?.clientId ?? null;
     const entities = ctx.oidc?.entities as { AuthorizationCode?: { accountId?: string }; AccessToken?: { accountId?: string } } | undefined;
     add(ctx, {
-      record: { event: 'grant_revoked', outcome: 'success', sepId: clientId, detail: { grantId, route: ctx.oidc?.route } },
+      record: grantRevoked({ sepId: clientId, grantId, route: ctx.oidc?.route }),
       accountId: session?.accountId ?? entities?.AuthorizationCode?.accountId ?? entities?.AccessToken?.accountId,
     });
   });
   provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
-    add(ctx, { record: { event: 'logout', outcome: 'success', sepId: ctx.oidc?.client?.clientId ?? null }, accountId: ctx.oidc?.session?.accountId });
+    add(ctx, { record: logout({ sepId: ctx.oidc?.client?.clientId ?? null }), accountId: ctx.oidc?.session?.accountId });
   });
 
   /** The per-SeP pseudonym of the person a record concerns, from the SeP's group. */
@@ -164,18 +164,19 @@ export function installAuditMiddleware(provider: Provider, log: AssertionLog, se
     // A new authorization request (not the resumption of one) whose client is known.
     if (oidc?.route === 'authorization' && oidc.client) {
       items.unshift({
-        record: {
-          event: 'request_received',
-          outcome: 'success',
+        record: requestReceived({
           sepId: oidc.client.clientId,
           requestId: requestId(ctx as KoaContextWithOIDC),
-          detail: { scope: oidc.params?.scope, prompt: oidc.params?.prompt, acrValues: oidc.params?.acr_values, idpHint: oidc.params?.idp_hint },
-        },
+          scope: oidc.params?.scope,
+          prompt: oidc.params?.prompt,
+          acrValues: oidc.params?.acr_values,
+          idpHint: oidc.params?.idp_hint,
+        }),
       });
     }
     const token = (oidc?.entities as { AccessToken?: { clientId?: string; accountId?: string; grantId?: string } } | undefined)?.AccessToken;
     if (oidc?.route === 'revocation' && ctx.status === 200 && token && destroyedTokens.has(token)) {
-      items.push({ record: { event: 'token_revoked', outcome: 'success', sepId: token.clientId ?? null, detail: { grantId: token.grantId } }, accountId: token.accountId });
+      items.push({ record: tokenRevoked({ sepId: token.clientId ?? null, grantId: token.grantId }), accountId: token.accountId });
     }
     if (!items.length) return;
     pending.delete(ctx);

@@ -63,6 +63,18 @@ export class KnexModelAdapter implements Adapter {
     return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(Number(row.consumed_at) / 1000) };
   }
 
+  /** A stored payload as it is, consumed or not, read in the caller's transaction (for the audit hook). */
+  async readIn(trx: Queryable, id: string): Promise<AdapterPayload | undefined> {
+    const row = (await trx('oidc_model').where({ model: this.stored, id }).first('payload')) as Pick<Row, 'payload'> | undefined;
+    return row ? (JSON.parse(row.payload) as AdapterPayload) : undefined;
+  }
+
+  /** The payload of a grant's row of this model consumed last (the code a token was redeemed for), in the caller's transaction. */
+  async lastConsumedOfGrantIn(trx: Queryable, grantId: string): Promise<AdapterPayload | undefined> {
+    const row = (await trx('oidc_model').where({ model: this.stored, grant_id: grantId }).orderBy('consumed_at', 'desc').first('payload')) as Pick<Row, 'payload'> | undefined;
+    return row ? (JSON.parse(row.payload) as AdapterPayload) : undefined;
+  }
+
   find(id: string): Promise<AdapterPayload | undefined> {
     return this.findWhere({ id });
   }
