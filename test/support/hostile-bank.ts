@@ -27,6 +27,8 @@ export class HostileBank {
   readonly publicJwk: Record<string, unknown>;
   /** Changes the ID token of the next answers; undefined: a correct token. */
   forge: IdTokenForgery | undefined;
+  /** Makes the token endpoint answer this instead (an outage, say); undefined: the normal answer. */
+  tokenAnswer: { status: number; contentType: string; body: string } | undefined;
   private readonly authorizations = new Map<string, Authorization>();
   private server: http.Server | undefined;
   private port = 0;
@@ -125,6 +127,11 @@ export class HostileBank {
       back.searchParams.set('state', authorization.state);
       back.searchParams.set('iss', this.issuer);
       res.writeHead(303, { location: back.href }).end();
+      return;
+    }
+    if (url.pathname === '/token' && req.method === 'POST' && this.tokenAnswer) {
+      req.resume();
+      res.writeHead(this.tokenAnswer.status, { 'content-type': this.tokenAnswer.contentType, 'cache-control': 'no-store' }).end(this.tokenAnswer.body);
       return;
     }
     if (url.pathname === '/token' && req.method === 'POST') {

@@ -203,7 +203,11 @@ export interface ServiceProviderView {
 }
 
 export async function readServiceProvider(origin: string, means: string, workspace: XmlSecWorkspace): Promise<ServiceProviderView> {
-  const metadata = await (await fetch(`${origin}/saml/${means}/metadata`)).text();
+  return serviceProviderFromMetadata(await (await fetch(`${origin}/saml/${means}/metadata`)).text(), means, workspace);
+}
+
+/** Brána's service provider for one means, read from its SP metadata (as an IdP is given it). */
+export function serviceProviderFromMetadata(metadata: string, means: string, workspace: XmlSecWorkspace): ServiceProviderView {
   const entityId = /entityID="([^"]+)"/.exec(metadata)?.[1];
   const acsUrl = /<AssertionConsumerService[^>]*Location="([^"]+)"/.exec(metadata)?.[1];
   const encryption = /<KeyDescriptor use="encryption">[\s\S]*?<ds:X509Certificate>([^<]+)<\/ds:X509Certificate>/.exec(metadata)?.[1];

@@ -86,3 +86,20 @@ export function swap(xml: string, pairs: Array<[string, string]>): string {
   }
   return out;
 }
+
+/** The message with the bytes of one CipherValue changed: 0 is the first (an EncryptedKey's), 1 the second (the data's). */
+export function withCipherValue(xml: string, which: number, change: (bytes: Buffer) => Buffer): string {
+  const value = [...xml.matchAll(/<xenc:CipherValue>([^<]*)<\/xenc:CipherValue>/g)][which];
+  if (!value) throw new Error(`no CipherValue number ${which} in the message`);
+  const start = value.index + '<xenc:CipherValue>'.length;
+  return xml.slice(0, start) + change(Buffer.from(value[1]!, 'base64')).toString('base64') + xml.slice(start + value[1]!.length);
+}
+
+/** A change that flips the lowest bit of one byte (chosen from the length). */
+export function flipByte(at: (length: number) => number): (bytes: Buffer) => Buffer {
+  return (bytes) => {
+    const i = at(bytes.length);
+    bytes[i] = bytes[i]! ^ 0x01;
+    return bytes;
+  };
+}
