@@ -143,6 +143,12 @@ export class OidcAdapter implements UpstreamAdapter<OidcAnswer> {
     const idToken = tokens.id_token!;
     const claims = tokens.claims();
     if (!claims) throw new UpstreamRejected('id_token_missing', 'invalid_response');
+    // openid-client refuses an iat too far in the past, not one in the future: beyond the tolerance it
+    // is a lie (as a SAML assertion issued in the future is), and so is an authentication not yet made.
+    const latest = Date.now() / 1000 + CLOCK_TOLERANCE_SECONDS;
+    if (claims.iat > latest || (typeof claims.auth_time === 'number' && claims.auth_time > latest)) {
+      throw new UpstreamRejected('id_token_invalid', 'invalid_response', 'issued in the future');
+    }
     const asserted = this.loaOf(claims.acr);
     if (!asserted) throw new UpstreamRejected('loa_missing', 'invalid_response');
 
