@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { expectAccepted, expectRefused, startAttackBed, type AttackBed, type Outcome } from '../support/attack-bed.ts';
 import { ALGORITHMS, assertionXml, base64, encryptionTemplate, NIA_ENCRYPTION, signatureTemplate, type EncryptionOptions, type IndependentIdp } from '../support/independent-idp.ts';
 import { startUpstreamLogin, type UpstreamLogin } from '../support/upstream-login.ts';
-import { after as afterElement, withoutSignature } from '../support/xml-surgery.ts';
+import { after as afterElement, flipByte as flip, withCipherValue, withoutSignature } from '../support/xml-surgery.ts';
 
 /**
  * Attacks on the EncryptedAssertion, made with xmlsec1: weak key transport, ciphertext tampering
@@ -11,25 +11,6 @@ import { after as afterElement, withoutSignature } from '../support/xml-surgery.
  */
 
 const AES_GCM: EncryptionOptions = { ...NIA_ENCRYPTION, dataAlgorithm: ALGORITHMS.aes256Gcm };
-
-/** The two CipherValues of an EncryptedAssertion: the wrapped key first, the data second. */
-function cipherValues(xml: string): Array<{ start: number; end: number; bytes: Buffer }> {
-  return [...xml.matchAll(/<xenc:CipherValue>([^<]*)<\/xenc:CipherValue>/g)].map((m) => {
-    const start = m.index + '<xenc:CipherValue>'.length;
-    return { start, end: start + m[1]!.length, bytes: Buffer.from(m[1]!, 'base64') };
-  });
-}
-
-function withCipherValue(xml: string, which: 0 | 1, change: (bytes: Buffer) => Buffer): string {
-  const value = cipherValues(xml)[which]!;
-  return xml.slice(0, value.start) + change(Buffer.from(value.bytes)).toString('base64') + xml.slice(value.end);
-}
-
-const flip = (at: (length: number) => number) => (bytes: Buffer) => {
-  const i = at(bytes.length);
-  bytes[i] = bytes[i]! ^ 0x01;
-  return bytes;
-};
 
 /** Ciphertext changes an attacker makes, by what they probe for. */
 const TAMPERING: Array<{ name: string; encryption: EncryptionOptions; which: 0 | 1; change: (b: Buffer) => Buffer }> = [

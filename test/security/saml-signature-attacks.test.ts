@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { expectAccepted, expectRefused, startAttackBed, type AttackBed, type Outcome } from '../support/attack-bed.ts';
 import { ALGORITHMS, assertionXml, base64, DEFAULT_SIGNATURE, responseXml, signatureTemplate, type IndependentIdp } from '../support/independent-idp.ts';
 import { startUpstreamLogin, type UpstreamLogin } from '../support/upstream-login.ts';
-import { after as afterElement, beforeSignature, element, idOf, intoSignature, replaceSpan, signatureOf, span, swap, withId, withoutSignature } from '../support/xml-surgery.ts';
-import { samlId } from '../support/xmlsec.ts';
+import { after as afterElement, element, idOf, replaceSpan, signatureOf, span, swap, withoutSignature } from '../support/xml-surgery.ts';
+import { TO_MARIE, WRAPPING_ATTACKS, withBody } from '../support/signature-wrapping.ts';
 
 /**
  * Signature attacks on SAML responses, made with xmlsec1 (see test/support/xmlsec.ts), never with
@@ -27,72 +27,8 @@ interface Genuine {
   response: string;
 }
 
-const TO_MARIE: Array<[string, string]> = [
-  ['>Jan<', '>Marie<'],
-  ['>Novák<', '>Svobodová<'],
-  ['>1980-04-12<', '>1975-11-03<'],
-  ['>Praha<', '>Brno<'],
-];
-
-/** The signed assertion's content changed to Marie, under a new ID, its signature dropped. */
-const evilUnsigned = (a: string) => swap(withId(withoutSignature(a), samlId()), TO_MARIE);
-/** The signed assertion's content changed to Marie, under a new ID, its (now dangling) signature kept. */
-const evilKeepingSignature = (a: string) => swap(withId(a, samlId()), TO_MARIE);
 /** What the signature really covers: the original, without the signature (enveloped transform). */
 const original = (a: string) => withoutSignature(a);
-/** The response with its assertion replaced by `body` (a response signature, if any, stays as it was). */
-const withBody = (g: Genuine, body: string) => replaceSpan(g.response, span(g.response, 'saml:Assertion'), body);
-
-const xsw: Array<{ name: string; build(g: Genuine, kind: Kind): string }> = [
-  {
-    name: 'XSW1: the signed element copied into its own Signature, an evil one in its place',
-    build: (g, kind) => {
-      if (kind === 'signed assertion only') return withBody(g, intoSignature(evilKeepingSignature(g.assertion), original(g.assertion)));
-      const evil = withId(withBody(g, evilUnsigned(g.assertion)), samlId());
-      return intoSignature(evil, withoutSignature(g.response));
-    },
-  },
-  {
-    name: 'XSW2: the signed element copied beside its detached Signature, an evil one in its place',
-    build: (g, kind) => {
-      if (kind === 'signed assertion only') return withBody(g, beforeSignature(evilKeepingSignature(g.assertion), original(g.assertion)));
-      const evil = withId(withBody(g, evilUnsigned(g.assertion)), samlId());
-      return beforeSignature(evil, withoutSignature(g.response));
-    },
-  },
-  { name: 'XSW3: an evil assertion before the signed one', build: (g) => withBody(g, evilUnsigned(g.assertion) + g.assertion) },
-  {
-    name: 'XSW4: an evil assertion wrapping the signed one',
-    build: (g) => {
-      const evil = evilUnsigned(g.assertion);
-      const close = evil.lastIndexOf('</saml:Assertion>');
-      return withBody(g, evil.slice(0, close) + g.assertion + evil.slice(close));
-    },
-  },
-  { name: 'XSW5: the signature kept in the evil assertion, the original appended to the response', build: (g) => withBody(g, evilKeepingSignature(g.assertion) + original(g.assertion)) },
-  { name: 'XSW6: the signature kept in the evil assertion, the original inside that signature', build: (g) => withBody(g, intoSignature(evilKeepingSignature(g.assertion), original(g.assertion))) },
-  {
-    name: 'XSW7: the signed assertion hidden in samlp:Extensions, an evil one in its place',
-    build: (g) => {
-      const extensions = `<samlp:Extensions>${g.assertion}</samlp:Extensions>`;
-      const body = withBody(g, evilUnsigned(g.assertion));
-      return g.response.includes('<ds:Signature') && g.response.indexOf('<ds:Signature') < g.response.indexOf('<saml:Assertion')
-        ? afterElement(body, 'ds:Signature', extensions)
-        : afterElement(body, 'saml:Issuer', extensions);
-    },
-  },
-  {
-    name: 'XSW8: the original inside a ds:Object of the signature kept in the evil assertion',
-    build: (g) => withBody(g, intoSignature(evilKeepingSignature(g.assertion), `<ds:Object>${original(g.assertion)}</ds:Object>`)),
-  },
-  {
-    name: 'XSW with the evil assertion in a foreign namespace (local-name() confusion)',
-    build: (g) => {
-      const foreign = evilUnsigned(g.assertion).replace(/<(\/?)saml:Assertion/g, '<$1evil:Assertion').replace('<evil:Assertion ', '<evil:Assertion xmlns:evil="urn:example:not-saml" ');
-      return afterElement(withBody(g, foreign), 'evil:Assertion', `<samlp:Extensions>${g.assertion}</samlp:Extensions>`);
-    },
-  },
-];
 
 /** Reasons that mean "refused as a wrapping attack" (which check catches it first may differ). */
 const WRAPPING_REASONS = ['assertion_count', 'duplicate_id', 'signature_invalid', 'signature_malformed'];
@@ -127,10 +63,10 @@ describe('SAML signature attacks (messages made with xmlsec1)', () => {
         await expectAccepted(g.login, base64(g.response));
       });
 
-      for (const variant of xsw) {
+      for (const variant of WRAPPING_ATTACKS) {
         it(`refuses ${variant.name}`, async () => {
           const g = await genuine(kind);
-          await refuse(`${kind}: ${variant.name}`, g, variant.build(g, kind), WRAPPING_REASONS);
+          await refuse(`${kind}: ${variant.name}`, g, variant.build(g, kind === 'signed response'), WRAPPING_REASONS);
         });
       }
 
