@@ -64,6 +64,7 @@ export class IdentityResolution {
       await this.foreign.store.save(person.id, { givenName, familyName, dateOfBirth, ...(placeOfBirth ? { placeOfBirth } : {}), issuingCountry: identifier.issuingCountry }, trx);
       return { person, firstTime: created };
     }
+    // A RegisterUnavailable passes through: no one can be resolved now, which is not "not found".
     const match = await this.register.match({ givenName, familyName, dateOfBirth, ...(placeOfBirth ? { placeOfBirth } : {}) });
     if (match.kind !== 'found') throw new ResolutionFailed(match.kind);
     const { person, created } = await this.persons.findOrCreate(match.record.registerId, trx);

@@ -12,6 +12,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   means_unavailable: 503,
   means_unreachable: 503,
   service_unavailable: 503,
+  register_unavailable: 503,
 };
 
 /**

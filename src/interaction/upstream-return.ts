@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import { loaAtLeast } from '../domain/loa.ts';
+import { RegisterUnavailable } from '../identity/population-register.ts';
 import { IdentityResolution, ResolutionFailed } from '../identity/resolution.ts';
 import { logger } from '../log/logger.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
@@ -78,6 +79,8 @@ export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
         resolved = await deps.resolution.resolve(identity, trx);
       } catch (err) {
         if (err instanceof ResolutionFailed) throw new LoginRefused(`resolution_${err.reason}`, 'not_identified');
+        // The register is down: the citizen may try again in a few minutes (page with HTTP 503).
+        if (err instanceof RegisterUnavailable) throw new LoginRefused('register_unavailable', 'register_unavailable');
         throw err;
       }
       await deps.requests.recordSuccess(identity.requestId, { personId: resolved.person.id, acr: identity.acr, authnInstant: identity.instant.getTime() }, trx);
