@@ -66,6 +66,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
   const db = openDatabase(env.databaseUrl, { poolMax: env.databasePoolMax, timeoutMs: env.databaseTimeoutMs });
   let signingKeys: SigningKeyReload | undefined;
   try {
+    const { register, probe: probeRegister } = openPopulationRegister(env.populationRegister);
     await migrate(db);
     const keys = await loadBrokerKeys(env.keysDir, env.publicUrl);
     signingKeys = new SigningKeyReload(keys.signingKeysFile, { intervalMs: env.keysReloadSeconds * 1000 });
@@ -80,7 +81,6 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const persons = new PersonStore(db);
     const pseudonyms = new Pseudonyms(keys.pseudonymSecret);
     const operators = new OperatorCredentials(db);
-    const { register, probe: probeRegister } = openPopulationRegister(env.populationRegister);
     const foreignPersons = new ForeignPersonStore(db);
     const crossBorderMeans = new Set(registry.list().filter((means) => means.crossBorder).map((means) => means.id));
     const identifierKey = Buffer.from(hkdfSync('sha256', keys.pseudonymSecret, Buffer.alloc(0), 'brana eidas person identifier', 32));

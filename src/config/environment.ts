@@ -20,8 +20,12 @@ export interface Environment {
   dataDir: string;
   keysDir: string;
   providersDir: string;
-  /** Where identity resolution looks people up: never the development test citizens in production. */
-  populationRegister: PopulationRegisterSettings;
+  /**
+   * Where identity resolution looks people up: never the development test citizens in production.
+   * null: production mode with no register configured, which the broker refuses to start with
+   * (`openPopulationRegister`) while the CLI, which resolves no one, still runs.
+   */
+  populationRegister: PopulationRegisterSettings | null;
   demoSepPort: number | null;
   trustProxy: boolean;
   /** Test and production SeP registrations are separate: an instance accepts and serves only its own. */
@@ -137,8 +141,8 @@ const VARIABLES = {
 };
 type Variables = { [K in keyof typeof VARIABLES]: z.output<(typeof VARIABLES)[K]> };
 
-/** Values that may hold a password are never repeated in a message. */
-const SECRET_VARIABLES = new Set(['DATABASE_URL']);
+/** Values that may hold a password (or a token put where its variable's name belongs) are never repeated in a message. */
+const SECRET_VARIABLES = new Set(['DATABASE_URL', 'BRANA_POPULATION_REGISTER_TOKEN_ENV']);
 
 /**
  * Reads and checks the environment. Every wrong value is reported, each on its own line naming the
@@ -184,7 +188,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
     dataDir,
     keysDir: path.resolve(cwd, v.BRANA_KEYS_DIR),
     providersDir: path.resolve(cwd, v.BRANA_PROVIDERS_DIR),
-    populationRegister: populationRegister!,
+    populationRegister,
     // BRANA_DEMO_SEP_PORT=0 turns the demo SeP off (benchmarks, clusters in development mode).
     demoSepPort: v.BRANA_MODE === 'development' && demo !== 0 ? (demo ?? (port === 0 ? null : port + 1)) : null,
     trustProxy: v.BRANA_TRUST_PROXY === 'true',
@@ -209,9 +213,9 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
 
 /**
  * Which population register, checked as one: a file or a register service (not both); a service
- * over https (plain http only on loopback in development); and in production mode a register must
- * be configured and must not be the development test citizens, so that real people are never
- * resolved against test data. Development mode with nothing configured uses the test citizens.
+ * over https (plain http only on loopback in development); never the development test citizens in
+ * production mode, so that real people are never resolved against test data. Development mode with
+ * nothing configured uses the test citizens; production mode gets null (see `populationRegister`).
  */
 function populationRegisterSettings(value: Partial<Variables>, env: NodeJS.ProcessEnv, cwd: string, problems: ConfigurationProblem[]): PopulationRegisterSettings | null {
   const refuse = (field: string, problem: string) => {
@@ -238,7 +242,7 @@ function populationRegisterSettings(value: Partial<Variables>, env: NodeJS.Proce
     }
     const tokenVariable = value.BRANA_POPULATION_REGISTER_TOKEN_ENV;
     const bearerToken = tokenVariable ? env[tokenVariable] : undefined;
-    if (tokenVariable && !bearerToken) return refuse('BRANA_POPULATION_REGISTER_TOKEN_ENV', `names ${tokenVariable}, which is not set or is empty`);
+    if (tokenVariable && !bearerToken) return refuse('BRANA_POPULATION_REGISTER_TOKEN_ENV', 'names an environment variable that is not set or is empty (the bearer token belongs in that variable)');
     if (value.BRANA_POPULATION_REGISTER_TIMEOUT_MS === undefined) return null;
     return { kind: 'http', url, bearerToken: bearerToken ?? null, timeoutMs: value.BRANA_POPULATION_REGISTER_TIMEOUT_MS };
   }
@@ -255,12 +259,7 @@ function populationRegisterSettings(value: Partial<Variables>, env: NodeJS.Proce
     return { kind: 'embedded', file, testCitizens };
   }
 
-  if (production) {
-    return refuse(
-      'BRANA_POPULATION_REGISTER_URL',
-      "production mode needs a population register (the register service's https URL, or BRANA_POPULATION_REGISTER for a pilot's register file); the development test citizens are never used in production",
-    );
-  }
+  if (production) return null;
   return { kind: 'embedded', file: TEST_CITIZENS_FILE, testCitizens: true };
 }
 
