@@ -243,7 +243,7 @@ function populationRegisterSettings(value: Partial<Variables>, env: NodeJS.Proce
     const tokenVariable = value.BRANA_POPULATION_REGISTER_TOKEN_ENV;
     const bearerToken = tokenVariable ? env[tokenVariable] : undefined;
     if (tokenVariable && !bearerToken) return refuse('BRANA_POPULATION_REGISTER_TOKEN_ENV', 'names an environment variable that is not set or is empty (the bearer token belongs in that variable)');
-    if (value.BRANA_POPULATION_REGISTER_TIMEOUT_MS === undefined) return null;
+    if (value.BRANA_POPULATION_REGISTER_TIMEOUT_MS === undefined) return null; // already reported
     return { kind: 'http', url, bearerToken: bearerToken ?? null, timeoutMs: value.BRANA_POPULATION_REGISTER_TIMEOUT_MS };
   }
 
