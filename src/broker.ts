@@ -9,18 +9,17 @@ import type { AssertionLog } from './audit/assertion-log.ts';
 import { openAuditTrail, type AuditTrail } from './audit/audit-trail.ts';
 import type { Environment } from './config/environment.ts';
 import { ConsentStore } from './consent/consent-store.ts';
-import { TEST_CITIZENS_FILE } from './devidp/test-citizens.ts';
 import { createApp } from './http/app.ts';
-import { EmbeddedRegister } from './identity/embedded-register.ts';
 import { ForeignPersonStore } from './identity/foreign-person-store.ts';
 import { PersonStore } from './identity/person-store.ts';
+import { openPopulationRegister } from './identity/register-setup.ts';
 import { IdentityResolution } from './identity/resolution.ts';
 import { loadBrokerKeys, type BrokerKeys } from './keys/key-store.ts';
 import { BrokerMetrics } from './metrics/broker-metrics.ts';
 import { SigningKeyReload } from './keys/signing-key-reload.ts';
 import type { SigningKeyView } from './keys/signing-keys.ts';
 import { Readiness } from './operations/readiness.ts';
-import { databaseCheck, metadataCheck, signingKeysCheck } from './operations/readiness-checks.ts';
+import { databaseCheck, metadataCheck, registerCheck, signingKeysCheck } from './operations/readiness-checks.ts';
 import { createProvider } from './oidc/provider.ts';
 import { Pseudonyms } from './pseudonym/pseudonym.ts';
 import { SepRegistration } from './sep/sep-registration.ts';
@@ -71,6 +70,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
   const db = openDatabase(env.databaseUrl, { poolMax: env.databasePoolMax, timeoutMs: env.databaseTimeoutMs });
   let signingKeys: SigningKeyReload | undefined;
   try {
+    const { register, probe: probeRegister } = openPopulationRegister(env.populationRegister);
     await migrate(db);
     const keys = await loadBrokerKeys(env.keysDir, env.publicUrl);
     signingKeys = new SigningKeyReload(keys.signingKeysFile, { intervalMs: env.keysReloadSeconds * 1000 });
@@ -89,7 +89,6 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const persons = new PersonStore(db);
     const pseudonyms = new Pseudonyms(keys.pseudonymSecret);
     const operators = new OperatorCredentials(db);
-    const register = EmbeddedRegister.fromFile(env.populationRegister ?? TEST_CITIZENS_FILE);
     const foreignPersons = new ForeignPersonStore(db);
     const crossBorderMeans = new Set(registry.list().filter((means) => means.crossBorder).map((means) => means.id));
     const identifierKey = Buffer.from(hkdfSync('sha256', keys.pseudonymSecret, Buffer.alloc(0), 'brana eidas person identifier', 32));
@@ -120,7 +119,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
         development: env.mode === 'development',
       });
     const formKey = createHash('sha256').update('brana-forms').update(keys.cookieKeys[0] ?? '').digest();
-    const readiness = new Readiness().add('database', databaseCheck(db)).add('keys', signingKeysCheck(signingKeys)).add('metadata', metadataCheck(registry));
+    const readiness = new Readiness().add('database', databaseCheck(db)).add('keys', signingKeysCheck(signingKeys)).add('metadata', metadataCheck(registry)).add('register', registerCheck(probeRegister));
     const deps = {
       provider: makeProvider(signingKeys.current().jwks),
       seps,

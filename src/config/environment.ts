@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { SEP_ENVIRONMENTS, type SepEnvironment } from '../domain/sep-environment.ts';
 import { ConfigurationErrors, type ConfigurationProblem } from './configuration-error.ts';
+import { TEST_CITIZENS_FILE } from '../devidp/test-citizens.ts';
 
 /** Everything Brána reads from its environment, validated once at start. */
 export interface Environment {
@@ -18,8 +19,12 @@ export interface Environment {
   dataDir: string;
   keysDir: string;
   providersDir: string;
-  /** The embedded population register's data file; null: the development test citizens. */
-  populationRegister: string | null;
+  /**
+   * Where identity resolution looks people up: never the development test citizens in production.
+   * null: production mode with no register configured, which the broker refuses to start with
+   * (`openPopulationRegister`) while the CLI, which resolves no one, still runs.
+   */
+  populationRegister: PopulationRegisterSettings | null;
   demoSepPort: number | null;
   trustProxy: boolean;
   /** Test and production SeP registrations are separate: an instance accepts and serves only its own. */
@@ -33,6 +38,21 @@ export interface Environment {
   /** How long SIGTERM waits for requests in flight before closing their connections. */
   shutdownGraceSeconds: number;
 }
+
+/**
+ * The embedded register (a JSON file: the development test citizens, or a pilot's own data) or a
+ * register service over HTTP (docs/POPULATION-REGISTER.md).
+ */
+export type PopulationRegisterSettings =
+  | { kind: 'embedded'; file: string; testCitizens: boolean }
+  | {
+      kind: 'http';
+      url: URL;
+      /** Read at start from the variable BRANA_POPULATION_REGISTER_TOKEN_ENV names; never logged. */
+      bearerToken: string | null;
+      /** How long one request to the register may take. */
+      timeoutMs: number;
+    };
 
 /** The assertion log's checkpoint interval and retention period. */
 export interface AuditSettings {
@@ -93,6 +113,19 @@ function isOrigin(value: string): boolean {
   }
 }
 
+function isRegisterUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && !url.search && !url.hash && !value.includes('#') && !url.username && !url.password;
+  } catch {
+    return false;
+  }
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
+}
+
 /** One schema per variable, so that every wrong value is reported, not only the first. */
 const VARIABLES = {
   BRANA_MODE: oneOf(['development', 'production']).default('development'),
@@ -106,6 +139,12 @@ const VARIABLES = {
   BRANA_KEYS_DIR: z.string().min(1, 'must not be empty').default('keys'),
   BRANA_PROVIDERS_DIR: z.string().min(1, 'must not be empty').default('providers'),
   BRANA_POPULATION_REGISTER: z.string().min(1, 'must not be empty').optional(),
+  BRANA_POPULATION_REGISTER_URL: z.string().refine(isRegisterUrl, 'must be the http(s) base URL of the register service, without credentials, query or fragment').optional(),
+  BRANA_POPULATION_REGISTER_TOKEN_ENV: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be the name of an environment variable (the token itself goes in that variable)')
+    .optional(),
+  BRANA_POPULATION_REGISTER_TIMEOUT_MS: wholeNumber(100, 60_000).default(3000),
   BRANA_DEMO_SEP_PORT: wholeNumber(0, 65535).optional(),
   BRANA_TRUST_PROXY: oneOf(['true', 'false']).default('false'),
   BRANA_SEP_ENVIRONMENT: oneOf(SEP_ENVIRONMENTS).optional(),
@@ -124,8 +163,8 @@ const VARIABLES = {
 };
 type Variables = { [K in keyof typeof VARIABLES]: z.output<(typeof VARIABLES)[K]> };
 
-/** Values that may hold a password are never repeated in a message. */
-const SECRET_VARIABLES = new Set(['DATABASE_URL']);
+/** Values that may hold a password (or a token put where its variable's name belongs) are never repeated in a message. */
+const SECRET_VARIABLES = new Set(['DATABASE_URL', 'BRANA_POPULATION_REGISTER_TOKEN_ENV']);
 
 /**
  * Reads and checks the environment. Every wrong value is reported, each on its own line naming the
@@ -154,10 +193,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
       problems.push({ field: 'BRANA_PUBLIC_URL', problem: 'must be an https URL in production mode' });
     }
   }
-  const populationRegister = value.BRANA_POPULATION_REGISTER ? path.resolve(cwd, value.BRANA_POPULATION_REGISTER) : null;
-  if (populationRegister && !fs.existsSync(populationRegister)) {
-    problems.push({ field: 'BRANA_POPULATION_REGISTER', problem: `file ${populationRegister} does not exist` });
-  }
+  const populationRegister = populationRegisterSettings(value, env, cwd, problems);
   if (problems.length) throw new ConfigurationErrors('environment', problems);
 
   const v = value as Variables;
@@ -195,4 +231,75 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
       retentionDays: v.BRANA_AUDIT_RETENTION_DAYS ?? null,
     },
   };
+}
+
+/**
+ * Which population register, checked as one: a file or a register service (not both); a service
+ * over https (plain http only on loopback in development); never the development test citizens in
+ * production mode, so that real people are never resolved against test data. Development mode with
+ * nothing configured uses the test citizens; production mode gets null (see `populationRegister`).
+ */
+function populationRegisterSettings(value: Partial<Variables>, env: NodeJS.ProcessEnv, cwd: string, problems: ConfigurationProblem[]): PopulationRegisterSettings | null {
+  const refuse = (field: string, problem: string) => {
+    problems.push({ field, problem });
+    return null;
+  };
+  const production = value.BRANA_MODE === 'production';
+  if (env.BRANA_POPULATION_REGISTER_URL === undefined) {
+    for (const field of ['BRANA_POPULATION_REGISTER_TOKEN_ENV', 'BRANA_POPULATION_REGISTER_TIMEOUT_MS']) {
+      if (env[field] !== undefined) refuse(field, 'applies only to a register service, and BRANA_POPULATION_REGISTER_URL is not set');
+    }
+  } else if (env.BRANA_POPULATION_REGISTER !== undefined) {
+    return refuse('BRANA_POPULATION_REGISTER_URL', 'is set together with BRANA_POPULATION_REGISTER: configure one population register, the register service or the file');
+  }
+  const invalid = (name: 'BRANA_POPULATION_REGISTER' | 'BRANA_POPULATION_REGISTER_URL') => env[name] !== undefined && value[name] === undefined;
+  // Already reported with its own variable.
+  if (invalid('BRANA_POPULATION_REGISTER') || invalid('BRANA_POPULATION_REGISTER_URL')) return null;
+
+  if (value.BRANA_POPULATION_REGISTER_URL) {
+    const url = new URL(value.BRANA_POPULATION_REGISTER_URL);
+    if (url.protocol !== 'https:') {
+      if (production) return refuse('BRANA_POPULATION_REGISTER_URL', 'must be an https URL in production mode');
+      if (!isLoopback(url.hostname)) return refuse('BRANA_POPULATION_REGISTER_URL', 'may use plain http only on loopback (localhost, 127.0.0.1, [::1]); use https');
+    }
+    const tokenVariable = value.BRANA_POPULATION_REGISTER_TOKEN_ENV;
+    const bearerToken = tokenVariable ? env[tokenVariable] : undefined;
+    if (tokenVariable && !bearerToken) return refuse('BRANA_POPULATION_REGISTER_TOKEN_ENV', 'names an environment variable that is not set or is empty (the bearer token belongs in that variable)');
+    if (value.BRANA_POPULATION_REGISTER_TIMEOUT_MS === undefined) return null; // already reported
+    return { kind: 'http', url, bearerToken: bearerToken ?? null, timeoutMs: value.BRANA_POPULATION_REGISTER_TIMEOUT_MS };
+  }
+
+  if (value.BRANA_POPULATION_REGISTER) {
+    const file = path.resolve(cwd, value.BRANA_POPULATION_REGISTER);
+    if (!fs.existsSync(file)) return refuse('BRANA_POPULATION_REGISTER', `file ${file} does not exist`);
+    const registerIds = registerIdsIn(file);
+    if (typeof registerIds === 'string') return refuse('BRANA_POPULATION_REGISTER', `file ${file} ${registerIds}`);
+    const testCitizens = holdsTestCitizens(file, registerIds);
+    if (production && testCitizens) {
+      return refuse('BRANA_POPULATION_REGISTER', `file ${file} holds the development test citizens: production mode never resolves real people against test data`);
+    }
+    return { kind: 'embedded', file, testCitizens };
+  }
+
+  if (production) return null;
+  return { kind: 'embedded', file: TEST_CITIZENS_FILE, testCitizens: true };
+}
+
+/** The register ids in an embedded register file, or what is wrong with the file. */
+function registerIdsIn(file: string): string[] | string {
+  let data: { citizens?: unknown };
+  try {
+    data = JSON.parse(fs.readFileSync(file, 'utf8')) as { citizens?: unknown };
+  } catch (err) {
+    return `cannot be read as JSON (${(err as Error).message})`;
+  }
+  if (!Array.isArray(data?.citizens)) return 'is not a register file: it has no "citizens" list';
+  return data.citizens.map((citizen) => String((citizen as { register?: { registerId?: unknown } } | null)?.register?.registerId));
+}
+
+/** The development test citizens' file itself (through any path or link), or a copy holding any of them. */
+function holdsTestCitizens(file: string, registerIds: string[]): boolean {
+  if (fs.realpathSync(file) === fs.realpathSync(TEST_CITIZENS_FILE)) return true;
+  const testIds = registerIdsIn(TEST_CITIZENS_FILE);
+  return Array.isArray(testIds) && registerIds.some((id) => testIds.includes(id));
 }

@@ -1,6 +1,7 @@
 /**
- * The population register (ROB) as identity resolution sees it. The embedded register serves the
- * development test citizens; a real register replaces it behind this interface.
+ * The population register (ROB) as identity resolution sees it. Two adapters: the embedded register
+ * (a JSON file: the development test citizens, or a pilot's own data) and the HTTP register (a
+ * register service, contract in docs/POPULATION-REGISTER.md).
  */
 export interface RegisterRecord {
   /** The register's own stable identifier for the person (an agenda identifier, not a birth number). */
@@ -43,4 +44,19 @@ export type RegisterMatch =
 export interface PopulationRegister {
   match(query: IdentityQuery): Promise<RegisterMatch>;
   findById(registerId: string): Promise<RegisterRecord | undefined>;
+}
+
+/**
+ * The register could not answer: unreachable, too slow, an error status, or an answer outside the
+ * contract. No one can be resolved meanwhile; the citizen is told to try again in a few minutes.
+ * The message names the cause for operators, never a person's data or the register's token.
+ */
+export class RegisterUnavailable extends Error {
+  readonly reason: 'timeout' | 'unreachable' | 'status' | 'malformed';
+
+  constructor(reason: RegisterUnavailable['reason'], detail: string) {
+    super(`population register unavailable: ${detail}`);
+    this.name = 'RegisterUnavailable';
+    this.reason = reason;
+  }
 }

@@ -76,6 +76,7 @@ export class IdentityResolution {
         foreign: { givenName, familyName, dateOfBirth, ...(placeOfBirth ? { placeOfBirth } : {}), issuingCountry: identifier.issuingCountry },
       };
     }
+    // A RegisterUnavailable passes through: no one can be resolved now, which is not "not found".
     const match = await this.register.match({ givenName, familyName, dateOfBirth, ...(placeOfBirth ? { placeOfBirth } : {}) });
     if (match.kind !== 'found') throw new ResolutionFailed(match.kind);
     return { registerId: match.record.registerId, foreign: null };

@@ -1,6 +1,7 @@
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import { identityResolved, responseReceived, upstreamResponseRefused } from '../audit/audit-events.ts';
 import { loaAtLeast } from '../domain/loa.ts';
+import { RegisterUnavailable } from '../identity/population-register.ts';
 import { ResolutionFailed, type Identified, type IdentityResolution } from '../identity/resolution.ts';
 import { logger } from '../log/logger.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
@@ -117,6 +118,8 @@ export class AnswerAcceptance {
       return await this.deps.resolution.identify(identity);
     } catch (err) {
       if (err instanceof ResolutionFailed) throw new LoginRefused(`resolution_${err.reason}`, 'not_identified');
+      // The register service is down or answers nonsense: the answer was genuine, the citizen may try again shortly.
+      if (err instanceof RegisterUnavailable) throw new LoginRefused('register_unavailable', 'register_unavailable');
       throw err;
     }
   }

@@ -3,7 +3,7 @@ import { SIGNING_ALGORITHMS } from '../keys/signing-keys.ts';
 import type { Database } from '../store/database.ts';
 import { describeDatabaseError } from '../store/database-unavailable.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
-import type { ReadinessCheck } from './readiness.ts';
+import type { CheckResult, ReadinessCheck } from './readiness.ts';
 
 /** The database answers a trivial query. */
 export function databaseCheck(db: Database): ReadinessCheck {
@@ -44,5 +44,30 @@ export function metadataCheck(registry: IdentityMeansRegistry): ReadinessCheck {
       ok: means.some((status) => status.available),
       detail: Object.fromEntries(means.map((status) => [status.means, { state: status.state, available: status.available, validUntil: status.validUntil }])),
     };
+  };
+}
+
+/** How long one answer of the register's health check stands for the next ones. */
+export const REGISTER_CHECK_CACHE_MS = 5000;
+
+/**
+ * The population register answers. An embedded register is always there; a register service is
+ * asked at most once per `cacheMs` (every load balancer asks every node every few seconds, and the
+ * register need not hear each of them), and concurrent reports share one question.
+ */
+export function registerCheck(probe: (() => Promise<void>) | null, cacheMs = REGISTER_CHECK_CACHE_MS, now: () => number = Date.now): ReadinessCheck {
+  if (!probe) return () => ({ ok: true, detail: 'embedded' });
+  let last: { at: number; result: Promise<CheckResult> } | undefined;
+  return () => {
+    if (!last || now() - last.at >= cacheMs) {
+      last = {
+        at: now(),
+        result: probe().then(
+          () => ({ ok: true, detail: 'reachable' }),
+          (err: unknown) => ({ ok: false, detail: (err as Error).message }),
+        ),
+      };
+    }
+    return last.result;
   };
 }

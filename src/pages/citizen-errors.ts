@@ -10,6 +10,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   means_unavailable: 503,
   means_unreachable: 503,
   service_unavailable: 503,
+  register_unavailable: 503,
 };
 
 /** An identity means as the page offers it: what the citizen picks, named in their language. */

@@ -63,6 +63,7 @@ const cs = {
       too_many_requests: 'Příliš mnoho požadavků. Zkuste to prosím za chvíli.',
       sep_not_approved: 'Služba, ze které jste přišli, zatím není schválena pro přihlašování přes Bránu.',
       service_unavailable: 'Brána je teď dočasně nedostupná. Zkuste to prosím za chvíli znovu: obnovte tuto stránku, nebo začněte přihlášení znovu ve službě.',
+      register_unavailable: 'Vaši totožnost teď nemůžeme ověřit v registru obyvatel, protože je dočasně nedostupný. Zkuste to prosím znovu za několik minut.',
     },
   },
   account: {
@@ -244,6 +245,7 @@ const en: Messages = {
       too_many_requests: 'Too many requests. Please try again in a moment.',
       sep_not_approved: 'The service you came from is not yet approved to log people in through Brána.',
       service_unavailable: 'Brána is temporarily unavailable. Please try again in a moment: reload this page, or start the login again at the service.',
+      register_unavailable: 'We cannot verify your identity right now: the population register is temporarily unavailable. Please try again in a few minutes.',
     },
   },
   account: {

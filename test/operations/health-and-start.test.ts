@@ -15,8 +15,9 @@ describe('operating a node: health, readiness, configuration at start', () => {
     assert.deepEqual(health.body, { status: 'ok' });
     const ready = await supertest(brana.url.origin).get('/readyz').expect(200);
     assert.equal(ready.body.status, 'ready');
-    assert.deepEqual(Object.keys(ready.body.checks), ['database', 'keys', 'metadata']);
+    assert.deepEqual(Object.keys(ready.body.checks), ['database', 'keys', 'metadata', 'register']);
     assert.equal(ready.body.checks.database.ok, true);
+    assert.deepEqual(ready.body.checks.register, { ok: true, detail: 'embedded' });
     assert.deepEqual(Object.keys(ready.body.checks.keys.detail.signing), ['RS256', 'ES256']);
     assert.equal(ready.body.checks.metadata.ok, true);
     assert.equal(ready.body.checks.metadata.detail.eobcanka.available, true, 'per identity means');
@@ -26,15 +27,15 @@ describe('operating a node: health, readiness, configuration at start', () => {
 
   it('takes a further check in one line: it shows per-part detail, and the node is not ready while it fails', async () => {
     let reachable = true;
-    brana.broker.readiness.add('register', async () => ({ ok: reachable, detail: { basicRegister: reachable ? 'reachable' : 'unreachable', rob: 'reachable' } }));
+    brana.broker.readiness.add('registers', async () => ({ ok: reachable, detail: { basicRegister: reachable ? 'reachable' : 'unreachable', rob: 'reachable' } }));
     const ok = await supertest(brana.url.origin).get('/readyz').expect(200);
-    assert.deepEqual(ok.body.checks.register, { ok: true, detail: { basicRegister: 'reachable', rob: 'reachable' } });
+    assert.deepEqual(ok.body.checks.registers, { ok: true, detail: { basicRegister: 'reachable', rob: 'reachable' } });
     reachable = false;
     const failing = await supertest(brana.url.origin).get('/readyz').expect(503);
     assert.equal(failing.body.status, 'not_ready');
-    assert.equal(failing.body.checks.register.detail.basicRegister, 'unreachable');
+    assert.equal(failing.body.checks.registers.detail.basicRegister, 'unreachable');
     assert.equal(failing.body.checks.database.ok, true);
-    assert.throws(() => brana.broker.readiness.add('register', () => ({ ok: true })), /already registered/);
+    assert.throws(() => brana.broker.readiness.add('registers', () => ({ ok: true })), /already registered/);
   });
 
   it('counts a check that throws or never answers as failed, without hanging /readyz', async () => {
