@@ -7,7 +7,9 @@ import { AccountSessions } from './account/account-sessions.ts';
 import { LoginHistory } from './account/login-history.ts';
 import type { AssertionLog } from './audit/assertion-log.ts';
 import { openAuditTrail, type AuditTrail } from './audit/audit-trail.ts';
-import type { Environment } from './config/environment.ts';
+import { ConfigurationError } from './config/configuration-error.ts';
+import type { Environment, PopulationRegisterSettings } from './config/environment.ts';
+import { holdsTestCitizens, TEST_CITIZENS_FILE } from './devidp/test-citizens.ts';
 import { ConsentStore } from './consent/consent-store.ts';
 import { createApp } from './http/app.ts';
 import { ForeignPersonStore } from './identity/foreign-person-store.ts';
@@ -66,11 +68,25 @@ export interface Broker {
   close(): Promise<void>;
 }
 
+/**
+ * The population register a node uses: the one configured; with none, the development test citizens
+ * in development mode only. Production never resolves real people against test data: a file holding
+ * the test citizens is refused, and no register at all is refused by openPopulationRegister.
+ */
+function populationRegisterOf(env: Environment): PopulationRegisterSettings | null {
+  const configured = env.populationRegister;
+  if (env.mode === 'development') return configured ?? { kind: 'embedded', file: TEST_CITIZENS_FILE };
+  if (configured?.kind === 'embedded' && holdsTestCitizens(configured.file)) {
+    throw new ConfigurationError('environment', 'BRANA_POPULATION_REGISTER', `file ${configured.file} holds the development test citizens: production mode never resolves real people against test data`);
+  }
+  return configured;
+}
+
 export async function createBroker(env: Environment): Promise<Broker> {
   const db = openDatabase(env.databaseUrl, { poolMax: env.databasePoolMax, timeoutMs: env.databaseTimeoutMs });
   let signingKeys: SigningKeyReload | undefined;
   try {
-    const { register, probe: probeRegister } = openPopulationRegister(env.populationRegister);
+    const { register, probe: probeRegister } = openPopulationRegister(populationRegisterOf(env));
     await migrate(db);
     const keys = await loadBrokerKeys(env.keysDir, env.publicUrl);
     signingKeys = new SigningKeyReload(keys.signingKeysFile, { intervalMs: env.keysReloadSeconds * 1000 });

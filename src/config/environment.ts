@@ -3,7 +3,6 @@ import path from 'node:path';
 import { z } from 'zod';
 import { SEP_ENVIRONMENTS, type SepEnvironment } from '../domain/sep-environment.ts';
 import { ConfigurationErrors, type ConfigurationProblem } from './configuration-error.ts';
-import { TEST_CITIZENS_FILE } from '../devidp/test-citizens.ts';
 
 /** Everything Brána reads from its environment, validated once at start. */
 export interface Environment {
@@ -20,9 +19,9 @@ export interface Environment {
   keysDir: string;
   providersDir: string;
   /**
-   * Where identity resolution looks people up: never the development test citizens in production.
-   * null: production mode with no register configured, which the broker refuses to start with
-   * (`openPopulationRegister`) while the CLI, which resolves no one, still runs.
+   * The population register configured; null: none, which the broker resolves to the test citizens
+   * in development mode and refuses to start with in production mode (the CLI, which resolves no
+   * one, still runs).
    */
   populationRegister: PopulationRegisterSettings | null;
   demoSepPort: number | null;
@@ -44,7 +43,7 @@ export interface Environment {
  * register service over HTTP (docs/POPULATION-REGISTER.md).
  */
 export type PopulationRegisterSettings =
-  | { kind: 'embedded'; file: string; testCitizens: boolean }
+  | { kind: 'embedded'; file: string }
   | {
       kind: 'http';
       url: URL;
@@ -235,9 +234,9 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
 
 /**
  * Which population register, checked as one: a file or a register service (not both); a service
- * over https (plain http only on loopback in development); never the development test citizens in
- * production mode, so that real people are never resolved against test data. Development mode with
- * nothing configured uses the test citizens; production mode gets null (see `populationRegister`).
+ * over https (plain http only on loopback in development). Nothing configured is null: the
+ * composition root then uses the development test citizens in development mode, and refuses to
+ * start in production mode; it also refuses a file holding the test citizens in production mode.
  */
 function populationRegisterSettings(value: Partial<Variables>, env: NodeJS.ProcessEnv, cwd: string, problems: ConfigurationProblem[]): PopulationRegisterSettings | null {
   const refuse = (field: string, problem: string) => {
@@ -272,34 +271,22 @@ function populationRegisterSettings(value: Partial<Variables>, env: NodeJS.Proce
   if (value.BRANA_POPULATION_REGISTER) {
     const file = path.resolve(cwd, value.BRANA_POPULATION_REGISTER);
     if (!fs.existsSync(file)) return refuse('BRANA_POPULATION_REGISTER', `file ${file} does not exist`);
-    const registerIds = registerIdsIn(file);
-    if (typeof registerIds === 'string') return refuse('BRANA_POPULATION_REGISTER', `file ${file} ${registerIds}`);
-    const testCitizens = holdsTestCitizens(file, registerIds);
-    if (production && testCitizens) {
-      return refuse('BRANA_POPULATION_REGISTER', `file ${file} holds the development test citizens: production mode never resolves real people against test data`);
-    }
-    return { kind: 'embedded', file, testCitizens };
+    const problem = registerFileProblem(file);
+    if (problem) return refuse('BRANA_POPULATION_REGISTER', `file ${file} ${problem}`);
+    return { kind: 'embedded', file };
   }
-
-  if (production) return null;
-  return { kind: 'embedded', file: TEST_CITIZENS_FILE, testCitizens: true };
+  // None configured: the composition root decides (the test citizens in development; no start in production).
+  return null;
 }
 
-/** The register ids in an embedded register file, or what is wrong with the file. */
-function registerIdsIn(file: string): string[] | string {
+/** What is wrong with an embedded register file, if anything. */
+function registerFileProblem(file: string): string | null {
   let data: { citizens?: unknown };
   try {
     data = JSON.parse(fs.readFileSync(file, 'utf8')) as { citizens?: unknown };
   } catch (err) {
     return `cannot be read as JSON (${(err as Error).message})`;
   }
-  if (!Array.isArray(data?.citizens)) return 'is not a register file: it has no "citizens" list';
-  return data.citizens.map((citizen) => String((citizen as { register?: { registerId?: unknown } } | null)?.register?.registerId));
+  return Array.isArray(data?.citizens) ? null : 'is not a register file: it has no "citizens" list';
 }
 
-/** The development test citizens' file itself (through any path or link), or a copy holding any of them. */
-function holdsTestCitizens(file: string, registerIds: string[]): boolean {
-  if (fs.realpathSync(file) === fs.realpathSync(TEST_CITIZENS_FILE)) return true;
-  const testIds = registerIdsIn(TEST_CITIZENS_FILE);
-  return Array.isArray(testIds) && registerIds.some((id) => testIds.includes(id));
-}

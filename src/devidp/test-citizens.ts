@@ -93,3 +93,14 @@ export function developmentAccounts(means: IdentityMeans, subjectKey: Buffer, ci
       },
     }));
 }
+
+/** Whether a register file is the development test citizens' (through any path or link), or a copy holding any of them. */
+export function holdsTestCitizens(file: string): boolean {
+  if (fs.realpathSync(file) === fs.realpathSync(TEST_CITIZENS_FILE)) return true;
+  const idsOf = (path: string) => {
+    const data = JSON.parse(fs.readFileSync(path, 'utf8')) as { citizens?: Array<{ register?: { registerId?: unknown } } | null> };
+    return (data.citizens ?? []).map((citizen) => String(citizen?.register?.registerId));
+  };
+  const testIds = new Set(idsOf(TEST_CITIZENS_FILE));
+  return idsOf(file).some((id) => testIds.has(id));
+}
