@@ -6,6 +6,12 @@ import { logger } from '../log/logger.ts';
 import { MESSAGES, isLocale } from '../pages/i18n.ts';
 import { LANGUAGE_COOKIE, renderTemplate } from '../pages/render.ts';
 import { describeDatabaseError, isDatabaseUnavailable } from '../store/database-unavailable.ts';
+import { RegisterUnavailable } from '../identity/population-register.ts';
+
+const REGISTER_UNAVAILABLE_BODY = {
+  error: 'temporarily_unavailable',
+  error_description: 'Brána cannot reach the population register for the claims. Retry later.',
+} as const;
 
 /** oidc-provider's routes a citizen's browser visits: they get a page; every other route gets JSON. */
 const BROWSER_ROUTES = new Set(['authorization', 'resume', 'end_session', 'end_session_confirm', 'end_session_success', 'code_verification', 'device_resume']);
@@ -18,31 +24,35 @@ const BROWSER_ROUTES = new Set(['authorization', 'resume', 'end_session', 'end_s
  */
 export function installServiceUnavailable(provider: Provider): void {
   const unavailable = new WeakMap<object, unknown>();
+  // The database, or the population register (read for the claims at token and userinfo).
+  const isUnavailable = (err: unknown) => isDatabaseUnavailable(err) || err instanceof RegisterUnavailable;
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: unknown) => {
-    if (isDatabaseUnavailable(err)) unavailable.set(ctx, err);
+    if (isUnavailable(err)) unavailable.set(ctx, err);
   });
 
   provider.use(async (ctx, next) => {
     try {
       await next();
     } catch (err) {
-      if (!isDatabaseUnavailable(err)) throw err;
+      if (!isUnavailable(err)) throw err;
       unavailable.set(ctx, err);
     }
     if (!unavailable.has(ctx)) return;
-    logger.warn('request failed: database unavailable', { method: ctx.method, route: (ctx as KoaContextWithOIDC).oidc?.route ?? null, ...describeDatabaseError(unavailable.get(ctx)) });
+    const cause = unavailable.get(ctx);
+    const route = (ctx as KoaContextWithOIDC).oidc?.route;
+    if (cause instanceof RegisterUnavailable) logger.warn('request failed: population register unavailable', { method: ctx.method, route: route ?? null, reason: cause.reason });
+    else logger.warn('request failed: database unavailable', { method: ctx.method, route: route ?? null, ...describeDatabaseError(cause) });
     ctx.status = 503;
     ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
     ctx.set('Cache-Control', 'no-store');
     ctx.remove('Location');
-    const route = (ctx as KoaContextWithOIDC).oidc?.route;
     if (route ? BROWSER_ROUTES.has(route) : ctx.accepts('html', 'json') === 'html') {
       const chosen = parseCookies(ctx.get('cookie') ?? '')[LANGUAGE_COOKIE];
       const locale = isLocale(chosen) ? chosen : 'cs';
       ctx.type = 'html';
       ctx.body = renderTemplate('error', locale, { title: MESSAGES[locale].error.title, code: 'service_unavailable' });
     } else {
-      ctx.body = { ...UNAVAILABLE_BODY };
+      ctx.body = cause instanceof RegisterUnavailable ? { ...REGISTER_UNAVAILABLE_BODY } : { ...UNAVAILABLE_BODY };
     }
   });
 }

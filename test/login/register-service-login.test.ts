@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import supertest from 'supertest';
 import { LANGUAGE_COOKIE } from '../../src/pages/render.ts';
 import { codesIssuedTo, recordsOfLogin } from '../support/audit.ts';
-import { chooseMeans, completeLogin, loginAtIdp, startLogin } from '../support/login-driver.ts';
+import { chooseMeans, completeLogin, loginAtIdp, startLogin, userinfo } from '../support/login-driver.ts';
 import { RegisterService } from '../support/register-service.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
@@ -60,5 +60,19 @@ describe('a login resolved against a population register service over HTTP', () 
     );
     assert.equal(records.at(-1)!.reason, 'register_unavailable');
     assert.equal(service.requests.filter((r) => r.path === '/rob/v1/match').length, 3, 'one look-up and two retries');
+  });
+
+  it('answers userinfo with 503 temporarily_unavailable (not a server error) while the register is down, and again once it is back', async () => {
+    const sep = await brana.registerSep({ allowedAttributes: ['CurrentGivenName', 'CurrentFamilyName'] });
+    const done = await completeLogin(brana.url.origin, sep, { means: 'eobcanka', login: '100000001', scope: 'openid profile' });
+    service.always = { status: 503 };
+    const down = await userinfo(brana.url.origin, done.tokens.access_token);
+    assert.equal(down.status, 503);
+    assert.equal(down.body.error, 'temporarily_unavailable');
+    assert.match(down.body.error_description, /population register/);
+    service.reset();
+    const back = await userinfo(brana.url.origin, done.tokens.access_token);
+    assert.equal(back.status, 200);
+    assert.equal(back.body.family_name, 'Novák');
   });
 });
