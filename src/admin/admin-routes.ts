@@ -7,7 +7,7 @@ import type { AssertionLog } from '../audit/assertion-log.ts';
 import { describeIssues } from '../config/configuration-error.ts';
 import { logger } from '../log/logger.ts';
 import { DEFAULT_INITIAL_TOKEN_DAYS, MAX_INITIAL_TOKEN_DAYS, issueInitialAccessToken } from '../oidc/initial-access-tokens.ts';
-import { NothingToDecide, UnknownSep, type SepRegistration } from '../sep/sep-registration.ts';
+import { ApprovalRefused, NothingToDecide, UnknownSep, type SepRegistration } from '../sep/sep-registration.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import { TileNotAllowed, type TileRequests } from '../tiles/tile-requests.ts';
 import type { TileStore } from '../tiles/tile-store.ts';
@@ -53,6 +53,11 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
 }
 
 
+/** An approval names the version the administrator reviewed: `approval.digest` of `GET /admin/seps/:id`. */
+const approval = z
+  .object({ digest: z.string({ error: 'required: the approval.digest of the version you reviewed (GET /admin/seps/<client id>)' }).regex(/^[0-9a-f]{64}$/, 'must be the 64 hex digits of approval.digest') })
+  .strict();
+
 const decision = z.object({ reason: z.string().trim().min(1).max(2000) }).strict();
 
 /**
@@ -71,7 +76,7 @@ export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) =
       const status = req.query.status;
       if (status !== undefined && status !== 'pending' && status !== 'active' && status !== 'disabled') throw new AdminRequestError(400, 'invalid_request', 'status: must be pending, active or disabled');
       const seps = await deps.seps.list({ status, changePending: req.query.changePending === 'true' ? true : undefined });
-      res.json(await Promise.all(seps.map((sep) => reviewOf(deps.seps, sep))));
+      res.json(await Promise.all(seps.map((sep) => reviewOf(deps.seps, deps.registration, sep))));
     },
   );
 
@@ -80,14 +85,15 @@ export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) =
     async (req: Request, res: Response) => {
       const sep = await deps.seps.find(String(req.params.clientId));
       if (!sep) throw new AdminRequestError(404, 'not_found', 'no such SeP');
-      res.json(await reviewOf(deps.seps, sep));
+      res.json(await reviewOf(deps.seps, deps.registration, sep));
     },
   );
 
   router.post(
     '/seps/:clientId/approve',
     async (req: Request, res: Response) => {
-      res.json({ clientId: req.params.clientId, ...(await deps.registration.approve(String(req.params.clientId), actorOf(res))) });
+      const { digest } = parseBody(approval, req.body);
+      res.json({ clientId: req.params.clientId, ...(await deps.registration.approve(String(req.params.clientId), actorOf(res), digest)) });
     },
   );
 
@@ -150,6 +156,10 @@ export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) =
     }
     if (err instanceof TileNotAllowed) {
       res.status(err.code === 'not_found' ? 404 : 409).json({ error: err.code, error_description: err.message });
+      return;
+    }
+    if (err instanceof ApprovalRefused) {
+      res.status(409).json({ error: err.code, error_description: err.message });
       return;
     }
     if (err instanceof NothingToDecide) {
