@@ -6,15 +6,18 @@ import { operatorOf, requireOperator } from '../access/require-operator.ts';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import { describeIssues } from '../config/configuration-error.ts';
 import { logger } from '../log/logger.ts';
-import { DEFAULT_INITIAL_TOKEN_DAYS, MAX_INITIAL_TOKEN_DAYS, issueInitialAccessToken } from '../oidc/initial-access-tokens.ts';
+import { InitialAccessTokenUses } from '../oidc/initial-access-token-uses.ts';
+import { DEFAULT_INITIAL_TOKEN_DAYS, DEFAULT_INITIAL_TOKEN_USES, MAX_INITIAL_TOKEN_DAYS, MAX_INITIAL_TOKEN_USES, issueInitialAccessToken } from '../oidc/initial-access-tokens.ts';
 import { ApprovalRefused, NothingToDecide, UnknownSep, type SepRegistration } from '../sep/sep-registration.ts';
 import type { SepStore } from '../sep/sep-store.ts';
+import type { Database } from '../store/database.ts';
 import { TileNotAllowed, type TileRequests } from '../tiles/tile-requests.ts';
 import type { TileStore } from '../tiles/tile-store.ts';
 import type { TileStatus } from '../tiles/tile.ts';
 import { reviewOf } from './sep-administration.ts';
 
 export interface AdminDependencies {
+  db: Database;
   operators: OperatorCredentials;
   provider: Provider;
   seps: SepStore;
@@ -67,6 +70,7 @@ const decision = z.object({ reason: z.string().trim().min(1).max(2000) }).strict
  */
 export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) => void): Router {
   const router = express.Router();
+  const tokenUses = new InitialAccessTokenUses(deps.db);
   router.use(requireOperator(deps.operators, 'admin'));
   router.use(express.json({ limit: '10kb' }));
 
@@ -108,12 +112,15 @@ export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) =
   router.post(
     '/initial-access-tokens',
     async (req: Request, res: Response) => {
-      const { days } = parseBody(z.object({ days: z.number().positive().max(MAX_INITIAL_TOKEN_DAYS).default(DEFAULT_INITIAL_TOKEN_DAYS) }).strict(), req.body);
-      const issued = await issueInitialAccessToken(deps.provider, deps.log, actorOf(res), days);
+      const { days, uses } = parseBody(
+        z.object({ days: z.number().positive().max(MAX_INITIAL_TOKEN_DAYS).default(DEFAULT_INITIAL_TOKEN_DAYS), uses: z.number().int().min(1).max(MAX_INITIAL_TOKEN_USES).default(DEFAULT_INITIAL_TOKEN_USES) }).strict(),
+        req.body,
+      );
+      const issued = await issueInitialAccessToken(deps.provider, { tokenUses }, deps.log, actorOf(res), { days, uses });
       res
         .status(201)
         .set('Cache-Control', 'no-store')
-        .json({ initial_access_token: issued.token, expires_at: new Date(issued.expiresAt).toISOString(), registration_endpoint: new URL('/reg', deps.publicUrl).href });
+        .json({ initial_access_token: issued.token, expires_at: new Date(issued.expiresAt).toISOString(), uses: issued.uses, registration_endpoint: new URL('/reg', deps.publicUrl).href });
     },
   );
 

@@ -13,7 +13,8 @@ import { logToStandardError } from '../log/logger.ts';
 import { CLOCK_TOLERANCE_SECONDS, ID_TOKEN_LIFETIME_SECONDS } from '../oidc/provider.ts';
 import { readIdentityMeansFolder } from '../means/identity-means.ts';
 import { reviewOf } from '../admin/sep-administration.ts';
-import { DEFAULT_INITIAL_TOKEN_DAYS, MAX_INITIAL_TOKEN_DAYS, issueInitialAccessToken, registrationDesk } from '../oidc/initial-access-tokens.ts';
+import { InitialAccessTokenUses } from '../oidc/initial-access-token-uses.ts';
+import { DEFAULT_INITIAL_TOKEN_DAYS, DEFAULT_INITIAL_TOKEN_USES, MAX_INITIAL_TOKEN_DAYS, MAX_INITIAL_TOKEN_USES, issueInitialAccessToken, registrationDesk } from '../oidc/initial-access-tokens.ts';
 import { ApprovalRefused, NothingToDecide, RegistrationRejected, SepRegistration, UnknownSep, approvalDigest } from '../sep/sep-registration.ts';
 import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
 import { migrate, openDatabase, type Database } from '../store/database.ts';
@@ -172,13 +173,17 @@ export function buildProgram(): Command {
     .command('initial-token')
     .description('issue an initial access token with which a SeP registers itself (RFC 7591); printed once')
     .option('--days <days>', `how long it is valid (at most ${MAX_INITIAL_TOKEN_DAYS})`, String(DEFAULT_INITIAL_TOKEN_DAYS))
-    .action(async (options: { days: string }) => {
+    .option('--uses <uses>', `how many SePs it may register (at most ${MAX_INITIAL_TOKEN_USES})`, String(DEFAULT_INITIAL_TOKEN_USES))
+    .action(async (options: { days: string; uses: string }) => {
       const days = Number(options.days);
       if (!Number.isFinite(days) || days <= 0 || days > MAX_INITIAL_TOKEN_DAYS) throw new OperatorError(`--days: must be a number of days between 0 and ${MAX_INITIAL_TOKEN_DAYS}`);
+      const uses = Number(options.uses);
+      if (!/^\d{1,3}$/.test(options.uses) || uses < 1 || uses > MAX_INITIAL_TOKEN_USES) throw new OperatorError(`--uses: must be a whole number of registrations between 1 and ${MAX_INITIAL_TOKEN_USES}`);
       await withStore(async ({ db, seps, registration, log, publicUrl }) => {
-        const desk = registrationDesk(db, { registration, seps, publicUrl });
-        const issued = await issueInitialAccessToken(desk, log, 'cli', days);
-        print({ initialAccessToken: issued.token, expiresAt: new Date(issued.expiresAt).toISOString(), registrationEndpoint: new URL('/reg', publicUrl).href });
+        const tokenUses = new InitialAccessTokenUses(db);
+        const desk = registrationDesk(db, { registration, seps, publicUrl, tokenUses });
+        const issued = await issueInitialAccessToken(desk, { tokenUses }, log, 'cli', { days, uses });
+        print({ initialAccessToken: issued.token, expiresAt: new Date(issued.expiresAt).toISOString(), uses: issued.uses, registrationEndpoint: new URL('/reg', publicUrl).href });
       });
     });
 

@@ -17,6 +17,7 @@ import { adminRoutes } from '../admin/admin-routes.ts';
 import type { SepRegistration } from '../sep/sep-registration.ts';
 import { sepSelfServiceRoutes } from '../sep/sep-self-service-routes.ts';
 import { registrationFormRoutes } from '../sep/registration-form-routes.ts';
+import { InitialAccessTokenUses } from '../oidc/initial-access-token-uses.ts';
 import type { SepEnvironment } from '../sep/sep.ts';
 import type { TileRequests } from '../tiles/tile-requests.ts';
 import type { TileStore } from '../tiles/tile-store.ts';
@@ -141,7 +142,7 @@ export function createApp(deps: AppDependencies): express.Express {
   // Beside oidc-provider's own /reg (RFC 7591/7592): what else a SeP does with its registration token.
   app.use('/reg', sepSelfServiceRoutes(deps, sepTileRoutes(deps)));
   app.use(tileCatalogueRoutes(deps));
-  app.use('/register', registrationFormRoutes(deps));
+  app.use('/register', registrationFormRoutes({ ...deps, tokenUses: new InitialAccessTokenUses(deps.db) }));
   if (deps.development) {
     app.use('/dev-idp', developmentIdentityProviderRoutes(deps.registry.developmentProviders()));
     for (const [id, op] of deps.registry.developmentOidcProviders()) app.use(`/dev-oidc/${id}`, op.routes());

@@ -28,6 +28,7 @@ import { EXTRA_CLIENT_METADATA, groupOfClient, sepPolicyOf } from './client-meta
 import { LOA_SCOPES, buildGrant } from './grants.ts';
 import { KnexModelAdapter } from './model-adapter.ts';
 import { SepClientAdapter } from './sep-client-adapter.ts';
+import { InitialAccessTokenUses } from './initial-access-token-uses.ts';
 import { SEP_REGISTRATION_POLICY, registrationPolicy } from './sep-registration-policy.ts';
 import { installServiceUnavailable } from './service-unavailable.ts';
 import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
@@ -173,7 +174,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       registration: {
         enabled: true,
         initialAccessToken: true,
-        policies: { [SEP_REGISTRATION_POLICY]: registrationPolicy({ registration: deps.registration, seps: deps.seps, publicUrl: deps.publicUrl }) },
+        policies: { [SEP_REGISTRATION_POLICY]: registrationPolicy({ registration: deps.registration, seps: deps.seps, publicUrl: deps.publicUrl, tokenUses: new InitialAccessTokenUses(deps.db) }) },
         idFactory: () => `sep-${randomBytes(12).toString('base64url')}`,
         secretFactory: () => randomBytes(32).toString('base64url'),
         issueRegistrationAccessToken: true,

@@ -172,4 +172,59 @@ describe('Security: SeP registration and approval', () => {
     assert.equal(record?.detail.groupOrganisationId, '00279765');
     assert.equal(record?.detail.digest, digest, 'the log says which version was approved');
   });
+
+  describe('initial access tokens', () => {
+    const issue = (body: Record<string, unknown>) => api().post('/admin/initial-access-tokens').set('Authorization', `Bearer ${admin}`).send(body);
+    const register = (token: string, metadata = harmless()) => api().post('/reg').set('Authorization', `Bearer ${token}`).send(metadata);
+    const registrations = async () => (await brana.broker.log.query({ event: 'sep_registered' })).length;
+
+    it('registers once with a token issued for one use, and refuses a second registration with it (401 invalid_token), writing nothing', async () => {
+      const issued = await issue({});
+      assert.equal(issued.status, 201, issued.text);
+      assert.equal(issued.body.uses, 1, 'one use by default');
+      assert.ok(Date.parse(issued.body.expires_at) - Date.now() <= 3 * 86_400_000 + 60_000, 'a few days by default');
+      assert.equal((await register(issued.body.initial_access_token)).status, 201);
+
+      const [before, records] = [await brana.broker.seps.list(), await registrations()];
+      const second = await register(issued.body.initial_access_token);
+      assert.equal(second.status, 401, second.text);
+      assert.equal(second.body.error, 'invalid_token');
+      assert.equal(second.body.client_id, undefined);
+      assert.equal((await brana.broker.seps.list()).length, before.length, 'no SeP written');
+      assert.equal(await registrations(), records, 'no registration recorded');
+    });
+
+    it('registers as many SePs as the token has uses, however many ask at once', async () => {
+      const issued = await issue({ uses: 2 });
+      assert.equal(issued.body.uses, 2);
+      const answers = await Promise.all(Array.from({ length: 5 }, () => register(issued.body.initial_access_token)));
+      assert.deepEqual(answers.map((answer) => answer.status).sort(), [201, 201, 401, 401, 401]);
+      const [record] = await brana.broker.log.query({ event: 'sep_initial_token_issued' }).then((all) => all.slice(-1));
+      assert.equal(record?.detail.uses, 2);
+    });
+
+    it('does not use a token up on a registration refused for its content', async () => {
+      const { body } = await issue({});
+      const refused = await register(body.initial_access_token, registrationMetadata({ redirect_uris: ['http://insecure.example.cz/cb'] }));
+      assert.equal(refused.status, 400);
+      assert.equal((await register(body.initial_access_token)).status, 201);
+    });
+
+    const badIssues: Array<[string, Record<string, unknown>, RegExp]> = [
+      ['no use at all', { uses: 0 }, /uses: /],
+      ['more uses than allowed', { uses: 101 }, /uses: /],
+      ['a fraction of a use', { uses: 1.5 }, /uses: /],
+      ['a longer life than allowed', { days: 31 }, /days: /],
+    ];
+    for (const [what, body, message] of badIssues) {
+      it(`refuses to issue a token with ${what} (400), and issues none`, async () => {
+        const before = (await brana.broker.log.query({ event: 'sep_initial_token_issued' })).length;
+        const response = await issue(body);
+        assert.equal(response.status, 400, response.text);
+        assert.match(response.body.error_description, message);
+        assert.equal(response.body.initial_access_token, undefined);
+        assert.equal((await brana.broker.log.query({ event: 'sep_initial_token_issued' })).length, before);
+      });
+    }
+  });
 });

@@ -173,6 +173,9 @@ describe('brana sep (the SeP registration CLI)', () => {
       assert.equal((await brana(['tile', 'reject', 'x1', '--reason', 'no'], brokerEnv)).code, 2);
 
       assert.equal((await brana(['sep', 'initial-token', '--days', '365'], brokerEnv)).code, 2);
+      const noUse = await brana(['sep', 'initial-token', '--uses', '0'], brokerEnv);
+      assert.equal(noUse.code, 2);
+      assert.match(noUse.stderr, /--uses: must be a whole number of registrations between 1 and 100/);
       assert.equal((await brana(['sep', 'approve', 'no-such-client', '--digest', 'a'.repeat(64)], brokerEnv)).code, 2);
     } finally {
       await broker.close();
