@@ -9,7 +9,8 @@ import { languageCookie } from '../pages/render.ts';
 import { isClientError, showCitizenError } from '../interaction/citizen-errors.ts';
 import { interactionRoutes, type InteractionDependencies } from '../interaction/routes.ts';
 import { upstreamReturnRoutes, type UpstreamReturnDependencies } from '../interaction/upstream-return.ts';
-import type { OperatorCredentials } from '../access/operator-credentials.ts';
+import { OPERATOR_ROLES, type OperatorCredentials } from '../access/operator-credentials.ts';
+import { requireOperator } from '../access/require-operator.ts';
 import { accountRoutes } from '../account/account-routes.ts';
 import type { AccountSessions } from '../account/account-sessions.ts';
 import type { LoginHistory } from '../account/login-history.ts';
@@ -104,7 +105,8 @@ export function createApp(deps: AppDependencies): express.Express {
   );
 
   const limits = rateLimiters(deps.rateLimits);
-  app.use(['/auth', '/interaction'], limits.login);
+  // Opening My account starts a login (and stores its state), so it counts as one.
+  app.use(['/auth', '/interaction', '/account/login'], limits.login);
   app.post('/saml/:means/acs', limits.acs);
   app.get('/oidc/:means/callback', limits.acs);
   app.use('/token', limits.token);
@@ -148,8 +150,9 @@ export function createApp(deps: AppDependencies): express.Express {
     for (const [id, op] of deps.registry.developmentOidcProviders()) app.use(`/dev-oidc/${id}`, op.routes());
   }
 
-  // The state of every means' metadata (fresh, stale, expired, failing), for monitoring and readiness.
-  app.get('/health/metadata', (_req, res) => {
+  // The state of every means' metadata (fresh, stale, expired, failing), for operators: it names
+  // metadata sources (files, internal URLs) and raw errors, so it takes an operator credential.
+  app.get('/health/metadata', requireOperator(deps.operators, OPERATOR_ROLES), (_req, res) => {
     const means = deps.registry.metadataStatus();
     const degraded = means.some((status) => status.state === 'expired' || status.state === 'failing');
     res.set('Cache-Control', 'no-store').json({ status: degraded ? 'degraded' : 'ok', means });

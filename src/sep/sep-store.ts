@@ -193,9 +193,13 @@ export class SepStore {
     await trx('sep').where({ client_id: clientId }).update({ client_secret: clientSecret, updated_at: Date.now() });
   }
 
-  /** Every SeP group that has a registration: where a citizen's pseudonyms can be. */
+  /**
+   * Every SeP group where a citizen's pseudonyms can be: a group with a SeP that is or was allowed
+   * to log people in (active or disabled; a pending SeP never issued anything). Only an
+   * administrator's act makes a group count here, not a registration.
+   */
   async listGroups(): Promise<string[]> {
-    const rows = (await this.db('sep').distinct('sep_group').orderBy('sep_group')) as Array<{ sep_group: string }>;
+    const rows = (await this.db('sep').whereIn('status', ['active', 'disabled']).distinct('sep_group').orderBy('sep_group')) as Array<{ sep_group: string }>;
     return rows.map((row) => row.sep_group);
   }
 
