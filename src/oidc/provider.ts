@@ -132,6 +132,12 @@ export function createProvider(deps: ProviderDependencies): Provider {
     jwks: deps.jwks as Configuration['jwks'],
     cookies: {
       keys: deps.keys.cookieKeys,
+      // On https a sibling sub-domain must not be able to plant or overwrite Brána's cookies:
+      // `__Host-` (Secure, Path=/, no Domain) for the SSO session, which oidc-provider sets on `/`.
+      // The interaction and resume cookies are set on `/interaction/<uid>` and `/auth/<uid>`, where
+      // `__Host-` is impossible; `__Secure-` at least keeps them from plain http. Plain-http
+      // development keeps the default names (browsers refuse prefixed cookies without Secure).
+      names: secure ? { session: '__Host-brana_session', interaction: '__Secure-brana_interaction', resume: '__Secure-brana_resume' } : { session: '_session', interaction: '_interaction', resume: '_interaction_resume' },
       long: { httpOnly: true, sameSite: 'lax', secure, signed: true },
       short: { httpOnly: true, sameSite: 'lax', secure, signed: true },
     },
