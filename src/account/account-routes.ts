@@ -34,7 +34,8 @@ export interface AccountDependencies {
   formKey: Buffer;
 }
 
-const COOKIE = 'brana_account';
+/** On https `__Host-` (Secure, Path=/, no Domain): a sibling sub-domain cannot plant it. */
+const cookieName = (secure: boolean) => (secure ? '__Host-brana_account' : 'brana_account');
 
 class AccountLoginFailed extends Error {}
 
@@ -55,9 +56,11 @@ export function accountRoutes(deps: AccountDependencies): Router {
   const secure = deps.publicUrl.protocol === 'https:';
   const callback = accountCallbackUrl(deps.publicUrl);
 
+  const COOKIE = cookieName(secure);
   const cookieOf = (req: Request) => parseCookies(req.headers.cookie ?? '')[COOKIE] ?? '';
+  // Path=/ on https, as `__Host-` requires; on http (development) only My account's own paths.
   const setCookie = (res: Response, value: string, maxAgeMs: number) =>
-    res.append('Set-Cookie', serializeCookie(COOKIE, value, { path: '/account', httpOnly: true, sameSite: 'lax', secure, maxAge: Math.floor(maxAgeMs / 1000) }));
+    res.append('Set-Cookie', serializeCookie(COOKIE, value, { path: secure ? '/' : '/account', httpOnly: true, sameSite: 'lax', secure, maxAge: Math.floor(maxAgeMs / 1000) }));
   const formToken = (sessionId: string) => createHmac('sha256', deps.formKey).update(`account:${sessionId}`).digest('base64url');
 
   async function showAccount(req: Request, res: Response, sessionId: string, session: AccountSession): Promise<void> {

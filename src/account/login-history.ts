@@ -1,8 +1,11 @@
-import type { AssertionLog } from '../audit/assertion-log.ts';
+import type { AssertionLog, StoredAuditRecord } from '../audit/assertion-log.ts';
 import { inReadingOrder, isAttributeId, type AttributeId } from '../domain/attributes.ts';
 import { isLoa, type Loa } from '../domain/loa.ts';
 import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import type { SepStore } from '../sep/sep-store.ts';
+
+/** How many pseudonyms one query of the log looks for (an `IN` list of bounded length). */
+const GROUPS_PER_QUERY = 200;
 
 /** One login of a citizen as they see it: when, where, how, and which data went (names, never values). */
 export interface HistoryEntry {
@@ -33,11 +36,14 @@ export class LoginHistory {
 
   async of(personId: string, limit = 50): Promise<HistoryEntry[]> {
     const groups = await this.seps.listGroups();
-    const records = await this.log.latestOf(
-      groups.map((group) => this.pseudonyms.forGroup(personId, group)),
-      ['token_issued', 'account_login'],
-      limit,
-    );
+    // One bounded query per slice of groups, however many groups there are.
+    const records: StoredAuditRecord[] = [];
+    for (let i = 0; i < groups.length; i += GROUPS_PER_QUERY) {
+      const slice = groups.slice(i, i + GROUPS_PER_QUERY).map((group) => this.pseudonyms.forGroup(personId, group));
+      records.push(...(await this.log.latestOf(slice, ['token_issued', 'account_login'], limit)));
+    }
+    records.sort((a, b) => b.seq - a.seq);
+    records.splice(limit);
     const names = new Map<string, { cs: string; en: string } | null>();
     for (const sepId of new Set(records.map((record) => record.sepId).filter((id): id is string => !!id))) {
       names.set(sepId, (await this.seps.find(sepId))?.name ?? null);

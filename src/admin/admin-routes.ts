@@ -6,15 +6,18 @@ import { operatorOf, requireOperator } from '../access/require-operator.ts';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import { describeIssues } from '../config/configuration-error.ts';
 import { logger } from '../log/logger.ts';
-import { DEFAULT_INITIAL_TOKEN_DAYS, MAX_INITIAL_TOKEN_DAYS, issueInitialAccessToken } from '../oidc/initial-access-tokens.ts';
-import { NothingToDecide, UnknownSep, type SepRegistration } from '../sep/sep-registration.ts';
+import { InitialAccessTokenUses } from '../oidc/initial-access-token-uses.ts';
+import { DEFAULT_INITIAL_TOKEN_DAYS, DEFAULT_INITIAL_TOKEN_USES, MAX_INITIAL_TOKEN_DAYS, MAX_INITIAL_TOKEN_USES, issueInitialAccessToken } from '../oidc/initial-access-tokens.ts';
+import { ApprovalRefused, NothingToDecide, UnknownSep, type SepRegistration } from '../sep/sep-registration.ts';
 import type { SepStore } from '../sep/sep-store.ts';
+import type { Database } from '../store/database.ts';
 import { TileNotAllowed, type TileRequests } from '../tiles/tile-requests.ts';
 import type { TileStore } from '../tiles/tile-store.ts';
 import type { TileStatus } from '../tiles/tile.ts';
 import { reviewOf } from './sep-administration.ts';
 
 export interface AdminDependencies {
+  db: Database;
   operators: OperatorCredentials;
   provider: Provider;
   seps: SepStore;
@@ -53,6 +56,11 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
 }
 
 
+/** An approval names the version the administrator reviewed: `approval.digest` of `GET /admin/seps/:id`. */
+const approval = z
+  .object({ digest: z.string({ error: 'required: the approval.digest of the version you reviewed (GET /admin/seps/<client id>)' }).regex(/^[0-9a-f]{64}$/, 'must be the 64 hex digits of approval.digest') })
+  .strict();
+
 const decision = z.object({ reason: z.string().trim().min(1).max(2000) }).strict();
 
 /**
@@ -62,6 +70,7 @@ const decision = z.object({ reason: z.string().trim().min(1).max(2000) }).strict
  */
 export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) => void): Router {
   const router = express.Router();
+  const tokenUses = new InitialAccessTokenUses(deps.db);
   router.use(requireOperator(deps.operators, 'admin'));
   router.use(express.json({ limit: '10kb' }));
 
@@ -71,7 +80,7 @@ export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) =
       const status = req.query.status;
       if (status !== undefined && status !== 'pending' && status !== 'active' && status !== 'disabled') throw new AdminRequestError(400, 'invalid_request', 'status: must be pending, active or disabled');
       const seps = await deps.seps.list({ status, changePending: req.query.changePending === 'true' ? true : undefined });
-      res.json(await Promise.all(seps.map((sep) => reviewOf(deps.seps, sep))));
+      res.json(await Promise.all(seps.map((sep) => reviewOf(deps.seps, deps.registration, sep))));
     },
   );
 
@@ -80,14 +89,15 @@ export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) =
     async (req: Request, res: Response) => {
       const sep = await deps.seps.find(String(req.params.clientId));
       if (!sep) throw new AdminRequestError(404, 'not_found', 'no such SeP');
-      res.json(await reviewOf(deps.seps, sep));
+      res.json(await reviewOf(deps.seps, deps.registration, sep));
     },
   );
 
   router.post(
     '/seps/:clientId/approve',
     async (req: Request, res: Response) => {
-      res.json({ clientId: req.params.clientId, ...(await deps.registration.approve(String(req.params.clientId), actorOf(res))) });
+      const { digest } = parseBody(approval, req.body);
+      res.json({ clientId: req.params.clientId, ...(await deps.registration.approve(String(req.params.clientId), actorOf(res), digest)) });
     },
   );
 
@@ -102,12 +112,15 @@ export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) =
   router.post(
     '/initial-access-tokens',
     async (req: Request, res: Response) => {
-      const { days } = parseBody(z.object({ days: z.number().positive().max(MAX_INITIAL_TOKEN_DAYS).default(DEFAULT_INITIAL_TOKEN_DAYS) }).strict(), req.body);
-      const issued = await issueInitialAccessToken(deps.provider, deps.log, actorOf(res), days);
+      const { days, uses } = parseBody(
+        z.object({ days: z.number().positive().max(MAX_INITIAL_TOKEN_DAYS).default(DEFAULT_INITIAL_TOKEN_DAYS), uses: z.number().int().min(1).max(MAX_INITIAL_TOKEN_USES).default(DEFAULT_INITIAL_TOKEN_USES) }).strict(),
+        req.body,
+      );
+      const issued = await issueInitialAccessToken(deps.provider, { tokenUses }, deps.log, actorOf(res), { days, uses });
       res
         .status(201)
         .set('Cache-Control', 'no-store')
-        .json({ initial_access_token: issued.token, expires_at: new Date(issued.expiresAt).toISOString(), registration_endpoint: new URL('/reg', deps.publicUrl).href });
+        .json({ initial_access_token: issued.token, expires_at: new Date(issued.expiresAt).toISOString(), uses: issued.uses, registration_endpoint: new URL('/reg', deps.publicUrl).href });
     },
   );
 
@@ -150,6 +163,10 @@ export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) =
     }
     if (err instanceof TileNotAllowed) {
       res.status(err.code === 'not_found' ? 404 : 409).json({ error: err.code, error_description: err.message });
+      return;
+    }
+    if (err instanceof ApprovalRefused) {
+      res.status(409).json({ error: err.code, error_description: err.message });
       return;
     }
     if (err instanceof NothingToDecide) {

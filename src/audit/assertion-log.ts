@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { logger } from '../log/logger.ts';
 import { isPostgres, type Database, type Queryable, type Transaction } from '../store/database.ts';
 import { applyAuditFilter, type AuditFilter } from './audit-filter.ts';
@@ -87,9 +88,52 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
 
 /**
+ * Bounds on what one record may hold, so that one request cannot write more than a few kB to the
+ * tamper-evident log (which is kept for years and cannot be pruned of one record): a string longer
+ * than `AUDIT_STRING_MAX` keeps its beginning, a marker and the SHA-256 of the whole value (enough to
+ * recognise it later, not to flood with it); a detail still longer than `DETAIL_MAX` as JSON is
+ * replaced by its beginning and digest.
+ */
+export const AUDIT_STRING_MAX = 512;
+/** Bytes of the detail as stored (UTF-8 JSON), whatever the characters. */
+const DETAIL_MAX = 4096;
+const ARRAY_MAX = 100;
+const KEY_MAX = 200;
+
+function bounded(value: string, max = AUDIT_STRING_MAX): string {
+  if (value.length <= max) return value;
+  let head = value.slice(0, max);
+  if (/[\uD800-\uDBFF]$/.test(head)) head = head.slice(0, -1);
+  return `${head}…[truncated: ${value.length} characters, sha256 ${createHash('sha256').update(value).digest('hex')}]`;
+}
+
+function boundedDetail(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return bounded(value);
+  if (Array.isArray(value)) {
+    const kept = value.slice(0, ARRAY_MAX).map((item) => boundedDetail(item, depth + 1));
+    return value.length > ARRAY_MAX ? [...kept, `…[truncated: ${value.length} items]`] : kept;
+  }
+  if (value && typeof value === 'object') {
+    if (depth > 8) return '…[truncated: nested too deep]';
+    const entries = Object.entries(value as Record<string, unknown>);
+    // fromEntries defines own properties, so a key named __proto__ stays a key.
+    return Object.fromEntries(entries.slice(0, ARRAY_MAX).map(([key, item]) => [bounded(key, KEY_MAX), boundedDetail(item, depth + 1)]));
+  }
+  return value;
+}
+
+function boundDetail(detail: Record<string, unknown>): Record<string, unknown> {
+  const fitted = boundedDetail(detail) as Record<string, unknown>;
+  const json = canonicalJson(fitted);
+  if (Buffer.byteLength(json) <= DETAIL_MAX) return fitted;
+  return { truncated: { characters: json.length, sha256: createHash('sha256').update(json).digest('hex'), head: bounded(json, 512) } };
+}
+
+/**
  * A keyed column holds what fits: a value too long for its column, or one PostgreSQL cannot store
- * as text (NUL, a lone surrogate), is kept whole in `detail.intact` and only a marked, safe prefix
- * goes into the column. The record is written either way: a hostile value must not cost a record.
+ * as text (NUL, a lone surrogate), is kept in `detail.intact` — whole up to `AUDIT_STRING_MAX`
+ * characters, bounded beyond — and only a marked, safe prefix goes into the column. The record is
+ * written either way: a hostile value must not cost a record.
  */
 function fitColumns(record: AuditRecord): { columns: Record<KeyedColumn, string | null>; intact: Record<string, string> } {
   const given: Record<KeyedColumn, string | null> = {
@@ -106,7 +150,7 @@ function fitColumns(record: AuditRecord): { columns: Record<KeyedColumn, string 
     if (value === null) continue;
     const width = COLUMN_WIDTHS[column];
     if (value.length <= width && !LONE_SURROGATE.test(value) && !value.includes('\0')) continue;
-    intact[column] = value;
+    intact[column] = bounded(value);
     const safe = value.replace(LONE_SURROGATES, '\uFFFD').replaceAll('\0', '\uFFFD');
     let cut = safe.slice(0, width - 1);
     if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
@@ -196,7 +240,7 @@ export class AssertionLog {
     }
     const { seq, prevHash } = head;
     const { columns, intact } = fitColumns(record);
-    const detail = Object.keys(intact).length ? { ...record.detail, intact } : (record.detail ?? {});
+    const detail = boundDetail(Object.keys(intact).length ? { ...(record.detail ?? {}), intact } : (record.detail ?? {}));
     const content: RecordContent = { at: this.clock(), event: record.event, ...columns, outcome: record.outcome, detail: canonicalJson(detail) };
     const hash = chainHash(prevHash, contentDigest(content));
     const row: AssertionLogRow = { seq, ...content, prev_hash: prevHash, hash, seal: this.seal.of(seq, hash) };

@@ -210,18 +210,38 @@ export function sepUpdated(r: { actor: string; sepId: string; changed: string[];
   return { event: 'sep_updated', outcome: 'success', sepId: r.sepId, detail: { actor: r.actor, changed: r.changed, awaitingApproval: r.awaitingApproval } };
 }
 
-/** A `sep_approved`: a pending registration may log citizens in from now on. */
-export function sepRegistrationApproved(r: { actor: string; sepId: string; group: string; allowedAttributes: AttributeId[]; minimumLoa: Loa }): AuditRecord {
-  return { event: 'sep_approved', outcome: 'success', sepId: r.sepId, detail: { actor: r.actor, approved: 'registration', group: r.group, allowedAttributes: r.allowedAttributes, minimumLoa: r.minimumLoa } };
-}
-
-/** A `sep_approved`: the change an active SeP asked for is in force (`applied`: the fields it changed). */
-export function sepChangeApproved(r: { actor: string; sepId: string; applied: string[]; group: string; allowedAttributes: AttributeId[]; minimumLoa: Loa }): AuditRecord {
+/**
+ * A `sep_approved`: a pending registration may log citizens in from now on, or the change an active
+ * SeP asked for is in force (`applied`: the fields it changed). `digest` names the version the
+ * administrator reviewed; `groupOrganisationId` is the organisation the group belongs to.
+ */
+export function sepApproved(r: {
+  actor: string;
+  sepId: string;
+  approved: 'registration' | 'change';
+  digest: string;
+  applied: string[];
+  group: string;
+  groupOrganisationId: string;
+  organisationId: string;
+  allowedAttributes: AttributeId[];
+  minimumLoa: Loa;
+}): AuditRecord {
   return {
     event: 'sep_approved',
     outcome: 'success',
     sepId: r.sepId,
-    detail: { actor: r.actor, approved: 'change', applied: r.applied, group: r.group, allowedAttributes: r.allowedAttributes, minimumLoa: r.minimumLoa },
+    detail: {
+      actor: r.actor,
+      approved: r.approved,
+      digest: r.digest,
+      ...(r.approved === 'change' ? { applied: r.applied } : {}),
+      group: r.group,
+      groupOrganisationId: r.groupOrganisationId,
+      organisationId: r.organisationId,
+      allowedAttributes: r.allowedAttributes,
+      minimumLoa: r.minimumLoa,
+    },
   };
 }
 
@@ -240,8 +260,8 @@ export function sepSecretRotated(r: { actor: string; sepId: string }): AuditReco
 }
 
 /** An initial access token for self-registration. The log keeps only the token's hash, never the token. */
-export function sepInitialTokenIssued(r: { actor: string; expiresAt: number; token: string }): AuditRecord {
-  return { event: 'sep_initial_token_issued', outcome: 'success', detail: { actor: r.actor, expiresAt: r.expiresAt, tokenSha256: createHash('sha256').update(r.token).digest('hex') } };
+export function sepInitialTokenIssued(r: { actor: string; expiresAt: number; uses: number; token: string }): AuditRecord {
+  return { event: 'sep_initial_token_issued', outcome: 'success', detail: { actor: r.actor, expiresAt: r.expiresAt, uses: r.uses, tokenSha256: createHash('sha256').update(r.token).digest('hex') } };
 }
 
 // A SeP's tile in the portal catalogue.

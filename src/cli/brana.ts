@@ -14,8 +14,9 @@ import { logToStandardError } from '../log/logger.ts';
 import { CLOCK_TOLERANCE_SECONDS, ID_TOKEN_LIFETIME_SECONDS } from '../oidc/provider.ts';
 import { readIdentityMeansFolder } from '../means/identity-means.ts';
 import { reviewOf } from '../admin/sep-administration.ts';
-import { DEFAULT_INITIAL_TOKEN_DAYS, MAX_INITIAL_TOKEN_DAYS, issueInitialAccessToken, registrationDesk } from '../oidc/initial-access-tokens.ts';
-import { NothingToDecide, RegistrationRejected, SepRegistration, UnknownSep } from '../sep/sep-registration.ts';
+import { InitialAccessTokenUses } from '../oidc/initial-access-token-uses.ts';
+import { DEFAULT_INITIAL_TOKEN_DAYS, DEFAULT_INITIAL_TOKEN_USES, MAX_INITIAL_TOKEN_DAYS, MAX_INITIAL_TOKEN_USES, issueInitialAccessToken, registrationDesk } from '../oidc/initial-access-tokens.ts';
+import { ApprovalRefused, NothingToDecide, RegistrationRejected, SepRegistration, UnknownSep, approvalDigest } from '../sep/sep-registration.ts';
 import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
 import { migrate, openDatabase, type Database } from '../store/database.ts';
 import { TileNotAllowed, TileRequests } from '../tiles/tile-requests.ts';
@@ -109,7 +110,7 @@ export function buildProgram(): Command {
       await withStore(async ({ seps }) => {
         const all = await seps.list();
         const shown = options.pending ? all.filter((item) => item.status === 'pending' || item.requestedRegistration !== null) : all;
-        print(shown.map((item) => ({ clientId: item.clientId, name: item.name.cs, status: item.status, group: item.group, environment: item.environment, changePending: item.requestedRegistration !== null })));
+        print(shown.map((item) => ({ clientId: item.clientId, name: item.name.cs, status: item.status, group: item.group, environment: item.environment, changePending: item.requestedRegistration !== null, approvalDigest: approvalDigest(item) })));
       });
     });
 
@@ -117,22 +118,26 @@ export function buildProgram(): Command {
     .command('show <clientId>')
     .description('show one registration for review (without its secret): in force, the change asked for, the other members of its group')
     .action(async (clientId: string) => {
-      await withStore(async ({ seps }) => {
+      await withStore(async ({ seps, registration }) => {
         const found = await seps.find(clientId);
         if (!found) throw new OperatorError(`no SeP with client id ${clientId}`);
-        print(await reviewOf(seps, found));
+        print(await reviewOf(seps, registration, found));
       });
     });
 
   sep
     .command('approve <clientId>')
-    .description('approve a pending registration (it can log citizens in) or the change a SeP asked for (it comes into force)')
-    .action(async (clientId: string) => {
+    .description('approve a pending registration (it can log citizens in) or the change a SeP asked for (it comes into force), exactly as reviewed')
+    .option('--digest <digest>', 'the approval.digest `brana sep show <clientId>` printed for the version you reviewed (required)')
+    .action(async (clientId: string, options: { digest?: string }) => {
+      if (options.digest === undefined) throw new OperatorError('--digest: required: the approval.digest that `brana sep show` printed for the version you reviewed');
+      if (!/^[0-9a-f]{64}$/.test(options.digest)) throw new OperatorError('--digest: must be the 64 hex digits of approval.digest');
+      const digest = options.digest;
       await withStore(async ({ registration }) => {
         try {
-          print({ clientId, ...(await registration.approve(clientId, 'cli')) });
+          print({ clientId, ...(await registration.approve(clientId, 'cli', digest)) });
         } catch (err) {
-          if (err instanceof UnknownSep || err instanceof NothingToDecide) throw new OperatorError(err.message);
+          if (err instanceof UnknownSep || err instanceof NothingToDecide || err instanceof ApprovalRefused) throw new OperatorError(err.message);
           throw err;
         }
       });
@@ -169,13 +174,17 @@ export function buildProgram(): Command {
     .command('initial-token')
     .description('issue an initial access token with which a SeP registers itself (RFC 7591); printed once')
     .option('--days <days>', `how long it is valid (at most ${MAX_INITIAL_TOKEN_DAYS})`, String(DEFAULT_INITIAL_TOKEN_DAYS))
-    .action(async (options: { days: string }) => {
+    .option('--uses <uses>', `how many SePs it may register (at most ${MAX_INITIAL_TOKEN_USES})`, String(DEFAULT_INITIAL_TOKEN_USES))
+    .action(async (options: { days: string; uses: string }) => {
       const days = Number(options.days);
       if (!Number.isFinite(days) || days <= 0 || days > MAX_INITIAL_TOKEN_DAYS) throw new OperatorError(`--days: must be a number of days between 0 and ${MAX_INITIAL_TOKEN_DAYS}`);
+      const uses = Number(options.uses);
+      if (!/^\d{1,3}$/.test(options.uses) || uses < 1 || uses > MAX_INITIAL_TOKEN_USES) throw new OperatorError(`--uses: must be a whole number of registrations between 1 and ${MAX_INITIAL_TOKEN_USES}`);
       await withStore(async ({ db, seps, registration, log, publicUrl }) => {
-        const desk = registrationDesk(db, { registration, seps, publicUrl });
-        const issued = await issueInitialAccessToken(desk, log, 'cli', days);
-        print({ initialAccessToken: issued.token, expiresAt: new Date(issued.expiresAt).toISOString(), registrationEndpoint: new URL('/reg', publicUrl).href });
+        const tokenUses = new InitialAccessTokenUses(db);
+        const desk = registrationDesk(db, { registration, seps, publicUrl, tokenUses });
+        const issued = await issueInitialAccessToken(desk, { tokenUses }, log, 'cli', { days, uses });
+        print({ initialAccessToken: issued.token, expiresAt: new Date(issued.expiresAt).toISOString(), uses: issued.uses, registrationEndpoint: new URL('/reg', publicUrl).href });
       });
     });
 

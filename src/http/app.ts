@@ -11,7 +11,8 @@ import { languageCookie } from '../pages/render.ts';
 import { isClientError, showCitizenError } from '../pages/citizen-errors.ts';
 import { interactionRoutes, type InteractionDependencies } from '../interaction/routes.ts';
 import { upstreamReturnRoutes, type UpstreamReturnDependencies } from '../interaction/upstream-return.ts';
-import type { OperatorCredentials } from '../access/operator-credentials.ts';
+import { OPERATOR_ROLES, type OperatorCredentials } from '../access/operator-credentials.ts';
+import { requireOperator } from '../access/require-operator.ts';
 import { accountRoutes } from '../account/account-routes.ts';
 import type { AccountSessions } from '../account/account-sessions.ts';
 import type { LoginHistory } from '../account/login-history.ts';
@@ -19,6 +20,7 @@ import { adminRoutes } from '../admin/admin-routes.ts';
 import type { SepRegistration } from '../sep/sep-registration.ts';
 import { sepSelfServiceRoutes } from '../sep/sep-self-service-routes.ts';
 import { registrationFormRoutes } from '../oidc/registration-form-routes.ts';
+import { InitialAccessTokenUses } from '../oidc/initial-access-token-uses.ts';
 import type { TileRequests } from '../tiles/tile-requests.ts';
 import type { TileStore } from '../tiles/tile-store.ts';
 import { sepTileRoutes, tileCatalogueRoutes } from '../tiles/tile-routes.ts';
@@ -112,7 +114,8 @@ export function createApp(deps: AppDependencies): express.Express {
   );
 
   const limits = rateLimiters(deps.rateLimits);
-  app.use(['/auth', '/interaction'], limits.login);
+  // Opening My account starts a login (and stores its state), so it counts as one.
+  app.use(['/auth', '/interaction', '/account/login'], limits.login);
   app.post('/saml/:means/acs', limits.acs);
   app.get('/oidc/:means/callback', limits.acs);
   app.use('/token', limits.token);
@@ -150,12 +153,13 @@ export function createApp(deps: AppDependencies): express.Express {
   // Beside oidc-provider's own /reg (RFC 7591/7592): what else a SeP does with its registration token.
   app.use('/reg', sepSelfServiceRoutes(deps, sepTileRoutes(deps)));
   app.use(tileCatalogueRoutes(deps));
-  app.use('/register', registrationFormRoutes(deps));
+  app.use('/register', registrationFormRoutes({ ...deps, tokenUses: new InitialAccessTokenUses(deps.db) }));
   // Routes the composition root adds (the embedded development providers, in development mode only).
   for (const { path: mount, router } of deps.extraRoutes) app.use(mount, router);
 
-  // The state of every means' metadata (fresh, stale, expired, failing), for monitoring and readiness.
-  app.get('/health/metadata', (_req, res) => {
+  // The state of every means' metadata (fresh, stale, expired, failing), for operators: it names
+  // metadata sources (files, internal URLs) and raw errors, so it takes an operator credential.
+  app.get('/health/metadata', requireOperator(deps.operators, OPERATOR_ROLES), (_req, res) => {
     const means = deps.registry.metadataStatus();
     const degraded = means.some((status) => status.state === 'expired' || status.state === 'failing');
     res.set('Cache-Control', 'no-store').json({ status: degraded ? 'degraded' : 'ok', means });

@@ -5,28 +5,41 @@ import type { Database } from '../store/database.ts';
 import { KnexModelAdapter } from '../store/oidc-model-store.ts';
 import { SEP_REGISTRATION_POLICY, registrationPolicy, type RegistrationRules } from './sep-registration-policy.ts';
 
-export const DEFAULT_INITIAL_TOKEN_DAYS = 14;
-export const MAX_INITIAL_TOKEN_DAYS = 90;
+/** A token is handed to one organisation to register soon: a few days, once, unless said otherwise. */
+export const DEFAULT_INITIAL_TOKEN_DAYS = 3;
+export const MAX_INITIAL_TOKEN_DAYS = 30;
+export const DEFAULT_INITIAL_TOKEN_USES = 1;
+export const MAX_INITIAL_TOKEN_USES = 100;
 
 /**
  * An initial access token (RFC 7591): an administrator hands it to a municipal portal so that it can
- * register itself. It carries Brána's registration policy, which every registration it makes (and
- * the registration access token it yields) must pass. The token is returned once; the log keeps
+ * register itself — `uses` times (once by default), within `days`. It carries Brána's registration
+ * policy, which every registration it makes (and the registration access token it yields) must
+ * pass, and which takes one of its uses. The token is returned once; the store and the log keep
  * only its hash.
  */
-export async function issueInitialAccessToken(provider: Provider, log: AssertionLog, actor: string, days = DEFAULT_INITIAL_TOKEN_DAYS): Promise<{ token: string; expiresAt: number }> {
+export async function issueInitialAccessToken(
+  provider: Provider,
+  rules: Pick<RegistrationRules, 'tokenUses'>,
+  log: AssertionLog,
+  actor: string,
+  options: { days?: number; uses?: number } = {},
+): Promise<{ token: string; expiresAt: number; uses: number }> {
+  const days = options.days ?? DEFAULT_INITIAL_TOKEN_DAYS;
+  const uses = options.uses ?? DEFAULT_INITIAL_TOKEN_USES;
   const expiresIn = Math.round(days * 86_400);
   const iat = new provider.InitialAccessToken({ expiresIn, policies: [SEP_REGISTRATION_POLICY] });
   const token = await iat.save();
   const expiresAt = Date.now() + expiresIn * 1000;
   try {
-    await log.append(sepInitialTokenIssued({ actor, expiresAt, token }));
+    await rules.tokenUses.grant(token, uses, expiresAt);
+    await log.append(sepInitialTokenIssued({ actor, expiresAt, uses, token }));
   } catch (err) {
     // A token nobody can account for must not stay usable.
     await iat.destroy();
     throw err;
   }
-  return { token, expiresAt };
+  return { token, expiresAt, uses };
 }
 
 /**

@@ -29,6 +29,7 @@ import { installAuditMiddleware, tokenIssuedHook } from './audit-hooks.ts';
 import { EXTRA_CLIENT_METADATA, groupOfClient, sepPolicyOf } from './client-metadata.ts';
 import { LOA_SCOPES, buildGrant } from './grants.ts';
 import { SepClientAdapter } from './sep-client-adapter.ts';
+import { InitialAccessTokenUses } from './initial-access-token-uses.ts';
 import { SEP_REGISTRATION_POLICY, registrationPolicy } from './sep-registration-policy.ts';
 import { installServiceUnavailable } from './service-unavailable.ts';
 import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
@@ -132,6 +133,12 @@ export function createProvider(deps: ProviderDependencies): Provider {
     jwks: deps.jwks as Configuration['jwks'],
     cookies: {
       keys: deps.keys.cookieKeys,
+      // On https a sibling sub-domain must not be able to plant or overwrite Brána's cookies:
+      // `__Host-` (Secure, Path=/, no Domain) for the SSO session, which oidc-provider sets on `/`.
+      // The interaction and resume cookies are set on `/interaction/<uid>` and `/auth/<uid>`, where
+      // `__Host-` is impossible; `__Secure-` at least keeps them from plain http. Plain-http
+      // development keeps the default names (browsers refuse prefixed cookies without Secure).
+      names: secure ? { session: '__Host-brana_session', interaction: '__Secure-brana_interaction', resume: '__Secure-brana_resume' } : { session: '_session', interaction: '_interaction', resume: '_interaction_resume' },
       long: { httpOnly: true, sameSite: 'lax', secure, signed: true },
       short: { httpOnly: true, sameSite: 'lax', secure, signed: true },
     },
@@ -174,7 +181,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       registration: {
         enabled: true,
         initialAccessToken: true,
-        policies: { [SEP_REGISTRATION_POLICY]: registrationPolicy({ registration: deps.registration, seps: deps.seps, publicUrl: deps.publicUrl }) },
+        policies: { [SEP_REGISTRATION_POLICY]: registrationPolicy({ registration: deps.registration, seps: deps.seps, publicUrl: deps.publicUrl, tokenUses: new InitialAccessTokenUses(deps.db) }) },
         idFactory: () => `sep-${randomBytes(12).toString('base64url')}`,
         secretFactory: () => randomBytes(32).toString('base64url'),
         issueRegistrationAccessToken: true,

@@ -169,6 +169,11 @@ export function registrationFormRoutes(deps: RegistrationFormDependencies): Rout
         show(req, res, values, problems);
         return;
       }
+      // The token's use is taken only now, when nothing else stands in the way.
+      if (!(await deps.tokenUses.consume(values.token))) {
+        show(req, res, values, [{ field: 'token', message: MESSAGES[locale].register.tokenInvalid }]);
+        return;
+      }
       const registered = await deps.registration.register(checked.document, 'pending', 'self-service (web form)');
       // As oidc-provider's registration endpoint makes it (its type declares no constructor argument).
       const RegistrationAccessToken = deps.provider.RegistrationAccessToken as unknown as new (properties: { clientId: string; policies: string[] }) => { save(): Promise<string> };

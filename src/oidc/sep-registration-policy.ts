@@ -4,6 +4,7 @@ import { planUpdate, RegistrationRejected, type SepRegistration } from '../sep/s
 import type { SepStore } from '../sep/sep-store.ts';
 import { sepOf, type Sep, type SepRegistration as RegistrationDocument } from '../sep/sep.ts';
 import { SERVER_SET_METADATA, clientMetadataOf } from './client-metadata.ts';
+import type { InitialAccessTokenUses } from './initial-access-token-uses.ts';
 
 /** The policy every initial access token Brána issues carries, and so every registration access token. */
 export const SEP_REGISTRATION_POLICY = 'brana-sep-registration';
@@ -12,6 +13,8 @@ export interface RegistrationRules {
   registration: SepRegistration;
   seps: SepStore;
   publicUrl: URL;
+  /** What is left of each initial access token: a registration takes one use. */
+  tokenUses: InitialAccessTokenUses;
 }
 
 export type RegistrationCheck = { ok: true; document: RegistrationDocument; preview: Sep } | { ok: false; problems: string[] };
@@ -67,6 +70,11 @@ export function registrationPolicy(rules: RegistrationRules) {
     const current = ctx.oidc.route === 'client_update' && ctx.oidc.client ? await rules.seps.find(ctx.oidc.client.clientId) : undefined;
     const result = await checkRegistrationMetadata(rules, properties as Record<string, unknown>, current);
     if (!result.ok) throw new errors.InvalidClientMetadata(result.problems.join('; '));
+    // Last, so that a registration refused for its content does not use the token up.
+    const initial = ctx.oidc.route === 'registration' ? ctx.oidc.entities.InitialAccessToken : undefined;
+    if (ctx.oidc.route === 'registration' && !(initial?.jti && (await rules.tokenUses.consume(initial.jti)))) {
+      throw new errors.InvalidToken('the initial access token is used up');
+    }
     const clientId = String(properties.client_id);
     const secret = typeof properties.client_secret === 'string' ? properties.client_secret : null;
     const registered = clientMetadataOf({ ...result.preview, clientId }, secret, rules.publicUrl);

@@ -1,9 +1,12 @@
 import express, { type Router } from 'express';
+import { logger } from '../log/logger.ts';
 import type { Readiness } from './readiness.ts';
 
 /**
  * `/healthz`: the process is up and serving HTTP (a container health check; restart it if not).
  * `/readyz`: every readiness check passes (a load balancer's check; send it traffic only if so).
+ * Both are public, so they say which check fails but not why in raw words (a raw error may name
+ * hosts, addresses or files): the raw errors go to the node's log.
  */
 export function healthRoutes(readiness: Readiness): Router {
   const router = express.Router();
@@ -12,7 +15,10 @@ export function healthRoutes(readiness: Readiness): Router {
   });
   router.get('/readyz', async (_req, res) => {
     const report = await readiness.report();
-    res.status(report.ready ? 200 : 503).set('Cache-Control', 'no-store').json(report);
+    const failed = Object.entries(report.checks).filter(([, check]) => check.error !== undefined);
+    if (failed.length) logger.warn('readiness check failed', Object.fromEntries(failed.map(([name, check]) => [name, check.error])));
+    const checks = Object.fromEntries(Object.entries(report.checks).map(([name, { error: _error, ...check }]) => [name, check]));
+    res.status(report.ready ? 200 : 503).set('Cache-Control', 'no-store').json({ ...report, checks });
   });
   return router;
 }

@@ -12,7 +12,8 @@ export function databaseCheck(db: Database): ReadinessCheck {
       await db.raw('SELECT 1');
       return { ok: true };
     } catch (err) {
-      return { ok: false, detail: describeDatabaseError(err) };
+      const described = describeDatabaseError(err);
+      return { ok: false, detail: { code: described.code }, error: described.error };
     }
   };
 }
@@ -26,7 +27,8 @@ export function signingKeysCheck(keys: SigningKeyReload): ReadinessCheck {
     const status = keys.status();
     return {
       ok: SIGNING_ALGORITHMS.every((alg) => Boolean(status.signing[alg])),
-      detail: { signing: status.signing, published: status.published, loadedAt: new Date(status.loadedAt).toISOString(), lastError: status.lastError },
+      detail: { signing: status.signing, published: status.published, loadedAt: new Date(status.loadedAt).toISOString(), reloadFailed: Boolean(status.lastError) },
+      ...(status.lastError ? { error: String(status.lastError) } : {}),
     };
   };
 }

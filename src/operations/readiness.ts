@@ -6,8 +6,10 @@
  */
 export interface CheckResult {
   ok: boolean;
-  /** What an operator reads: never secrets. */
+  /** What anyone may read at the public `/readyz`: never secrets, file paths, addresses or raw errors. */
   detail?: unknown;
+  /** The raw error, for the node's log only: it may name hosts, addresses or files. */
+  error?: string;
 }
 
 export type ReadinessCheck = () => Promise<CheckResult> | CheckResult;
@@ -29,7 +31,7 @@ async function bounded(check: ReadinessCheck): Promise<CheckResult> {
   try {
     return await Promise.race([Promise.resolve().then(check), timeout]);
   } catch (err) {
-    return { ok: false, detail: (err as Error).message };
+    return { ok: false, detail: 'the check failed', error: (err as Error).message };
   } finally {
     clearTimeout(timer);
   }

@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { AssertionLog } from '../audit/assertion-log.ts';
-import { sepChanged, sepChangeApproved, sepChangeRejected, sepRegistered, sepRegistrationApproved, sepRegistrationRejected, sepSecretRotated, sepStatusChanged, sepUpdated } from '../audit/audit-events.ts';
+import { sepApproved, sepChanged, sepChangeRejected, sepRegistered, sepRegistrationRejected, sepSecretRotated, sepStatusChanged, sepUpdated } from '../audit/audit-events.ts';
 import { describeIssues } from '../config/configuration-error.ts';
 import type { Database } from '../store/database.ts';
-import { registrationOf, registrationSchema, type RegistrationContext, type Sep, type SepRegistration as RegistrationDocument, type SepStatus } from './sep.ts';
-import type { RegisteredSep, SepStore, TechnicalSettings } from './sep-store.ts';
+import { RESERVED_PREFIX, registrationOf, registrationSchema, type RegistrationContext, type Sep, type SepRegistration as RegistrationDocument, type SepStatus } from './sep.ts';
+import type { Queryable } from '../store/database.ts';
+import type { GroupOwner, RegisteredSep, SepStore, TechnicalSettings } from './sep-store.ts';
 
 /** A registration refused for its content; `problems` name each field. */
 export class RegistrationRejected extends Error {
@@ -18,6 +20,19 @@ export class RegistrationRejected extends Error {
 
 /** An administrator's decision that has nothing to decide on (no pending registration or change). */
 export class NothingToDecide extends Error {}
+
+/**
+ * An approval that cannot be given: the registration changed since the administrator reviewed it
+ * (`stale_review`), or what it would put in force breaks a rule (`not_approvable`). Nothing changes.
+ */
+export class ApprovalRefused extends Error {
+  readonly code: 'stale_review' | 'not_approvable';
+
+  constructor(code: 'stale_review' | 'not_approvable', description: string) {
+    super(description);
+    this.code = code;
+  }
+}
 
 /** A decision about a SeP that is not registered. */
 export class UnknownSep extends Error {
@@ -47,6 +62,46 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stri
 export function changedFields(before: RegistrationDocument, after: RegistrationDocument): string[] {
   const keys = new Set([...Object.keys(before), ...Object.keys(after)].filter((key) => key !== 'clientId'));
   return [...keys].filter((key) => !same(before[key as keyof RegistrationDocument], after[key as keyof RegistrationDocument])).sort();
+}
+
+/** JSON with sorted keys, so that the same document always gives the same digest. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, item]) => item !== undefined);
+    return `{${entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+/**
+ * What waits for an administrator's approval, and the document that approving it puts in force:
+ * a pending SeP's whole registration, or the change an active SeP asked for (its technical
+ * settings are taken from what is in force at the time, so they are not part of what is approved).
+ */
+export function awaitingApproval(sep: Sep): { kind: 'registration' | 'change'; document: RegistrationDocument; reviewed: Record<string, unknown> } | null {
+  if (sep.status === 'pending') {
+    const document = registrationOf(sep);
+    return { kind: 'registration', document, reviewed: { ...document } };
+  }
+  if (sep.status === 'active' && sep.requestedRegistration) {
+    const document = { ...sep.requestedRegistration, ...technicalOf(registrationOf(sep)), clientId: sep.clientId };
+    const reviewed: Record<string, unknown> = { ...sep.requestedRegistration, clientId: sep.clientId };
+    for (const field of TECHNICAL_FIELDS) delete reviewed[field];
+    return { kind: 'change', document, reviewed };
+  }
+  return null;
+}
+
+/**
+ * The version of what waits for approval that an administrator reviews and names when approving:
+ * a SHA-256 digest of the document (a pending registration, or the requested change without the
+ * technical settings). A SeP that rewrites its request after the review changes the digest, and the
+ * approval of the old one is refused.
+ */
+export function approvalDigest(sep: Sep): string | null {
+  const waiting = awaitingApproval(sep);
+  return waiting ? createHash('sha256').update(canonicalJson({ kind: waiting.kind, document: waiting.reviewed })).digest('hex') : null;
 }
 
 /**
@@ -96,19 +151,59 @@ export class SepRegistration {
 
   /**
    * Problems that only matter when a SeP registers itself: a SeP group is a pseudonym sector, so a
-   * SeP may join one only if every SeP already in it belongs to the same organisation (IČO).
+   * SeP may ask to join one only if the group belongs to its organisation (IČO). Who owns a group
+   * was established by an administrator; a group nobody owns yet is checked against its active SePs.
+   * (This is early advice to the SeP; the rule that counts is checked again at approval.)
    */
   async selfServiceProblems(document: RegistrationDocument, clientId?: string): Promise<string[]> {
-    const members = (await this.seps.listGroup(document.group)).filter((sep) => sep.clientId !== clientId && sep.status !== 'disabled');
-    if (members.some((sep) => sep.organisation.id !== document.organisation.id)) {
-      return ['group: belongs to another organisation; choose a group of your own organisation'];
+    return (await this.groupProblem(document, clientId, this.db)) ? ['group: belongs to another organisation; choose a group of your own organisation'] : [];
+  }
+
+  /** Why `document` may not be in force in its group, or null: its group belongs to another organisation. */
+  private async groupProblem(document: RegistrationDocument, clientId: string | undefined, trx: Queryable): Promise<string | null> {
+    const owner = await this.seps.groupOwner(document.group, trx);
+    if (owner) return owner.organisation.id === document.organisation.id ? null : `group ${document.group} belongs to ${owner.organisation.name} (IČO ${owner.organisation.id})`;
+    const members = (await this.seps.listGroup(document.group, trx)).filter((sep) => sep.clientId !== clientId && sep.status === 'active');
+    const other = members.find((sep) => sep.organisation.id !== document.organisation.id);
+    return other ? `group ${document.group} has an active SeP of ${other.organisation.name} (IČO ${other.organisation.id})` : null;
+  }
+
+  /**
+   * An administrator's act puts `document` in force: its group must belong to its organisation, and
+   * a group nobody owns yet becomes this organisation's (the administrator confirms it by the act).
+   */
+  private async claimGroup(document: RegistrationDocument, clientId: string | undefined, actor: string, trx: Queryable): Promise<GroupOwner> {
+    const problem = await this.groupProblem(document, clientId, trx);
+    if (problem) throw new RegistrationRejected([`group: ${problem}; a SeP group is a pseudonym sector and only SePs of one organisation may share it`]);
+    const owner = await this.seps.establishGroupOwner(document.group, document.organisation, actor, trx);
+    if (owner.organisation.id !== document.organisation.id) throw new RegistrationRejected([`group: group ${document.group} belongs to ${owner.organisation.name} (IČO ${owner.organisation.id})`]);
+    return owner;
+  }
+
+  /**
+   * What an administrator reviewing `sep` should know beyond the document: the version to name when
+   * approving, who owns the group it would be in, and any rule its approval would break.
+   */
+  async approvalReview(sep: Sep): Promise<{ awaiting: 'registration' | 'change'; digest: string; group: string; groupOwner: GroupOwner | null; problems: string[] } | null> {
+    const waiting = awaitingApproval(sep);
+    if (!waiting) return null;
+    const problems: string[] = [];
+    try {
+      this.validate(waiting.document);
+    } catch (err) {
+      if (!(err instanceof RegistrationRejected)) throw err;
+      problems.push(...err.problems);
     }
-    return [];
+    const groupProblem = await this.groupProblem(waiting.document, sep.clientId, this.db);
+    if (groupProblem) problems.push(`group: ${groupProblem}`);
+    return { awaiting: waiting.kind, digest: approvalDigest(sep)!, group: waiting.document.group, groupOwner: (await this.seps.groupOwner(waiting.document.group)) ?? null, problems };
   }
 
   async register(document: unknown, status: SepStatus, actor: string, options: { clientId?: string; clientSecret?: string } = {}): Promise<RegisteredSep> {
     const registration = this.validate(document);
     return this.db.transaction(async (trx) => {
+      // An operator registering an active SeP is the administrator's act that establishes its group.
+      if (status === 'active') await this.claimGroup(registration, registration.clientId ?? options.clientId, actor, trx);
       const registered = await this.seps.register(registration, status, trx, options);
       const { sep } = registered;
       await this.log.append(
@@ -156,6 +251,7 @@ export class SepRegistration {
       const current = await this.seps.find(clientId, trx);
       if (!current) throw new RegistrationRejected(['clientId: no such SeP']);
       const changed = changedFields(registrationOf(current), registration);
+      if (current.status === 'active') await this.claimGroup(registration, clientId, actor, trx);
       await this.seps.replaceRegistration(clientId, registration, trx);
       await this.log.append(sepUpdated({ actor, sepId: clientId, changed, awaitingApproval: false }), trx);
       return changed;
@@ -184,26 +280,49 @@ export class SepRegistration {
 
   /**
    * An administrator approves a pending registration (it can log citizens in from now on) or the
-   * change an active SeP asked for (it comes into force).
+   * change an active SeP asked for (it comes into force) — exactly the version the administrator
+   * reviewed (`digest`, see `approvalDigest`). The rules are checked again on what comes into force:
+   * the document is valid now (no reserved `brana-` names), and its group belongs to its organisation;
+   * the first approval in a new group records the group's organisation.
    */
-  async approve(clientId: string, actor: string): Promise<{ status: SepStatus; applied: string[] }> {
+  async approve(clientId: string, actor: string, digest: string): Promise<{ status: SepStatus; applied: string[]; group: string; groupOwner: { id: string; name: string } }> {
     return this.db.transaction(async (trx) => {
       const current = await this.seps.find(clientId, trx);
       if (!current) throw new UnknownSep(clientId);
-      if (current.status === 'pending') {
-        await this.seps.setStatus(clientId, 'active', trx);
-        await this.log.append(sepRegistrationApproved({ actor, sepId: clientId, group: current.group, allowedAttributes: current.allowedAttributes, minimumLoa: current.minimumLoa }), trx);
-        return { status: 'active' as SepStatus, applied: [] };
+      const waiting = awaitingApproval(current);
+      if (!waiting) throw new NothingToDecide(`SeP ${clientId} has nothing waiting for approval`);
+      if (approvalDigest(current) !== digest) {
+        throw new ApprovalRefused('stale_review', `SeP ${clientId}'s ${waiting.kind === 'registration' ? 'registration' : 'requested change'} is not the version you reviewed (digest ${digest}): it changed since; review it again and approve the digest shown now`);
       }
-      if (current.status === 'active' && current.requestedRegistration) {
-        // The technical settings the SeP may have changed since it asked stay as they are now.
-        const next = { ...current.requestedRegistration, ...technicalOf(registrationOf(current)), clientId };
-        const applied = changedFields(registrationOf(current), next);
-        await this.seps.replaceRegistration(clientId, next, trx);
-        await this.log.append(sepChangeApproved({ actor, sepId: clientId, applied, group: next.group, allowedAttributes: next.allowedAttributes, minimumLoa: next.minimumLoa }), trx);
-        return { status: current.status, applied };
+      let owner: GroupOwner;
+      try {
+        this.validate(waiting.document);
+        if (waiting.document.group.startsWith(RESERVED_PREFIX) || clientId.startsWith(RESERVED_PREFIX)) throw new RegistrationRejected([`group: ${RESERVED_PREFIX} names are reserved for Brána`]);
+        owner = await this.claimGroup(waiting.document, clientId, actor, trx);
+      } catch (err) {
+        if (err instanceof RegistrationRejected) throw new ApprovalRefused('not_approvable', `SeP ${clientId} cannot be approved: ${err.message}`);
+        throw err;
       }
-      throw new NothingToDecide(`SeP ${clientId} has nothing waiting for approval`);
+      const next = waiting.document;
+      const applied = waiting.kind === 'change' ? changedFields(registrationOf(current), next) : [];
+      if (waiting.kind === 'registration') await this.seps.setStatus(clientId, 'active', trx);
+      else await this.seps.replaceRegistration(clientId, next, trx);
+      await this.log.append(
+        sepApproved({
+          actor,
+          sepId: clientId,
+          approved: waiting.kind,
+          digest,
+          applied,
+          group: next.group,
+          groupOrganisationId: owner.organisation.id,
+          organisationId: next.organisation.id,
+          allowedAttributes: next.allowedAttributes,
+          minimumLoa: next.minimumLoa,
+        }),
+        trx,
+      );
+      return { status: 'active' as SepStatus, applied, group: next.group, groupOwner: owner.organisation };
     });
   }
 

@@ -119,6 +119,14 @@ export interface RegisteredSep {
 
 export class SepAlreadyRegistered extends Error {}
 
+/** The organisation a SeP group belongs to, as an administrator established it. */
+export interface GroupOwner {
+  group: string;
+  organisation: { id: string; name: string };
+  establishedBy: string;
+  establishedAt: number;
+}
+
 /** The SeP registrations, on knex. The only module that reads or writes the `sep` table. */
 export class SepStore {
   private readonly db: Database;
@@ -185,9 +193,13 @@ export class SepStore {
     await trx('sep').where({ client_id: clientId }).update({ client_secret: clientSecret, updated_at: Date.now() });
   }
 
-  /** Every SeP group that has a registration: where a citizen's pseudonyms can be. */
+  /**
+   * Every SeP group where a citizen's pseudonyms can be: a group with a SeP that is or was allowed
+   * to log people in (active or disabled; a pending SeP never issued anything). Only an
+   * administrator's act makes a group count here, not a registration.
+   */
   async listGroups(): Promise<string[]> {
-    const rows = (await this.db('sep').distinct('sep_group').orderBy('sep_group')) as Array<{ sep_group: string }>;
+    const rows = (await this.db('sep').whereIn('status', ['active', 'disabled']).distinct('sep_group').orderBy('sep_group')) as Array<{ sep_group: string }>;
     return rows.map((row) => row.sep_group);
   }
 
@@ -210,9 +222,29 @@ export class SepStore {
     return rows.map(fromRow);
   }
 
-  async listGroup(group: string): Promise<Sep[]> {
-    const rows = (await this.db('sep').where({ sep_group: group }).orderBy('created_at', 'asc')) as SepRow[];
+  async listGroup(group: string, trx: Queryable = this.db): Promise<Sep[]> {
+    const rows = (await trx('sep').where({ sep_group: group }).orderBy('created_at', 'asc')) as SepRow[];
     return rows.map(fromRow);
+  }
+
+  /** The organisation that owns a SeP group, if an administrator has established one. */
+  async groupOwner(group: string, trx: Queryable = this.db): Promise<GroupOwner | undefined> {
+    const row = (await trx('sep_group_owner').where({ sep_group: group }).first()) as
+      | { sep_group: string; organisation_id: string; organisation_name: string; established_by: string; established_at: number }
+      | undefined;
+    return row ? { group: row.sep_group, organisation: { id: row.organisation_id, name: row.organisation_name }, establishedBy: row.established_by, establishedAt: Number(row.established_at) } : undefined;
+  }
+
+  /**
+   * Records the owner of a group that has none yet (an administrator's act) and returns the owner
+   * that stands: when two approvals race for a new group, the first one wins and the second sees it.
+   */
+  async establishGroupOwner(group: string, organisation: { id: string; name: string }, actor: string, trx: Queryable): Promise<GroupOwner> {
+    await trx('sep_group_owner')
+      .insert({ sep_group: group, organisation_id: organisation.id, organisation_name: organisation.name, established_by: actor.slice(0, 200), established_at: Date.now() })
+      .onConflict('sep_group')
+      .ignore();
+    return (await this.groupOwner(group, trx))!;
   }
 
   async setLogAttributeValues(clientId: string, on: boolean, trx: Queryable = this.db): Promise<boolean> {

@@ -92,9 +92,14 @@ const TABLE: Array<[string, AuditRecord, AuditRecord]> = [
     { event: 'audit_exported', outcome: 'success', detail: { actor: 'cli', via: 'cli', filter: {}, format: 'csv' } },
   ],
   [
+    'sep_approved names the reviewed version and the group\'s organisation; applied only for a change',
+    events.sepApproved({ actor: 'admin', sepId: 's', approved: 'registration', digest: 'd', applied: [], group: 'g', groupOrganisationId: '1', organisationId: '1', allowedAttributes: [], minimumLoa: 'low' }),
+    { event: 'sep_approved', outcome: 'success', sepId: 's', detail: { actor: 'admin', approved: 'registration', digest: 'd', group: 'g', groupOrganisationId: '1', organisationId: '1', allowedAttributes: [], minimumLoa: 'low' } },
+  ],
+  [
     'sep_initial_token_issued keeps only the hash',
-    events.sepInitialTokenIssued({ actor: 'admin', expiresAt: 5, token: 'secret' }),
-    { event: 'sep_initial_token_issued', outcome: 'success', detail: { actor: 'admin', expiresAt: 5, tokenSha256: createHash('sha256').update('secret').digest('hex') } },
+    events.sepInitialTokenIssued({ actor: 'admin', expiresAt: 5, uses: 1, token: 'secret' }),
+    { event: 'sep_initial_token_issued', outcome: 'success', detail: { actor: 'admin', expiresAt: 5, uses: 1, tokenSha256: createHash('sha256').update('secret').digest('hex') } },
   ],
 ];
 

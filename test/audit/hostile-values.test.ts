@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { AuditRecord, StoredAuditRecord } from '../../src/audit/assertion-log.ts';
+import { createHash } from 'node:crypto';
+import { AUDIT_STRING_MAX, type AuditRecord, type StoredAuditRecord } from '../../src/audit/assertion-log.ts';
 import type { AuditTrail } from '../../src/audit/audit-trail.ts';
 import { exportedRecords, sinkOf, writeExport } from '../../src/audit/export.ts';
 import { verifyStoredLog } from '../../src/audit/verification.ts';
@@ -54,17 +55,40 @@ function hostileRecords(): AuditRecord[] {
   return records;
 }
 
-/** A stored record says exactly what was written: whole in its column, or whole in detail.intact. */
+/**
+ * What a stored record says of a written value: the value itself (in its column, or in
+ * detail.intact where the column cannot hold it), or — beyond AUDIT_STRING_MAX characters — its
+ * beginning, a marker and the SHA-256 of the whole value.
+ */
+function sameOrBounded(stored: unknown, written: unknown): void {
+  if (typeof written === 'string' && written.length > AUDIT_STRING_MAX) {
+    assert.equal(typeof stored, 'string');
+    assert.ok((stored as string).length < AUDIT_STRING_MAX + 200, 'bounded');
+    assert.ok((stored as string).includes(`sha256 ${createHash('sha256').update(written).digest('hex')}`), 'with the digest of the whole value');
+    return;
+  }
+  if (written && typeof written === 'object') {
+    for (const [key, item] of Object.entries(written)) sameOrBounded((stored as Record<string, unknown>)[key.length > 200 ? Object.keys(stored as object).find((k) => k.startsWith(key.slice(0, 100)))! : key], item);
+    return;
+  }
+  assert.deepEqual(stored, written);
+}
+
 function assertIntact(stored: StoredAuditRecord, written: AuditRecord): void {
+  if (stored.detail.truncated) {
+    // A detail too large as a whole keeps its beginning and the digest of all of it.
+    assert.match(String((stored.detail.truncated as { sha256: string }).sha256), /^[0-9a-f]{64}$/);
+    return;
+  }
   const intact = (stored.detail.intact ?? {}) as Record<string, string>;
   for (const [field, column] of [['sepId', 'sep_id'], ['requestId', 'request_id'], ['means', 'means'], ['pseudonym', 'pseudonym'], ['loa', 'loa'], ['reason', 'reason']] as const) {
     const value = written[field] as string;
     const shown = stored[field] as string;
-    assert.equal(intact[column] ?? shown, value, `${column} of ${String(written.detail?.name)}`);
+    sameOrBounded(intact[column] ?? shown, value);
     if (intact[column] !== undefined) assert.ok(!shown.includes('\u0000') && shown.length <= 200, `${column} column stays storable`);
   }
   const { intact: _intact, ...detail } = stored.detail;
-  assert.deepEqual(JSON.parse(JSON.stringify(detail)), JSON.parse(JSON.stringify(written.detail)));
+  sameOrBounded(JSON.parse(JSON.stringify(detail)), JSON.parse(JSON.stringify(written.detail)));
 }
 
 for (const backend of BACKENDS) {
@@ -86,12 +110,16 @@ for (const backend of BACKENDS) {
       fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    it('stores every value whole (in its column, or whole in detail.intact where the column cannot hold it)', async () => {
+    it('stores every value (in its column, or in detail.intact where the column cannot hold it), a huge one bounded with its digest', async () => {
       const stored = await trail.log.query();
       assert.equal(stored.length, written.length);
       stored.forEach((record, i) => assertIntact(record, written[i]!));
-      const huge = stored.find((record) => record.detail.name === 'huge')!;
-      assert.equal((huge.detail.intact as Record<string, string>).reason, HUGE);
+      const huge = stored[Object.keys(HOSTILE).indexOf('huge')]!;
+      assert.ok(huge.detail.truncated, 'a detail that big is kept as its beginning and digest');
+      // One record with a 100,000-character value in every field: a few kB in the log, not 1 MB.
+      const row = (await store.db('assertion_log').where({ seq: huge.seq }).first()) as Record<string, unknown>;
+      const size = Object.values(row).reduce<number>((sum, value) => sum + Buffer.byteLength(String(value ?? '')), 0);
+      assert.ok(size < 16 * 1024, `the stored record is ${size} bytes`);
       assert.equal(huge.reason!.length, 80);
       assert.ok(huge.reason!.endsWith('…'));
       const report = await verifyStoredLog(store.db, trail.keys.publicJwks, trail.seal);
@@ -140,7 +168,7 @@ describe('hostile values arriving through a real login', () => {
     await store.drop();
   });
 
-  it('keeps a hostile NameID and attribute value from a signed assertion intact where values are logged', async () => {
+  it('keeps a hostile NameID intact and a 100 kB attribute value bounded (with its digest) where values are logged', async () => {
     const sep = await brana_.registerSep({ allowedAttributes: ['CurrentGivenName', 'CurrentFamilyName', 'DateOfBirth', 'eMail'] });
     const env = { DATABASE_URL: store.url, BRANA_KEYS_DIR: await auditKeysDir(), BRANA_MODE: 'development' };
     assert.equal((await brana(['sep', 'log-values', sep.clientId, 'on'], env)).code, 0);
@@ -161,7 +189,10 @@ describe('hostile values arriving through a real login', () => {
 
     const resolved = (await recordsOfLogin(brana_.broker, started.codeVerifier)).find((r) => r.event === 'identity_resolved')!;
     assert.equal(resolved.detail.subject, nameId);
-    assert.deepEqual((resolved.detail.attributeValues as Record<string, string[]>).eMail, [email]);
+    const logged = (resolved.detail.attributeValues as Record<string, string[]>).eMail!;
+    assert.equal(logged.length, 1);
+    assert.ok(logged[0]!.startsWith(email.slice(0, 500)) && logged[0]!.length < 700, 'bounded: one login cannot write 100 kB to the log');
+    assert.ok(logged[0]!.endsWith(`sha256 ${createHash('sha256').update(email).digest('hex')}]`), 'the digest of the whole value');
     const report = await verifyStoredLog(brana_.broker.db, brana_.broker.audit.keys.publicJwks, brana_.broker.audit.seal);
     assert.equal(report.intact, true, JSON.stringify(report.problems));
   });

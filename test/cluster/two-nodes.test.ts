@@ -249,6 +249,7 @@ describe('a cluster: two nodes, one login (PostgreSQL, shared keys, TLS-terminat
     const setCookie = ([] as string[]).concat(cookies.headers['set-cookie'] ?? []);
     assert.ok(setCookie.length >= 2, `interaction cookies: ${setCookie.join(' | ')}`);
     for (const cookie of setCookie) assert.match(cookie, /;\s*secure/i, cookie);
+    for (const cookie of setCookie) assert.match(cookie, /^__(Host|Secure)-/, `a sibling sub-domain cannot plant it: ${cookie}`);
     const language = await supertest(proxy.origin).get('/language?to=en&back=/').ca(proxy.ca).redirects(0);
     assert.match(String(language.headers['set-cookie']), /brana_lang=en;.*Secure/);
     assert.match(String(language.headers['strict-transport-security']), /max-age=/);

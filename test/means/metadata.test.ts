@@ -114,7 +114,7 @@ describe('metadata that keeps itself current', () => {
       assert.match(String(status!.error), /not readable XML/);
 
       assert.ok((await loginThrough(brana, 'external', keyB())).code, 'logins go on with the last good metadata');
-      const health = await supertest(brana.url.origin).get('/health/metadata');
+      const health = await supertest(brana.url.origin).get('/health/metadata').set('Authorization', `Bearer ${(await brana.broker.operators.issue('monitor', `monitor ${Math.random()}`)).token}`);
       assert.equal(health.status, 200);
       assert.equal(health.body.status, 'degraded');
       const external = (health.body.means as Array<Record<string, unknown>>).find((item) => item.means === 'external')!;
@@ -132,7 +132,7 @@ describe('metadata that keeps itself current', () => {
     });
 
     it('stops a means whose metadata has expired, with a page offering the others', async () => {
-      const health = await supertest(brana.url.origin).get('/health/metadata');
+      const health = await supertest(brana.url.origin).get('/health/metadata').set('Authorization', `Bearer ${(await brana.broker.operators.issue('monitor', `monitor ${Math.random()}`)).token}`);
       const expired = (health.body.means as Array<Record<string, unknown>>).find((item) => item.means === 'expired-idp')!;
       assert.equal(expired.state, 'expired');
       assert.equal(expired.available, false);

@@ -5,7 +5,7 @@ import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { hiddenFields } from '../support/html.ts';
 import { PNG_LOGO } from '../support/images.ts';
 import { Citizen, completeLogin } from '../support/login-driver.ts';
-import { adminToken, registrationMetadata, selfRegister } from '../support/self-service.ts';
+import { adminToken, registrationMetadata, reviewAndApprove, selfRegister } from '../support/self-service.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
 /**
@@ -29,7 +29,7 @@ describe('registrations, tiles and My account on PostgreSQL', () => {
     const api = supertest(brana.url.origin);
     const admin = await adminToken(brana);
     const sep = await selfRegister(brana, registrationMetadata());
-    assert.equal((await api.post(`/admin/seps/${sep.clientId}/approve`).set('Authorization', `Bearer ${admin}`)).status, 200);
+    assert.equal((await reviewAndApprove(brana.url.origin, admin, sep.clientId)).status, 200);
     const redirectUri = (sep.body.redirect_uris as string[])[0]!;
     await completeLogin(brana.url.origin, { clientId: sep.clientId, clientSecret: sep.clientSecret, redirectUri }, { means: 'eobcanka', login: '100000001', scope: 'openid profile', permanent: true });
 

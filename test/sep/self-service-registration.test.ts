@@ -8,7 +8,7 @@ import { sepKeyFetch } from '../../src/oidc/provider.ts';
 import { SepRegistration } from '../../src/sep/sep-registration.ts';
 import { codesIssuedTo } from '../support/audit.ts';
 import { authorizationResponse, chooseMeans, completeLogin, decideConsent, loginAtIdp, postToAcs, startLogin } from '../support/login-driver.ts';
-import { MANY_REGISTRATIONS, adminToken, initialAccessToken, registrationMetadata, selfRegister } from '../support/self-service.ts';
+import { MANY_REGISTRATIONS, adminToken, initialAccessToken, registrationMetadata, reviewAndApprove, selfRegister } from '../support/self-service.ts';
 import { sepDocument, startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
 async function sepCount(brana: TestBroker): Promise<number> {
@@ -29,7 +29,7 @@ describe('SeP self-service registration (RFC 7591/7592) and approval', () => {
   });
   after(async () => brana.close());
 
-  const approve = (clientId: string) => api().post(`/admin/seps/${clientId}/approve`).set('Authorization', `Bearer ${admin}`);
+  const approve = (clientId: string) => reviewAndApprove(brana.url.origin, admin, clientId);
 
   it('registers a municipal portal as pending with an initial access token, and records it', async () => {
     const registered = await selfRegister(brana, registrationMetadata());
@@ -139,7 +139,7 @@ describe('SeP self-service registration (RFC 7591/7592) and approval', () => {
     const read = await api().get(new URL(registered.registrationClientUri).pathname).set('Authorization', `Bearer ${registered.registrationAccessToken}`);
     assert.equal(read.status, 401, 'a refused registration is gone for its SeP');
     assert.equal((await api().post(`/admin/seps/${registered.clientId}/reject`).set('Authorization', `Bearer ${admin}`).send({})).status, 400);
-    assert.equal((await api().post('/admin/seps/no-such-sep/approve').set('Authorization', `Bearer ${admin}`)).status, 404);
+    assert.equal((await api().post('/admin/seps/no-such-sep/approve').set('Authorization', `Bearer ${admin}`).send({ digest: '0'.repeat(64) })).status, 404);
   });
 
   const refusals: Array<[string, Record<string, unknown>, RegExp, string]> = [

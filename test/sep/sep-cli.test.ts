@@ -121,10 +121,20 @@ describe('brana sep (the SeP registration CLI)', () => {
 
       const waiting = JSON.parse((await brana(['sep', 'list', '--pending'], brokerEnv)).stdout) as Array<{ clientId: string; status: string }>;
       assert.deepEqual(waiting.map((s) => [s.clientId, s.status]), [[clientId, 'pending']]);
-      const approved = await brana(['sep', 'approve', clientId], brokerEnv);
+      const shown = JSON.parse((await brana(['sep', 'show', clientId], brokerEnv)).stdout) as { approval: { awaiting: string; digest: string; establishesGroup: boolean } };
+      assert.equal(shown.approval.awaiting, 'registration');
+      assert.equal(waiting[0] && (waiting[0] as unknown as { approvalDigest: string }).approvalDigest, shown.approval.digest, 'sep list --pending shows the same digest');
+      const unnamed = await brana(['sep', 'approve', clientId], brokerEnv);
+      assert.equal(unnamed.code, 2);
+      assert.match(unnamed.stderr, /--digest: required/);
+      const stale = await brana(['sep', 'approve', clientId, '--digest', 'a'.repeat(64)], brokerEnv);
+      assert.equal(stale.code, 2);
+      assert.match(stale.stderr, /is not the version you reviewed/);
+      assert.equal((await broker.broker.seps.find(clientId))?.status, 'pending', 'a refused approval changes nothing');
+      const approved = await brana(['sep', 'approve', clientId, '--digest', shown.approval.digest], brokerEnv);
       assert.equal(approved.code, 0, approved.stderr);
       assert.equal((JSON.parse(approved.stdout) as { status: string }).status, 'active');
-      const again = await brana(['sep', 'approve', clientId], brokerEnv);
+      const again = await brana(['sep', 'approve', clientId, '--digest', shown.approval.digest], brokerEnv);
       assert.equal(again.code, 2);
       assert.match(again.stderr, /has nothing waiting for approval/);
       assert.equal((await brana(['sep', 'reject', clientId, '--reason', 'x'], brokerEnv)).code, 2);
@@ -163,7 +173,10 @@ describe('brana sep (the SeP registration CLI)', () => {
       assert.equal((await brana(['tile', 'reject', 'x1', '--reason', 'no'], brokerEnv)).code, 2);
 
       assert.equal((await brana(['sep', 'initial-token', '--days', '365'], brokerEnv)).code, 2);
-      assert.equal((await brana(['sep', 'approve', 'no-such-client'], brokerEnv)).code, 2);
+      const noUse = await brana(['sep', 'initial-token', '--uses', '0'], brokerEnv);
+      assert.equal(noUse.code, 2);
+      assert.match(noUse.stderr, /--uses: must be a whole number of registrations between 1 and 100/);
+      assert.equal((await brana(['sep', 'approve', 'no-such-client', '--digest', 'a'.repeat(64)], brokerEnv)).code, 2);
     } finally {
       await broker.close();
     }

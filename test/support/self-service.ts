@@ -69,3 +69,13 @@ export async function selfRegister(brana: TestBroker, metadata: Record<string, u
     body,
   };
 }
+
+/**
+ * An administrator reviews a SeP (`GET /admin/seps/:id`) and approves exactly the version reviewed,
+ * naming its digest, as the admin API requires.
+ */
+export async function reviewAndApprove(origin: string, admin: string, clientId: string): Promise<supertest.Response> {
+  const review = await supertest(origin).get(`/admin/seps/${clientId}`).set('Authorization', `Bearer ${admin}`);
+  const digest = (review.body as { approval?: { digest?: string } | null }).approval?.digest ?? '0'.repeat(64);
+  return supertest(origin).post(`/admin/seps/${clientId}/approve`).set('Authorization', `Bearer ${admin}`).send({ digest });
+}

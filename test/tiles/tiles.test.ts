@@ -3,7 +3,7 @@ import supertest from 'supertest';
 import { LogoRejected, inspectLogo } from '../../src/tiles/logo.ts';
 import { JPEG_LOGO, PNG_LOGO, solidPng } from '../support/images.ts';
 import { completeLogin } from '../support/login-driver.ts';
-import { MANY_REGISTRATIONS, adminToken, registrationMetadata, selfRegister, type SelfRegistered } from '../support/self-service.ts';
+import { MANY_REGISTRATIONS, adminToken, registrationMetadata, reviewAndApprove, selfRegister, type SelfRegistered } from '../support/self-service.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
 describe('tile logos are images, decided by their bytes', () => {
@@ -57,7 +57,7 @@ describe('Citizen-Portal tiles: request, conditions, approval, catalogue', () =>
   /** A self-registered SeP, approved, with `logins` completed logins through Brána. */
   async function connectedSep(logins = 1): Promise<SelfRegistered> {
     const sep = await selfRegister(brana, registrationMetadata());
-    assert.equal((await api().post(`/admin/seps/${sep.clientId}/approve`).set('Authorization', `Bearer ${admin}`)).status, 200);
+    assert.equal((await reviewAndApprove(brana.url.origin, admin, sep.clientId)).status, 200);
     for (let i = 0; i < logins; i += 1) {
       await completeLogin(brana.url.origin, { clientId: sep.clientId, clientSecret: sep.clientSecret, redirectUri: (sep.body.redirect_uris as string[])[0]! }, { means: 'eobcanka', login: '100000001' });
     }
