@@ -17,6 +17,20 @@ export interface WeekStatistics {
   registeredPersons: number;
 }
 
+/** The most rows a table shows; the rest are summed in one row named OTHER_ROWS. */
+export const TOP_ROWS = 20;
+/** A name no SeP id or reason can have. */
+export const OTHER_ROWS = '(other)';
+
+/**
+ * The largest rows, and the rest summed in one: the reasons and SeP ids come from the log, where
+ * anyone who reaches Brána can add new ones, so a table never grows with them.
+ */
+function topRows(sorted: Array<{ id: string; n: number }>): Array<{ id: string; n: number }> {
+  if (sorted.length <= TOP_ROWS) return sorted;
+  return [...sorted.slice(0, TOP_ROWS), { id: OTHER_ROWS, n: sorted.slice(TOP_ROWS).reduce((sum, row) => sum + row.n, 0) }];
+}
+
 export interface LoginStatistics {
   timeZone: string;
   from: string;
@@ -118,8 +132,8 @@ export async function loginStatistics(db: Database, period: StatisticsPeriod): P
     .groupBy('reason')) as Array<{ reason: string | null; n: number | string }>;
 
   const byCount = <T extends { id: string }>(a: T & { n: number }, b: T & { n: number }) => b.n - a.n || (a.id < b.id ? -1 : 1);
-  const loginsBySep = bySep.map((row) => ({ id: row.sep_id ?? 'unknown', n: Number(row.n) })).sort(byCount).map((row) => ({ sepId: row.id, logins: row.n }));
-  const failuresByReason = failures.map((row) => ({ id: row.reason ?? 'unknown', n: Number(row.n) })).sort(byCount).map((row) => ({ reason: row.id, count: row.n }));
+  const loginsBySep = topRows(bySep.map((row) => ({ id: row.sep_id ?? 'unknown', n: Number(row.n) })).sort(byCount)).map((row) => ({ sepId: row.id, logins: row.n }));
+  const failuresByReason = topRows(failures.map((row) => ({ id: row.reason ?? 'unknown', n: Number(row.n) })).sort(byCount)).map((row) => ({ reason: row.id, count: row.n }));
   const means = [...meansTotals].map(([id, n]) => ({ id, n })).sort(byCount).map((row) => ({ id: row.id, logins: row.n }));
 
   return {

@@ -29,6 +29,7 @@ for (const backend of BACKENDS) {
     let monitor: string;
     let sepA: string;
     let sepB: string;
+    let now = 0;
 
     before(async () => {
       store = backend === 'postgres' ? await createTestDatabase('postgres') : undefined;
@@ -39,7 +40,6 @@ for (const backend of BACKENDS) {
       monitor = (await brana.broker.operators.issue('monitor', 'prometheus')).token;
       sepA = (await brana.registerSep({ name: { cs: 'Portál Hradce Králové', en: 'Hradec Králové portal' } })).clientId;
       sepB = (await brana.registerSep({ name: { cs: 'Očkovací portál <b>', en: 'Vaccination portal <b>' }, group: 'ockovani' })).clientId;
-      let now = 0;
       trail = await openTestTrail(brana.broker.db, {}, () => now);
       // Three weeks around the change to summer time (Sunday 31 March 2024, 02:00 → 03:00).
       await seed(trail, (ms) => (now = ms), [
@@ -105,6 +105,19 @@ for (const backend of BACKENDS) {
       const english = await http.get('/stats').query({ until: '2024-04-07', weeks: '3' }).set('Cookie', 'brana_lang=en').set('Authorization', `Bearer ${monitor}`);
       assert.match(english.text, /<h1>Login statistics<\/h1>/);
       assert.match(english.text, /Growth of registrations/);
+    });
+
+    it('shows the 20 most frequent failure reasons and sums the rest in one row, however many kinds anyone writes', async () => {
+      // Reasons such as oidc_<error> carry what an identity means (or anyone at its callback) wrote.
+      const rows: Array<[string, AuditRecord, number?]> = Array.from({ length: 30 }, (_, i) => [`2024-06-0${3 + (i % 5)}T10:00:00+02:00`, failure(`oidc_invented_${String(i).padStart(2, '0')}`), i < 3 ? 5 : 1]);
+      await seed(trail, (ms) => (now = ms), rows);
+      const response = await http.get('/stats.json').query({ until: '2024-06-09', weeks: '1' }).set('Authorization', `Bearer ${auditor}`);
+      assert.equal(response.status, 200);
+      const reasons = response.body.failuresByReason as Array<{ reason: string; count: number }>;
+      assert.equal(reasons.length, 21);
+      assert.deepEqual(reasons.slice(0, 3).map((row) => row.count), [5, 5, 5]);
+      assert.deepEqual(reasons.at(-1), { reason: '(other)', count: 10 });
+      assert.equal(response.body.totals.failures, 3 * 5 + 27);
     });
 
     it('asks a browser for the credential and lets every operator role in, nobody else', async () => {
