@@ -1,5 +1,5 @@
 /**
- * Counts the attacks the security suites run, by family, for the table at the end of
+ * Counts the attacks the security suites (test/security/) and the adapter-level tables (test/upstream/) run, by family, for the table at the end of
  * docs/SECURITY.md: `node scripts/count-attacks.ts`. A count is the number of mocha tests (`it`)
  * each file defines, table-driven ones included, as mocha's dry run lists them (nothing is
  * run). A fuzzing test counts once, however many inputs it generates; a control test (the genuine
@@ -27,11 +27,22 @@ const FAMILIES: Record<string, string> = {
   'broker-privacy.test.ts': 'privacy (what the broker links and releases)',
   'registration-approval.test.ts': 'SeP registration and approval',
   'dependency-floor.test.ts': 'dependency floor',
+  'saml-adapter.test.ts': 'SAML answers at the adapter, one reason each (valid, signatures, wrapping, content, encryption)',
+  'oidc-adapter.test.ts': 'upstream OIDC answers at the adapter, one reason each',
 };
 
+/** The suites that attack Brána: the HTTP-level security suites, and the adapter-level tables. */
+const FOLDERS = ['test/security', 'test/upstream'];
+
 const root = path.resolve(import.meta.dirname, '..');
-const files = fs.readdirSync(path.join(root, 'test/security')).filter((name) => name.endsWith('.test.ts')).sort();
-const out = execFileSync(path.join(root, 'node_modules/.bin/mocha'), ['--no-config', '--extension', 'ts', '--dry-run', '--reporter', 'json', ...files.map((name) => `test/security/${name}`)], {
+const files = FOLDERS.flatMap((folder) =>
+  fs
+    .readdirSync(path.join(root, folder))
+    .filter((name) => name.endsWith('.test.ts'))
+    .sort()
+    .map((name) => `${folder}/${name}`),
+);
+const out = execFileSync(path.join(root, 'node_modules/.bin/mocha'), ['--no-config', '--extension', 'ts', '--dry-run', '--reporter', 'json', ...files], {
   cwd: root,
   encoding: 'utf8',
   env: { ...process.env, LOG_LEVEL: 'error' },
@@ -39,9 +50,9 @@ const out = execFileSync(path.join(root, 'node_modules/.bin/mocha'), ['--no-conf
 });
 const report = JSON.parse(out.slice(out.indexOf('{'))) as { tests: Array<{ file: string }> };
 const counts = new Map<string, number>();
-for (const test of report.tests) counts.set(path.basename(test.file), (counts.get(path.basename(test.file)) ?? 0) + 1);
+for (const test of report.tests) counts.set(path.relative(root, test.file), (counts.get(path.relative(root, test.file)) ?? 0) + 1);
 
 console.log('| family | file | tests |');
 console.log('|---|---|---:|');
-for (const name of files) console.log(`| ${FAMILIES[name] ?? '(no family named yet)'} | \`test/security/${name}\` | ${counts.get(name) ?? 0} |`);
+for (const file of files) console.log(`| ${FAMILIES[path.basename(file)] ?? '(no family named yet)'} | \`${file}\` | ${counts.get(file) ?? 0} |`);
 console.log(`| **all** | | **${report.tests.length}** |`);
