@@ -50,7 +50,12 @@ export interface SamlMeansSettings {
   /** Certificates (PEM) of which one must have signed the metadata; empty: signature not required. */
   metadataTrustAnchors: string[];
   requestedAttributes: AttributeId[];
+  /** The Response itself must carry a valid signature (NIA's profile); by default it may be unsigned. */
   requireSignedResponse: boolean;
+  /** The Assertion itself must carry a valid signature (NIA's profile); by default the Response's may cover it. */
+  requireSignedAssertion: boolean;
+  /** The means' own AuthnContextClassRef URIs and the eIDAS LoA each stands for (eIDAS URIs need no entry). */
+  authnContextMap: Record<string, Loa>;
 }
 
 export interface OidcMeansSettings {
@@ -79,7 +84,12 @@ const samlSchema = z
     entityId: z.string().min(1).nullable().default(null),
     metadataTrustAnchor: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).nullable().default(null),
     requestedAttributes: z.array(attributeId).default(['CurrentGivenName', 'CurrentFamilyName', 'DateOfBirth', 'PlaceOfBirth']),
-    requireSignedResponse: z.boolean().default(true),
+    // Defaults that interoperate: a valid signature of the means must cover the Assertion, whichever
+    // element carries it (SimpleSAMLphp signs the Assertion, Shibboleth the Response). NIA's means
+    // require both, in their files.
+    requireSignedResponse: z.boolean().default(false),
+    requireSignedAssertion: z.boolean().default(false),
+    authnContextMap: z.record(z.string().url('must be a URI'), z.enum(LOA_LEVELS)).default({}),
   })
   .strict();
 
@@ -211,6 +221,8 @@ export function readIdentityMeansFile(file: string): IdentityMeans {
       metadataTrustAnchors: readTrustAnchors(saml.metadataTrustAnchor, dir, source),
       requestedAttributes: saml.requestedAttributes,
       requireSignedResponse: saml.requireSignedResponse,
+      requireSignedAssertion: saml.requireSignedAssertion,
+      authnContextMap: saml.authnContextMap,
     },
   };
 }

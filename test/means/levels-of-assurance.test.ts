@@ -122,10 +122,10 @@ describe('levels of assurance', () => {
       assert.equal(await codesIssuedTo(brana.broker, high.clientId), 0);
     });
 
-    it('refuses an authentication context that is no eIDAS LoA', async () => {
+    it('refuses an authentication context that is no eIDAS LoA and that the means does not map', async () => {
       const sep = await brana.registerSep();
       const attempt = await forged(sep, 'eobcanka', '100000001', { loa: 'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport' });
-      assert.equal(attempt.reason, 'loa_missing');
+      assert.equal(attempt.reason, 'loa_unmapped');
     });
 
     it('caps what a substantial means signs at substantial, so that a session from it steps up for high', async () => {

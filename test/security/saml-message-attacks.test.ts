@@ -243,7 +243,7 @@ describe('SAML message attacks (messages made with xmlsec1)', () => {
 
     it('refuses an unknown LoA, and a LoA placed outside the signed assertion', async () => {
       const { l, idp } = await login('eobcanka', { minimumLoa: 'high' });
-      await expectRefused(bed, l, base64(await signedAnswer(idp, l, { classRef: 'http://eidas.europa.eu/LoA/veryhigh' })), ['loa_missing']);
+      await expectRefused(bed, l, base64(await signedAnswer(idp, l, { classRef: 'http://eidas.europa.eu/LoA/veryhigh' })), ['loa_unmapped']);
       // The response of a means that accepts assertion-only signatures is the attacker's to write;
       // a LoA there means nothing (and this SeP needs more than the means can give at all).
       const second = await login('nia-id', { minimumLoa: 'substantial' });

@@ -96,6 +96,6 @@ describe('attacks through an upstream OpenID Provider (a bank answering with for
   }
 
   it('refuses an ID token claiming no eIDAS level of assurance', async () => {
-    await expectRefused((claims, b) => b.sign({ ...claims, acr: 'urn:bank:password' }), ['loa_missing']);
+    await expectRefused((claims, b) => b.sign({ ...claims, acr: 'urn:bank:password' }), ['loa_unmapped']);
   });
 });

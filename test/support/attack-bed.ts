@@ -30,7 +30,7 @@ function writeProviders(dir: string): void {
       administrator: { cs: 'Digitální a informační agentura', en: 'Digital and Information Agency' },
       loa: 'substantial',
       protocol: 'saml',
-      saml: { metadata: null, requireSignedResponse: false },
+      saml: { metadata: null, requireSignedResponse: false, requireSignedAssertion: true },
     }),
   );
 }

@@ -97,7 +97,7 @@ const ROWS: Row[] = [
   { name: 'a token response without an ID token', idToken: () => undefined, outcome: refused('id_token_invalid') },
   { name: 'an ID token that is not a JWT', idToken: () => 'not.a.jwt', outcome: refused('id_token_invalid') },
   { name: 'an ID token without acr', idToken: signed({ acr: undefined }), outcome: refused('loa_missing') },
-  { name: 'an ID token with an acr no eIDAS level stands for', idToken: signed({ acr: 'urn:bank:password' }), outcome: refused('loa_missing') },
+  { name: 'an ID token with an acr no eIDAS level stands for', idToken: signed({ acr: 'urn:bank:password' }), outcome: refused('loa_unmapped') },
 ];
 
 function oidcMeans(bank: HostileBank, dir: string): OidcMeans {

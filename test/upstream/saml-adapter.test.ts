@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inflateRawSync } from 'node:zlib';
 import type { Element } from '@xmldom/xmldom';
 import type { AttributeId } from '../../src/domain/attributes.ts';
 import type { Loa } from '../../src/domain/loa.ts';
@@ -80,7 +81,11 @@ interface Bed {
   attacker: KeyFiles;
   /** A genuine answer per means, signed as that means sends it, for the surgery rows. */
   genuine: Record<MeansId, SignedPieces>;
+  /** nia-id's IdP behind a means file with the defaults (no signature required of either element) and a LoA map. */
+  interop: SamlAdapter;
 }
+
+const PASSWORD = 'urn:oasis:names:tc:SAML:2.0:ac:classes:Password';
 
 type Outcome = { identity: { acr: Loa; assertionId: string; subject: string; attributes: Partial<Record<AttributeId, string[]>> } } | { reason: string; outward: UpstreamOutward };
 
@@ -496,7 +501,7 @@ const MESSAGE: Row[] = [
     },
     outcome: refused('authn_failed_in_attribute', 'authn_failed'),
   },
-  { name: 'an unknown LoA', means: 'eobcanka', answer: (bed) => plain(bed, 'eobcanka', { classRef: 'http://eidas.europa.eu/LoA/veryhigh' }), outcome: refused('loa_missing') },
+  { name: 'an unknown LoA', means: 'eobcanka', answer: (bed) => plain(bed, 'eobcanka', { classRef: 'http://eidas.europa.eu/LoA/veryhigh' }), outcome: refused('loa_unmapped') },
   { name: 'an empty AuthnContextClassRef', means: 'nia-id', answer: (bed) => plain(bed, 'nia-id', { classRef: '' }), outcome: refused('loa_missing') },
   {
     name: 'an attribute stated twice',
@@ -630,7 +635,7 @@ async function startBed(keysDir: string): Promise<Bed> {
     workspace.newKeyPair('idp-eobcanka'),
     workspace.newKeyPair('idp-nia-id'),
   ]);
-  const bed: Bed = { workspace, attacker, idp: {} as Bed['idp'], adapter: {} as Bed['adapter'], requestId: {} as Bed['requestId'], genuine: {} as Bed['genuine'] };
+  const bed: Bed = { workspace, attacker, idp: {} as Bed['idp'], adapter: {} as Bed['adapter'], requestId: {} as Bed['requestId'], genuine: {} as Bed['genuine'], interop: {} as SamlAdapter };
   await Promise.all(
     MEANS.map(async (id, index) => {
       const entityId = `https://idp.${id}.test.example/metadata`;
@@ -638,6 +643,10 @@ async function startBed(keysDir: string): Promise<Bed> {
       const metadata = await identityProviderMetadata(id, idpMetadataXml({ entityId, ssoUrl: `https://idp.${id}.test.example/sso`, certificates: [certificate] }));
       const adapter = new SamlAdapter({ means: samlMeans(id, { requireSignedResponse: RESPONSE_SIGNED[id] }), metadata, keys, publicUrl: PUBLIC_URL, now: () => NOW });
       bed.adapter[id] = adapter;
+      if (id === 'nia-id') {
+        const interopMeans = samlMeans(id, { requireSignedResponse: false, requireSignedAssertion: false, authnContextMap: { [PASSWORD]: 'substantial', 'urn:example:bank:strong': 'high' } });
+        bed.interop = new SamlAdapter({ means: interopMeans, metadata, keys, publicUrl: PUBLIC_URL, now: () => NOW });
+      }
       bed.requestId[id] = (await adapter.startLogin({ minimumLoa: 'low', forceAuthn: false, spType: 'public' })).requestId;
       // The IdP knows Brána from its SP metadata only.
       const idp = new IndependentIdp({ means: id, entityId, keys: idpKeys[index]! }, serviceProviderFromMetadata(adapter.serviceProviderMetadata(), id, workspace), workspace);
@@ -775,4 +784,74 @@ describe('statusReason: a closed set of log reasons for SAML error statuses', ()
       assert.deepEqual(statusReason(top, second), expected);
     });
   }
+});
+
+describe('SamlAdapter with the defaults that interoperate: a valid signature of the means must cover the assertion, whichever element carries it', () => {
+  const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'brana-saml-interop-keys-'));
+  let bed: Bed;
+  const idp = () => bed.idp['nia-id'];
+  const fields = (loa: string = LOA.high) => idp().assertionFields(at(bed, 'nia-id'), JAN_NOVAK, loa);
+  const unsignedAssertion = (loa?: string) => assertionXml(fields(loa));
+  const response = (assertion: string) => idp().responseFields(at(bed, 'nia-id'), assertion);
+  const gcm = (assertion: string) => idp().encrypted(assertion, AES_GCM);
+  const cbc = (assertion: string) => idp().encrypted(assertion, NIA_ENCRYPTION);
+
+  const rows: Array<{ name: string; answer(): Promise<string>; outcome: 'accepted' | string; acr?: Loa; adapter?: 'interop' | 'nia-id' }> = [
+    { name: 'SimpleSAMLphp\'s default: the Assertion signed, the Response not', answer: async () => responseXml(response(await idp().signedAssertion(fields()))), outcome: 'accepted', acr: 'substantial' },
+    { name: 'Shibboleth\'s default without encryption: the Response signed, the Assertion not', answer: async () => idp().signedResponse(response(unsignedAssertion())), outcome: 'accepted', acr: 'substantial' },
+    { name: 'Shibboleth\'s default: the Response signed, the Assertion unsigned and encrypted with AES-GCM', answer: async () => idp().signedResponse(response(await gcm(unsignedAssertion()))), outcome: 'accepted', acr: 'substantial' },
+    { name: 'the Response signed, the Assertion unsigned and encrypted with AES-CBC', answer: async () => idp().signedResponse(response(await cbc(unsignedAssertion()))), outcome: 'accepted', acr: 'substantial' },
+    { name: 'an unsigned Response around a signed Assertion encrypted with AES-GCM', answer: async () => responseXml(response(await gcm(await idp().signedAssertion(fields())))), outcome: 'accepted', acr: 'substantial' },
+    { name: 'a mapped AuthnContextClassRef (Password → substantial)', answer: async () => responseXml(response(await idp().signedAssertion(fields(PASSWORD)))), outcome: 'accepted', acr: 'substantial' },
+    { name: 'a mapped "high" from a means registered as substantial (capped)', answer: async () => responseXml(response(await idp().signedAssertion(fields('urn:example:bank:strong')))), outcome: 'accepted', acr: 'substantial' },
+    { name: 'an AuthnContextClassRef the means does not map', answer: async () => responseXml(response(await idp().signedAssertion(fields('urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken')))), outcome: 'loa_unmapped' },
+    { name: 'no signature at all', answer: async () => responseXml(response(unsignedAssertion())), outcome: 'signature_invalid' },
+    { name: 'an unsigned Response around a signed Assertion encrypted with AES-CBC (a padding oracle otherwise)', answer: async () => responseXml(response(await cbc(await idp().signedAssertion(fields())))), outcome: 'signature_invalid' },
+    { name: 'an unsigned Response around an unsigned Assertion encrypted with AES-GCM (anyone can encrypt to Brána)', answer: async () => responseXml(response(await gcm(unsignedAssertion()))), outcome: 'signature_invalid' },
+    { name: 'an unsigned Response around an Assertion an attacker signed and encrypted with AES-GCM', answer: async () => responseXml(response(await gcm(await idp().signedAssertion(fields(), {}, bed.attacker)))), outcome: 'signature_invalid' },
+    { name: 'the Response signed by an attacker around an unsigned Assertion', answer: async () => idp().signedResponse(response(unsignedAssertion()), {}, bed.attacker), outcome: 'signature_invalid' },
+    { name: 'a signed Response around an Assertion whose own signature is an attacker\'s', answer: async () => idp().signedResponse(response(await idp().signedAssertion(fields(), {}, bed.attacker))), outcome: 'signature_invalid' },
+    { name: 'a signed Response around an unsigned Assertion, at a means that requires signed assertions (NIA)', answer: async () => idp().signedResponse(response(unsignedAssertion())), outcome: 'signature_invalid', adapter: 'nia-id' },
+    { name: 'a signed Response around an unsigned encrypted Assertion, at a means that requires signed assertions (NIA)', answer: async () => idp().signedResponse(response(await gcm(unsignedAssertion()))), outcome: 'signature_invalid', adapter: 'nia-id' },
+  ];
+  let answers: string[];
+
+  before(async () => {
+    bed = await startBed(keysDir);
+    answers = await Promise.all(rows.map((row) => row.answer()));
+  });
+  after(() => {
+    bed?.workspace.remove();
+    fs.rmSync(keysDir, { recursive: true, force: true });
+  });
+
+  it('asks such a means, in its own words, for exactly the contexts that reach the minimum; an eIDAS means for the eIDAS minimum', async () => {
+    const requested = async (adapter: SamlAdapter, minimumLoa: Loa) => {
+      const handoff = await adapter.startLogin({ minimumLoa, forceAuthn: false, spType: 'public' });
+      assert.equal(handoff.kind, 'redirect');
+      const request = inflateRawSync(Buffer.from(new URL(handoff.kind === 'redirect' ? handoff.url : '').searchParams.get('SAMLRequest')!, 'base64')).toString('utf8');
+      const context = /<samlp:RequestedAuthnContext[^>]*Comparison="([a-z]+)"[^>]*>(.*?)<\/samlp:RequestedAuthnContext>/.exec(request);
+      assert.ok(context, request);
+      return { comparison: context[1], uris: [...context[2]!.matchAll(/<saml:AuthnContextClassRef[^>]*>([^<]+)</g)].map((m) => m[1]) };
+    };
+    assert.deepEqual(await requested(bed.interop, 'substantial'), { comparison: 'exact', uris: [PASSWORD, 'urn:example:bank:strong'] });
+    assert.deepEqual(await requested(bed.interop, 'high'), { comparison: 'exact', uris: ['urn:example:bank:strong'] });
+    assert.deepEqual(await requested(bed.adapter['nia-id'], 'substantial'), { comparison: 'minimum', uris: [LOA.substantial] });
+  });
+
+  rows.forEach((row, index) => {
+    it(`${row.outcome === 'accepted' ? 'accepts' : `refuses (${row.outcome})`} ${row.name}`, async () => {
+      const adapter = row.adapter === 'nia-id' ? bed.adapter['nia-id'] : bed.interop;
+      const expected = expectedRequest(bed, 'nia-id');
+      if (row.outcome === 'accepted') {
+        const identity = await handle(adapter, base64(answers[index]!), expected);
+        assert.equal(identity.acr, row.acr);
+        assert.deepEqual(identity.attributes, JAN_ATTRIBUTES);
+        assert.equal(identity.requestId, bed.requestId['nia-id']);
+        return;
+      }
+      const err = await refusalOf(() => handle(adapter, base64(answers[index]!), expected));
+      assert.equal(err.reason, row.outcome, err.message);
+    });
+  });
 });

@@ -149,8 +149,10 @@ export class OidcAdapter implements UpstreamAdapter<OidcAnswer> {
     if (claims.iat > latest || (typeof claims.auth_time === 'number' && claims.auth_time > latest)) {
       throw new UpstreamRejected('id_token_invalid', 'invalid_response', 'issued in the future');
     }
+    if (typeof claims.acr !== 'string' || !claims.acr) throw new UpstreamRejected('loa_missing', 'invalid_response');
     const asserted = this.loaOf(claims.acr);
-    if (!asserted) throw new UpstreamRejected('loa_missing', 'invalid_response');
+    // Neither an eIDAS URI nor a value the means file maps: not a level Brána can vouch for.
+    if (!asserted) throw new UpstreamRejected('loa_unmapped', 'invalid_response');
 
     const source: Record<string, unknown> = { ...claims };
     if (this.means.oidc.userinfo) {

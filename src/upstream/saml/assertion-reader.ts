@@ -13,6 +13,8 @@ export interface AssertionExpectations {
   acsUrl: string;
   /** Brána's entity id for this means: the only audience it accepts. */
   audience: string;
+  /** The means' own AuthnContextClassRef URIs and the eIDAS LoA each stands for. */
+  authnContextMap: Readonly<Record<string, Loa>>;
   requestId: string;
   /** The means' registered maximum LoA. */
   maximumLoa: Loa;
@@ -103,8 +105,11 @@ export function readVerifiedAssertion(assertionXml: string, expected: AssertionE
     const authnInstant = time(statement.getAttribute('AuthnInstant'), 'AuthnStatement/@AuthnInstant');
     const context = requiredChild(statement, NS.assertion, 'AuthnContext');
     const classRef = singleChild(context, NS.assertion, 'AuthnContextClassRef');
-    const asserted = loaFromUri(classRef ? textOf(classRef).trim() : undefined);
-    if (!asserted) throw reject('loa_missing');
+    const contextUri = classRef ? textOf(classRef).trim() : '';
+    if (!contextUri) throw reject('loa_missing');
+    // An eIDAS URI, or one the means file maps; anything else is not a level Brána can vouch for.
+    const asserted = loaFromUri(contextUri) ?? (Object.hasOwn(expected.authnContextMap, contextUri) ? expected.authnContextMap[contextUri] : undefined);
+    if (!asserted) throw reject('loa_unmapped', contextUri.slice(0, 200));
 
     const attributes: Partial<Record<AttributeId, string[]>> = {};
     for (const statementElement of childElements(assertion, NS.assertion, 'AttributeStatement')) {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { SAML, ValidateInResponseTo, type SamlConfig } from '@node-saml/node-saml';
-import type { Element } from '@xmldom/xmldom';
-import { loaUri } from '../../domain/loa.ts';
+import { XMLSerializer, type Element } from '@xmldom/xmldom';
+import { loaAtLeast, loaUri, type Loa } from '../../domain/loa.ts';
 import type { SamlMeans } from '../../means/identity-means.ts';
 import type { BrokerKeys } from '../../keys/key-store.ts';
 import { certificateBody } from '../../keys/certificate.ts';
@@ -33,6 +33,24 @@ export interface SamlAdapterSettings {
 /** A SAML answer read as far as the request it names. */
 export interface SamlAnswer extends CorrelatedAnswer {
   response: ReadResponse;
+}
+
+/** Data encryption that authenticates its ciphertext: decrypting it reveals nothing to whoever changed it. */
+const AEAD_DATA_ENCRYPTION = new Set(['http://www.w3.org/2009/xmlenc11#aes128-gcm', 'http://www.w3.org/2009/xmlenc11#aes256-gcm']);
+
+/** The root of signed bytes (a verified Response), parsed strictly. */
+function signedRoot(signed: string): Element {
+  try {
+    return parseStrictXml(signed).documentElement as Element;
+  } catch (err) {
+    if (err instanceof XmlRejected) throw invalid('response_malformed', err.message);
+    throw err;
+  }
+}
+
+function serialise(element: Element | undefined): string {
+  if (!element) throw invalid('assertion_count', 'the signature does not cover the assertion');
+  return new XMLSerializer().serializeToString(element);
 }
 
 function invalid(reason: string, detail?: string): UpstreamRejected {
@@ -97,11 +115,23 @@ export class SamlAdapter implements UpstreamAdapter<SamlAnswer>, ServiceProvider
       idpIssuer: idp.entityId,
       authnRequestBinding: idp.singleSignOn.redirect ? 'HTTP-Redirect' : 'HTTP-POST',
       skipRequestCompression: !idp.singleSignOn.redirect,
-      authnContext: [loaUri(login.minimumLoa)],
+      ...this.requestedAuthnContext(login.minimumLoa),
       forceAuthn: login.forceAuthn,
       samlAuthnRequestExtensions: eidasExtensions(login.spType, this.means.saml.requestedAttributes),
       generateUniqueId: () => requestId,
     });
+  }
+
+  /**
+   * The authentication context Brána asks for, in the words the means understands: the eIDAS URI of
+   * the minimum with comparison `minimum`, or, for a means with its own URIs (`authnContextMap`),
+   * exactly those of its URIs that stand for at least the minimum.
+   */
+  private requestedAuthnContext(minimum: Loa): Pick<SamlConfig, 'authnContext' | 'racComparison'> {
+    const own = Object.entries(this.means.saml.authnContextMap)
+      .filter(([, loa]) => loaAtLeast(loa, minimum))
+      .map(([uri]) => uri);
+    return own.length ? { authnContext: own, racComparison: 'exact' } : { authnContext: [loaUri(minimum)], racComparison: 'minimum' };
   }
 
   async startLogin(login: UpstreamLoginStart): Promise<BrowserHandoff> {
@@ -144,11 +174,12 @@ export class SamlAdapter implements UpstreamAdapter<SamlAnswer>, ServiceProvider
       throw new UpstreamRejected(status.reason, status.cancelled ? 'cancelled' : 'authn_failed');
     }
 
-    const assertionXml = envelope.hasEncryptedAssertion ? this.decryptedAssertion(signedResponse) : this.signedAssertion(envelope, root, certificates);
+    const assertionXml = envelope.hasEncryptedAssertion ? this.decryptedAssertion(envelope, signedResponse, certificates) : this.signedAssertion(envelope, root, signedResponse, certificates);
     const content = readVerifiedAssertion(assertionXml, {
       idpEntityId: idp.entityId,
       acsUrl: this.acsUrl,
       audience: this.entityId,
+      authnContextMap: this.means.saml.authnContextMap,
       requestId: expected.requestId,
       maximumLoa: this.means.loa,
       clockSkewMs: CLOCK_SKEW_MS,
@@ -169,31 +200,34 @@ export class SamlAdapter implements UpstreamAdapter<SamlAnswer>, ServiceProvider
     };
   }
 
-  /** A plain assertion must carry its own valid signature; only the bytes it covers are read. */
-  private signedAssertion(envelope: ResponseEnvelope, root: Element, certificates: readonly string[]): string {
+  /**
+   * The assertion as signed bytes: its own signature when it carries one (which must verify), else
+   * the verified Response signature that covers it, where the means accepts that. Only signed bytes
+   * are read afterwards.
+   */
+  private signedAssertion(envelope: ResponseEnvelope, root: Element, signedResponse: string | null, certificates: readonly string[]): string {
     const assertion = childElements(root, NS.assertion, 'Assertion')[0]!;
-    if (childElements(assertion, NS.dsig, 'Signature').length !== 1) throw invalid('signature_invalid', 'the assertion is not signed');
-    const signed = verifiedContent(envelope.xml, assertion, certificates);
-    if (signed === null) throw invalid('signature_invalid', 'the assertion signature does not verify');
-    return signed;
+    if (childElements(assertion, NS.dsig, 'Signature').length > 0) {
+      const signed = verifiedContent(envelope.xml, assertion, certificates);
+      if (signed === null) throw invalid('signature_invalid', 'the assertion signature does not verify');
+      return signed;
+    }
+    if (this.means.saml.requireSignedAssertion) throw invalid('signature_invalid', 'the assertion is not signed');
+    if (signedResponse === null) throw invalid('signature_invalid', 'no signature covers the assertion');
+    return serialise(childElements(signedRoot(signedResponse), NS.assertion, 'Assertion')[0]);
   }
 
   /**
-   * An encrypted assertion is decrypted from the bytes the verified response signature covers (the
-   * guard refused it in an unsigned response: decrypting unauthenticated CBC ciphertext would make
-   * Brána a padding oracle), then checked like any assertion: strictly parsed, its algorithms on the
-   * list, and signed itself.
+   * An encrypted assertion, decrypted once. Inside a verified Response signature it is taken from the
+   * bytes that signature covers. In an unsigned Response only authenticated encryption (AES-GCM) is
+   * decrypted: changed CBC ciphertext would make Brána a padding oracle. The plaintext is then checked
+   * like any assertion (strictly parsed, its algorithms on the list) and must be covered by a valid
+   * signature: its own, or the Response's.
    */
-  private decryptedAssertion(signedResponse: string | null): string {
-    if (signedResponse === null) throw invalid('signature_invalid', 'the response is not signed');
-    let encrypted: Element;
-    try {
-      const signedRoot = parseStrictXml(signedResponse).documentElement as Element;
-      encrypted = childElements(signedRoot, NS.assertion, 'EncryptedAssertion')[0]!;
-    } catch (err) {
-      if (err instanceof XmlRejected) throw invalid('response_malformed', err.message);
-      throw err;
-    }
+  private decryptedAssertion(envelope: ResponseEnvelope, signedResponse: string | null, certificates: readonly string[]): string {
+    if (signedResponse === null && !AEAD_DATA_ENCRYPTION.has(envelope.dataEncryption ?? '')) throw invalid('signature_invalid', 'CBC-encrypted assertion in an unsigned response');
+    const container = signedResponse === null ? (envelope.document.documentElement as Element) : signedRoot(signedResponse);
+    const encrypted = childElements(container, NS.assertion, 'EncryptedAssertion')[0];
     if (!encrypted) throw invalid('assertion_count', 'the signature does not cover the EncryptedAssertion');
     let plaintext: string;
     try {
@@ -202,9 +236,15 @@ export class SamlAdapter implements UpstreamAdapter<SamlAnswer>, ServiceProvider
       throw invalid('decryption_failed', (err as Error).message);
     }
     const document = inspectDecryptedAssertion(plaintext);
-    const signed = verifiedContent(plaintext, document.documentElement as Element, this.metadata.current().signingCertificates);
-    if (signed === null) throw invalid('signature_invalid', 'the assertion signature does not verify');
-    return signed;
+    const assertion = document.documentElement as Element;
+    if (childElements(assertion, NS.dsig, 'Signature').length > 0) {
+      const signed = verifiedContent(plaintext, assertion, certificates);
+      if (signed === null) throw invalid('signature_invalid', 'the assertion signature does not verify');
+      return signed;
+    }
+    if (this.means.saml.requireSignedAssertion) throw invalid('signature_invalid', 'the assertion is not signed');
+    if (signedResponse === null) throw invalid('signature_invalid', 'no signature covers the assertion');
+    return plaintext;
   }
 
   serviceProviderMetadata(): string {
