@@ -62,8 +62,9 @@ function invalid(reason: string, detail?: string): UpstreamRejected {
  * comparison, eIDAS extensions) and the SP metadata; the answer is checked by Brána itself, in
  * stages that each refuse with one reason: the guard reads the outside (response-guard), every
  * signature present is verified with xml-crypto against the means' certificates only, an encrypted
- * assertion is decrypted once and only inside a verified response signature, and the assertion is
- * read from the signed bytes alone (assertion-reader). The request it answers is found by the server.
+ * assertion is decrypted once (CBC only inside a verified response signature), a valid signature must
+ * cover the assertion, and the assertion is read from signed bytes alone (assertion-reader). The
+ * request it answers is found by the server.
  */
 export class SamlAdapter implements UpstreamAdapter<SamlAnswer>, ServiceProviderMetadata {
   readonly means: SamlMeans;
