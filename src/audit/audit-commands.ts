@@ -32,6 +32,7 @@ interface FilterOptions {
   pseudonym?: string;
   requestId?: string;
   event?: string;
+  reference?: string;
 }
 
 function withFilterOptions(command: Command): Command {
@@ -44,7 +45,8 @@ function withFilterOptions(command: Command): Command {
     .option('--outcome <outcome>', 'success or failure')
     .option('--pseudonym <pseudonym>', "records of this citizen's per-SeP-group pseudonym")
     .option('--request-id <id>', 'the records of one login')
-    .option('--event <event>', 'records of this event (token_issued, error, …)');
+    .option('--event <event>', 'records of this event (token_issued, error, …)')
+    .option('--reference <code>', 'the refusal a citizen\'s error page names by this code (help desk)');
 }
 
 function filterOf(options: FilterOptions, fail: AuditCommandContext['fail']): AuditFilter {

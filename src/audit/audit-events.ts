@@ -87,9 +87,20 @@ export function meansSelectionFailed(r: { sepId: string; requestId: string | nul
   return { event: 'error', outcome: 'failure', sepId: r.sepId, requestId: r.requestId, means: r.means, reason: r.reason, detail: { stage: 'means_selection' } };
 }
 
-/** An `error`: an identity means' answer was refused. The SeP and its request are known only if the answer named a request of this means. */
-export function upstreamResponseRefused(r: { sepId: string | null; requestId: string | null; means: string; reason: string; upstreamRequestId: string | null }): AuditRecord {
-  return { event: 'error', outcome: 'failure', sepId: r.sepId, requestId: r.requestId, means: r.means, reason: r.reason, detail: { stage: 'upstream_response', upstreamRequestId: r.upstreamRequestId } };
+/**
+ * An `error`: an identity means' answer was refused. The SeP and its request are known only if the
+ * answer named a request of this means. `reference`: the code the citizen's page shows for the help desk.
+ */
+export function upstreamResponseRefused(r: { sepId: string | null; requestId: string | null; means: string; reason: string; upstreamRequestId: string | null; reference?: string }): AuditRecord {
+  return {
+    event: 'error',
+    outcome: 'failure',
+    sepId: r.sepId,
+    requestId: r.requestId,
+    means: r.means,
+    reason: r.reason,
+    detail: { stage: 'upstream_response', upstreamRequestId: r.upstreamRequestId, ...(r.reference ? { reference: r.reference } : {}) },
+  };
 }
 
 /** An `error`: the citizen gave up the login, possibly on an error page (`after`: that page's error code). */

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { describeIssues } from '../config/configuration-error.ts';
 import { LOA_LEVELS } from '../domain/loa.ts';
 import type { RecordContent } from './chain.ts';
+import { helpDeskReferenceOf } from './help-desk-reference.ts';
 
 /**
  * Which records an auditor asks for. The same filter runs as SQL (queries) and in memory (exports,
@@ -23,6 +24,8 @@ export interface AuditFilter {
   requestId?: string;
   event?: string;
   events?: readonly string[];
+  /** The help-desk reference a citizen quotes from an error page (`detail.reference` of a refusal). */
+  reference?: string;
 }
 
 /** A filter refused for its content; `problems` name each parameter. */
@@ -52,6 +55,16 @@ const instant = z
 
 const text = (max: number) => z.string().min(1).max(max);
 
+const reference = z.string().transform((value, ctx) => {
+  const normal = helpDeskReferenceOf(value);
+  if (normal) return normal;
+  ctx.addIssue({ code: 'custom', message: 'must be the 8-character code from the citizen\'s error page (such as K7PM3QXD)' });
+  return z.NEVER;
+});
+
+/** How the reference appears in a record's detail, which is stored as canonical JSON (no spaces, keys sorted). */
+const referenceInDetail = (code: string) => `"reference":"${code}"`;
+
 const filterSchema = z
   .object({
     from: instant.optional(),
@@ -63,11 +76,12 @@ const filterSchema = z
     pseudonym: text(100).optional(),
     requestId: text(200).optional(),
     event: text(40).regex(/^[a-z_]+$/, 'must be an event name such as token_issued').optional(),
+    reference: reference.optional(),
   })
   .strict()
   .refine((value) => value.from === undefined || value.to === undefined || value.from < value.to, { message: 'must be later than from', path: ['to'] });
 
-export const FILTER_PARAMETERS = ['from', 'to', 'sep', 'means', 'loa', 'outcome', 'pseudonym', 'requestId', 'event'] as const;
+export const FILTER_PARAMETERS = ['from', 'to', 'sep', 'means', 'loa', 'outcome', 'pseudonym', 'requestId', 'event', 'reference'] as const;
 
 /** Reads a filter from query parameters or CLI options (strings); refuses anything it does not know. */
 export function parseAuditFilter(input: Record<string, unknown>): AuditFilter {
@@ -84,6 +98,7 @@ export function parseAuditFilter(input: Record<string, unknown>): AuditFilter {
   if (value.pseudonym !== undefined) filter.pseudonym = value.pseudonym;
   if (value.requestId !== undefined) filter.requestId = value.requestId;
   if (value.event !== undefined) filter.event = value.event;
+  if (value.reference !== undefined) filter.reference = value.reference;
   return filter;
 }
 
@@ -99,6 +114,8 @@ export function applyAuditFilter<T extends Knex.QueryBuilder>(query: T, filter: 
   if (filter.requestId !== undefined) query.where('request_id', filter.requestId);
   if (filter.event !== undefined) query.where('event', filter.event);
   if (filter.events !== undefined) query.whereIn('event', [...filter.events]);
+  // The reference is only ever [2-9A-Z]: no LIKE wildcard can come with it.
+  if (filter.reference !== undefined) query.where('detail', 'like', `%${referenceInDetail(filter.reference)}%`);
   return query;
 }
 
@@ -115,7 +132,8 @@ export function matchesAuditFilter(row: RecordContent, filter: AuditFilter): boo
     (filter.pseudonyms === undefined || (row.pseudonym !== null && filter.pseudonyms.includes(row.pseudonym))) &&
     (filter.requestId === undefined || row.request_id === filter.requestId) &&
     (filter.event === undefined || row.event === filter.event) &&
-    (filter.events === undefined || filter.events.includes(row.event))
+    (filter.events === undefined || filter.events.includes(row.event)) &&
+    (filter.reference === undefined || row.detail.includes(referenceInDetail(filter.reference)))
   );
 }
 

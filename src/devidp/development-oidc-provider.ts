@@ -6,8 +6,8 @@ import { ALL_LOA_URIS, loaAtLeast, loaFromUri, loaUri, weakestLoa, type Loa } fr
 import type { KeyPairWithCertificate } from '../keys/certificate.ts';
 import { logger } from '../log/logger.ts';
 import type { OidcMeans } from '../means/identity-means.ts';
-import { MESSAGES } from '../pages/i18n.ts';
 import { localeOf, renderPage, renderTemplate } from '../pages/render.ts';
+import { errorPage } from '../pages/citizen-errors.ts';
 import type { Database } from '../store/database.ts';
 import { KnexModelAdapter } from '../store/oidc-model-store.ts';
 import { developmentAccounts, type DevelopmentAccount, type ForeignTestCitizen, type TestCitizen } from './test-citizens.ts';
@@ -118,7 +118,7 @@ export class DevelopmentOidcProvider {
       renderError: async (ctx, out) => {
         logger.warn('development OpenID Provider refused a request', { means: options.means.id, error: out.error, description: out.error_description });
         ctx.type = 'html';
-        ctx.body = renderTemplate('error', 'cs', { title: MESSAGES.cs.error.title, code: 'bad_request' });
+        ctx.body = renderTemplate('error', 'cs', errorPage('bad_request', 'cs'));
       },
       clockTolerance: 5,
     };

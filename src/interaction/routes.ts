@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
 import { errors as oidcErrors } from 'oidc-provider';
+import { helpDeskReferenceOf } from '../audit/help-desk-reference.ts';
 import { requestIdOf } from '../audit/request-id.ts';
 import type { ConsentStore } from '../consent/consent-store.ts';
 import { releaseDecision } from '../consent/release-policy.ts';
@@ -122,15 +123,16 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
 
   /**
    * The selection page: only the means that qualify and can be used now, and a notice naming those
-   * that qualify but are stopped. idp_hint, or a single qualifying means, goes straight there.
+   * that qualify but are stopped. idp_hint, or a single qualifying means, goes straight there, unless
+   * the citizen came back to choose (`list`: after cancelling at the means idp_hint sent them to).
    */
-  async function showSelection(req: Request, res: Response, login: LoginContext): Promise<void> {
+  async function showSelection(req: Request, res: Response, login: LoginContext, list: boolean): Promise<void> {
     const idpHint = login.interaction.params.idp_hint;
-    if (typeof idpHint === 'string' && login.candidates.some((means) => means.id === idpHint)) {
+    if (!list && typeof idpHint === 'string' && login.candidates.some((means) => means.id === idpHint)) {
       await startUpstream(req, res, login, idpHint);
       return;
     }
-    if (login.candidates.length === 1) {
+    if (!list && login.candidates.length === 1) {
       await startUpstream(req, res, login, login.candidates[0]!.id);
       return;
     }
@@ -194,7 +196,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     async (req: Request, res: Response) => {
       const interaction = await details(req, res);
       if (interaction.prompt.name === 'login') {
-        await showSelection(req, res, await loginContext(interaction));
+        await showSelection(req, res, await loginContext(interaction), req.query.choose !== undefined);
       } else if (interaction.prompt.name === 'consent') {
         await showConsent(req, res, interaction);
       } else {
@@ -235,13 +237,17 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       const code: ErrorCode = isErrorCode(req.query.reason) ? req.query.reason : 'authn_failed';
       if (interaction.prompt.name !== 'login') throw new InteractionGone();
       const login = await loginContext(interaction);
-      const failed = login.available.find((means) => means.id === req.query.means);
+      const failed = login.candidates.find((means) => means.id === req.query.means);
+      const reference = helpDeskReferenceOf(req.query.ref);
       showCitizenError(req, res, code, {
         uid: interaction.uid,
+        // Only means that qualify for this login: after loa_too_low, the ones that reach the level.
         alternatives: login.available.filter((means) => means !== failed),
-        ...(failed && code !== 'loa_too_low' ? { retry: failed } : {}),
+        ...(failed ? { failed } : {}),
+        ...(failed && login.available.includes(failed) && code !== 'loa_too_low' ? { retry: failed } : {}),
+        minimumLoa: login.minimum,
         afterCode: code,
-        reference: typeof req.query.ref === 'string' ? req.query.ref.slice(0, 40) : undefined,
+        ...(reference ? { reference } : {}),
       });
     },
   );

@@ -27,9 +27,9 @@ export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
     if (outcome.kind === 'accepted') {
       res.redirect(303, `/interaction/${outcome.interactionUid}/upstream/${encodeURIComponent(outcome.requestId)}`);
     } else if (outcome.interactionUid) {
-      res.redirect(303, `/interaction/${outcome.interactionUid}/failed?reason=${outcome.outward}&means=${encodeURIComponent(means)}`);
+      res.redirect(303, `/interaction/${outcome.interactionUid}/failed?reason=${outcome.outward}&means=${encodeURIComponent(means)}&ref=${outcome.reference}`);
     } else {
-      showCitizenError(req, res, outcome.outward);
+      showCitizenError(req, res, outcome.outward, outcome.reference ? { reference: outcome.reference } : {});
     }
   }
 

@@ -1,5 +1,6 @@
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import { identityResolved, responseReceived, upstreamResponseRefused } from '../audit/audit-events.ts';
+import { newHelpDeskReference } from '../audit/help-desk-reference.ts';
 import { loaAtLeast } from '../domain/loa.ts';
 import { RegisterUnavailable } from '../identity/population-register.ts';
 import { ResolutionFailed, type Identified, type IdentityResolution } from '../identity/resolution.ts';
@@ -29,10 +30,13 @@ export interface AnswerAcceptanceDependencies {
 export type AnswerOutcome =
   /** Accepted: the browser goes on to its interaction, where its own cookies bind the result to it. */
   | { kind: 'accepted'; interactionUid: string; requestId: string }
-  /** Refused while its login can still go on: the citizen is shown the failure and the other means. */
-  | { kind: 'refused'; outward: ErrorCode; interactionUid: string }
+  /**
+   * Refused while its login can still go on: the citizen is shown the failure and the other means.
+   * `reference`: the code in the refusal's log record, for the citizen to quote to the help desk.
+   */
+  | { kind: 'refused'; outward: ErrorCode; interactionUid: string; reference: string }
   /** Refused with no login to go back to (unknown, answered or foreign request, or unreadable). */
-  | { kind: 'refused'; outward: ErrorCode; interactionUid: null };
+  | { kind: 'refused'; outward: ErrorCode; interactionUid: null; reference: string | null };
 
 /** A refusal after the adapter's checks: the answer was genuine but cannot complete this login. */
 class LoginRefused extends Error {
@@ -64,7 +68,7 @@ export class AnswerAcceptance {
   async receive(meansId: string, input: Record<string, unknown>): Promise<AnswerOutcome> {
     const { deps } = this;
     const entry = deps.registry.get(meansId);
-    if (!entry) return { kind: 'refused', outward: 'not_found', interactionUid: null };
+    if (!entry) return { kind: 'refused', outward: 'not_found', interactionUid: null, reference: null };
     // Without current metadata no key of the means is trusted: nothing from it is even read.
     if (!deps.registry.available(meansId)) return this.refuse(meansId, 'metadata_unavailable', 'means_unavailable', undefined);
     let answer;
@@ -167,22 +171,24 @@ export class AnswerAcceptance {
 
   /**
    * One refusal, one log record. Only a request that exists and belongs to this means lends the
-   * record its SeP and login; nothing the answer itself says is written beyond the reason code.
+   * record its SeP and login; nothing the answer itself says is written beyond the reason code. The
+   * record carries a fresh help-desk reference, which the citizen's page shows.
    */
   private async refuse(meansId: string, reason: string, outward: ErrorCode, found: UpstreamRequest | undefined): Promise<AnswerOutcome> {
     const { deps } = this;
     // As it stands now: another answer may have been accepted for it meanwhile.
     const request = found ? await deps.requests.find(found.requestId) : undefined;
+    const reference = newHelpDeskReference();
     await deps.db.transaction(async (trx) => {
       if (request && request.outcome === null) await deps.requests.recordFailure(request.requestId, trx);
       await deps.log.append(
-        upstreamResponseRefused({ sepId: request?.sepId ?? null, requestId: request?.sepRequestId ?? null, means: meansId, reason, upstreamRequestId: request?.requestId ?? null }),
+        upstreamResponseRefused({ sepId: request?.sepId ?? null, requestId: request?.sepRequestId ?? null, means: meansId, reason, upstreamRequestId: request?.requestId ?? null, reference }),
         trx,
       );
     });
-    logger.warn('upstream response refused', { means: meansId, reason });
+    logger.warn('upstream response refused', { means: meansId, reason, reference });
     // The login can go on (another means, another try) only while its request was not yet answered.
-    if (request && request.consumedAt === null) return { kind: 'refused', outward, interactionUid: request.interactionUid };
-    return { kind: 'refused', outward: outward === 'invalid_response' ? 'invalid_response' : 'unknown_request', interactionUid: null };
+    if (request && request.consumedAt === null) return { kind: 'refused', outward, interactionUid: request.interactionUid, reference };
+    return { kind: 'refused', outward: outward === 'invalid_response' ? 'invalid_response' : 'unknown_request', interactionUid: null, reference };
   }
 }

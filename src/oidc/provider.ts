@@ -17,6 +17,7 @@ import { requiredLoa } from '../domain/required-loa.ts';
 import type { BrokerKeys } from '../keys/key-store.ts';
 import { MESSAGES, isLocale, type Locale } from '../pages/i18n.ts';
 import { LANGUAGE_COOKIE, renderTemplate } from '../pages/render.ts';
+import { errorPage } from '../pages/citizen-errors.ts';
 import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import type { SepRegistration } from '../sep/sep-registration.ts';
 import type { SepStore } from '../sep/sep-store.ts';
@@ -236,10 +237,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
       // A database outage is answered (503) and logged by installServiceUnavailable.
       if (!isDatabaseUnavailable(error)) logger.warn('authorization request refused', { error: out.error, description: out.error_description, detail: (error as { error_detail?: string }).error_detail });
       const locale = localeOfContext(ctx);
-      const t = MESSAGES[locale];
       ctx.type = 'html';
       const code = out.error === 'unauthorized_client' ? 'sep_not_approved' : out.error === 'invalid_request' || out.error === 'invalid_client' || out.error === 'invalid_redirect_uri' ? 'bad_request' : 'session_expired';
-      ctx.body = renderTemplate('error', locale, { title: t.error.title, code });
+      ctx.body = renderTemplate('error', locale, errorPage(code, locale));
     },
     enabledJWA: {
       idTokenSigningAlgValues: ['RS256', 'ES256'],

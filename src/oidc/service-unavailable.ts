@@ -3,8 +3,9 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { parse as parseCookies } from 'cookie';
 import { RETRY_AFTER_SECONDS, UNAVAILABLE_BODY } from '../pages/service-unavailable.ts';
 import { logger } from '../log/logger.ts';
-import { MESSAGES, isLocale } from '../pages/i18n.ts';
+import { isLocale } from '../pages/i18n.ts';
 import { LANGUAGE_COOKIE, renderTemplate } from '../pages/render.ts';
+import { errorPage } from '../pages/citizen-errors.ts';
 import { describeDatabaseError, isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import { RegisterUnavailable } from '../identity/population-register.ts';
 
@@ -50,7 +51,7 @@ export function installServiceUnavailable(provider: Provider): void {
       const chosen = parseCookies(ctx.get('cookie') ?? '')[LANGUAGE_COOKIE];
       const locale = isLocale(chosen) ? chosen : 'cs';
       ctx.type = 'html';
-      ctx.body = renderTemplate('error', locale, { title: MESSAGES[locale].error.title, code: 'service_unavailable' });
+      ctx.body = renderTemplate('error', locale, errorPage('service_unavailable', locale));
     } else {
       ctx.body = cause instanceof RegisterUnavailable ? { ...REGISTER_UNAVAILABLE_BODY } : { ...UNAVAILABLE_BODY };
     }

@@ -45,6 +45,11 @@ const TABLE: Array<[string, AuditRecord, AuditRecord]> = [
     { event: 'error', outcome: 'failure', sepId: null, requestId: null, means: 'm', reason: 'replayed_response', detail: { stage: 'upstream_response', upstreamRequestId: null } },
   ],
   [
+    'error in an upstream response, with the citizen\'s help-desk reference',
+    events.upstreamResponseRefused({ sepId: 's', requestId: 'r', means: 'm', reason: 'signature_invalid', upstreamRequestId: 'u', reference: 'K7PM3QXD' }),
+    { event: 'error', outcome: 'failure', sepId: 's', requestId: 'r', means: 'm', reason: 'signature_invalid', detail: { stage: 'upstream_response', upstreamRequestId: 'u', reference: 'K7PM3QXD' } },
+  ],
+  [
     'error: cancelled',
     events.loginCancelled({ sepId: 's', requestId: 'r', after: null }),
     { event: 'error', outcome: 'failure', sepId: 's', requestId: 'r', reason: 'cancelled_by_citizen', detail: {} },

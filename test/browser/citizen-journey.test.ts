@@ -178,7 +178,7 @@ describe('a citizen in a real browser', function () {
       await screenshot(page, '12-phone-demo-refused');
     });
 
-    it('shows an error page with what to do next when the identity means cancels, and My account fits the screen', async () => {
+    it('shows a calm page with what to do next when the citizen cancels at the identity means, and My account fits the screen', async () => {
       // A new browser: the one above has a Brána session, which would skip the selection.
       await context.close();
       context = await browser.newContext({ viewport: { width: 360, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'cs-CZ' });
@@ -190,8 +190,9 @@ describe('a citizen in a real browser', function () {
       await page.getByRole('button', { name: 'Zrušit' }).click();
 
       await onBrana(page, /\/interaction\/[^/]+\/failed/);
-      await page.getByRole('heading', { level: 1, name: 'Přihlášení se nezdařilo' }).waitFor();
-      await page.getByRole('alert').filter({ hasText: 'Přihlášení u poskytovatele identity bylo zrušeno.' }).waitFor();
+      await page.getByRole('heading', { level: 1, name: 'Přihlášení bylo zrušeno' }).waitFor();
+      await page.getByRole('status').filter({ hasText: 'Přihlášení prostředkem mojeID jste zrušili.' }).waitFor();
+      await page.getByRole('link', { name: 'Zpět na výběr prostředku' }).waitFor();
       await page.getByRole('button', { name: 'eObčanka' }).waitFor();
       assert.equal(await horizontalOverflow(page), 0);
       await accessible(page, '13-phone-error');

@@ -195,8 +195,8 @@ describe('a brokered login, end to end', () => {
     assert.match(started.response.text, /vysoká úroveň záruky/);
     const idp = await loginAtIdp(started.citizen, await chooseMeans(started.citizen, started.response, 'mojeid'), 'jnovak');
     const page = await postToAcs(started.citizen, idp.acs, idp.fields);
-    assert.equal(page.status, 400);
-    assert.match(page.text, /Poskytovatel identity vás nepřihlásil/);
+    assert.equal(page.status, 403);
+    assert.match(page.text, /Služba vyžaduje alespoň vysokou úroveň záruky/);
     assert.match(page.text, /value="eobcanka"/);
     const errors = (await recordsOfLogin(brana.broker, started.codeVerifier)).filter((r) => r.event === 'error');
     assert.equal(errors[0]?.reason, 'status_NoAuthnContext');

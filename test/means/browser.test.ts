@@ -55,7 +55,7 @@ describe('the means in a real browser, from the demo SeP', () => {
     assert.match(await page.textContent('main') ?? '', /Vývojový poskytovatel identity/);
     await page.getByLabel(/Jan Novák/).check();
     await page.getByRole('button', { name: 'Přihlásit', exact: true }).click();
-    await page.getByRole('button', { name: 'Souhlasím a pokračovat' }).click();
+    await page.getByRole('button', { name: 'Souhlasím a pokračuji' }).click();
     await page.waitForURL(`${demoOrigin}/`);
     assert.equal(await page.textContent('#acr'), 'http://eidas.europa.eu/LoA/substantial');
     assert.equal(await page.textContent('#amr'), '["bankid"]');
@@ -70,13 +70,13 @@ describe('the means in a real browser, from the demo SeP', () => {
     await page.getByRole('button', { name: 'eObčanka' }).click();
     await page.getByRole('button', { name: 'Zrušit' }).click();
     await page.waitForURL(/\/interaction\/[^/]+\/failed\?reason=cancelled/);
-    assert.match(await page.textContent('[role="alert"]') ?? '', /Přihlášení u poskytovatele identity bylo zrušeno/);
+    assert.match(await page.textContent('[role="status"]') ?? '', /Přihlášení prostředkem eObčanka jste zrušili/);
     await page.getByRole('link', { name: 'English' }).click();
-    assert.match(await page.textContent('[role="alert"]') ?? '', /The login at the identity provider was cancelled/);
+    assert.match(await page.textContent('[role="status"]') ?? '', /You cancelled the login with eObčanka/);
     await page.getByRole('button', { name: 'Foreign eID (eIDAS)' }).click();
     await page.getByLabel(/Erika Mustermann/).check();
     await page.getByRole('button', { name: 'Log in', exact: true }).click();
-    await page.getByRole('button', { name: 'I agree, continue' }).click();
+    await page.getByRole('button', { name: 'I agree and continue' }).click();
     await page.waitForURL(`${demoOrigin}/`);
     assert.equal(await page.textContent('#acr'), 'http://eidas.europa.eu/LoA/high');
     assert.equal(await page.textContent('#amr'), '["eidas"]');

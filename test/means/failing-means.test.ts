@@ -32,17 +32,17 @@ describe('when a SAML identity means fails', () => {
     return { ...started, page, reason: records.find((record) => record.event === 'error')?.reason };
   }
 
-  const cases: Array<[string, Parameters<typeof failAt>[1], RegExp, string]> = [
-    ['the citizen cancels at the identity provider', 'cancel', /Přihlášení u poskytovatele identity bylo zrušeno/, 'status_RequestDenied'],
-    ['the identity provider answers AuthnFailed', 'fail', /Poskytovatel identity vás nepřihlásil/, 'status_AuthnFailed'],
-    ['the identity provider answers an error status', { status: `${STATUS}Responder` }, /Poskytovatel identity vás nepřihlásil/, 'status_Responder'],
-    ['a top-level Success hides AuthnFailed in an attribute', 'authn-failed-inside', /Poskytovatel identity vás nepřihlásil/, 'authn_failed_in_attribute'],
+  const cases: Array<[string, Parameters<typeof failAt>[1], RegExp, string, number]> = [
+    ['the citizen cancels at the identity provider', 'cancel', /Přihlášení prostředkem mojeID jste zrušili/, 'status_RequestDenied', 200],
+    ['the identity provider answers AuthnFailed', 'fail', /Poskytovatel identity vás nepřihlásil/, 'status_AuthnFailed', 400],
+    ['the identity provider answers an error status', { status: `${STATUS}Responder` }, /Poskytovatel identity vás nepřihlásil/, 'status_Responder', 400],
+    ['a top-level Success hides AuthnFailed in an attribute', 'authn-failed-inside', /Poskytovatel identity vás nepřihlásil/, 'authn_failed_in_attribute', 400],
   ];
-  for (const [what, answer, message, reason] of cases) {
+  for (const [what, answer, message, reason, status] of cases) {
     it(`${what}: a page in Czech with the other means and a retry, the reason in the log, no code`, async () => {
       const sep = await brana.registerSep();
       const failed = await failAt(sep, answer);
-      assert.equal(failed.page.status, 400);
+      assert.equal(failed.page.status, status);
       assert.match(failed.page.text, message);
       assert.match(failed.page.text, /Zkusit znovu: mojeID/);
       for (const other of ['eobcanka', 'nia-id', 'bankid', 'moneta']) assert.match(failed.page.text, new RegExp(`name="means" value="${other}"`));
@@ -55,7 +55,7 @@ describe('when a SAML identity means fails', () => {
   it('shows the page in English when the citizen chose English', async () => {
     const sep = await brana.registerSep();
     const failed = await failAt(sep, 'cancel', true);
-    assert.match(failed.page.text, /The login at the identity provider was cancelled/);
+    assert.match(failed.page.text, /You cancelled the login with mojeID/);
     assert.match(failed.page.text, /Try again: mojeID/);
     assert.match(failed.page.text, /Log in with another means/);
   });

@@ -94,7 +94,7 @@ describe('levels of assurance', () => {
     it('refuses a signed substantial for a high request', async () => {
       const high = await brana.registerSep({ minimumLoa: 'high' });
       const attempt = await forged(high, 'mojeid', 'msvobodova', { loa: 'substantial' });
-      assert.equal(attempt.page.status, 400);
+      assert.equal(attempt.page.status, 403);
       assert.equal(attempt.reason, 'loa_below_minimum');
       assert.equal(await codesIssuedTo(brana.broker, high.clientId), 0);
     });

@@ -175,14 +175,14 @@ describe('an upstream OpenID Provider (a bank) behind the same contract', () => 
       op.behaviour = { account: JAN, acr: SUBSTANTIAL, error: 'access_denied' };
       const login = await toBank(sep);
       const page = await back(login.citizen, login.callback);
-      assert.equal(page.status, 400);
-      assert.match(page.text, /Přihlášení u poskytovatele identity bylo zrušeno/);
+      assert.equal(page.status, 200, 'a cancel is the citizen\'s choice, not an error');
+      assert.match(page.text, /Přihlášení prostředkem Testovací banka jste zrušili/);
       assert.match(page.text, /Zkusit znovu: Testovací banka/);
       for (const other of ['eobcanka', 'mojeid', 'bankid', 'slowbank']) assert.match(page.text, new RegExp(`value="${other}"`));
       assert.equal(await reason(login.codeVerifier), 'oidc_access_denied');
 
       const english = await login.citizen.agent.get(new URL(String(page.request.url)).pathname + new URL(String(page.request.url)).search).set('Cookie', 'brana_lang=en').redirects(0);
-      assert.match(english.text, /The login at the identity provider was cancelled/);
+      assert.match(english.text, /You cancelled the login with Test bank/);
 
       const uid = /action="\/interaction\/([^/]+)\/abort"/.exec(page.text)![1]!;
       const params = authorizationResponse(await login.citizen.follow(await login.citizen.post(`/interaction/${uid}/abort`, { after: 'cancelled' })), sep);

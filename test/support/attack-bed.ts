@@ -83,10 +83,16 @@ async function lastSeq(brana: TestBroker): Promise<number> {
   return Number(row?.seq ?? 0);
 }
 
+/**
+ * The page with what differs between any two logins taken out: the interaction's id, and the
+ * help-desk reference of the refusal (random, always 8 characters: it tells nothing of the reason).
+ */
 export function normalisedPage(text: string): string {
   const uids = new Set([...text.matchAll(/\/interaction\/([A-Za-z0-9_-]+)\//g)].map((m) => m[1]!));
   let page = text;
   for (const uid of uids) page = page.split(uid).join('UID');
+  const references = new Set([...text.matchAll(/<strong class="reference">([2-9A-HJ-NP-Z]{8})<\/strong>/g)].map((m) => m[1]!));
+  for (const reference of references) page = page.split(reference).join('REFERENCE');
   return page;
 }
 

@@ -481,6 +481,7 @@ const MESSAGE: Row[] = [
     outcome: refused('assertion_with_failure_status'),
   },
   { name: 'RequestDenied (the citizen cancelled), unsigned', means: 'eobcanka', answer: (bed) => statusAnswer(bed, 'eobcanka', `${STATUS}Responder`, `${STATUS}RequestDenied`), outcome: refused('status_RequestDenied', 'cancelled') },
+  { name: 'NoAuthnContext (the means cannot reach the LoA), unsigned', means: 'eobcanka', answer: (bed) => statusAnswer(bed, 'eobcanka', `${STATUS}Responder`, `${STATUS}NoAuthnContext`), outcome: refused('status_NoAuthnContext', 'loa_too_low') },
   { name: 'AuthnFailed, unsigned', means: 'eobcanka', answer: (bed) => statusAnswer(bed, 'eobcanka', `${STATUS}Responder`, `${STATUS}AuthnFailed`), outcome: refused('status_AuthnFailed', 'authn_failed') },
   { name: 'AuthnFailed, signed by the IdP', means: 'nia-id', answer: (bed) => bed.idp['nia-id'].signedResponse({ ...bed.idp['nia-id'].responseFields(at(bed, 'nia-id'), ''), statusCode: `${STATUS}Responder`, secondStatusCode: `${STATUS}AuthnFailed` }), outcome: refused('status_AuthnFailed', 'authn_failed') },
   { name: 'a top-level Responder alone', means: 'eobcanka', answer: (bed) => statusAnswer(bed, 'eobcanka', `${STATUS}Responder`), outcome: refused('status_Responder', 'authn_failed') },
@@ -767,20 +768,22 @@ describe('SamlAdapter: a table of real signed answers, checked without HTTP or a
 });
 
 describe('statusReason: a closed set of log reasons for SAML error statuses', () => {
-  const cases: Array<[string, string | undefined, { reason: string; cancelled: boolean }]> = [
-    [`${STATUS}Responder`, `${STATUS}RequestDenied`, { reason: 'status_RequestDenied', cancelled: true }],
-    [`${STATUS}Responder`, `${STATUS}AuthnFailed`, { reason: 'status_AuthnFailed', cancelled: false }],
-    [`${STATUS}Requester`, undefined, { reason: 'status_Requester', cancelled: false }],
-    [`${STATUS}Responder`, 'urn:example:status:Whatever', { reason: 'status_Responder', cancelled: false }],
-    [`${STATUS}Responder`, `${STATUS}NoSuchCode`, { reason: 'status_Responder', cancelled: false }],
-    ['urn:example:status:Odd', undefined, { reason: 'status_other', cancelled: false }],
-    ['urn:example:status:Odd', 'urn:example:status:Odder', { reason: 'status_other', cancelled: false }],
-    [`${STATUS}`, undefined, { reason: 'status_other', cancelled: false }],
-    [`${STATUS}RequestDenied<script>`, undefined, { reason: 'status_other', cancelled: false }],
-    ['', undefined, { reason: 'status_other', cancelled: false }],
+  const cases: Array<[string, string | undefined, { reason: string; outward: string }]> = [
+    [`${STATUS}Responder`, `${STATUS}RequestDenied`, { reason: 'status_RequestDenied', outward: 'cancelled' }],
+    [`${STATUS}Responder`, `${STATUS}AuthnFailed`, { reason: 'status_AuthnFailed', outward: 'authn_failed' }],
+    [`${STATUS}Responder`, `${STATUS}NoAuthnContext`, { reason: 'status_NoAuthnContext', outward: 'loa_too_low' }],
+    [`${STATUS}Requester`, `${STATUS}NoAuthnContext`, { reason: 'status_NoAuthnContext', outward: 'loa_too_low' }],
+    [`${STATUS}Requester`, undefined, { reason: 'status_Requester', outward: 'authn_failed' }],
+    [`${STATUS}Responder`, 'urn:example:status:Whatever', { reason: 'status_Responder', outward: 'authn_failed' }],
+    [`${STATUS}Responder`, `${STATUS}NoSuchCode`, { reason: 'status_Responder', outward: 'authn_failed' }],
+    ['urn:example:status:Odd', undefined, { reason: 'status_other', outward: 'authn_failed' }],
+    ['urn:example:status:Odd', 'urn:example:status:Odder', { reason: 'status_other', outward: 'authn_failed' }],
+    [`${STATUS}`, undefined, { reason: 'status_other', outward: 'authn_failed' }],
+    [`${STATUS}RequestDenied<script>`, undefined, { reason: 'status_other', outward: 'authn_failed' }],
+    ['', undefined, { reason: 'status_other', outward: 'authn_failed' }],
   ];
   for (const [top, second, expected] of cases) {
-    it(`${top || '(empty)'} / ${second ?? '(none)'} → ${expected.reason}${expected.cancelled ? ' (cancelled)' : ''}`, () => {
+    it(`${top || '(empty)'} / ${second ?? '(none)'} → ${expected.reason} (${expected.outward})`, () => {
       assert.deepEqual(statusReason(top, second), expected);
     });
   }

@@ -172,7 +172,7 @@ export class SamlAdapter implements UpstreamAdapter<SamlAnswer>, ServiceProvider
     if (envelope.statusCode !== STATUS_SUCCESS) {
       // An error status is often unsigned: it may only end the login, never start one.
       const status = statusReason(envelope.statusCode, envelope.secondLevelStatusCode);
-      throw new UpstreamRejected(status.reason, status.cancelled ? 'cancelled' : 'authn_failed');
+      throw new UpstreamRejected(status.reason, status.outward);
     }
 
     const assertionXml = envelope.hasEncryptedAssertion ? this.decryptedAssertion(envelope, signedResponse, certificates) : this.signedAssertion(envelope, root, signedResponse, certificates);
