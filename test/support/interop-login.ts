@@ -58,7 +58,7 @@ export async function loginThroughIdp(brana: TestBroker, sep: Sep, means: string
  * the means' map gives the IdP's context, and the assertion log from the IdP's answer to the token.
  */
 export function assertJanNovakLoggedIn(login: InteropLogin, means: string, loa: 'low' | 'substantial' | 'high'): void {
-  assert.equal(login.refusal, undefined, `Brána refused the IdP's answer: ${login.refusal}`);
+  assert.equal(login.refusal, undefined, `Brána refused the IdP's answer: ${login.refusal} ${JSON.stringify(login.records.find((record) => record.event === 'error')?.detail)}`);
   const { idToken, userinfo: info, records } = login;
   assert.equal(idToken!.acr, `http://eidas.europa.eu/LoA/${loa}`);
   assert.deepEqual(idToken!.amr, [means]);
