@@ -55,7 +55,13 @@ export async function startServerProcess(command: string, args: string[], option
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // A test run that ends without its after() hooks (an uncaught error, --bail) must not leave the IdP running.
+  const killOnExit = () => child.kill('SIGTERM');
+  process.once('exit', killOnExit);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => {
+    process.removeListener('exit', killOnExit);
+    resolve();
+  }));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
