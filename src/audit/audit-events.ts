@@ -91,7 +91,7 @@ export function meansSelectionFailed(r: { sepId: string; requestId: string | nul
  * An `error`: an identity means' answer was refused. The SeP and its request are known only if the
  * answer named a request of this means. `reference`: the code the citizen's page shows for the help desk.
  */
-export function upstreamResponseRefused(r: { sepId: string | null; requestId: string | null; means: string; reason: string; upstreamRequestId: string | null; reference?: string }): AuditRecord {
+export function upstreamResponseRefused(r: { sepId: string | null; requestId: string | null; means: string; reason: string; upstreamRequestId: string | null; reference?: string; problem?: string }): AuditRecord {
   return {
     event: 'error',
     outcome: 'failure',
@@ -99,7 +99,7 @@ export function upstreamResponseRefused(r: { sepId: string | null; requestId: st
     requestId: r.requestId,
     means: r.means,
     reason: r.reason,
-    detail: { stage: 'upstream_response', upstreamRequestId: r.upstreamRequestId, ...(r.reference ? { reference: r.reference } : {}) },
+    detail: { stage: 'upstream_response', upstreamRequestId: r.upstreamRequestId, ...(r.reference ? { reference: r.reference } : {}), ...(r.problem ? { problem: r.problem.slice(0, 200) } : {}) },
   };
 }
 

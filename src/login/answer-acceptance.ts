@@ -38,6 +38,23 @@ export type AnswerOutcome =
   /** Refused with no login to go back to (unknown, answered or foreign request, or unreadable). */
   | { kind: 'refused'; outward: ErrorCode; interactionUid: null; reference: string | null };
 
+/**
+ * Refusals whose explanation is Brána's own words, an algorithm or a context URI (never a fragment
+ * of the message or a parser's quote of it, which could hold personal data): the log keeps it for
+ * the operator, so that `signature_algorithm_refused` says which algorithm.
+ */
+const EXPLAINED_REASONS = new Set([
+  'signature_algorithm_refused',
+  'signature_malformed',
+  'signature_invalid',
+  'encryption_algorithm_refused',
+  'encryption_malformed',
+  'assertion_count',
+  'subject_confirmation_invalid',
+  'authn_statement_invalid',
+  'loa_unmapped',
+]);
+
 /** A refusal after the adapter's checks: the answer was genuine but cannot complete this login. */
 class LoginRefused extends Error {
   readonly reason: string;
@@ -93,7 +110,8 @@ export class AnswerAcceptance {
       this.checkRequested(identity, request);
       identified = await this.identify(identity);
     } catch (err) {
-      if (err instanceof UpstreamRejected || err instanceof LoginRefused) return this.refuse(meansId, err.reason, err.outward, request);
+      if (err instanceof UpstreamRejected) return this.refuse(meansId, err.reason, err.outward, request, err.detail);
+      if (err instanceof LoginRefused) return this.refuse(meansId, err.reason, err.outward, request);
       throw err;
     }
     try {
@@ -174,7 +192,7 @@ export class AnswerAcceptance {
    * record its SeP and login; nothing the answer itself says is written beyond the reason code. The
    * record carries a fresh help-desk reference, which the citizen's page shows.
    */
-  private async refuse(meansId: string, reason: string, outward: ErrorCode, found: UpstreamRequest | undefined): Promise<AnswerOutcome> {
+  private async refuse(meansId: string, reason: string, outward: ErrorCode, found: UpstreamRequest | undefined, problem?: string): Promise<AnswerOutcome> {
     const { deps } = this;
     // As it stands now: another answer may have been accepted for it meanwhile.
     const request = found ? await deps.requests.find(found.requestId) : undefined;
@@ -182,7 +200,17 @@ export class AnswerAcceptance {
     await deps.db.transaction(async (trx) => {
       if (request && request.outcome === null) await deps.requests.recordFailure(request.requestId, trx);
       await deps.log.append(
-        upstreamResponseRefused({ sepId: request?.sepId ?? null, requestId: request?.sepRequestId ?? null, means: meansId, reason, upstreamRequestId: request?.requestId ?? null, reference }),
+        upstreamResponseRefused({
+          sepId: request?.sepId ?? null,
+          requestId: request?.sepRequestId ?? null,
+          means: meansId,
+          reason,
+          upstreamRequestId: request?.requestId ?? null,
+          reference,
+          // What the adapter found (an algorithm, a time, a certificate problem), for the operator:
+          // only for an answer to a request of this means, and bounded (it may quote the answer).
+          ...(request && problem && EXPLAINED_REASONS.has(reason) ? { problem } : {}),
+        }),
         trx,
       );
     });

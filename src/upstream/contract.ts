@@ -90,11 +90,14 @@ export type UpstreamOutward = 'invalid_response' | 'authn_failed' | 'cancelled' 
 export class UpstreamRejected extends Error {
   readonly reason: string;
   readonly outward: UpstreamOutward;
+  /** What exactly was found, for an operator (e.g. the refused algorithm); may quote the answer. */
+  readonly detail: string | undefined;
 
   constructor(reason: string, outward: UpstreamOutward, detail?: string) {
     super(detail ? `${reason}: ${detail}` : reason);
     this.name = 'UpstreamRejected';
     this.reason = reason;
     this.outward = outward;
+    this.detail = detail;
   }
 }

@@ -94,6 +94,9 @@ describe('interop: pysaml2 as the identity provider', function () {
     const login = await loginThroughIdp(brana, sep, SHA1_SIGNED.means, idp.origin, (location) => idp.answer(location));
     assert.deepEqual(login.shape, SHA1_SIGNED.shape);
     assert.equal(login.refusal, SHA1_SIGNED.reason);
+    // The operator reads which algorithm was refused in the log record, never more of the answer.
+    const refused = login.records.find((record) => record.event === 'error')!;
+    assert.equal(refused.detail.problem, 'http://www.w3.org/2000/09/xmldsig#rsa-sha1');
     const events = login.records.map((record) => record.event);
     assert.ok(!events.includes('identity_resolved') && !events.includes('token_issued'), events.join(', '));
   });
