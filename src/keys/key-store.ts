@@ -24,6 +24,9 @@ export interface BrokerKeys {
   samlEncryption: KeyPairWithCertificate & { privateKey: KeyObject };
 }
 
+/** The keys a SAML adapter needs: it signs requests with one and decrypts answers with the other. */
+export type SamlKeys = Pick<BrokerKeys, 'samlSigning' | 'samlEncryption'>;
+
 function writeSecretFile(file: string, content: string | Buffer): void {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const temporary = `${file}.${process.pid}.tmp`;
@@ -59,8 +62,13 @@ export async function readOrCreateCertifiedKey(dir: string, name: string, common
     writeSecretFile(keyFile, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }));
     logger.info('generated key material', { file: `${name}.key.pem` });
   }
+  if (!fs.existsSync(certFile)) writeSecretFile(certFile, selfSignedCertificateFor(fs.readFileSync(keyFile, 'utf8'), commonName));
+  return readCertifiedKey(keyFile, certFile, name);
+}
+
+/** A key and its certificate from their files; a pair that does not match is refused, naming the file. */
+function readCertifiedKey(keyFile: string, certFile: string, name: string): KeyPairWithCertificate {
   const privateKeyPem = fs.readFileSync(keyFile, 'utf8');
-  if (!fs.existsSync(certFile)) writeSecretFile(certFile, selfSignedCertificateFor(privateKeyPem, commonName));
   const certificatePem = fs.readFileSync(certFile, 'utf8');
   let matches = false;
   try {
@@ -70,6 +78,21 @@ export async function readOrCreateCertifiedKey(dir: string, name: string, common
   }
   if (!matches) throw new ConfigurationError(certFile, '(certificate)', `does not belong to the key in ${name}.key.pem`);
   return { privateKeyPem, certificatePem };
+}
+
+/**
+ * Brána's SAML keys as they are, for tools that must not create any (`brana means check`): null when
+ * the folder holds none yet; a key and certificate that do not belong together are refused.
+ */
+export function readSamlKeys(keysDir: string): SamlKeys | null {
+  const pairs = (['saml-signing', 'saml-encryption'] as const).map((name) => {
+    const keyFile = path.join(keysDir, `${name}.key.pem`);
+    const certFile = path.join(keysDir, `${name}.crt.pem`);
+    return fs.existsSync(keyFile) && fs.existsSync(certFile) ? readCertifiedKey(keyFile, certFile, name) : null;
+  });
+  const [signing, encryption] = pairs;
+  if (!signing || !encryption) return null;
+  return { samlSigning: signing, samlEncryption: { ...encryption, privateKey: createPrivateKey(encryption.privateKeyPem) } };
 }
 
 export async function loadBrokerKeys(keysDir: string, publicUrl: URL): Promise<BrokerKeys> {

@@ -5,7 +5,7 @@ import { NS, XmlRejected, attributeOf, childElements, descendants, parseStrictXm
 /** The largest SAMLResponse (base64) Brána reads; real NIA responses are a few tens of kB. */
 export const MAX_SAML_RESPONSE_LENGTH = 256 * 1024;
 
-const ALLOWED_SIGNATURE_METHODS = new Set([
+export const ALLOWED_SIGNATURE_METHODS: ReadonlySet<string> = new Set([
   'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
   'http://www.w3.org/2001/04/xmldsig-more#rsa-sha384',
   'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512',
@@ -14,17 +14,17 @@ const ALLOWED_SIGNATURE_METHODS = new Set([
   'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384',
   'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512',
 ]);
-const ALLOWED_DIGESTS = new Set([
+export const ALLOWED_DIGESTS: ReadonlySet<string> = new Set([
   'http://www.w3.org/2001/04/xmlenc#sha256',
   'http://www.w3.org/2001/04/xmldsig-more#sha384',
   'http://www.w3.org/2001/04/xmlenc#sha512',
 ]);
-const ALLOWED_TRANSFORMS = new Set([
+export const ALLOWED_TRANSFORMS: ReadonlySet<string> = new Set([
   'http://www.w3.org/2000/09/xmldsig#enveloped-signature',
   'http://www.w3.org/2001/10/xml-exc-c14n#',
 ]);
-const ALLOWED_CANONICALIZATION = new Set(['http://www.w3.org/2001/10/xml-exc-c14n#']);
-const ALLOWED_DATA_ENCRYPTION = new Set([
+export const ALLOWED_CANONICALIZATION: ReadonlySet<string> = new Set(['http://www.w3.org/2001/10/xml-exc-c14n#']);
+export const ALLOWED_DATA_ENCRYPTION: ReadonlySet<string> = new Set([
   'http://www.w3.org/2001/04/xmlenc#aes128-cbc',
   'http://www.w3.org/2001/04/xmlenc#aes256-cbc',
   'http://www.w3.org/2009/xmlenc11#aes128-gcm',
@@ -32,9 +32,9 @@ const ALLOWED_DATA_ENCRYPTION = new Set([
 ]);
 // RSA-OAEP only: PKCS#1 v1.5 key transport (rsa-1_5) is a padding oracle waiting to happen.
 // (node-saml's xml-encryption would still decrypt rsa-1_5, so the refusal has to be here.)
-const ALLOWED_KEY_TRANSPORT = new Set(['http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p']);
+export const ALLOWED_KEY_TRANSPORT: ReadonlySet<string> = new Set(['http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p']);
 // NIA wraps keys with RSA-OAEP-MGF1P and a SHA-1 OAEP digest; that digest is not a signature hash.
-const ALLOWED_OAEP_DIGESTS = new Set(['http://www.w3.org/2000/09/xmldsig#sha1', 'http://www.w3.org/2001/04/xmlenc#sha256']);
+export const ALLOWED_OAEP_DIGESTS: ReadonlySet<string> = new Set(['http://www.w3.org/2000/09/xmldsig#sha1', 'http://www.w3.org/2001/04/xmlenc#sha256']);
 
 export const STATUS_SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
 

@@ -3,7 +3,7 @@ import { SAML, ValidateInResponseTo, type SamlConfig } from '@node-saml/node-sam
 import { XMLSerializer, type Element } from '@xmldom/xmldom';
 import { loaAtLeast, loaUri, type Loa } from '../../domain/loa.ts';
 import type { SamlMeans } from '../../means/identity-means.ts';
-import type { BrokerKeys } from '../../keys/key-store.ts';
+import type { SamlKeys } from '../../keys/key-store.ts';
 import { certificateBody } from '../../keys/certificate.ts';
 import { UpstreamRejected, type BrowserHandoff, type CorrelatedAnswer, type ExpectedRequest, type ServiceProviderMetadata, type UpstreamAdapter, type UpstreamIdentity, type UpstreamLoginStart } from '../contract.ts';
 import { MetadataUnavailable, type MetadataSource } from '../metadata/metadata-source.ts';
@@ -23,8 +23,9 @@ export const MAX_ASSERTION_AGE_MS = 5 * 60_000;
 
 export interface SamlAdapterSettings {
   means: SamlMeans;
-  metadata: MetadataSource<IdpMetadata>;
-  keys: BrokerKeys;
+  /** Only the metadata in use is read (`current()`): a refreshing source, or one document held still. */
+  metadata: Pick<MetadataSource<IdpMetadata>, 'current'>;
+  keys: SamlKeys;
   publicUrl: URL;
   /** The clock, for tests that replay answers written at another time. */
   now?: () => number;
@@ -36,7 +37,7 @@ export interface SamlAnswer extends CorrelatedAnswer {
 }
 
 /** Data encryption that authenticates its ciphertext: decrypting it reveals nothing to whoever changed it. */
-const AEAD_DATA_ENCRYPTION = new Set(['http://www.w3.org/2009/xmlenc11#aes128-gcm', 'http://www.w3.org/2009/xmlenc11#aes256-gcm']);
+export const AEAD_DATA_ENCRYPTION: ReadonlySet<string> = new Set(['http://www.w3.org/2009/xmlenc11#aes128-gcm', 'http://www.w3.org/2009/xmlenc11#aes256-gcm']);
 
 /** The root of signed bytes (a verified Response), parsed strictly. */
 function signedRoot(signed: string): Element {
@@ -70,8 +71,8 @@ export class SamlAdapter implements UpstreamAdapter<SamlAnswer>, ServiceProvider
   readonly means: SamlMeans;
   readonly entityId: string;
   readonly acsUrl: string;
-  private readonly metadata: MetadataSource<IdpMetadata>;
-  private readonly keys: BrokerKeys;
+  private readonly metadata: Pick<MetadataSource<IdpMetadata>, 'current'>;
+  private readonly keys: SamlKeys;
   private readonly now: () => number;
 
   constructor(settings: SamlAdapterSettings) {
