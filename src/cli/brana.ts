@@ -23,6 +23,7 @@ import { TileNotAllowed, TileRequests } from '../tiles/tile-requests.ts';
 import { TileStore } from '../tiles/tile-store.ts';
 import type { TileStatus } from '../tiles/tile.ts';
 import { describeDatabaseError, isDatabaseUnavailable } from '../store/database-unavailable.ts';
+import { addMeansCommands, MeansNotUsable } from './means-commands.ts';
 import { addMetadataCommands } from './metadata-commands.ts';
 import { OperatorError } from './operator-error.ts';
 
@@ -288,6 +289,7 @@ export function buildProgram(): Command {
       });
     });
   addMetadataCommands(program);
+  addMeansCommands(program);
   registerAuditCommands(program, {
     withStore,
     fail: (message) => {
@@ -352,6 +354,10 @@ export async function runCli(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof MeansNotUsable) {
+      process.stderr.write(`${err.message}\n`);
+      return 1;
+    }
     if (err instanceof LogNotIntact) {
       process.stderr.write(`${err.message}\n`);
       return 3;

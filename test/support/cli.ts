@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { runCli } from '../../src/cli/brana.ts';
 
 export interface CliResult {
@@ -28,4 +30,16 @@ export async function brana(args: string[], env: Record<string, string>): Promis
     process.stderr.write = stderr;
     process.env = saved;
   }
+}
+
+const ENTRY = fileURLToPath(new URL('../../src/cli/brana.ts', import.meta.url));
+
+/** Runs `brana …` as an operator does: a child process of its own, its exit code and both streams. */
+export function branaProcess(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [ENTRY, ...args], { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
 }

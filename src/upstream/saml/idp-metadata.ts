@@ -24,7 +24,8 @@ export function parseDuration(value: string): number | undefined {
   return ((((y! * 365 + mo! * 30 + d!) * 24 + h!) * 60 + mi!) * 60 + s!) * 1000;
 }
 
-function pickEntity(root: Element, source: string, expectedEntityId?: string): Element {
+/** The one identity provider a metadata document describes (an aggregate must name it by entity id). */
+export function pickEntity(root: Element, source: string, expectedEntityId?: string): Element {
   if (root.namespaceURI === NS.metadata && root.localName === 'EntityDescriptor') return root;
   if (root.namespaceURI === NS.metadata && root.localName === 'EntitiesDescriptor') {
     const entities = descendants(root, NS.metadata, 'EntityDescriptor').filter((entity) => childElements(entity, NS.metadata, 'IDPSSODescriptor').length > 0);
