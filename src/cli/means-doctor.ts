@@ -223,7 +223,7 @@ async function verifyResponse(means: SamlMeans, captured: CapturedResponse, buil
     if (!(err instanceof UpstreamRejected)) throw err;
     report.clock ??= clock;
     report.refused = { reason: err.reason, outward: err.outward, ...(err.detail ? { detail: err.detail } : {}) };
-    return { report, problem: { severity: 'error', source: captured.file, field: err.reason, problem: err.detail ?? 'refused' } };
+    return { report, problem: { severity: 'error', source: captured.file, field: err.reason, problem: err.detail ?? `refused (the citizen is told: ${err.outward})` } };
   }
 }
 

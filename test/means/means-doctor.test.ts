@@ -207,7 +207,7 @@ describe('brana means check (the means doctor)', function () {
       const file = capture(base64(await idp.answer({ requestId: REQUEST_ID, now: T }, { assertion: { audience: 'https://another-sp.example.cz/metadata' } })));
       const result = await check(metadata(), ['--response', file]);
       assert.equal(result.code, 1);
-      assert.equal(result.stderr, `${file}: audience_mismatch: refused\n`);
+      assert.equal(result.stderr, `${file}: audience_mismatch: refused (the citizen is told: invalid_response)\n`);
     });
 
     it('an assertion that expired before the response was sent: expired; valid with --at inside its validity', async () => {
@@ -221,7 +221,7 @@ describe('brana means check (the means doctor)', function () {
       const file = capture(base64(await idp.answer({ requestId: REQUEST_ID, now: T }, { assertion: lateDelivery })));
       const expired = await check(metadata(), ['--response', file]);
       assert.equal(expired.code, 1);
-      assert.equal(expired.stderr, `${file}: expired: refused\n`);
+      assert.equal(expired.stderr, `${file}: expired: refused (the citizen is told: invalid_response)\n`);
 
       const inside = await check(metadata(), ['--response', file, '--at', minutes(-2.5)]);
       assert.equal(inside.code, 0, inside.stderr);
