@@ -1,10 +1,10 @@
+import { createPrivateKey } from 'node:crypto';
 import { inflateRawSync } from 'node:zlib';
 import type { Element } from '@xmldom/xmldom';
 import { ConfigurationError } from '../config/configuration-error.ts';
 import { ALL_LOA_URIS, loaAtLeast, type Loa } from '../domain/loa.ts';
 import { generateSelfSignedCertificate } from '../keys/certificate.ts';
 import { readSamlKeys, type SamlKeys } from '../keys/key-store.ts';
-import { createPrivateKey } from 'node:crypto';
 import type { IdentityMeans, OidcMeans, SamlMeans } from '../means/identity-means.ts';
 import { UpstreamRejected, type BrowserHandoff } from '../upstream/contract.ts';
 import { MetadataSource, MetadataUnavailable } from '../upstream/metadata/metadata-source.ts';
