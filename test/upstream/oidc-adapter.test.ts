@@ -5,11 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Loa } from '../../src/domain/loa.ts';
 import { readIdentityMeansFile, type OidcMeans } from '../../src/means/identity-means.ts';
-import { UpstreamRejected, type ExpectedRequest, type UpstreamIdentity, type UpstreamOutward } from '../../src/upstream/contract.ts';
+import type { ExpectedRequest, UpstreamIdentity, UpstreamOutward } from '../../src/upstream/contract.ts';
 import { MetadataSource } from '../../src/upstream/metadata/metadata-source.ts';
 import { discoveryUrl, parseDiscovery, type OpenIdProviderMetadata } from '../../src/upstream/oidc/discovery.ts';
 import { OidcAdapter } from '../../src/upstream/oidc/oidc-adapter.ts';
 import { HostileBank, type IdTokenForgery } from '../support/hostile-bank.ts';
+import { refusalOf } from '../support/upstream-refusal.ts';
 import { jwt } from '../support/oidc-attacker.ts';
 
 /**
@@ -120,16 +121,6 @@ async function discoveryOf(bank: HostileBank): Promise<MetadataSource<OpenIdProv
   });
   await source.refresh('start');
   return source;
-}
-
-async function refusalOf(action: () => Promise<unknown>): Promise<UpstreamRejected> {
-  try {
-    await action();
-  } catch (err) {
-    if (err instanceof UpstreamRejected) return err;
-    throw err;
-  }
-  assert.fail('the answer was accepted');
 }
 
 describe('OidcAdapter: a table of what an OpenID Provider answers, checked without a broker', () => {

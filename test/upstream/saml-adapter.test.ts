@@ -10,7 +10,7 @@ import type { AttributeId } from '../../src/domain/attributes.ts';
 import type { Loa } from '../../src/domain/loa.ts';
 import { loadBrokerKeys } from '../../src/keys/key-store.ts';
 import { readIdentityMeansFile, type SamlMeans } from '../../src/means/identity-means.ts';
-import { UpstreamRejected, type ExpectedRequest, type UpstreamIdentity, type UpstreamOutward } from '../../src/upstream/contract.ts';
+import type { ExpectedRequest, UpstreamIdentity, UpstreamOutward } from '../../src/upstream/contract.ts';
 import { MetadataSource } from '../../src/upstream/metadata/metadata-source.ts';
 import type { IdpMetadata } from '../../src/upstream/saml/idp-metadata.ts';
 import { SamlAdapter } from '../../src/upstream/saml/saml-adapter.ts';
@@ -19,6 +19,7 @@ import { parseSamlMetadata } from '../../src/upstream/saml/signed-metadata.ts';
 import { statusReason } from '../../src/upstream/saml/status-codes.ts';
 import { NS, childElements, parseStrictXml } from '../../src/upstream/saml/xml.ts';
 import { idpMetadataXml } from '../support/external-idp.ts';
+import { refusalOf } from '../support/upstream-refusal.ts';
 import {
   ALGORITHMS,
   ATTRIBUTE_NAMES,
@@ -667,16 +668,6 @@ function expectedRequest(bed: Bed, means: MeansId, change: Partial<ExpectedReque
 /** What the server does with a posted answer: name its request, then have it checked against that request. */
 async function handle(adapter: SamlAdapter, samlResponse: string, expected: ExpectedRequest): Promise<UpstreamIdentity> {
   return adapter.handleAnswer(adapter.correlate({ SAMLResponse: samlResponse }), expected);
-}
-
-async function refusalOf(action: () => Promise<unknown>): Promise<UpstreamRejected> {
-  try {
-    await action();
-  } catch (err) {
-    if (err instanceof UpstreamRejected) return err;
-    throw err;
-  }
-  assert.fail('the answer was accepted');
 }
 
 describe('SamlAdapter: a table of real signed answers, checked without HTTP or a store', () => {
