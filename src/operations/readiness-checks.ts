@@ -13,7 +13,7 @@ export function databaseCheck(db: Database): ReadinessCheck {
       return { ok: true };
     } catch (err) {
       const described = describeDatabaseError(err);
-      return { ok: false, detail: { code: described.code }, error: described.error };
+      return { ok: false, detail: { code: described.databaseCode }, error: described.error };
     }
   };
 }

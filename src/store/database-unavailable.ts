@@ -57,13 +57,14 @@ export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
 }
 
 /**
- * What may be logged or shown of a database error: its code and the driver's own words, without the
- * SQL and bound values that knex puts in front of them (they may hold tokens, secrets or personal
- * data).
+ * What may be logged or shown of a database error: its code (SQLSTATE, or the driver's) and the
+ * driver's own words, without the SQL and bound values that knex puts in front of them (they may
+ * hold tokens, secrets or personal data). The code is `databaseCode`, not `code`: the logger redacts
+ * any field named `code` (an authorization code), and an operator needs to read this one.
  */
-export function describeDatabaseError(err: unknown): { code: string | null; error: string } {
+export function describeDatabaseError(err: unknown): { databaseCode: string | null; error: string } {
   const e = err as ErrorShape;
   const message = typeof e?.message === 'string' ? e.message : String(err);
   const cut = message.lastIndexOf(' - ');
-  return { code: typeof e?.code === 'string' ? e.code : null, error: (cut >= 0 ? message.slice(cut + 3) : message).slice(0, 300) };
+  return { databaseCode: typeof e?.code === 'string' ? e.code : null, error: (cut >= 0 ? message.slice(cut + 3) : message).slice(0, 300) };
 }

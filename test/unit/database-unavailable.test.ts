@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { isDatabaseUnavailable } from '../../src/store/database-unavailable.ts';
+import { Writable } from 'node:stream';
+import winston from 'winston';
+import { logger } from '../../src/log/logger.ts';
+import { describeDatabaseError, isDatabaseUnavailable } from '../../src/store/database-unavailable.ts';
 
 const withCode = (code: string, message = 'x') => Object.assign(new Error(message), { code });
 
@@ -29,4 +32,23 @@ describe('telling a database outage from a bug', () => {
     ['nothing at all', undefined],
   ];
   for (const [what, err] of bugs) it(`does not count ${what} as an outage`, () => assert.equal(isDatabaseUnavailable(err), false));
+});
+
+describe('what an operator reads of a database error in the log', () => {
+  it('keeps the database code readable and the SQL out, while an authorization code stays redacted', () => {
+    const lines: string[] = [];
+    const sink = new winston.transports.Stream({ stream: new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(chunk.toString('utf8')), done()) }) });
+    logger.add(sink);
+    try {
+      const err = withCode('57P01', 'select * from "oidc_model" where "id" = $1 - terminating connection due to administrator command');
+      logger.error('request failed: database unavailable', { ...describeDatabaseError(err), code: 'an-authorization-code' });
+    } finally {
+      logger.remove(sink);
+    }
+    const logged = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
+    assert.equal(logged.databaseCode, '57P01');
+    assert.equal(logged.error, 'terminating connection due to administrator command');
+    assert.equal(logged.code, '[redacted]');
+    assert.ok(!lines.at(-1)!.includes('oidc_model'), 'no SQL in the log');
+  });
 });
