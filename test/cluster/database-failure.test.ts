@@ -124,6 +124,11 @@ describe('when the database fails', function () {
     const token = await redeem('some-code', 'x'.repeat(43));
     assert.equal(token.status, 503);
     assert.deepEqual(token.body, { error: 'temporarily_unavailable', error_description: "Brána cannot reach its database; nothing was changed. Retry later." });
+    // A SeP's HTTP client that prefers HTML still gets the OAuth error, not the citizen's page.
+    const tokenPreferringHtml = await redeem('some-code', 'x'.repeat(43)).set('Accept', 'text/html,application/xhtml+xml,*/*;q=0.8');
+    assert.equal(tokenPreferringHtml.status, 503);
+    assert.match(String(tokenPreferringHtml.headers['content-type']), /^application\/json/);
+    assert.equal(tokenPreferringHtml.body.error, 'temporarily_unavailable');
     const group = await request().get('/sep-groups/hradec-kralove').ca(proxy.ca).set('Accept', 'application/json');
     assert.equal(group.status, 503);
     assert.equal(group.body.error, 'temporarily_unavailable');
