@@ -5,8 +5,11 @@ import path from 'node:path';
 import supertest from 'supertest';
 import { ConfigurationErrors } from '../../src/config/configuration-error.ts';
 import { readEnvironment } from '../../src/config/environment.ts';
-import { holdsTestCitizens, TEST_CITIZENS_FILE } from '../../src/devidp/test-citizens.ts';
+import { holdsTestCitizens, readTestCitizens, TEST_CITIZENS_FILE } from '../../src/devidp/test-citizens.ts';
+import type { RegisterRecord } from '../../src/identity/population-register.ts';
 import { runBrokerToEnd, startBrokerProcess } from '../support/broker-process.ts';
+import { RegisterService } from '../support/register-service.ts';
+import { startRoutingProxy } from '../support/routing-proxy.ts';
 import { idpKey, idpMetadataXml, providersFolder, samlMeansFile } from '../support/external-idp.ts';
 
 const PRODUCTION = { BRANA_MODE: 'production', BRANA_PUBLIC_URL: 'https://brana.example.cz' };
@@ -115,6 +118,33 @@ describe('which population register a node uses, checked at start', () => {
       const result = await runBrokerToEnd({ ...env, BRANA_POPULATION_REGISTER: TEST_CITIZENS_FILE });
       assert.equal(result.code, 2, result.stderr);
       assert.match(result.stderr, /^Brána cannot start: environment: BRANA_POPULATION_REGISTER: file .+ holds the development test citizens: production mode never resolves real people against test data\n$/);
+    });
+
+    it('starts with a register service over https and is ready when it answers, with the token sent and never shown', async () => {
+      // The register service behind TLS (the test's own certificate, trusted by the node as an operator's CA would be).
+      const pilot: RegisterRecord = { ...readTestCitizens()[0]!.register, registerId: 'PILOT-0001' };
+      const service = await RegisterService.start([pilot]);
+      const tls = await startRoutingProxy();
+      tls.routeTo({ name: 'register', port: Number(service.url.port) });
+      const ca = path.join(dir, 'register-ca.pem');
+      fs.writeFileSync(ca, tls.ca);
+      const node = await startBrokerProcess('production', {
+        ...env,
+        NODE_EXTRA_CA_CERTS: ca,
+        BRANA_POPULATION_REGISTER_URL: `${tls.origin}/rob/v1`,
+        BRANA_POPULATION_REGISTER_TOKEN_ENV: 'ROB_TOKEN',
+        ROB_TOKEN: 'rob-production-token',
+      });
+      try {
+        const ready = await supertest(node.origin).get('/readyz').expect(200);
+        assert.equal(ready.body.checks.register.ok, true);
+        assert.ok(service.requests.some((request) => request.path === '/rob/v1/health' && request.authorization === 'Bearer rob-production-token'), 'asked over https with the token');
+        assert.ok(!node.output().includes('rob-production-token'), 'the token is never shown');
+      } finally {
+        await node.kill();
+        await tls.close();
+        await service.close();
+      }
     });
 
     it('starts with a register service, and is not ready while that register cannot be reached', async () => {
