@@ -20,7 +20,8 @@ import {
   ALLOWED_SIGNATURE_METHODS,
   ALLOWED_TRANSFORMS,
 } from '../upstream/saml/response-guard.ts';
-import { AEAD_DATA_ENCRYPTION, CLOCK_SKEW_MS, MAX_ASSERTION_AGE_MS, SamlAdapter } from '../upstream/saml/saml-adapter.ts';
+import { AEAD_DATA_ENCRYPTION, MAX_ASSERTION_AGE_MS, SamlAdapter } from '../upstream/saml/saml-adapter.ts';
+import { CLOCK_SKEW_MS } from '../upstream/contract.ts';
 import { NS, attributeOf, childElements, descendants, parseStrictXml, singleChild, textOf } from '../upstream/saml/xml.ts';
 
 /** One line for the operator: `<file>: <field>: <problem>`; errors make the means unusable. */

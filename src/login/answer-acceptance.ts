@@ -10,9 +10,8 @@ import type { ErrorCode } from '../pages/i18n.ts';
 import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { Database } from '../store/database.ts';
-import { UpstreamRejected, type UpstreamIdentity } from '../upstream/contract.ts';
+import { CLOCK_SKEW_MS, UpstreamRejected, type UpstreamIdentity } from '../upstream/contract.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
-import { CLOCK_SKEW_MS } from '../upstream/saml/saml-adapter.ts';
 import type { UpstreamRequest, UpstreamRequestStore } from '../upstream/upstream-request-store.ts';
 
 export interface AnswerAcceptanceDependencies {

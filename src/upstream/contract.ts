@@ -2,6 +2,9 @@ import type { AttributeId } from '../domain/attributes.ts';
 import type { Loa } from '../domain/loa.ts';
 import type { IdentityMeans } from '../means/identity-means.ts';
 
+/** Clock skew Brána tolerates between itself and an identity means, whatever its protocol. */
+export const CLOCK_SKEW_MS = 30_000;
+
 /**
  * The contract between Brána and an identity means, after Dex's connector: the server owns all state.
  * An adapter builds the request the browser carries (`startLogin`), says which request an answer

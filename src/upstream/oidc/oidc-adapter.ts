@@ -3,12 +3,12 @@ import * as client from 'openid-client';
 import { isAttributeId, type AttributeId } from '../../domain/attributes.ts';
 import { LOA_LEVELS, loaFromUri, loaRank, loaUri, weakestLoa, type Loa } from '../../domain/loa.ts';
 import type { OidcMeans } from '../../means/identity-means.ts';
-import { UpstreamRejected, type BrowserHandoff, type CorrelatedAnswer, type ExpectedRequest, type UpstreamAdapter, type UpstreamIdentity, type UpstreamLoginStart } from '../contract.ts';
+import { CLOCK_SKEW_MS, UpstreamRejected, type BrowserHandoff, type CorrelatedAnswer, type ExpectedRequest, type UpstreamAdapter, type UpstreamIdentity, type UpstreamLoginStart } from '../contract.ts';
 import { MetadataUnavailable, type MetadataSource } from '../metadata/metadata-source.ts';
 import type { OpenIdProviderMetadata } from './discovery.ts';
 
 /** Clock tolerance for ID token times, as for SAML assertions. */
-const CLOCK_TOLERANCE_SECONDS = 30;
+const CLOCK_TOLERANCE_SECONDS = CLOCK_SKEW_MS / 1000;
 
 export interface OidcAdapterSettings {
   means: OidcMeans;

@@ -5,7 +5,7 @@ import { loaAtLeast, loaUri, type Loa } from '../../domain/loa.ts';
 import type { SamlMeans } from '../../means/identity-means.ts';
 import type { SamlKeys } from '../../keys/key-store.ts';
 import { certificateBody } from '../../keys/certificate.ts';
-import { UpstreamRejected, type BrowserHandoff, type CorrelatedAnswer, type ExpectedRequest, type ServiceProviderMetadata, type UpstreamAdapter, type UpstreamIdentity, type UpstreamLoginStart } from '../contract.ts';
+import { CLOCK_SKEW_MS, UpstreamRejected, type BrowserHandoff, type CorrelatedAnswer, type ExpectedRequest, type ServiceProviderMetadata, type UpstreamAdapter, type UpstreamIdentity, type UpstreamLoginStart } from '../contract.ts';
 import { MetadataUnavailable, type MetadataSource } from '../metadata/metadata-source.ts';
 import { decryptAssertion } from './assertion-decryption.ts';
 import { readVerifiedAssertion } from './assertion-reader.ts';
@@ -16,8 +16,6 @@ import { verifiedContent } from './signature-verification.ts';
 import { statusReason } from './status-codes.ts';
 import { NS, XmlRejected, childElements, parseStrictXml } from './xml.ts';
 
-/** Clock skew Brána tolerates between itself and an identity provider. */
-export const CLOCK_SKEW_MS = 30_000;
 /** The oldest assertion (by IssueInstant) Brána accepts. */
 export const MAX_ASSERTION_AGE_MS = 5 * 60_000;
 
@@ -109,8 +107,7 @@ export class SamlAdapter implements UpstreamAdapter<SamlAnswer>, ServiceProvider
   }
 
   /** node-saml takes the requested LoA, ForceAuthn, extensions and the request id per instance. */
-  private requestWriter(login: UpstreamLoginStart, requestId: string): SAML {
-    const idp = this.metadata.current();
+  private requestWriter(idp: IdpMetadata, login: UpstreamLoginStart, requestId: string): SAML {
     return new SAML({
       ...this.serviceProviderConfig(),
       entryPoint: idp.singleSignOn.redirect ?? idp.singleSignOn.post!,
@@ -140,7 +137,7 @@ export class SamlAdapter implements UpstreamAdapter<SamlAnswer>, ServiceProvider
     const idp = this.metadata.current();
     // An xs:ID must not start with a digit.
     const requestId = `_${randomBytes(20).toString('hex')}`;
-    const writer = this.requestWriter(login, requestId);
+    const writer = this.requestWriter(idp, login, requestId);
     if (idp.singleSignOn.redirect) return { kind: 'redirect', url: await writer.getAuthorizeUrlAsync('', undefined, {}), requestId };
     const message = await writer.getAuthorizeMessageAsync('', undefined, {});
     const fields = Object.fromEntries(Object.entries(message).filter(([, value]) => typeof value === 'string' && value !== '')) as Record<string, string>;
