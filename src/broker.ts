@@ -170,7 +170,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
       deps.provider = makeProvider(view.jwks);
     });
     registry.start(Math.min(60_000, env.metadataRefreshIntervalMs));
-    audit.checkpoints.start();
+    audit.start();
     signingKeys.start();
     const app = createApp(deps);
     const reload = signingKeys;
@@ -202,7 +202,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
       async close() {
         registry.stop();
         reload.stop();
-        await audit.checkpoints.stop();
+        await audit.stop();
         await db.destroy();
       },
     };

@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { logger } from '../log/logger.ts';
 import { isPostgres, type Database, type Queryable, type Transaction } from '../store/database.ts';
 import { applyAuditFilter, type AuditFilter } from './audit-filter.ts';
-import { canonicalJson, chainHash, contentDigest, GENESIS, type RecordContent } from './chain.ts';
+import { canonicalJson, chainHash, contentDigest, type RecordContent } from './chain.ts';
+import { chainHead, LogSequencer, type SequencerSettings } from './log-sequencer.ts';
 import type { RecordSeal } from './seal.ts';
 
 /** The fixed list of things that happen to a login or a registration, after Sweden Connect's audit design. */
@@ -64,6 +65,8 @@ export interface AuditRecord {
 
 export interface StoredAuditRecord extends Required<Omit<AuditRecord, 'detail'>> {
   seq: number;
+  /** The record's name from staging (part of its hashed content); absent for records written inline. */
+  rid?: string;
   at: number;
   detail: Record<string, unknown>;
   prevHash: string;
@@ -78,7 +81,7 @@ export interface AssertionLogRow extends RecordContent {
   seal: string | null;
 }
 
-// Any constant: serialises appenders across PostgreSQL connections so the chain stays linear.
+// Any constant: serialises inline appenders across PostgreSQL connections so the chain stays linear.
 const CHAIN_LOCK_KEY = 4_242_001;
 
 /** The widths of the keyed columns (migration 001). */
@@ -174,6 +177,7 @@ export function storedRecordOf(row: AssertionLogRow): StoredAuditRecord {
     detail: JSON.parse(row.detail) as Record<string, unknown>,
     prevHash: row.prev_hash,
     hash: row.hash,
+    ...(row.rid ? { rid: row.rid } : {}),
   };
 }
 
@@ -189,11 +193,23 @@ export class AssertionLogWriteFailed extends Error {
   }
 }
 
+/**
+ * How records reach the chain. `inline`: each append takes its position inside the step's own
+ * transaction (SQLite, where the database has one writer anyway, and one process writes). `staged`:
+ * each append is a sealed row in `assertion_log_staged`, written in the step's transaction without
+ * any lock, and the `LogSequencer` chains it right after, in short transactions of its own — so that
+ * no step of any node waits on another node's transaction (PostgreSQL; docs/AUDIT-LOG.md).
+ */
+export type Sequencing = 'inline' | 'staged';
+
 export interface AssertionLogOptions {
   /** Seals every record; records without a valid seal are forgeries to the verifier. */
   seal: RecordSeal;
   /** The clock records are stamped with (tests seed weeks of history through it). */
   clock?: () => number;
+  /** Defaults to `staged` on PostgreSQL and `inline` on SQLite. */
+  sequencing?: Sequencing;
+  sequencer?: Partial<SequencerSettings>;
 }
 
 export interface QueryOptions {
@@ -203,87 +219,180 @@ export interface QueryOptions {
   order?: 'asc' | 'desc';
 }
 
-type CommittedListener = (record: StoredAuditRecord) => void;
+/** A record whose step has committed: what happened, not yet necessarily where it sits in the chain. */
+export type CommittedRecord = Omit<StoredAuditRecord, 'seq' | 'prevHash' | 'hash'>;
+type CommittedListener = (record: CommittedRecord) => void;
+type ChainedListener = (lastSeq: number) => void;
+
+/** The record's content as stored and hashed: columns fitted, detail bounded and canonical. */
+function contentOfRecord(record: AuditRecord, at: number): RecordContent {
+  if (!(AUDIT_EVENTS as readonly string[]).includes(record.event)) throw new Error(`unknown audit event ${String(record.event)}`);
+  const { columns, intact } = fitColumns(record);
+  const detail = boundDetail(Object.keys(intact).length ? { ...(record.detail ?? {}), intact } : (record.detail ?? {}));
+  return { at, event: record.event, ...columns, outcome: record.outcome, detail: canonicalJson(detail) };
+}
+
+function committedOf(content: RecordContent): CommittedRecord {
+  return {
+    at: content.at,
+    event: content.event as AuditEvent,
+    sepId: content.sep_id,
+    requestId: content.request_id,
+    means: content.means,
+    pseudonym: content.pseudonym,
+    loa: content.loa,
+    outcome: content.outcome as 'success' | 'failure',
+    reason: content.reason,
+    detail: JSON.parse(content.detail) as Record<string, unknown>,
+  };
+}
 
 /**
  * The assertion log: an append-only, hash-chained, sealed table. Appends take part in the caller's
  * transaction, so a step and its record are written together or not at all. Records are numbered
- * 1, 2, 3… without gaps (a gap is a deleted record).
+ * 1, 2, 3… without gaps (a gap is a deleted record). Reads through this class see every record
+ * committed before them (staged ones are chained first).
  */
 export class AssertionLog {
   private readonly db: Database;
   private readonly seal: RecordSeal;
   private readonly clock: () => number;
-  private readonly listeners: CommittedListener[] = [];
-  /** The head of the chain as seen inside each open transaction, so a second append there needs no query. */
+  readonly sequencing: Sequencing;
+  private readonly sequencer: LogSequencer | null;
+  private readonly committedListeners: CommittedListener[] = [];
+  private readonly chainedListeners: ChainedListener[] = [];
+  /** Inline: the head of the chain as seen inside each open transaction, so a second append there needs no query. */
   private readonly heads = new WeakMap<Transaction, { seq: number; prevHash: string }>();
+  /** Transactions already told to chain their staged records after they commit. */
+  private readonly staging = new WeakSet<Transaction>();
 
   constructor(db: Database, options: AssertionLogOptions) {
     this.db = db;
     this.seal = options.seal;
     this.clock = options.clock ?? Date.now;
+    this.sequencing = options.sequencing ?? (isPostgres(db) ? 'staged' : 'inline');
+    this.sequencer = this.sequencing === 'staged' ? new LogSequencer(db, this.seal, (seq) => this.chained(seq), options.sequencer) : null;
   }
 
-  /** Called with each record once its transaction has committed (metrics, checkpoints). */
+  /** Called with each record once its step's transaction has committed (metrics). */
   onCommitted(listener: CommittedListener): void {
-    this.listeners.push(listener);
+    this.committedListeners.push(listener);
   }
 
-  async append(record: AuditRecord, trx?: Transaction): Promise<StoredAuditRecord> {
-    if (!trx) return this.db.transaction((own) => this.append(record, own));
-    if (!(AUDIT_EVENTS as readonly string[]).includes(record.event)) throw new Error(`unknown audit event ${String(record.event)}`);
+  /** Called with the position of the newest record once records are committed in the chain (checkpoints). */
+  onChained(listener: ChainedListener): void {
+    this.chainedListeners.push(listener);
+  }
+
+  private chained(lastSeq: number): void {
+    for (const listener of this.chainedListeners) {
+      try {
+        listener(lastSeq);
+      } catch (err) {
+        logger.error('assertion log listener failed', { error: (err as Error).message });
+      }
+    }
+  }
+
+  private afterCommit(trx: Transaction, content: RecordContent, seq?: number): void {
+    if (!this.committedListeners.length && seq === undefined) return;
+    trx.executionPromise.then(
+      () => {
+        if (this.committedListeners.length) {
+          const record = committedOf(content);
+          for (const listener of this.committedListeners) {
+            try {
+              listener(record);
+            } catch (err) {
+              logger.error('assertion log listener failed', { error: (err as Error).message });
+            }
+          }
+        }
+        if (seq !== undefined) this.chained(seq);
+      },
+      () => undefined,
+    );
+  }
+
+  async append(record: AuditRecord, trx?: Transaction): Promise<void> {
+    if (!trx) {
+      await this.db.transaction((own) => this.append(record, own));
+      // A record of its own is in the chain when append returns — unless another node is chaining
+      // at this moment (then that node, or the next sweep, takes it): never a wait on another node.
+      // The record is committed either way: a failure here only leaves it to the background.
+      await this.sequencer?.chainNow().catch(() => this.sequencer!.soon());
+      return;
+    }
+    const content = contentOfRecord(record, this.clock());
+    if (this.sequencer) await this.stage(content, trx);
+    else await this.appendInline(content, record.event, trx);
+  }
+
+  private async stage(content: RecordContent, trx: Transaction): Promise<void> {
+    const rid = randomUUID();
+    const staged = { ...content, rid };
+    try {
+      await trx('assertion_log_staged').insert({ ...staged, seal: this.seal.ofStaged(rid, contentDigest(staged)) });
+    } catch (err) {
+      throw new AssertionLogWriteFailed(content.event, err);
+    }
+    this.afterCommit(trx, content);
+    if (!this.staging.has(trx)) {
+      this.staging.add(trx);
+      const sequencer = this.sequencer!;
+      trx.executionPromise.then(
+        () => sequencer.soon(),
+        () => undefined,
+      );
+    }
+  }
+
+  private async appendInline(content: RecordContent, event: string, trx: Transaction): Promise<void> {
     let head = this.heads.get(trx);
     if (!head) {
-      // The lock is held to the end of the transaction, so the head read under it stays the head.
+      // Inline on PostgreSQL (only when configured so): the lock keeps the head read under it the head.
       if (isPostgres(trx)) await trx.raw('SELECT pg_advisory_xact_lock(?)', [CHAIN_LOCK_KEY]);
-      head = await this.head(trx);
+      head = await chainHead(trx);
     }
     const { seq, prevHash } = head;
-    const { columns, intact } = fitColumns(record);
-    const detail = boundDetail(Object.keys(intact).length ? { ...(record.detail ?? {}), intact } : (record.detail ?? {}));
-    const content: RecordContent = { at: this.clock(), event: record.event, ...columns, outcome: record.outcome, detail: canonicalJson(detail) };
     const hash = chainHash(prevHash, contentDigest(content));
     const row: AssertionLogRow = { seq, ...content, prev_hash: prevHash, hash, seal: this.seal.of(seq, hash) };
     try {
       await trx('assertion_log').insert(row);
     } catch (err) {
       this.heads.delete(trx);
-      throw new AssertionLogWriteFailed(record.event, err);
+      throw new AssertionLogWriteFailed(event, err);
     }
     this.heads.set(trx, { seq: seq + 1, prevHash: hash });
-    const stored = storedRecordOf(row);
-    if (this.listeners.length) {
-      trx.executionPromise.then(
-        () => {
-          for (const listener of this.listeners) {
-            try {
-              listener(stored);
-            } catch (err) {
-              logger.error('assertion log listener failed', { error: (err as Error).message });
-            }
-          }
-        },
-        () => undefined,
-      );
-    }
-    return stored;
+    this.afterCommit(trx, content, seq);
   }
 
   async appendMany(records: AuditRecord[], trx: Transaction): Promise<void> {
     for (const record of records) await this.append(record, trx);
   }
 
-  /** Where the next record goes: after the last one, or after the checkpoint the log was purged up to. */
-  private async head(trx: Transaction): Promise<{ seq: number; prevHash: string }> {
-    const last = (await trx('assertion_log').orderBy('seq', 'desc').first('seq', 'hash')) as { seq: number; hash: string } | undefined;
-    if (last) return { seq: Number(last.seq) + 1, prevHash: last.hash };
-    const purged = (await trx('audit_purge').orderBy('through_seq', 'desc').first('through_seq')) as { through_seq: number } | undefined;
-    if (!purged) return { seq: 1, prevHash: GENESIS };
-    const checkpoint = (await trx('audit_checkpoint').where({ seq: purged.through_seq }).first('hash')) as { hash: string };
-    return { seq: Number(purged.through_seq) + 1, prevHash: checkpoint.hash };
+  /** Every record committed so far is in the chain (staged: chains what waits; inline: nothing to do). */
+  async settled(): Promise<void> {
+    if (this.sequencer) await this.sequencer.drain();
+  }
+
+  /** Background chaining and the sweep for records no one chained (staged only). */
+  start(): void {
+    this.sequencer?.start();
+  }
+
+  /** Chains what this process staged and stops the sweep (before the database closes). */
+  async stop(): Promise<void> {
+    await this.sequencer?.stop();
+  }
+
+  /** Reads on the database itself first chain what waits; reads inside a transaction see what it sees. */
+  private async readable(trx: Queryable): Promise<void> {
+    if (trx === this.db) await this.settled();
   }
 
   async query(filter: AuditFilter = {}, options: QueryOptions = {}, trx: Queryable = this.db): Promise<StoredAuditRecord[]> {
+    await this.readable(trx);
     const query = applyAuditFilter(trx('assertion_log'), filter);
     if (options.afterSeq !== undefined) query.where('seq', options.order === 'desc' ? '<' : '>', options.afterSeq);
     query.orderBy('seq', options.order ?? 'asc');
@@ -299,6 +408,7 @@ export class AssertionLog {
    */
   async latestOf(pseudonyms: readonly string[], events: readonly AuditEvent[], limit: number, trx: Queryable = this.db): Promise<StoredAuditRecord[]> {
     if (!pseudonyms.length || !events.length) return [];
+    await this.readable(trx);
     const hits = (await trx('assertion_log').whereIn('pseudonym', [...pseudonyms]).select('seq', 'event')) as Array<{ seq: number | string; event: string }>;
     const wanted = new Set<string>(events);
     const seqs = hits
@@ -312,6 +422,7 @@ export class AssertionLog {
 
   /** How many records match (e.g. a SeP's completed logins: `token_issued`, for its tile). */
   async count(filter: AuditFilter, trx: Queryable = this.db): Promise<number> {
+    await this.readable(trx);
     const [row] = (await applyAuditFilter(trx('assertion_log'), filter).count({ n: '*' })) as Array<{ n: number | string }>;
     return Number(row?.n ?? 0);
   }

@@ -111,6 +111,7 @@ export function registerAuditCommands(program: Command, context: AuditCommandCon
       } else {
         report = await withStore(async ({ db, audit: trail }) => {
           const publicJwks = options.publicKey ? readAuditPublicJwks(options.publicKey) : trail.keys.publicJwks;
+          await trail.log.settled();
           return verifyStoredLog(db, publicJwks, trail.seal);
         });
       }

@@ -139,6 +139,7 @@ export function auditorApi(deps: AuditorApiDependencies): Router {
   router.get('/verify', async (_req, res, next) => {
     try {
       await log.append(auditQueried(readerOf(res), { what: 'verify' }));
+      await log.settled();
       res.set('Cache-Control', 'no-store').json(await verifyStoredLog(deps.db, deps.audit.keys.publicJwks, deps.audit.seal));
     } catch (err) {
       next(err);

@@ -33,6 +33,12 @@ export interface RecordContent {
   reason: string | null;
   /** The canonical JSON text of the detail, exactly as stored. */
   detail: string;
+  /**
+   * The record's name from the moment it was staged (PostgreSQL: src/audit/log-sequencer.ts), so
+   * that it is chained once only. Records written straight into the chain have none, and their
+   * content — and so their hash — is exactly what it was before staging existed.
+   */
+  rid?: string | null;
 }
 
 export function contentOf(row: RecordContent): RecordContent {
@@ -47,6 +53,8 @@ export function contentOf(row: RecordContent): RecordContent {
     outcome: row.outcome,
     reason: row.reason,
     detail: row.detail,
+    // Left out, not null, when absent: canonicalJson skips undefined members.
+    rid: row.rid ?? undefined,
   };
 }
 

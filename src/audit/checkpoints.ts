@@ -110,9 +110,11 @@ export class AuditCheckpoints {
   private again = false;
   private timer: NodeJS.Timeout | null = null;
   private readonly verified = new Set<string>();
+  private readonly settle: () => Promise<void>;
 
-  constructor(db: Database, keys: AuditKeys, seal: RecordSeal, policy: CheckpointPolicy, clock: () => number = Date.now) {
+  constructor(db: Database, keys: AuditKeys, seal: RecordSeal, policy: CheckpointPolicy, clock: () => number = Date.now, settle: () => Promise<void> = async () => undefined) {
     this.db = db;
+    this.settle = settle;
     this.keys = keys;
     this.seal = seal;
     this.policy = policy;
@@ -158,6 +160,7 @@ export class AuditCheckpoints {
    * ChainNotVouchable when a record since the last checkpoint is not as Brána wrote it.
    */
   async make(): Promise<Checkpoint | undefined> {
+    await this.settle();
     const head = (await this.db('assertion_log').orderBy('seq', 'desc').first('seq', 'hash')) as { seq: number; hash: string } | undefined;
     if (!head) return undefined;
     const { valid: latest, forged } = await this.latestValid();

@@ -85,7 +85,7 @@ export function sinkOf(stream: NodeJS.WritableStream): TextSink {
   };
 }
 
-export const CSV_COLUMNS = ['kind', 'seq', 'at', 'time', 'event', 'sep_id', 'request_id', 'means', 'pseudonym', 'loa', 'outcome', 'reason', 'detail', 'prev_hash', 'hash', 'digest', 'jws'] as const;
+export const CSV_COLUMNS = ['kind', 'seq', 'at', 'time', 'event', 'sep_id', 'request_id', 'means', 'pseudonym', 'loa', 'outcome', 'reason', 'detail', 'prev_hash', 'hash', 'digest', 'jws', 'rid'] as const;
 type CsvRow = Partial<Record<(typeof CSV_COLUMNS)[number], string | number | null>>;
 
 const FORMULA_START = /^[=+\-@\t\r'\uFF1D\uFF0B\uFF0D\uFF20]/;
@@ -120,6 +120,8 @@ function recordLine(row: AssertionLogRow): Record<string, unknown> {
     detail: JSON.parse(row.detail) as unknown,
     prevHash: row.prev_hash,
     hash: row.hash,
+    // Part of the hashed content of a record that was staged (docs/AUDIT-LOG.md).
+    ...(row.rid ? { rid: row.rid } : {}),
   };
 }
 
@@ -170,6 +172,7 @@ class ExportWriter {
       detail: row.detail,
       prev_hash: row.prev_hash,
       hash: row.hash,
+      rid: row.rid ?? null,
     });
   }
 
@@ -273,6 +276,8 @@ export interface ExportedRecord {
   detail: Record<string, unknown>;
   prevHash: string;
   hash: string;
+  /** Present for a record that was staged: its name, part of what its hash covers. */
+  rid?: string | null;
 }
 
 export type ExportLine = { kind: 'export'; header: ExportHeader } | { kind: 'record'; record: ExportedRecord; entry: ChainEntry } | { kind: 'digest'; entry: ChainEntry } | { kind: 'checkpoint'; seq: number; jws: string };
@@ -304,6 +309,7 @@ function contentFromRecord(record: ExportedRecord): RecordContent {
     outcome: record.outcome,
     reason: record.reason,
     detail: canonicalJson(record.detail),
+    rid: record.rid ?? undefined,
   };
 }
 
@@ -337,6 +343,7 @@ function jsonlLine(line: string, number: number): ExportLine | undefined {
         detail: (value.detail ?? {}) as Record<string, unknown>,
         prevHash: hex64(value.prevHash, `line ${number}: prevHash`),
         hash: hex64(value.hash, `line ${number}: hash`),
+        ...(typeof value.rid === 'string' ? { rid: value.rid } : {}),
       });
     case 'digest':
       return { kind: 'digest', entry: { kind: 'stub', seq: position(value.seq, `line ${number}: seq`), digest: hex64(value.digest, `line ${number}: digest`) } };
@@ -370,6 +377,9 @@ function csvLine(row: Record<string, string | null>, number: number): ExportLine
         prevHash: hex64(cell('prev_hash'), `row ${number}: prev_hash`),
         hash: hex64(cell('hash'), `row ${number}: hash`),
       };
+      // Exports written before staging existed have no rid column; inline records leave it empty.
+      const rid = optional('rid');
+      if (rid) record.rid = rid;
       // The CSV carries the detail exactly as stored; it is checked as it stands.
       return { kind: 'record', record, entry: { kind: 'record', seq: record.seq, prevHash: record.prevHash, hash: record.hash, content: { ...contentFromRecord(record), detail: detailText } } };
     }

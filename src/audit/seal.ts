@@ -19,9 +19,26 @@ export class RecordSeal {
   }
 
   matches(seq: number, hash: string, seal: string | null | undefined): boolean {
-    if (typeof seal !== 'string') return false;
-    const expected = Buffer.from(this.of(seq, hash));
-    const given = Buffer.from(seal);
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    return same(this.of(seq, hash), seal);
   }
+
+  /**
+   * The seal of a record waiting to be chained (src/audit/log-sequencer.ts): its name and the digest
+   * of its content. The sequencer chains only records that carry it, so a row written into the
+   * staging table without the key is never laundered into the chain.
+   */
+  ofStaged(rid: string, digest: string): string {
+    return createHmac('sha256', this.key).update(`brana-audit-staged-v1\n${rid}\n${digest}`).digest('base64url');
+  }
+
+  matchesStaged(rid: string, digest: string, seal: string | null | undefined): boolean {
+    return same(this.ofStaged(rid, digest), seal);
+  }
+}
+
+function same(expectedText: string, seal: string | null | undefined): boolean {
+  if (typeof seal !== 'string') return false;
+  const expected = Buffer.from(expectedText);
+  const given = Buffer.from(seal);
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }

@@ -3,6 +3,7 @@ import type { Queryable } from '../store/database.ts';
 import type { AssertionLogRow } from './assertion-log.ts';
 import { chainHash, contentDigest, contentOf, GENESIS, type RecordContent } from './chain.ts';
 import { CheckpointInvalid, claimedSeq, readCheckpoint, type Checkpoint } from './checkpoints.ts';
+import type { StagedRow } from './log-sequencer.ts';
 import type { RecordSeal } from './seal.ts';
 
 /**
@@ -21,7 +22,9 @@ export type ProblemKind =
   | 'truncated'
   | 'checkpoint_forged'
   | 'checkpoint_mismatch'
-  | 'purge_unrecorded';
+  | 'purge_unrecorded'
+  /** A row in the staging table that the sequencer would not chain, or that does not carry Brána's staged seal. */
+  | 'staged_refused';
 
 export interface Problem {
   seq: number;
@@ -45,6 +48,11 @@ export interface VerificationReport {
   /** Records after the last valid checkpoint: protected by their seals (if checked), not by a signature. */
   uncovered: number;
   sealsChecked: boolean;
+  /**
+   * The staging table (PostgreSQL: records committed by their steps and not yet in the chain). Only
+   * for a verification of the database; an export carries chained records only.
+   */
+  staged?: { waiting: number; refused: number };
 }
 
 export interface VerificationInput {
@@ -209,15 +217,37 @@ export async function* storedEntries(db: Queryable, fromSeq = 0, toSeq = Number.
   }
 }
 
-/** `brana audit verify` on the database: chain, checkpoints, purges, and seals where the key is at hand. */
+/**
+ * `brana audit verify` on the database: chain, checkpoints, purges, and seals where the key is at
+ * hand; then the staging table: records still waiting for the sequencer (normal for a moment; with
+ * the key, each must carry Brána's staged seal) and records the sequencer refused (always a problem:
+ * a row written there without the key, a replay, or one left waiting for a day).
+ */
 export async function verifyStoredLog(db: Queryable, publicJwks: { keys: jose.JWK[] }, seal?: RecordSeal): Promise<VerificationReport> {
   const checkpoints = ((await db('audit_checkpoint').orderBy('seq', 'asc').select('jws')) as Array<{ jws: string }>).map((row) => row.jws);
   const purge = (await db('audit_purge').max({ through: 'through_seq' }).first()) as { through: number | null } | undefined;
-  return verifyChain({
+  const report = await verifyChain({
     entries: storedEntries(db),
     checkpoints,
     publicJwks,
     ...(seal ? { seal } : {}),
     purgedThrough: Number(purge?.through ?? 0),
   });
+  const staged = (await db('assertion_log_staged').orderBy('at', 'asc').limit(MAX_PROBLEMS)) as StagedRow[];
+  const extra: Problem[] = [];
+  let waiting = 0;
+  let refused = 0;
+  for (const row of staged) {
+    if (row.refused !== null) {
+      refused += 1;
+      extra.push({ seq: 0, kind: 'staged_refused', message: `staged record ${row.rid} was not chained: ${row.refused}` });
+    } else {
+      waiting += 1;
+      if (seal && !seal.matchesStaged(row.rid, contentDigest(contentOf(row)), row.seal)) {
+        extra.push({ seq: 0, kind: 'staged_refused', message: `staged record ${row.rid} does not carry Brána's staged seal (written without the audit key, or altered)` });
+      }
+    }
+  }
+  const problems = [...extra, ...report.problems].slice(0, MAX_PROBLEMS);
+  return { ...report, intact: problems.length === 0, firstBad: problems[0] ?? null, problems, staged: { waiting, refused } };
 }

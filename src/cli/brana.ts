@@ -59,7 +59,7 @@ async function withStore<T>(action: (context: StoreContext) => Promise<T>): Prom
     try {
       return await action({ env, db, seps, registration, log, audit, operators: new OperatorCredentials(db), publicUrl: env.publicUrl, tiles, tileRequests });
     } finally {
-      await audit.checkpoints.stop();
+      await audit.stop();
     }
   } finally {
     await db.destroy();

@@ -120,7 +120,7 @@ export function addMetadataCommands(program: Command): void {
           }
         }
         print(results);
-        await audit.checkpoints.stop();
+        await audit.stop();
         return failures;
       });
       if (failed) throw new OperatorError(`${failed} metadata refresh(es) failed; the last good metadata stays in use`);

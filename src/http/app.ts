@@ -176,7 +176,7 @@ export function createApp(deps: AppDependencies): express.Express {
   });
 
   app.use('/audit', auditorApi({ db: deps.db, audit: deps.audit, operators: deps.operators }));
-  app.use(statisticsRoutes({ db: deps.db, seps: deps.seps, registry: deps.registry, operators: deps.operators }));
+  app.use(statisticsRoutes({ db: deps.db, seps: deps.seps, registry: deps.registry, operators: deps.operators, log: deps.audit.log }));
   app.use(metricsRoute(deps.metrics, deps.operators));
 
   app.use(healthRoutes(deps.readiness));

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
-import type { StoredAuditRecord } from '../audit/assertion-log.ts';
+import type { CommittedRecord } from '../audit/assertion-log.ts';
 
 /** The steps of a login whose latency is measured (the journey of CRAFT.md). */
 export const LOGIN_STEPS = [
@@ -61,7 +61,7 @@ export class BrokerMetrics {
   }
 
   /** Counts a committed assertion log record. */
-  observeRecord(record: StoredAuditRecord): void {
+  observeRecord(record: CommittedRecord): void {
     switch (record.event) {
       case 'token_issued':
         this.logins.inc({ means: this.means(record.means) });

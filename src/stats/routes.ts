@@ -7,6 +7,7 @@ import { MESSAGES } from '../pages/i18n.ts';
 import { localeOf, renderPage } from '../pages/render.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { Database } from '../store/database.ts';
+import type { AssertionLog } from '../audit/assertion-log.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { horizontalBars, lineWithArea, stackedColumns } from './charts.ts';
 import { defaultPeriod, loginStatistics, type LoginStatistics, type StatisticsPeriod } from './login-statistics.ts';
@@ -17,6 +18,8 @@ export interface StatisticsDependencies {
   seps: SepStore;
   registry: IdentityMeansRegistry;
   operators: OperatorCredentials;
+  /** The numbers count every record committed before the request (staged ones are chained first). */
+  log: Pick<AssertionLog, 'settled'>;
 }
 
 const periodSchema = z
@@ -53,6 +56,7 @@ export function statisticsRoutes(deps: StatisticsDependencies): Router {
   const guard = requireOperator(deps.operators, OPERATOR_ROLES, { basic: true });
 
   async function named(period: StatisticsPeriod): Promise<NamedStatistics> {
+    await deps.log.settled();
     const statistics = await loginStatistics(deps.db, period);
     const seps = new Map((await deps.seps.list()).map((sep) => [sep.clientId, sep.name]));
     return {

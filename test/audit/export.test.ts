@@ -60,7 +60,7 @@ for (const backend of BACKENDS) {
         assert.equal(summary.through, stored.at(-1)!.seq, 'a checkpoint closes the export');
 
         const { records } = await exportedRecords(file);
-        assert.deepEqual(records, stored.map(({ seq, at, event, sepId, requestId, means, pseudonym, loa, outcome, reason, detail, prevHash, hash }) => ({ seq, at, event, sepId, requestId, means, pseudonym, loa, outcome, reason, detail, prevHash, hash })));
+        assert.deepEqual(records, stored.map(({ seq, at, event, sepId, requestId, means, pseudonym, loa, outcome, reason, detail, prevHash, hash, rid }) => ({ seq, at, event, sepId, requestId, means, pseudonym, loa, outcome, reason, detail, prevHash, hash, ...(rid ? { rid } : {}) })));
 
         const { code, report, stderr } = await verifyFile(file);
         assert.equal(code, 0, stderr);

@@ -134,7 +134,7 @@ for (const backend of BACKENDS) {
         await new Promise<void>((resolve) => stream.end(resolve));
         assert.equal(summary.records, written.length);
         const { records } = await exportedRecords(file);
-        assert.deepEqual(records, (await trail.log.query()).map(({ seq, at, event, sepId, requestId, means, pseudonym, loa, outcome, reason, detail, prevHash, hash }) => ({ seq, at, event, sepId, requestId, means, pseudonym, loa, outcome, reason, detail, prevHash, hash })));
+        assert.deepEqual(records, (await trail.log.query()).map(({ seq, at, event, sepId, requestId, means, pseudonym, loa, outcome, reason, detail, prevHash, hash, rid }) => ({ seq, at, event, sepId, requestId, means, pseudonym, loa, outcome, reason, detail, prevHash, hash, ...(rid ? { rid } : {}) })));
         const raw = fs.readFileSync(file, 'utf8');
         if (format === 'jsonl') {
           const lines = raw.split('\n').filter(Boolean);

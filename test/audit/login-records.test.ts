@@ -11,9 +11,10 @@ import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
 async function failLogWrites(brana_: TestBroker, event: string): Promise<() => Promise<void>> {
   const db = brana_.broker.db;
   if (isPostgres(db)) {
+    // On PostgreSQL a step writes its record to the staging table (the sequencer chains it after).
     await db.raw(`CREATE OR REPLACE FUNCTION test_refuse_${event}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.event = '${event}' THEN RAISE EXCEPTION 'simulated log failure'; END IF; RETURN NEW; END $$`);
-    await db.raw(`CREATE TRIGGER test_refuse_${event} BEFORE INSERT ON assertion_log FOR EACH ROW EXECUTE FUNCTION test_refuse_${event}()`);
-    return async () => void (await db.raw(`DROP TRIGGER test_refuse_${event} ON assertion_log`));
+    await db.raw(`CREATE TRIGGER test_refuse_${event} BEFORE INSERT ON assertion_log_staged FOR EACH ROW EXECUTE FUNCTION test_refuse_${event}()`);
+    return async () => void (await db.raw(`DROP TRIGGER test_refuse_${event} ON assertion_log_staged`));
   }
   await db.raw(`CREATE TRIGGER test_refuse_${event} BEFORE INSERT ON assertion_log WHEN NEW.event = '${event}' BEGIN SELECT RAISE(ABORT, 'simulated log failure'); END`);
   return async () => void (await db.raw(`DROP TRIGGER test_refuse_${event}`));

@@ -6,6 +6,7 @@ import path from 'node:path';
 import supertest from 'supertest';
 import { requestIdOf } from '../../src/audit/request-id.ts';
 import { openDatabase, type Database } from '../../src/store/database.ts';
+import { settleLog } from '../support/audit-trail.ts';
 import { startBrokerProcess, type BrokerProcess } from '../support/broker-process.ts';
 import { brana as runBrana } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
@@ -47,10 +48,14 @@ describe('when the database fails', function () {
     const rows = (await db('oidc_model').where({ model: 'AuthorizationCode' }).select('payload')) as Array<{ payload: string }>;
     return rows.filter((row) => (JSON.parse(row.payload) as { codeChallenge?: string }).codeChallenge === challenge).length;
   };
-  const count = async (table: string, where: Record<string, unknown>) => Number((await db(table).where(where).count({ n: '*' }))[0]!.n);
+  const count = async (table: string, where: Record<string, unknown>) => {
+    if (table === 'assertion_log') await settleLog(db);
+    return Number((await db(table).where(where).count({ n: '*' }))[0]!.n);
+  };
 
   /** Every record follows the one before it: nothing was left out or half-written in between. */
   async function chainIsIntact(): Promise<void> {
+    await settleLog(db);
     const rows = (await db('assertion_log').orderBy('seq', 'asc')) as Array<{ seq: number; prev_hash: string; hash: string }>;
     for (const [i, row] of rows.entries()) if (i > 0) assert.equal(row.prev_hash, rows[i - 1]!.hash, `record ${row.seq} does not follow the one before it`);
   }
@@ -160,7 +165,7 @@ describe('when the database fails', function () {
     const personId = ((await db('upstream_request').where({ sep_id: sep.clientId }).whereNotNull('person_id').orderBy('created_at', 'desc').first('person_id')) as { person_id: string }).person_id;
 
     // The node writes the permanent consent, then waits for the log table; then the database goes.
-    const lock = await database.lockTable('assertion_log');
+    const lock = await database.lockTable('assertion_log_staged');
     const form = { csrf: hiddenFields(consentPage.text).csrf!, decision: 'agree', permanent: 'yes' };
     const answer = login.citizen.post(formAction(consentPage.text), form);
     await eventually(async () => (await lock.waiters()) >= 1, 'the consent transaction waiting for the log table');
@@ -190,7 +195,7 @@ describe('when the database fails', function () {
     const file = path.join(dir, 'cut.json');
     const document = sepDocument();
     fs.writeFileSync(file, JSON.stringify(document));
-    const lock = await database.lockTable('assertion_log');
+    const lock = await database.lockTable('assertion_log_staged');
     const registering = runBrana(['sep', 'register', '--file', file], { DATABASE_URL: database.url, BRANA_MODE: 'development', BRANA_DB_TIMEOUT_MS: '30000' });
     await eventually(async () => (await lock.waiters()) >= 1, 'the registration waiting for the log table');
     await database.cutOff();

@@ -9,6 +9,7 @@ import * as jose from 'jose';
 import supertest from 'supertest';
 import { openDatabase, type Database } from '../../src/store/database.ts';
 import { requestIdOf } from '../../src/audit/request-id.ts';
+import { settleLog } from '../support/audit-trail.ts';
 import { startBrokerProcess, type BrokerProcess } from '../support/broker-process.ts';
 import { brana as runBrana } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
@@ -50,7 +51,7 @@ describe('a cluster: two nodes, one login (PostgreSQL, shared keys, TLS-terminat
   const on = (node: BrokerProcess) => proxy.routeTo({ name: node.name, port: node.port });
   /** The assertion log records of one login (read straight from the table, as an auditor's query would). */
   const logOfLogin = async (codeVerifier: string) =>
-    (await db('assertion_log').where({ request_id: requestIdOf(createHash('sha256').update(codeVerifier).digest('base64url'))! }).orderBy('seq', 'asc')) as Array<{ event: string; reason: string | null }>;
+    (await settleLog(db), await db('assertion_log').where({ request_id: requestIdOf(createHash('sha256').update(codeVerifier).digest('base64url'))! }).orderBy('seq', 'asc')) as Array<{ event: string; reason: string | null }>;
   const eventsOfLogin = async (codeVerifier: string) =>
     (await logOfLogin(codeVerifier)).map((record) => record.event);
 
@@ -167,7 +168,7 @@ describe('a cluster: two nodes, one login (PostgreSQL, shared keys, TLS-terminat
     const { started, toIdp } = await startAt(b);
     const idp = await loginAtIdp(started.citizen, toIdp, '100000003');
     // Hold A inside its transaction: request consumed, assertion id remembered, log record waiting.
-    const lock = await database.lockTable('assertion_log');
+    const lock = await database.lockTable('assertion_log_staged');
     let inFlight: Promise<unknown>;
     try {
       on(a);
@@ -229,6 +230,7 @@ describe('a cluster: two nodes, one login (PostgreSQL, shared keys, TLS-terminat
       const keys = await jwks();
       for (const token of [before, after]) await jose.jwtVerify(token, keys, { issuer: proxy.origin, audience: sep.clientId });
     }
+    await settleLog(db);
     const rotations = (await db('assertion_log').where({ event: 'keys_rotated' })) as Array<{ detail: string }>;
     assert.equal(rotations.filter((row) => (JSON.parse(row.detail) as { purpose?: string }).purpose === 'oidc-signing').length, 2);
   });
@@ -269,7 +271,7 @@ describe('a cluster: two nodes, one login (PostgreSQL, shared keys, TLS-terminat
         socket.once('error', () => resolve(true));
       });
     // B is provably in the middle of the request: inside its transaction, waiting for the log table.
-    const lock = await database.lockTable('assertion_log');
+    const lock = await database.lockTable('assertion_log_staged');
     let answer: Promise<http.IncomingMessage>;
     try {
       answer = new Promise<http.IncomingMessage>((resolve, reject) => {

@@ -6,7 +6,7 @@ import { loadBrokerKeys } from '../../src/keys/key-store.ts';
 import { rotateSigningKeys } from '../../src/operations/key-rotation.ts';
 import { SIGNING_KEYS_FILE } from '../../src/keys/signing-keys.ts';
 import { migrate, openDatabase } from '../../src/store/database.ts';
-import { openTestTrail } from '../support/audit-trail.ts';
+import { openTestTrail, settleLog } from '../support/audit-trail.ts';
 import { brana as runBrana } from '../support/cli.ts';
 import { createPostgresDatabase } from '../support/postgres.ts';
 
@@ -23,6 +23,7 @@ describe('brana keys (signing key rotation)', () => {
   const keysRotated = async (databaseUrl = env.DATABASE_URL!) => {
     const db = openDatabase(databaseUrl);
     try {
+      await settleLog(db);
       return ((await db('assertion_log').where({ event: 'keys_rotated' }).orderBy('seq', 'asc')) as Array<{ outcome: string; detail: string }>)
         .map((row) => ({ ...row, detail: JSON.parse(row.detail) as Record<string, unknown> }))
         .filter((row) => row.detail.purpose === 'oidc-signing');
@@ -90,7 +91,7 @@ describe('brana keys (signing key rotation)', () => {
     try {
       await migrate(db);
       const original = fs.readFileSync(file, 'utf8');
-      const lock = await database.lockTable('assertion_log');
+      const lock = await database.lockTable('assertion_log_staged');
       try {
         const { log } = await openTestTrail(db);
         await assert.rejects(rotateSigningKeys(file, db, log, { activateInMs: 0, retainMs: 60_000, actor: 'test' }), /statement timeout/);

@@ -1,4 +1,6 @@
+import { AssertionLog } from '../../src/audit/assertion-log.ts';
 import { openAuditTrail, type AuditTrail } from '../../src/audit/audit-trail.ts';
+import { RecordSeal } from '../../src/audit/seal.ts';
 import type { AuditSettings } from '../../src/config/environment.ts';
 import { loadAuditKeys } from '../../src/keys/key-store.ts';
 import type { Database } from '../../src/store/database.ts';
@@ -16,4 +18,13 @@ export async function auditKeysDir(): Promise<string> {
 /** An assertion log on `db` with the test run's keys; checkpoints only when a test asks for them. */
 export async function openTestTrail(db: Database, settings: Partial<AuditSettings> = {}, clock?: () => number): Promise<AuditTrail> {
   return openAuditTrail(db, await auditKeysDir(), { checkpointEveryRecords: 1_000_000, checkpointEverySeconds: 0, retentionDays: null, ...settings }, clock);
+}
+
+/**
+ * Chains what waits in the staging table (PostgreSQL), as a node's sequencer does a moment after a
+ * step commits: for tests that read `assertion_log` straight from the table.
+ */
+export async function settleLog(db: Database): Promise<void> {
+  const keys = await loadAuditKeys(await auditKeysDir());
+  await new AssertionLog(db, { seal: new RecordSeal(keys.sealKey), sequencer: { sweepMs: 0 } }).settled();
 }
