@@ -376,6 +376,11 @@ export class AssertionLog {
     if (this.sequencer) await this.sequencer.drain();
   }
 
+  /** As `settled`, waiting up to `waitMs` for another node's sequencing run to end. */
+  async settledWithin(waitMs: number): Promise<void> {
+    if (this.sequencer) await this.sequencer.drain(waitMs);
+  }
+
   /** Background chaining and the sweep for records no one chained (staged only). */
   start(): void {
     this.sequencer?.start();

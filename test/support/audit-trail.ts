@@ -22,9 +22,10 @@ export async function openTestTrail(db: Database, settings: Partial<AuditSetting
 
 /**
  * Chains what waits in the staging table (PostgreSQL), as a node's sequencer does a moment after a
- * step commits: for tests that read `assertion_log` straight from the table.
+ * step commits: for tests that read `assertion_log` straight from the table. It waits longer than a
+ * read in Brána would for another node's sequencing run to end (a loaded CI machine).
  */
 export async function settleLog(db: Database): Promise<void> {
   const keys = await loadAuditKeys(await auditKeysDir());
-  await new AssertionLog(db, { seal: new RecordSeal(keys.sealKey), sequencer: { sweepMs: 0 } }).settled();
+  await new AssertionLog(db, { seal: new RecordSeal(keys.sealKey), sequencer: { sweepMs: 0 } }).settledWithin(15_000);
 }
