@@ -344,6 +344,20 @@ function signatureRows(means: MeansId): Row[] {
       answer: (bed) => afterElement(g(bed).response, 'saml:Issuer', `<samlp:Extensions><x:Twin xmlns:x="urn:example:twin" ID="${idOf(g(bed).assertion)}"/></samlp:Extensions>`),
       outcome: refused('duplicate_id'),
     },
+    // xml-crypto is told SAML's one ID attribute name; these twins under its other default names
+    // (and under a prefix, which its XPath matched by local name) are still refused.
+    ...(['Id', 'id'] as const).map((name) => ({
+      name: `a second element with the signed assertion's ID as its ${name}`,
+      means,
+      answer: (bed: Bed) => afterElement(g(bed).response, 'saml:Issuer', `<samlp:Extensions><x:Twin xmlns:x="urn:example:twin" ${name}="${idOf(g(bed).assertion)}"/></samlp:Extensions>`),
+      outcome: refused('duplicate_id'),
+    })),
+    {
+      name: 'a second element with the signed assertion\'s ID in a prefixed ID attribute',
+      means,
+      answer: (bed) => afterElement(g(bed).response, 'saml:Issuer', `<samlp:Extensions><x:Twin xmlns:x="urn:example:twin" x:ID="${idOf(g(bed).assertion)}"/></samlp:Extensions>`),
+      outcome: refused('signature_invalid'),
+    },
   ];
   // Every wrapping variant puts a second assertion (or the signed one) where no assertion may be: the
   // guard counts assertions in the whole document before any signature is looked at.

@@ -25,6 +25,10 @@ export function verifiedContent(xml: string, element: Element, certificates: rea
   for (const certificate of certificates) {
     // KeyInfo is never trusted: only the means' certificates from its metadata verify.
     const signed = new SignedXml({ publicCert: certificate, getCertFromKeyInfo: () => null });
+    // SAML names elements by `ID` only. xml-crypto looks a reference up once per name in this list,
+    // each a whole-document XPath (three by default: Id, ID, id); Brána has already made sure above
+    // that no other element carries this value under any of the three names.
+    signed.idAttributes = ['ID'];
     signed.loadSignature(signature as unknown as Node);
     const references = signed.getReferences();
     if (references.length !== 1 || references[0]!.uri !== `#${id}`) return null;
@@ -41,9 +45,22 @@ export function verifiedContent(xml: string, element: Element, certificates: rea
   return null;
 }
 
+/** The ID attribute names xml-crypto recognises by default, in any namespace (as its XPath does). */
+const ID_NAMES = new Set(['ID', 'Id', 'id']);
+
+/** How many elements carry `id` as an ID, under any of xml-crypto's default names and any prefix. */
 function descendantsWithId(root: Element, id: string): number {
-  let count = root.getAttribute('ID') === id ? 1 : 0;
+  let count = carriesId(root, id) ? 1 : 0;
   const all = root.getElementsByTagName('*') as unknown as ArrayLike<Element>;
-  for (let i = 0; i < all.length; i += 1) if (all[i]!.getAttribute('ID') === id) count += 1;
+  for (let i = 0; i < all.length; i += 1) if (carriesId(all[i]!, id)) count += 1;
   return count;
+}
+
+function carriesId(element: Element, id: string): boolean {
+  const attributes = element.attributes;
+  for (let i = 0; i < attributes.length; i += 1) {
+    const attribute = attributes[i]!;
+    if (attribute.value === id && ID_NAMES.has(attribute.localName ?? attribute.name)) return true;
+  }
+  return false;
 }
