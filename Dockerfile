@@ -6,6 +6,8 @@ FROM node:22-bookworm-slim AS dependencies
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+# patch-package applies these at install (postinstall): see docs/BENCHMARKS.md, "Patches".
+COPY patches ./patches
 RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM node:22-bookworm-slim
