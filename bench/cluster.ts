@@ -29,6 +29,8 @@ export interface RunningVariant {
   startRssMb: number;
   /** V8 heap in use in the broker node(s), from their Prometheus metrics (MB, summed). */
   heapUsedMb(): Promise<number>;
+  /** HTTP requests received and SQL statements sent so far by the broker node(s), summed (their metrics). */
+  workDone(): Promise<{ requests: number; statements: number }>;
   sep: { clientId: string; clientSecret: string; redirectUri: string };
   dir: string;
   stop(): Promise<void>;
@@ -202,6 +204,16 @@ export async function startVariant(settings: VariantSettings): Promise<RunningVa
           bytes += Number(/^brana_nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
         }
         return Math.round(bytes / 2 ** 20);
+      },
+      async workDone() {
+        let requests = 0;
+        let statements = 0;
+        for (const origin of nodes) {
+          const text = await (await fetch(`${origin}/metrics`, { headers: { authorization: `Bearer ${monitor.token}` } })).text();
+          requests += Number(/^brana_http_requests_total (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
+          statements += Number(/^brana_database_statements_total (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
+        }
+        return { requests, statements };
       },
       sep: { ...registered, redirectUri },
       dir,

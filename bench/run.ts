@@ -53,6 +53,9 @@ export interface VariantResult {
   loginsPerS: number;
   latencyMs: { p50: number; p95: number; p99: number };
   brokerCpuMsPerLogin: number;
+  /** HTTP requests Brána served, and SQL statements it sent, per completed login (absent in older results). */
+  requestsPerLogin?: number;
+  statementsPerLogin?: number;
   loginsPerBrokerCoreS: number;
   cryptoFloorMs: number;
   cpuToFloor: number;
@@ -148,6 +151,7 @@ async function measureVariant(settings: VariantSettings, load: LoadSettings): Pr
     await oneLogin(t); // the first login meets the consent page and gives a permanent consent
     await runLoad(t, Math.min(load.concurrency, 8), 3000); // warm-up: JIT, pools, caches
     const cpuBefore = running.brokerPids.map(cpuMs);
+    const workBefore = await running.workDone();
     let rssSamplesMb: number[] | undefined;
     let heapUsedSamplesMb: number[] | undefined;
     let sampler: NodeJS.Timeout | undefined;
@@ -170,6 +174,10 @@ async function measureVariant(settings: VariantSettings, load: LoadSettings): Pr
         : await runLoad(t, load.concurrency, durationMs);
     if (sampler) clearInterval(sampler);
     const cpuUsed = running.brokerPids.map(cpuMs).reduce((sum, after, i) => sum + after - cpuBefore[i]!, 0);
+    const workAfter = await running.workDone();
+    // The two /metrics reads are requests too: not the logins'.
+    const requestsPerLogin = result.completed ? (workAfter.requests - workBefore.requests - running.nodes.length) / result.completed : Number.NaN;
+    const statementsPerLogin = result.completed ? (workAfter.statements - workBefore.statements) / result.completed : Number.NaN;
     const sorted = [...result.latenciesMs].sort((a, b) => a - b);
     const floor = measureCryptoFloor({ encrypted: settings.encrypted, idTokenAlg: settings.idTokenAlg });
     const perLogin = result.completed ? cpuUsed / result.completed : Number.NaN;
@@ -187,6 +195,8 @@ async function measureVariant(settings: VariantSettings, load: LoadSettings): Pr
       loginsPerS: (result.completed / result.wallMs) * 1000,
       latencyMs: { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99) },
       brokerCpuMsPerLogin: perLogin,
+      requestsPerLogin,
+      statementsPerLogin,
       loginsPerBrokerCoreS: 1000 / perLogin,
       cryptoFloorMs: floor.perLoginMs,
       cpuToFloor: perLogin / floor.perLoginMs,
@@ -218,7 +228,7 @@ const f = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed
 function printFull(r: VariantResult): void {
   process.stdout.write(
     `${r.variant}: ${f(r.loginsPerS)} logins/s, p50 ${f(r.latencyMs.p50)} ms, p95 ${f(r.latencyMs.p95)} ms, p99 ${f(r.latencyMs.p99)} ms, ` +
-      `broker CPU ${f(r.brokerCpuMsPerLogin, 2)} ms/login (${f(r.loginsPerBrokerCoreS, 0)} logins/s per core), floor ${f(r.cryptoFloorMs, 2)} ms, ` +
+      `broker CPU ${f(r.brokerCpuMsPerLogin, 2)} ms/login, ${f(r.requestsPerLogin ?? Number.NaN)} requests and ${f(r.statementsPerLogin ?? Number.NaN)} SQL statements per login (${f(r.loginsPerBrokerCoreS, 0)} logins/s per core), floor ${f(r.cryptoFloorMs, 2)} ms, ` +
       `CPU/floor ${f(r.cpuToFloor, 2)}, peak RSS ${f(r.peakRssMb, 0)} MB, ${r.completed} logins, ${r.errors} errors${r.errorSamples.length ? ` (${r.errorSamples.join('; ')})` : ''}\n`,
   );
 }
@@ -253,11 +263,11 @@ function writeDocs(): void {
     '',
     '## Full logins',
     '',
-    '| variant | mode | logins/s | p50 ms | p95 ms | p99 ms | broker CPU ms/login | logins/s per core | floor ms | CPU/floor | peak RSS MB | errors | commit | machine |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| variant | mode | logins/s | p50 ms | p95 ms | p99 ms | broker CPU ms/login | requests per login | SQL per login | logins/s per core | floor ms | CPU/floor | peak RSS MB | errors | commit | machine |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...full.map(
       (r) =>
-        `| ${r.variant} | ${r.settings.mode === 'open' ? `open ${r.settings.ratePerS}/s` : r.settings.mode === 'in-flight' ? `${r.settings.inFlight} in flight, c=${r.settings.concurrency}` : `closed c=${r.settings.concurrency}`}, ${r.settings.durationS} s | ${f(r.loginsPerS)} | ${f(r.latencyMs.p50)} | ${f(r.latencyMs.p95)} | ${f(r.latencyMs.p99)} | ${f(r.brokerCpuMsPerLogin, 2)} | ${f(r.loginsPerBrokerCoreS, 0)} | ${f(r.cryptoFloorMs, 2)} | ${f(r.cpuToFloor, 2)} | ${f(r.peakRssMb, 0)} | ${r.errors} | ${r.commit} | ${r.machine.cores}× ${r.machine.cpu}, ${r.machine.node} |`,
+        `| ${r.variant} | ${r.settings.mode === 'open' ? `open ${r.settings.ratePerS}/s` : r.settings.mode === 'in-flight' ? `${r.settings.inFlight} in flight, c=${r.settings.concurrency}` : `closed c=${r.settings.concurrency}`}, ${r.settings.durationS} s | ${f(r.loginsPerS)} | ${f(r.latencyMs.p50)} | ${f(r.latencyMs.p95)} | ${f(r.latencyMs.p99)} | ${f(r.brokerCpuMsPerLogin, 2)} | ${f(r.requestsPerLogin ?? Number.NaN)} | ${f(r.statementsPerLogin ?? Number.NaN)} | ${f(r.loginsPerBrokerCoreS, 0)} | ${f(r.cryptoFloorMs, 2)} | ${f(r.cpuToFloor, 2)} | ${f(r.peakRssMb, 0)} | ${r.errors} | ${r.commit} | ${r.machine.cores}× ${r.machine.cpu}, ${r.machine.node} |`,
     ),
     '',
     '## Micro-benchmarks',

@@ -101,6 +101,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const seps = new SepStore(db);
     const metrics = new BrokerMetrics(registry.ids());
     log.onCommitted((record) => metrics.observeRecord(record));
+    db.on('query', () => metrics.countStatement());
     const consents = new ConsentStore(db);
     const persons = new PersonStore(db);
     const pseudonyms = new Pseudonyms(keys.pseudonymSecret);

@@ -82,6 +82,10 @@ function localPath(value: unknown): string {
 export function createApp(deps: AppDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  app.use((_req, _res, next) => {
+    deps.metrics.countRequest();
+    next();
+  });
   // Behind a proxy, trust exactly one hop: the client address is the one the proxy appended.
   // (`true` would trust the whole X-Forwarded-For a client sends, and rate limits with it.)
   app.set('trust proxy', deps.trustProxy ? 1 : false);

@@ -30,6 +30,8 @@ export class BrokerMetrics {
   private readonly failures: Counter<'reason'>;
   private readonly firstTime: Counter<'means'>;
   private readonly steps: Histogram<'step' | 'means'>;
+  private readonly requests: Counter;
+  private readonly statements: Counter;
   private readonly knownMeans: ReadonlySet<string>;
   private readonly reasons = new Set<string>();
 
@@ -39,6 +41,9 @@ export class BrokerMetrics {
     this.logins = new Counter({ name: 'brana_logins_total', help: 'Completed logins: tokens issued to SePs, by identity means', labelNames: ['means'], registers: [this.registry] });
     this.failures = new Counter({ name: 'brana_login_failures_total', help: 'Failed logins by reason (errors and refused consent)', labelNames: ['reason'], registers: [this.registry] });
     this.firstTime = new Counter({ name: 'brana_first_time_resolutions_total', help: 'Citizens resolved for the first time (new registrations), by identity means', labelNames: ['means'], registers: [this.registry] });
+    // What a login costs in work, beside time: HTTP requests served and SQL statements sent (bench reads both).
+    this.requests = new Counter({ name: 'brana_http_requests_total', help: 'HTTP requests this node received', registers: [this.registry] });
+    this.statements = new Counter({ name: 'brana_database_statements_total', help: 'SQL statements this node sent to the database', registers: [this.registry] });
     this.steps = new Histogram({
       name: 'brana_step_duration_seconds',
       help: 'Time Brána (or, for identity_means, the citizen at the identity means) spent in each step of a login',
@@ -58,6 +63,14 @@ export class BrokerMetrics {
     if (this.reasons.size >= MAX_REASONS) return 'other';
     this.reasons.add(reason);
     return reason;
+  }
+
+  countRequest(): void {
+    this.requests.inc();
+  }
+
+  countStatement(): void {
+    this.statements.inc();
   }
 
   /** Counts a committed assertion log record. */
