@@ -15,6 +15,8 @@ export interface TestBroker {
   dir: string;
   keysDir: string;
   registerSep(overrides?: Record<string, unknown>): Promise<{ clientId: string; clientSecret: string; redirectUri: string }>;
+  /** The HTTP server the broker's app listens on (bench/sql-trace.ts wraps its requests). */
+  server: http.Server;
   close(): Promise<void>;
 }
 
@@ -67,6 +69,7 @@ export async function startTestBroker(options: { databaseUrl?: string; env?: Rec
     url: env.publicUrl,
     dir,
     keysDir: SHARED_KEYS,
+    server,
     async registerSep(overrides = {}) {
       const document = sepDocument(overrides);
       const registered = await registration.register(document, 'active', 'test');
