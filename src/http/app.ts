@@ -79,6 +79,9 @@ function localPath(value: unknown): string {
   return typeof value === 'string' && /^\/(?![/\\])[^\s]*$/.test(value) ? value : '/';
 }
 
+/** oidc-provider's default paths for the authorization endpoint (and `/auth/<uid>` resumption), token, userinfo and JWKS. */
+const PROVIDER_LOGIN_PATHS = /^\/(?:auth(?:\/[^/]+)?|token|me|jwks)$/;
+
 export function createApp(deps: AppDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -124,6 +127,25 @@ export function createApp(deps: AppDependencies): express.Express {
   app.get('/oidc/:means/callback', limits.acs);
   app.use('/token', limits.token);
   app.use(['/reg', '/register'], limits.registration);
+
+  // The provider is replaced when the signing keys change: take the current one per request.
+  const callbacks = new WeakMap<Provider, ReturnType<Provider['callback']>>();
+  const toProvider = (req: Request, res: Response) => {
+    const provider = deps.provider;
+    let callback = callbacks.get(provider);
+    if (!callback) {
+      callback = provider.callback();
+      callbacks.set(provider, callback);
+    }
+    callback(req, res);
+  };
+  // oidc-provider's own routes of every login (authorization and its resumption, token, userinfo,
+  // keys) go to it straight after the security headers and rate limits: none of the Express
+  // routers below serves these paths, and walking them cost every such request.
+  app.use((req, res, next) => {
+    if (PROVIDER_LOGIN_PATHS.test(req.path)) toProvider(req, res);
+    else next();
+  });
 
   app.use('/static', express.static(STATIC_DIR, { fallthrough: false, index: false, maxAge: '1h' }));
 
@@ -185,17 +207,7 @@ export function createApp(deps: AppDependencies): express.Express {
 
   app.use(healthRoutes(deps.readiness));
 
-  // The provider is replaced when the signing keys change: take the current one per request.
-  const callbacks = new WeakMap<Provider, ReturnType<Provider['callback']>>();
-  app.use((req, res) => {
-    const provider = deps.provider;
-    let callback = callbacks.get(provider);
-    if (!callback) {
-      callback = provider.callback();
-      callbacks.set(provider, callback);
-    }
-    callback(req, res);
-  });
+  app.use(toProvider);
 
   app.use((err: Error, req: Request, res: Response, _next: NextFunction) => {
     // A request the HTTP layer refused (too large, malformed) is the client's error, not a 5xx.
