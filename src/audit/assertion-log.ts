@@ -263,6 +263,13 @@ export class AssertionLog {
   private readonly chainedListeners: ChainedListener[] = [];
   /** Inline: the head of the chain as seen inside each open transaction, so a second append there needs no query. */
   private readonly heads = new WeakMap<Transaction, { seq: number; prevHash: string }>();
+  /**
+   * Inline on SQLite: where the chain stood after the last transaction of this process committed,
+   * so that a transaction need not read the head first. SQLite runs this process's transactions one
+   * at a time (one connection); another process's append makes the remembered position clash on
+   * the primary key, and the head is then read.
+   */
+  private committedHead: { seq: number; prevHash: string } | null = null;
   /** Transactions already told to chain their staged records after they commit. */
   private readonly staging = new WeakSet<Transaction>();
 
@@ -347,12 +354,17 @@ export class AssertionLog {
     }
   }
 
-  private async appendInline(content: RecordContent, event: string, trx: Transaction): Promise<void> {
+  private async appendInline(content: RecordContent, event: string, trx: Transaction, remembered = true): Promise<void> {
     let head = this.heads.get(trx);
+    const first = !head;
     if (!head) {
-      // Inline on PostgreSQL (only when configured so): the lock keeps the head read under it the head.
-      if (isPostgres(trx)) await trx.raw('SELECT pg_advisory_xact_lock(?)', [CHAIN_LOCK_KEY]);
-      head = await chainHead(trx);
+      if (isPostgres(trx)) {
+        // Inline on PostgreSQL (only when configured so): the lock keeps the head read under it the head.
+        await trx.raw('SELECT pg_advisory_xact_lock(?)', [CHAIN_LOCK_KEY]);
+        head = await chainHead(trx);
+      } else {
+        head = (remembered ? this.committedHead : null) ?? (await chainHead(trx));
+      }
     }
     const { seq, prevHash } = head;
     const hash = chainHash(prevHash, contentDigest(content));
@@ -361,9 +373,25 @@ export class AssertionLog {
       await trx('assertion_log').insert(row);
     } catch (err) {
       this.heads.delete(trx);
+      // Another process (the CLI) appended since this one last committed: the remembered head is
+      // taken, and the record goes after the real one. (A failed statement leaves SQLite's
+      // transaction usable.)
+      if (first && remembered && this.committedHead && /UNIQUE constraint failed: assertion_log\.seq/.test(String((err as Error)?.message))) {
+        this.committedHead = null;
+        return this.appendInline(content, event, trx, false);
+      }
       throw new AssertionLogWriteFailed(event, err);
     }
     this.heads.set(trx, { seq: seq + 1, prevHash: hash });
+    if (first && !isPostgres(trx)) {
+      trx.executionPromise.then(
+        () => {
+          const committed = this.heads.get(trx);
+          if (committed && (!this.committedHead || committed.seq > this.committedHead.seq)) this.committedHead = committed;
+        },
+        () => undefined,
+      );
+    }
     this.afterCommit(trx, content, seq);
   }
 

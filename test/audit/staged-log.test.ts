@@ -179,3 +179,30 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe('the inline assertion log on sqlite: a process remembers the head it committed, and another process appending is noticed', () => {
+  let store: TestDatabase;
+  let otherProcess: Database;
+  beforeEach(async () => {
+    store = await createTestDatabase('sqlite');
+    otherProcess = openDatabase(store.url);
+  });
+  afterEach(async () => {
+    await otherProcess.destroy();
+    await store.drop();
+  });
+
+  it('chains after the CLI\'s record, not over it, when the CLI appended since this process last did', async () => {
+    const trail = await openTestTrail(store.db);
+    const cli = await openTestTrail(otherProcess);
+    assert.equal(trail.log.sequencing, 'inline');
+    await trail.log.append({ event: 'request_received', outcome: 'success', sepId: 'server-1' });
+    await trail.log.append({ event: 'request_received', outcome: 'success', sepId: 'server-2' });
+    await cli.log.append({ event: 'sep_approved', outcome: 'success', sepId: 'cli' });
+    await trail.log.append({ event: 'token_issued', outcome: 'success', sepId: 'server-3' });
+    const rows = (await store.db('assertion_log').orderBy('seq').select('seq', 'sep_id')) as Array<{ seq: number; sep_id: string }>;
+    assert.deepEqual(rows.map((row) => [Number(row.seq), row.sep_id]), [[1, 'server-1'], [2, 'server-2'], [3, 'cli'], [4, 'server-3']]);
+    const report = await verifyStoredLog(store.db, trail.keys.publicJwks, trail.seal);
+    assert.equal(report.intact, true, JSON.stringify(report.problems));
+  });
+});
