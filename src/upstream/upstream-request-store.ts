@@ -139,11 +139,9 @@ export class UpstreamRequestStore {
   /**
    * Remembers an assertion id; false if it was seen before (a replay). The unique key makes this
    * atomic across nodes; a racing insert waits for the other and does nothing, leaving the caller's
-   * transaction usable.
+   * transaction usable. One statement: the insert returns no row for an id already there.
    */
   async rememberAssertion(means: string, assertionId: string, expiresAt: number, trx: Queryable): Promise<boolean> {
-    const seen = await trx('upstream_assertion').where({ means, assertion_id: assertionId }).first('assertion_id');
-    if (seen) return false;
     const inserted = await trx('upstream_assertion')
       .insert({ means, assertion_id: assertionId, expires_at: expiresAt })
       .onConflict(['means', 'assertion_id'])
