@@ -19,6 +19,7 @@ import { DEFAULT_INITIAL_TOKEN_DAYS, DEFAULT_INITIAL_TOKEN_USES, MAX_INITIAL_TOK
 import { ApprovalRefused, NothingToDecide, RegistrationRejected, SepRegistration, UnknownSep, approvalDigest } from '../sep/sep-registration.ts';
 import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
 import { migrate, openDatabase, type Database } from '../store/database.ts';
+import { RequestWrites, forgetWritesSoFar, withRequestWrites } from '../store/request-writes.ts';
 import { TileNotAllowed, TileRequests } from '../tiles/tile-requests.ts';
 import { TileStore } from '../tiles/tile-store.ts';
 import type { TileStatus } from '../tiles/tile.ts';
@@ -56,6 +57,8 @@ async function withStore<T>(action: (context: StoreContext) => Promise<T>): Prom
     const registration = new SepRegistration(db, seps, log, { allowLoopbackHttp: env.mode === 'development', knownMeans, environment: env.sepEnvironment });
     const tiles = new TileStore(db);
     const tileRequests = new TileRequests({ db, tiles, seps, log, allowLoopbackHttp: env.mode === 'development' });
+    // Bringing the schema up to date and opening the log are not the command's change.
+    forgetWritesSoFar();
     try {
       return await action({ env, db, seps, registration, log, audit, operators: new OperatorCredentials(db), publicUrl: env.publicUrl, tiles, tileRequests });
     } finally {
@@ -349,8 +352,9 @@ export function buildProgram(): Command {
 
 export async function runCli(argv: string[]): Promise<number> {
   logToStandardError();
+  const writes = new RequestWrites();
   try {
-    await buildProgram().parseAsync(argv, { from: 'user' });
+    await withRequestWrites(writes, () => buildProgram().parseAsync(argv, { from: 'user' }));
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
@@ -367,7 +371,9 @@ export async function runCli(argv: string[]): Promise<number> {
       return 2;
     }
     if (isDatabaseUnavailable(err)) {
-      process.stderr.write(`brana: the database cannot be reached (${describeDatabaseError(err).error}); nothing was changed, try again\n`);
+      // "Nothing was changed" only when no write of the command was committed or sent to commit.
+      const outcome = writes.mayHaveChanged ? 'part of the command may have been done; check before trying again' : 'nothing was changed, try again';
+      process.stderr.write(`brana: the database cannot be reached (${describeDatabaseError(err).error}); ${outcome}\n`);
       return 1;
     }
     process.stderr.write(`brana: ${(err as Error).stack ?? String(err)}\n`);

@@ -41,6 +41,7 @@ import type { Database } from '../store/database.ts';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import { respondServiceUnavailable } from '../pages/service-unavailable.ts';
+import { RequestWrites, withRequestWrites } from '../store/request-writes.ts';
 
 const STATIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '../pages/static');
 
@@ -94,6 +95,8 @@ export function createApp(deps: AppDependencies): express.Express {
   app.set('trust proxy', deps.trustProxy ? 1 : false);
   const https = deps.publicUrl.protocol === 'https:';
 
+  // Each request's writes are counted, so that a 503 says "nothing was changed" only when true.
+  app.use((_req, _res, next) => withRequestWrites(new RequestWrites(), next));
   app.use(
     helmet({
       contentSecurityPolicy: {

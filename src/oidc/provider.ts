@@ -33,6 +33,7 @@ import { SepClientAdapter } from './sep-client-adapter.ts';
 import { InitialAccessTokenUses } from './initial-access-token-uses.ts';
 import { SEP_REGISTRATION_POLICY, registrationPolicy } from './sep-registration-policy.ts';
 import { installServiceUnavailable } from './service-unavailable.ts';
+import { installTokenTransaction } from './token-transaction.ts';
 import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 
 export interface ProviderDependencies {
@@ -259,5 +260,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   installServiceUnavailable(provider);
   installStepTiming(provider, deps.metrics);
   installAuditMiddleware(provider, deps.log, deps.seps, deps.pseudonyms);
+  // Innermost: the audit middleware and the 503 answer see how its commit ended.
+  installTokenTransaction(provider);
   return provider;
 }

@@ -1,13 +1,14 @@
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { parse as parseCookies } from 'cookie';
-import { RETRY_AFTER_SECONDS, UNAVAILABLE_BODY } from '../pages/service-unavailable.ts';
+import { RETRY_AFTER_SECONDS, unavailableBody } from '../pages/service-unavailable.ts';
 import { logger } from '../log/logger.ts';
 import { isLocale } from '../pages/i18n.ts';
 import { LANGUAGE_COOKIE, renderTemplate } from '../pages/render.ts';
 import { errorPage } from '../pages/citizen-errors.ts';
 import { describeDatabaseError, isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import { RegisterUnavailable } from '../identity/population-register.ts';
+import { RequestWrites, withRequestWrites } from '../store/request-writes.ts';
 
 const REGISTER_UNAVAILABLE_BODY = {
   error: 'temporarily_unavailable',
@@ -21,7 +22,8 @@ const BROWSER_ROUTES = new Set(['authorization', 'resume', 'end_session', 'end_s
  * oidc-provider answers any failure of its adapter or of Brána's hooks as a 500 `server_error`. When
  * the cause is a database out of reach, this turns the answer into a 503 that says so: the error page
  * for a citizen's browser, `temporarily_unavailable` JSON for a SeP. It must be the outermost
- * middleware, so that it also sees a failed write of the assertion log after the route.
+ * middleware, so that it also sees a failed write of the assertion log after the route. It counts
+ * the request's writes (RequestWrites), so that the JSON says "nothing was changed" only when true.
  */
 export function installServiceUnavailable(provider: Provider): void {
   const unavailable = new WeakMap<object, unknown>();
@@ -32,8 +34,9 @@ export function installServiceUnavailable(provider: Provider): void {
   });
 
   provider.use(async (ctx, next) => {
+    const writes = new RequestWrites();
     try {
-      await next();
+      await withRequestWrites(writes, next);
     } catch (err) {
       if (!isUnavailable(err)) throw err;
       unavailable.set(ctx, err);
@@ -53,7 +56,7 @@ export function installServiceUnavailable(provider: Provider): void {
       ctx.type = 'html';
       ctx.body = renderTemplate('error', locale, errorPage('service_unavailable', locale));
     } else {
-      ctx.body = cause instanceof RegisterUnavailable ? { ...REGISTER_UNAVAILABLE_BODY } : { ...UNAVAILABLE_BODY };
+      ctx.body = cause instanceof RegisterUnavailable ? { ...REGISTER_UNAVAILABLE_BODY } : { ...unavailableBody(writes) };
     }
   });
 }

@@ -2,15 +2,33 @@ import type { Request, Response } from 'express';
 import { showCitizenError } from './citizen-errors.ts';
 import { logger } from '../log/logger.ts';
 import { describeDatabaseError } from '../store/database-unavailable.ts';
+import { currentRequestWrites, type RequestWrites } from '../store/request-writes.ts';
 
 /** What a client is told to wait before trying again while the database is out of reach. */
 export const RETRY_AFTER_SECONDS = 5;
 
-/** The OAuth error a SeP or API client receives (RFC 6749 4.1.2.1 `temporarily_unavailable`). */
+/**
+ * The OAuth error a SeP or API client receives (RFC 6749 4.1.2.1 `temporarily_unavailable`) when
+ * the request wrote nothing before the database went: it may simply be sent again.
+ */
 export const UNAVAILABLE_BODY = {
   error: 'temporarily_unavailable',
   error_description: 'Brána cannot reach its database; nothing was changed. Retry later.',
 } as const;
+
+/**
+ * The same when the database went after a write of the request was committed, or while its commit
+ * was on the way: part of it may be done (at /token: the code may be redeemed, and a retry refused).
+ */
+export const UNAVAILABLE_PART_WAY_BODY = {
+  error: 'temporarily_unavailable',
+  error_description: 'Brána lost its database part-way through this request; some of it may have been done. Retry later.',
+} as const;
+
+/** The true one of the two for this request (RequestWrites counts what it may have written). */
+export function unavailableBody(writes: RequestWrites | undefined = currentRequestWrites()): typeof UNAVAILABLE_BODY | typeof UNAVAILABLE_PART_WAY_BODY {
+  return writes?.mayHaveChanged ? UNAVAILABLE_PART_WAY_BODY : UNAVAILABLE_BODY;
+}
 
 /**
  * 503 for a request that needs the database while it cannot be reached: the citizen's browser gets
@@ -24,5 +42,5 @@ export function respondServiceUnavailable(req: Request, res: Response, err: unkn
     showCitizenError(req, res, 'service_unavailable');
     return;
   }
-  res.status(503).set('Cache-Control', 'no-store').json(UNAVAILABLE_BODY);
+  res.status(503).set('Cache-Control', 'no-store').json(unavailableBody());
 }

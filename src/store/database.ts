@@ -5,6 +5,7 @@ import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import { ConfigurationError } from '../config/configuration-error.ts';
 import { logger } from '../log/logger.ts';
+import { trackWrites } from './request-writes.ts';
 
 // PostgreSQL returns BIGINT as a string; every BIGINT we store is an epoch-millisecond time or a
 // sequence number, well inside Number's exact range.
@@ -86,13 +87,14 @@ export function openDatabase(databaseUrl: string, limits: Partial<DatabaseLimits
     db.on('query-error', (err: unknown, query: { __knexUid?: string }) => {
       if (/Query read timeout/.test((err as Error)?.message ?? '') && query?.__knexUid) stalled.add(query.__knexUid);
     });
+    trackWrites(db);
     return db;
   }
   if (databaseUrl.startsWith('sqlite:')) {
     const filename = databaseUrl.slice('sqlite:'.length);
     if (!filename) throw new ConfigurationError('environment', 'DATABASE_URL', 'sqlite: needs a file name');
     if (filename !== ':memory:') fs.mkdirSync(path.dirname(filename), { recursive: true });
-    return knexFactory({
+    const db = knexFactory({
       client: 'sqlite3',
       log: knexLog,
       connection: { filename },
@@ -109,6 +111,8 @@ export function openDatabase(databaseUrl: string, limits: Partial<DatabaseLimits
         },
       },
     });
+    trackWrites(db);
+    return db;
   }
   throw new ConfigurationError('environment', 'DATABASE_URL', 'must start with sqlite: or postgres://');
 }

@@ -1,5 +1,6 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database, Queryable, Transaction } from './database.ts';
+import { currentRequestWrites } from './request-writes.ts';
 
 /** Models whose rows belong to a grant and go when the grant is revoked. */
 const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
@@ -17,6 +18,10 @@ interface Row {
  * oidc-provider's state (sessions, interactions, grants, codes, tokens…) on knex, so that every node
  * of a cluster shares it. Single-use artefacts are consumed atomically: of two token requests racing
  * with one code, one wins and the other gets invalid_grant with the grant revoked.
+ *
+ * At the token endpoint (when the request holds its writes, see HeldWrites and token-transaction.ts)
+ * the consumption and every write after it are not made at once but committed together at the end
+ * of the request: the code is used up only together with the tokens issued for it.
  */
 export class KnexModelAdapter implements Adapter {
   private readonly db: Database;
@@ -33,6 +38,25 @@ export class KnexModelAdapter implements Adapter {
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    const held = currentRequestWrites()?.held;
+    if (held?.holdsWrite()) {
+      held.holdWrite(this.db, (trx) => this.upsertIn(trx, id, payload, expiresIn));
+      return;
+    }
+    if (!this.onStore) {
+      await this.write(this.db, id, payload, expiresIn);
+      return;
+    }
+    await this.db.transaction((trx) => this.upsertIn(trx, id, payload, expiresIn));
+  }
+
+  /** Stores a model in the caller's transaction, with what the store hook writes along with it. */
+  async upsertIn(trx: Transaction, id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    await this.write(trx, id, payload, expiresIn);
+    if (this.onStore) await this.onStore(this.model, id, payload, trx);
+  }
+
+  private async write(db: Queryable, id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     const row = {
       model: this.stored,
       id,
@@ -42,17 +66,7 @@ export class KnexModelAdapter implements Adapter {
       user_code: payload.userCode ?? null,
       expires_at: expiresIn ? Date.now() + expiresIn * 1000 : null,
     };
-    const write = async (trx: Queryable) => {
-      await trx('oidc_model').insert(row).onConflict(['model', 'id']).merge(['payload', 'grant_id', 'uid', 'user_code', 'expires_at']);
-    };
-    if (!this.onStore) {
-      await write(this.db);
-      return;
-    }
-    await this.db.transaction(async (trx) => {
-      await write(trx);
-      await this.onStore!(this.model, id, payload, trx);
-    });
+    await db('oidc_model').insert(row).onConflict(['model', 'id']).merge(['payload', 'grant_id', 'uid', 'user_code', 'expires_at']);
   }
 
   private async findWhere(where: Record<string, string>): Promise<AdapterPayload | undefined> {
@@ -88,11 +102,28 @@ export class KnexModelAdapter implements Adapter {
   }
 
   async consume(id: string): Promise<void> {
-    const count = await this.db('oidc_model').where({ model: this.stored, id }).whereNull('consumed_at').update({ consumed_at: Date.now() });
-    if (count === 1) return;
-    const row = (await this.db('oidc_model').where({ model: this.stored, id }).first('grant_id')) as { grant_id: string | null } | undefined;
-    if (row?.grant_id) await this.revokeByGrantId(row.grant_id);
+    const held = currentRequestWrites()?.held;
+    if (held?.holdsConsumption()) {
+      held.holdConsumption(this.db, { model: this.model, consume: (trx) => this.consumeIn(trx, id), revokeGrant: () => this.revokeGrantOf(id) });
+      return;
+    }
+    if (await this.consumeIn(this.db, id)) return;
+    await this.revokeGrantOf(id);
     throw new errors.InvalidGrant(`${this.model} already consumed`);
+  }
+
+  /** Marks one consumed, in the caller's transaction; false when it already was (or is gone). */
+  async consumeIn(trx: Queryable, id: string): Promise<boolean> {
+    const count = await trx('oidc_model').where({ model: this.stored, id }).whereNull('consumed_at').update({ consumed_at: Date.now() });
+    return count === 1;
+  }
+
+  /** Revokes the grant a single-use artefact belongs to (it was used twice); the grant's id, if any. */
+  async revokeGrantOf(id: string): Promise<string | undefined> {
+    const row = (await this.db('oidc_model').where({ model: this.stored, id }).first('grant_id')) as { grant_id: string | null } | undefined;
+    if (!row?.grant_id) return undefined;
+    await this.revokeByGrantId(row.grant_id);
+    return row.grant_id;
   }
 
   async destroy(id: string): Promise<void> {

@@ -1,0 +1,164 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Database, Transaction } from './database.ts';
+
+/**
+ * What one request (or one CLI command) may have left in the database, so that a failure can be
+ * told truthfully: "nothing was changed" only when no write of it was committed or sent to commit.
+ *
+ * It errs on the side of caution: a write counts from the moment it is sent (a statement outside a
+ * transaction), or from the moment its transaction's COMMIT is sent, whether or not the database
+ * then confirmed it. A transaction that rolled back, or failed before its COMMIT, counts for nothing.
+ */
+export class RequestWrites {
+  /** Something this request wrote may be in the database. */
+  mayHaveChanged = false;
+  /** Connections in a transaction of this request (from BEGIN to COMMIT or ROLLBACK). */
+  readonly open = new Set<string>();
+  /** Connections whose open transaction has written. */
+  readonly writing = new Set<string>();
+  /** The token endpoint's single-use consumption and the writes after it, held for one transaction. */
+  held: HeldWrites | undefined;
+}
+
+const storage = new AsyncLocalStorage<RequestWrites>();
+
+/** Runs `fn` (and everything it starts) as one request whose writes are counted in `writes`. */
+export function withRequestWrites<T>(writes: RequestWrites, fn: () => T): T {
+  return storage.run(writes, fn);
+}
+
+export function currentRequestWrites(): RequestWrites | undefined {
+  return storage.getStore();
+}
+
+/**
+ * Writes that the requests before this point of a command (migrations, opening the audit trail) made
+ * are not the command's own: counting starts afresh.
+ */
+export function forgetWritesSoFar(): void {
+  const writes = storage.getStore();
+  if (!writes) return;
+  writes.mayHaveChanged = false;
+  writes.open.clear();
+  writes.writing.clear();
+}
+
+interface QueryEvent {
+  __knexUid?: string;
+  __knexTxId?: string;
+  sql?: string;
+}
+
+const WRITE = /^\s*(insert|update|delete|create|alter|drop|truncate|replace|merge)\b/i;
+const WRITING_CTE = /^\s*with\b[\s\S]*\b(insert|update|delete)\b/i;
+
+/** Whether a statement writes (reads, locks and transaction control do not). */
+export function isWriteStatement(sql: string): boolean {
+  return WRITE.test(sql) || WRITING_CTE.test(sql);
+}
+
+/**
+ * Counts the writes made through `db` in the request they belong to. knex announces every statement
+ * (transaction control included) before sending it, in the caller's async context.
+ */
+export function trackWrites(db: Database): void {
+  db.on('query', (query: QueryEvent) => {
+    const writes = storage.getStore();
+    if (!writes || typeof query.sql !== 'string') return;
+    const connection = query.__knexUid ?? '';
+    const sql = query.sql.trimStart();
+    if (/^BEGIN\b/i.test(sql)) {
+      writes.open.add(connection);
+      writes.writing.delete(connection);
+    } else if (/^COMMIT\b/i.test(sql)) {
+      writes.open.delete(connection);
+      if (writes.writing.delete(connection)) writes.mayHaveChanged = true;
+    } else if (/^ROLLBACK\b(?!\s+TO\b)/i.test(sql)) {
+      writes.open.delete(connection);
+      writes.writing.delete(connection);
+    } else if (isWriteStatement(sql)) {
+      if (query.__knexTxId || writes.open.has(connection)) writes.writing.add(connection);
+      else writes.mayHaveChanged = true;
+    }
+  });
+}
+
+/** A held consumption that found its artefact already consumed when it came to commit. */
+export class ConsumedMeanwhile extends Error {
+  readonly model: string;
+  /** Revokes the grant of the artefact (what oidc-provider does for a reused code); the grant's id. */
+  readonly revokeGrant: () => Promise<string | undefined>;
+
+  constructor(model: string, revokeGrant: () => Promise<string | undefined>) {
+    super(`${model} already consumed`);
+    this.name = 'ConsumedMeanwhile';
+    this.model = model;
+    this.revokeGrant = revokeGrant;
+  }
+}
+
+interface HeldConsumption {
+  model: string;
+  /** Marks it consumed in `trx`; false when it already was (another request won). */
+  consume(trx: Transaction): Promise<boolean>;
+  revokeGrant(): Promise<string | undefined>;
+}
+
+/**
+ * The token endpoint's writes, held while the request runs and committed in one transaction at its
+ * end: the consumption of the code (or other single-use artefact) and what is stored after it (the
+ * access token with its `token_issued` record, a refresh token). A request that fails before that
+ * commit leaves the code unused; of two requests racing with one code, the consumption in the commit
+ * lets exactly one through.
+ */
+export class HeldWrites {
+  private readonly applies: () => boolean;
+  private db: Database | undefined;
+  private readonly consumptions: HeldConsumption[] = [];
+  private readonly writes: Array<(trx: Transaction) => Promise<void>> = [];
+
+  /** `applies` tells, when an adapter asks, whether this request's writes are to be held. */
+  constructor(applies: () => boolean) {
+    this.applies = applies;
+  }
+
+  /** Whether a consumption made now is to be held. */
+  holdsConsumption(): boolean {
+    return this.applies();
+  }
+
+  /** Whether a write made now is to be held: one that comes after a held consumption. */
+  holdsWrite(): boolean {
+    return this.consumptions.length > 0;
+  }
+
+  get empty(): boolean {
+    return this.consumptions.length === 0 && this.writes.length === 0;
+  }
+
+  holdConsumption(db: Database, consumption: HeldConsumption): void {
+    this.useDatabase(db);
+    this.consumptions.push(consumption);
+  }
+
+  holdWrite(db: Database, write: (trx: Transaction) => Promise<void>): void {
+    this.useDatabase(db);
+    this.writes.push(write);
+  }
+
+  private useDatabase(db: Database): void {
+    if (this.db && this.db !== db) throw new Error('held writes of one request must go to one database');
+    this.db = db;
+  }
+
+  /** Commits everything held, consumptions first; throws ConsumedMeanwhile (nothing written) if one was lost. */
+  async commit(): Promise<void> {
+    if (!this.db || this.empty) return;
+    await this.db.transaction(async (trx) => {
+      for (const consumption of this.consumptions) {
+        if (!(await consumption.consume(trx))) throw new ConsumedMeanwhile(consumption.model, consumption.revokeGrant);
+      }
+      for (const write of this.writes) await write(trx);
+    });
+  }
+}
