@@ -109,10 +109,21 @@ export class LogSequencer {
       const purgedAt = await purgeBoundaryTime(trx);
       const rows: AssertionLogRow[] = [];
       const refused: Array<{ rid: string; reason: string }> = [];
+      let keyChecked = false;
       for (const row of staged) {
         const content = contentOf(row);
         const digest = contentDigest(content);
         const reason = this.refusalOf(row, digest, known, purgedAt);
+        if (reason?.startsWith('forged') && !keyChecked) {
+          // A seal that does not verify may mean this process holds the wrong key (a node or a CLI
+          // started with another BRANA_KEYS_DIR): then it must not judge anyone's records. The
+          // chain's last record tells: its seal verifies with Brána's key.
+          keyChecked = true;
+          if (!(await this.holdsTheSealKey(trx))) {
+            logger.error('assertion log: this process cannot verify the seals of staged records with its audit seal key, nor the seal of the chain\'s last record: check BRANA_KEYS_DIR; records left waiting');
+            return { chained: 0, busy: true };
+          }
+        }
         if (reason) {
           refused.push({ rid: row.rid, reason });
           continue;
@@ -132,6 +143,12 @@ export class LogSequencer {
     });
     if (run.lastSeq !== undefined) this.onChained(run.lastSeq);
     return run;
+  }
+
+  /** Whether this process's seal key is the one the chain was sealed with (an empty chain cannot say: no). */
+  private async holdsTheSealKey(trx: Transaction): Promise<boolean> {
+    const last = (await trx('assertion_log').orderBy('seq', 'desc').first('seq', 'hash', 'seal')) as { seq: number; hash: string; seal: string | null } | undefined;
+    return Boolean(last && this.seal.matches(Number(last.seq), last.hash, last.seal));
   }
 
   private refusalOf(row: StagedRow, digest: string, known: ReadonlySet<string>, purgedAt: number | undefined): string | undefined {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { AssertionLog } from '../../src/audit/assertion-log.ts';
+import { contentDigest } from '../../src/audit/chain.ts';
+import { RecordSeal } from '../../src/audit/seal.ts';
 import type { AuditTrail } from '../../src/audit/audit-trail.ts';
 import { verifyStoredLog } from '../../src/audit/verification.ts';
 import { openDatabase, type Database } from '../../src/store/database.ts';
@@ -148,11 +150,26 @@ for (const backend of BACKENDS) {
     });
 
     it('refuses a staged record altered before it was chained', async () => {
+      await log.append({ event: 'request_received', outcome: 'success', sepId: 'genuine' });
       await stage('altered', (trx) => trx('assertion_log_staged').where({ sep_id: 'altered' }).update({ pseudonym: 'someone-else' }));
       await log.settled();
-      assert.deepEqual(await log.query(), [], 'the altered record is not chained');
+      assert.deepEqual((await log.query()).map((record) => record.sepId), ['genuine'], 'the altered record is not chained');
       assert.match(((await store.db('assertion_log_staged').first('refused')) as { refused: string }).refused, /^forged/);
       assert.equal((await verifyStoredLog(store.db, trail.keys.publicJwks, trail.seal)).intact, false);
+    });
+
+    it('judges no one with the wrong key: a process whose seal key is not Brána\'s leaves the records waiting, unrefused', async () => {
+      await log.append({ event: 'request_received', outcome: 'success', sepId: 'genuine-1' });
+      const misconfigured = new AssertionLog(store.db, { seal: new RecordSeal(Buffer.alloc(32, 7)), sequencing: 'staged', sequencer: { sweepMs: 0 } });
+      // A record staged by a node with Brána's key (written here directly, so that no node chains it first).
+      const content = { at: Date.now(), event: 'token_issued', sep_id: 'genuine-2', request_id: null, means: null, pseudonym: null, loa: null, outcome: 'success', reason: null, detail: '{}', rid: '00000000-0000-4000-8000-0000000000a2' };
+      await store.db('assertion_log_staged').insert({ ...content, seal: trail.seal.ofStaged(content.rid, contentDigest(content)) });
+      await misconfigured.settledWithin(200);
+      assert.equal(await count(store.db, 'assertion_log_staged', { refused: null }), 1, 'still waiting, not refused');
+      await log.settled();
+      assert.deepEqual((await log.query()).map((record) => record.sepId), ['genuine-1', 'genuine-2']);
+      assert.equal(await count(store.db, 'assertion_log_staged'), 0);
+      await misconfigured.stop();
     });
 
     it('chains a staged record once: a copy put back after it was chained is refused as a replay', async () => {

@@ -49,13 +49,13 @@ describe('when the database fails', function () {
     return rows.filter((row) => (JSON.parse(row.payload) as { codeChallenge?: string }).codeChallenge === challenge).length;
   };
   const count = async (table: string, where: Record<string, unknown>) => {
-    if (table === 'assertion_log') await settleLog(db);
+    if (table === 'assertion_log') await settleLog(db, path.join(dir, 'keys'));
     return Number((await db(table).where(where).count({ n: '*' }))[0]!.n);
   };
 
   /** Every record follows the one before it: nothing was left out or half-written in between. */
   async function chainIsIntact(): Promise<void> {
-    await settleLog(db);
+    await settleLog(db, path.join(dir, 'keys'));
     const rows = (await db('assertion_log').orderBy('seq', 'asc')) as Array<{ seq: number; prev_hash: string; hash: string }>;
     for (const [i, row] of rows.entries()) if (i > 0) assert.equal(row.prev_hash, rows[i - 1]!.hash, `record ${row.seq} does not follow the one before it`);
   }

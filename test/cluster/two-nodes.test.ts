@@ -51,7 +51,7 @@ describe('a cluster: two nodes, one login (PostgreSQL, shared keys, TLS-terminat
   const on = (node: BrokerProcess) => proxy.routeTo({ name: node.name, port: node.port });
   /** The assertion log records of one login (read straight from the table, as an auditor's query would). */
   const logOfLogin = async (codeVerifier: string) =>
-    (await settleLog(db), await db('assertion_log').where({ request_id: requestIdOf(createHash('sha256').update(codeVerifier).digest('base64url'))! }).orderBy('seq', 'asc')) as Array<{ event: string; reason: string | null }>;
+    (await settleLog(db, path.join(dir, 'keys')), await db('assertion_log').where({ request_id: requestIdOf(createHash('sha256').update(codeVerifier).digest('base64url'))! }).orderBy('seq', 'asc')) as Array<{ event: string; reason: string | null }>;
   const eventsOfLogin = async (codeVerifier: string) =>
     (await logOfLogin(codeVerifier)).map((record) => record.event);
 
@@ -230,7 +230,7 @@ describe('a cluster: two nodes, one login (PostgreSQL, shared keys, TLS-terminat
       const keys = await jwks();
       for (const token of [before, after]) await jose.jwtVerify(token, keys, { issuer: proxy.origin, audience: sep.clientId });
     }
-    await settleLog(db);
+    await settleLog(db, path.join(dir, 'keys'));
     const rotations = (await db('assertion_log').where({ event: 'keys_rotated' })) as Array<{ detail: string }>;
     assert.equal(rotations.filter((row) => (JSON.parse(row.detail) as { purpose?: string }).purpose === 'oidc-signing').length, 2);
   });

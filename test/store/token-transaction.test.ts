@@ -24,8 +24,9 @@ const TIMEOUT_MS = 1500;
 async function refuseLogRecords(db: Database, event: string): Promise<() => Promise<void>> {
   if (isPostgres(db)) {
     await db.raw(`CREATE OR REPLACE FUNCTION test_refuse_${event}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.event = '${event}' THEN RAISE EXCEPTION 'simulated log failure'; END IF; RETURN NEW; END $$`);
-    await db.raw(`CREATE TRIGGER test_refuse_${event} BEFORE INSERT ON assertion_log FOR EACH ROW EXECUTE FUNCTION test_refuse_${event}()`);
-    return async () => void (await db.raw(`DROP TRIGGER test_refuse_${event} ON assertion_log`));
+    // On PostgreSQL a step writes its record to the staging table (docs/AUDIT-LOG.md).
+    await db.raw(`CREATE TRIGGER test_refuse_${event} BEFORE INSERT ON assertion_log_staged FOR EACH ROW EXECUTE FUNCTION test_refuse_${event}()`);
+    return async () => void (await db.raw(`DROP TRIGGER test_refuse_${event} ON assertion_log_staged`));
   }
   await db.raw(`CREATE TRIGGER test_refuse_${event} BEFORE INSERT ON assertion_log WHEN NEW.event = '${event}' BEGIN SELECT RAISE(ABORT, 'simulated log failure'); END`);
   return async () => void (await db.raw(`DROP TRIGGER test_refuse_${event}`));
@@ -33,13 +34,13 @@ async function refuseLogRecords(db: Database, event: string): Promise<() => Prom
 
 /**
  * Another connection holds what the broker's token transaction needs, in a transaction of its own:
- * on PostgreSQL the assertion log table (the broker's log insert waits), on SQLite the database's
+ * on PostgreSQL the log's staging table (the broker's log insert waits), on SQLite the database's
  * write lock (the broker's first write waits). Past TIMEOUT_MS the broker gives up: the log is busy.
  */
 async function holdTheLog(store: TestDatabase): Promise<{ waiters(): Promise<number>; release(): Promise<void> }> {
   const holder = store.backend === 'postgres' ? knexFactory({ client: 'pg', connection: store.url, pool: { min: 0, max: 1 } }) : openDatabase(store.url);
   const trx: Knex.Transaction = await holder.transaction();
-  if (store.backend === 'postgres') await trx.raw('LOCK TABLE assertion_log IN EXCLUSIVE MODE');
+  if (store.backend === 'postgres') await trx.raw('LOCK TABLE assertion_log_staged IN EXCLUSIVE MODE');
   // SQLite takes its write lock with the first write of a transaction.
   else await trx('oidc_model').insert({ model: 'TestLock', id: 'held', payload: '{}' });
   const database = store.backend === 'postgres' ? new URL(store.url).pathname.slice(1) : undefined;

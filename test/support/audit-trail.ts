@@ -23,9 +23,10 @@ export async function openTestTrail(db: Database, settings: Partial<AuditSetting
 /**
  * Chains what waits in the staging table (PostgreSQL), as a node's sequencer does a moment after a
  * step commits: for tests that read `assertion_log` straight from the table. It waits longer than a
- * read in Brána would for another node's sequencing run to end (a loaded CI machine).
+ * read in Brána would for another node's sequencing run to end (a loaded CI machine). `keysDir`: the
+ * keys of the broker processes that wrote the records (the test run's own by default).
  */
-export async function settleLog(db: Database): Promise<void> {
-  const keys = await loadAuditKeys(await auditKeysDir());
+export async function settleLog(db: Database, keysDir?: string): Promise<void> {
+  const keys = await loadAuditKeys(keysDir ?? (await auditKeysDir()));
   await new AssertionLog(db, { seal: new RecordSeal(keys.sealKey), sequencer: { sweepMs: 0 } }).settledWithin(15_000);
 }
