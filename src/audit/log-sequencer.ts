@@ -80,7 +80,7 @@ export class LogSequencer {
   private readonly settings: SequencerSettings;
   private readonly onChained: (lastSeq: number) => void;
   private tail: Promise<unknown> = Promise.resolve();
-  private queued = false;
+  private queuedRun: Promise<void> | null = null;
   private background: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private lastFailure = '';
@@ -170,12 +170,17 @@ export class LogSequencer {
    * leaves the records to that node (or to the next sweep). Never waits for another node.
    */
   chainNow(): Promise<void> {
-    return this.exclusive(async () => {
+    // A run queued and not started yet will see every record committed before it starts: join it.
+    if (this.queuedRun) return this.queuedRun;
+    const run = this.exclusive(async () => {
+      this.queuedRun = null;
       for (;;) {
-        const run = await this.runOnce();
-        if (run.busy || run.chained < this.settings.batch) return;
+        const result = await this.runOnce();
+        if (result.busy || result.chained < this.settings.batch) return;
       }
     });
+    this.queuedRun = run;
+    return run;
   }
 
   /** Chains everything staged so far, waiting up to `waitMs` for another node's sequencer to finish (reads). */
@@ -196,15 +201,7 @@ export class LogSequencer {
 
   /** Chains in the background, soon; failures go to the operator log (the records stay staged). */
   soon(): void {
-    if (this.queued) return;
-    this.queued = true;
-    const run = this.exclusive(async () => {
-      this.queued = false;
-      for (;;) {
-        const result = await this.runOnce();
-        if (result.busy || result.chained < this.settings.batch) return;
-      }
-    })
+    const run = this.chainNow()
       .then(() => {
         this.lastFailure = '';
       })
