@@ -13,6 +13,8 @@ const POSTGRES_CODES = new Set([
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now (starting up, recovering)
   '57014', // query_canceled (statement_timeout)
+  '55P03', // lock_not_available (lock_timeout)
+  '25006', // read_only_sql_transaction (a standby, or a primary demoted by a failover)
   '3D000', // the database does not exist (dropped, or not yet created)
   '28000', // invalid_authorization_specification
   '28P01', // invalid_password
@@ -34,6 +36,10 @@ const MESSAGES = [
   /is not currently accepting connections/,
   /permission denied for database/,
   /Knex: Timeout acquiring a connection/,
+  // pg's own connection timeout (connectionTimeoutMillis), as pg and pg-pool word it.
+  /^timeout expired$/,
+  /Connection terminated due to connection timeout/,
+  /timeout exceeded when trying to connect/,
 ];
 
 interface ErrorShape {
@@ -67,4 +73,35 @@ export function describeDatabaseError(err: unknown): { databaseCode: string | nu
   const message = typeof e?.message === 'string' ? e.message : String(err);
   const cut = message.lastIndexOf(' - ');
   return { databaseCode: typeof e?.code === 'string' ? e.code : null, error: (cut >= 0 ? message.slice(cut + 3) : message).slice(0, 300) };
+}
+
+/**
+ * The kind of an outage, in a few words an operator can act on: the log says one line per kind and
+ * interval (outage-log.ts), and /readyz names it.
+ *
+ * - `pool_exhausted`: every connection of the node's pool is busy, none came free in time.
+ * - `database_timeout`: no answer in time (a statement, a connection attempt, a database that hangs).
+ * - `database_unreachable`: the database cannot be reached or refuses this node (refused, reset,
+ *   terminated, not accepting connections, wrong credentials).
+ * - `database_shutdown`: the server is stopping (or a connection was terminated by an administrator).
+ * - `database_unwritable`: the server answers but cannot take a write now (a lock not granted in
+ *   time, read-only after a failover, disk full).
+ * - `database_overloaded`: too many connections, out of memory.
+ */
+export type DatabaseFailureKind = 'pool_exhausted' | 'database_timeout' | 'database_unreachable' | 'database_shutdown' | 'database_unwritable' | 'database_overloaded' | 'database_unavailable';
+
+const TIMEOUT_MESSAGES = [/Query read timeout/, /^timeout expired$/, /connection timeout/, /timeout exceeded when trying to connect/, /statement timeout/];
+
+export function databaseFailureKind(err: unknown, depth = 0): DatabaseFailureKind {
+  if (!err || typeof err !== 'object' || depth > 3) return 'database_unavailable';
+  const e = err as ErrorShape & { poolExhausted?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  const message = typeof e.message === 'string' ? e.message : '';
+  if (e.name === 'KnexTimeoutError' || /Knex: Timeout acquiring a connection/.test(message)) return e.poolExhausted === false ? 'database_timeout' : 'pool_exhausted';
+  if (code === '57014' || code === 'ETIMEDOUT' || code === 'SQLITE_BUSY' || TIMEOUT_MESSAGES.some((pattern) => pattern.test(message))) return 'database_timeout';
+  if (code === '57P01' || code === '57P02' || /administrator command|shutting down/.test(message)) return 'database_shutdown';
+  if (code === '55P03' || code === '25006' || code === '53100' || code === 'SQLITE_READONLY' || code === 'SQLITE_FULL') return 'database_unwritable';
+  if (/^53/.test(code) || /too many clients/.test(message)) return 'database_overloaded';
+  if (code || MESSAGES.some((pattern) => pattern.test(message))) return isDatabaseUnavailable(err) ? 'database_unreachable' : 'database_unavailable';
+  return e.cause ? databaseFailureKind(e.cause, depth + 1) : 'database_unavailable';
 }

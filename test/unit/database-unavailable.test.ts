@@ -20,6 +20,9 @@ describe('telling a database outage from a bug', () => {
     ['an outage wrapped by another module, message only', new Error('the assertion log refused a record (consent_given): terminating connection due to administrator command')],
     ['an outage as the cause of another error', new Error('could not resolve the person', { cause: withCode('ECONNRESET') })],
     ['a busy SQLite file', withCode('SQLITE_BUSY', 'SQLITE_BUSY: database is locked')],
+    ['a connection attempt that got no answer (pg’s connectionTimeoutMillis)', new Error('timeout expired')],
+    ['a server that became read-only (a failover)', withCode('25006', 'cannot execute INSERT in a read-only transaction')],
+    ['a lock not granted in time', withCode('55P03', 'canceling statement due to lock timeout')],
   ];
   for (const [what, err] of outages) it(`counts ${what} as an outage (503)`, () => assert.equal(isDatabaseUnavailable(err), true));
 
