@@ -128,7 +128,7 @@ const TRIGGER_NAMES = {
 };
 
 function isPostgres(knex: Knex): boolean {
-  return knex.client.config.client === 'pg';
+  return (knex.client as { driverName?: string }).driverName === 'pg';
 }
 
 export async function up(knex: Knex): Promise<void> {

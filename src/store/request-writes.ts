@@ -18,6 +18,12 @@ export class RequestWrites {
   readonly writing = new Set<string>();
   /** The token endpoint's single-use consumption and the writes after it, held for one transaction. */
   held: HeldWrites | undefined;
+  /**
+   * The last outage this request met, and when: database.ts does not let the request wait for the
+   * database again (its later calls fail at once), so that it meets the timeout once, not per call.
+   */
+  failed: unknown = undefined;
+  failedAt = 0;
 }
 
 const storage = new AsyncLocalStorage<RequestWrites>();
@@ -29,6 +35,11 @@ export function withRequestWrites<T>(writes: RequestWrites, fn: () => T): T {
 
 export function currentRequestWrites(): RequestWrites | undefined {
   return storage.getStore();
+}
+
+/** Runs `fn` as no request at all: shared work (the readiness probe answering many requests). */
+export function outsideRequests<T>(fn: () => T): T {
+  return storage.exit(fn);
 }
 
 /**
