@@ -10,6 +10,8 @@ import { attribute, inReadingOrder } from '../domain/attributes.ts';
 import { loaFromUri } from '../domain/loa.ts';
 import { showCitizenError } from '../pages/citizen-errors.ts';
 import { logger } from '../log/logger.ts';
+import { respondServiceUnavailable } from '../pages/service-unavailable.ts';
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import { MESSAGES, type Locale } from '../pages/i18n.ts';
 import { localeOf, renderPage } from '../pages/render.ts';
 import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
@@ -258,6 +260,10 @@ export function accountRoutes(deps: AccountDependencies): Router {
   );
 
   router.use((err: Error, req: Request, res: Response, _next: NextFunction) => {
+    if (isDatabaseUnavailable(err)) {
+      respondServiceUnavailable(req, res, err);
+      return;
+    }
     logger.error('account request failed', { error: err.message });
     showCitizenError(req, res, 'server_error');
   });

@@ -6,6 +6,8 @@ import { operatorOf, requireOperator } from '../access/require-operator.ts';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import { describeIssues } from '../config/configuration-error.ts';
 import { logger } from '../log/logger.ts';
+import { respondServiceUnavailable } from '../pages/service-unavailable.ts';
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import { InitialAccessTokenUses } from '../oidc/initial-access-token-uses.ts';
 import { DEFAULT_INITIAL_TOKEN_DAYS, DEFAULT_INITIAL_TOKEN_USES, MAX_INITIAL_TOKEN_DAYS, MAX_INITIAL_TOKEN_USES, issueInitialAccessToken } from '../oidc/initial-access-tokens.ts';
 import { ApprovalRefused, NothingToDecide, UnknownSep, type SepRegistration } from '../sep/sep-registration.ts';
@@ -152,7 +154,7 @@ export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) =
 
   extend?.(router);
 
-  router.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
+  router.use((err: Error, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof AdminRequestError) {
       res.status(err.status).json({ error: err.code, error_description: err.message });
       return;
@@ -175,6 +177,10 @@ export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) =
     }
     if ((err as { type?: string }).type === 'entity.parse.failed') {
       res.status(400).json({ error: 'invalid_request', error_description: 'the body is not valid JSON' });
+      return;
+    }
+    if (isDatabaseUnavailable(err)) {
+      respondServiceUnavailable(req, res, err);
       return;
     }
     logger.error('admin request failed', { error: err.message });

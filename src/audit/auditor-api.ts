@@ -2,6 +2,8 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { OperatorCredentials } from '../access/operator-credentials.ts';
 import { operatorOf, requireOperator } from '../access/require-operator.ts';
 import { logger } from '../log/logger.ts';
+import { respondServiceUnavailable } from '../pages/service-unavailable.ts';
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import type { Database } from '../store/database.ts';
 import { auditAccessForbidden, auditExported, auditQueried, type AuditReader } from './audit-events.ts';
 import { describeAuditFilter, FILTER_PARAMETERS, InvalidAuditFilter, parseAuditFilter, type AuditFilter } from './audit-filter.ts';
@@ -154,9 +156,13 @@ export function auditorApi(deps: AuditorApiDependencies): Router {
     res.status(404).json({ error: 'not_found', error_description: 'no such audit endpoint' });
   });
 
-  router.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
+  router.use((err: Error, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof BadQuery) {
       res.status(400).json({ error: 'invalid_request', error_description: err.message, problems: err.problems });
+      return;
+    }
+    if (isDatabaseUnavailable(err)) {
+      respondServiceUnavailable(req, res, err);
       return;
     }
     logger.error('audit API request failed', { error: err.message });

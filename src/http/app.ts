@@ -222,7 +222,8 @@ export function createApp(deps: AppDependencies): express.Express {
       respondServiceUnavailable(req, res, err);
       return;
     }
-    logger.error('request failed', { error: err.message, method: req.method });
+    // A bug: its stack, which names no values (database errors carry the SQL without them).
+    logger.error('request failed', { error: err.message, method: req.method, stack: err.stack });
     if (res.headersSent) return;
     showCitizenError(req, res, 'server_error');
   });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { logger } from '../log/logger.ts';
+import { outageLog } from '../log/outage-log.ts';
 import { RegisterUnavailable, type IdentityQuery, type PopulationRegister, type RegisterMatch, type RegisterRecord } from './population-register.ts';
 
 const postalAddress = z.object({
@@ -160,9 +160,12 @@ function unavailable(reason: RegisterUnavailable['reason'], detail: string): Reg
   return logged(new RegisterUnavailable(reason, detail));
 }
 
-/** For operators: what failed and why; never the query, the record or the token. */
+/**
+ * For operators: what failed and why; never the query, the record or the token. One line per reason
+ * and interval while the register is out, not one per citizen.
+ */
 function logged(err: RegisterUnavailable): RegisterUnavailable {
-  logger.warn('population register unavailable', { reason: err.reason, detail: err.message });
+  outageLog.report('warn', 'population register unavailable', err.reason, { detail: err.message });
   return err;
 }
 

@@ -13,6 +13,7 @@ import type { SepStore } from '../sep/sep-store.ts';
 import type { Database, Transaction } from '../store/database.ts';
 import { KnexModelAdapter, type StoreHook } from '../store/oidc-model-store.ts';
 import { logger } from '../log/logger.ts';
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import { claimsOf } from './account.ts';
 
 /** What the token hook needs beyond the log: the SeP and the person, for pseudonym and (if on) values. */
@@ -183,7 +184,8 @@ export function installAuditMiddleware(provider: Provider, log: AssertionLog, se
     try {
       for (const item of items) await log.append(await withPseudonym(item));
     } catch (err) {
-      logger.error('assertion log write failed', { error: (err as Error).message });
+      // An outage is logged (once per kind and interval) where the 503 is sent.
+      if (!isDatabaseUnavailable(err)) logger.error('assertion log write failed', { error: (err as Error).message });
       throw err;
     }
   });

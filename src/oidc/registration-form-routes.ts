@@ -5,6 +5,8 @@ import { LOA_LEVELS } from '../domain/loa.ts';
 import type { SepEnvironment } from '../domain/sep-environment.ts';
 import { showCitizenError } from '../pages/citizen-errors.ts';
 import { logger } from '../log/logger.ts';
+import { respondServiceUnavailable } from '../pages/service-unavailable.ts';
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import { checkRegistrationMetadata, SEP_REGISTRATION_POLICY, type RegistrationRules } from './sep-registration-policy.ts';
 import { MESSAGES, type Locale } from '../pages/i18n.ts';
 import { localeOf, renderPage } from '../pages/render.ts';
@@ -191,6 +193,10 @@ export function registrationFormRoutes(deps: RegistrationFormDependencies): Rout
   });
 
   router.use((err: Error, req: Request, res: Response, _next: NextFunction) => {
+    if (isDatabaseUnavailable(err)) {
+      respondServiceUnavailable(req, res, err);
+      return;
+    }
     logger.error('registration form failed', { error: err.message });
     showCitizenError(req, res, 'server_error');
   });

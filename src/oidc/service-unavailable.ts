@@ -1,12 +1,12 @@
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { parse as parseCookies } from 'cookie';
-import { RETRY_AFTER_SECONDS, unavailableBody } from '../pages/service-unavailable.ts';
-import { logger } from '../log/logger.ts';
+import { logDatabaseUnavailable, RETRY_AFTER_SECONDS, unavailableBody } from '../pages/service-unavailable.ts';
+import { outageLog } from '../log/outage-log.ts';
 import { isLocale } from '../pages/i18n.ts';
 import { LANGUAGE_COOKIE, renderTemplate } from '../pages/render.ts';
 import { errorPage } from '../pages/citizen-errors.ts';
-import { describeDatabaseError, isDatabaseUnavailable } from '../store/database-unavailable.ts';
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import { RegisterUnavailable } from '../identity/population-register.ts';
 import { RequestWrites, withRequestWrites } from '../store/request-writes.ts';
 
@@ -44,8 +44,8 @@ export function installServiceUnavailable(provider: Provider): void {
     if (!unavailable.has(ctx)) return;
     const cause = unavailable.get(ctx);
     const route = (ctx as KoaContextWithOIDC).oidc?.route;
-    if (cause instanceof RegisterUnavailable) logger.warn('request failed: population register unavailable', { method: ctx.method, route: route ?? null, reason: cause.reason });
-    else logger.warn('request failed: database unavailable', { method: ctx.method, route: route ?? null, ...describeDatabaseError(cause) });
+    if (cause instanceof RegisterUnavailable) outageLog.report('warn', 'request failed: population register unavailable', cause.reason, { method: ctx.method, route: route ?? null });
+    else logDatabaseUnavailable(cause, { method: ctx.method, route: route ?? null }, writes);
     ctx.status = 503;
     ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
     ctx.set('Cache-Control', 'no-store');

@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
 import { showCitizenError } from './citizen-errors.ts';
-import { logger } from '../log/logger.ts';
-import { describeDatabaseError } from '../store/database-unavailable.ts';
+import { outageLog } from '../log/outage-log.ts';
+import { databaseFailureKind, describeDatabaseError } from '../store/database-unavailable.ts';
 import { currentRequestWrites, type RequestWrites } from '../store/request-writes.ts';
 
 /** What a client is told to wait before trying again while the database is out of reach. */
@@ -30,12 +30,18 @@ export function unavailableBody(writes: RequestWrites | undefined = currentReque
   return writes?.mayHaveChanged ? UNAVAILABLE_PART_WAY_BODY : UNAVAILABLE_BODY;
 }
 
+/** One line per kind of database failure and interval in the node's log, whichever route met it. */
+export function logDatabaseUnavailable(err: unknown, where: Record<string, unknown>, writes: RequestWrites | undefined = currentRequestWrites()): void {
+  const partWay = writes?.mayHaveChanged ? { partWay: true } : {};
+  outageLog.report('warn', 'request failed: database unavailable', databaseFailureKind(err), { ...where, ...describeDatabaseError(err), ...partWay });
+}
+
 /**
  * 503 for a request that needs the database while it cannot be reached: the citizen's browser gets
  * the error page in Czech or English, a SeP or API client gets JSON. Either may retry.
  */
 export function respondServiceUnavailable(req: Request, res: Response, err: unknown): void {
-  logger.warn('request failed: database unavailable', { method: req.method, ...describeDatabaseError(err) });
+  logDatabaseUnavailable(err, { method: req.method });
   if (res.headersSent) return;
   res.set('Retry-After', String(RETRY_AFTER_SECONDS));
   if (req.accepts(['html', 'json']) === 'html') {

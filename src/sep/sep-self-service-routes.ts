@@ -1,6 +1,8 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
 import { logger } from '../log/logger.ts';
+import { respondServiceUnavailable } from '../pages/service-unavailable.ts';
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import type { SepRegistration } from './sep-registration.ts';
 import type { SepStore } from './sep-store.ts';
 
@@ -53,7 +55,7 @@ export function sepSelfServiceRoutes(deps: SepSelfServiceDependencies, extend?: 
 
   extend?.(router, authenticate);
 
-  router.use((err: Error, _req: Request, res: Response, next: NextFunction) => {
+  router.use((err: Error, req: Request, res: Response, next: NextFunction) => {
     if (err instanceof SepRequestError) {
       if (err.status === 401) res.set('WWW-Authenticate', 'Bearer error="invalid_token"');
       res.status(err.status).json({ error: err.code, error_description: err.message, ...(err.problems.length ? { problems: err.problems } : {}) });
@@ -61,6 +63,10 @@ export function sepSelfServiceRoutes(deps: SepSelfServiceDependencies, extend?: 
     }
     if ((err as { type?: string }).type === 'entity.parse.failed' || (err as { type?: string }).type === 'entity.too.large') {
       res.status(400).json({ error: 'invalid_request', error_description: (err as { type?: string }).type === 'entity.too.large' ? 'the body is too large' : 'the body is not valid JSON' });
+      return;
+    }
+    if (isDatabaseUnavailable(err)) {
+      respondServiceUnavailable(req, res, err);
       return;
     }
     logger.error('SeP self-service request failed', { error: err.message });
