@@ -21,7 +21,8 @@ import { BrokerMetrics } from './metrics/broker-metrics.ts';
 import { SigningKeyReload } from './keys/signing-key-reload.ts';
 import type { SigningKeyView } from './keys/signing-keys.ts';
 import { Readiness } from './operations/readiness.ts';
-import { databaseCheck, metadataCheck, registerCheck, signingKeysCheck } from './operations/readiness-checks.ts';
+import { databaseCheck } from './operations/database-probe.ts';
+import { metadataCheck, registerCheck, signingKeysCheck } from './operations/readiness-checks.ts';
 import { createProvider } from './oidc/provider.ts';
 import { Pseudonyms } from './pseudonym/pseudonym.ts';
 import { SepRegistration } from './sep/sep-registration.ts';
@@ -136,7 +137,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
         development: env.mode === 'development',
       });
     const formKey = createHash('sha256').update('brana-forms').update(keys.cookieKeys[0] ?? '').digest();
-    const readiness = new Readiness().add('database', databaseCheck(db)).add('keys', signingKeysCheck(signingKeys)).add('metadata', metadataCheck(registry)).add('register', registerCheck(probeRegister));
+    const readiness = new Readiness().add('database', databaseCheck(db, { timeoutMs: env.databaseTimeoutMs })).add('keys', signingKeysCheck(signingKeys)).add('metadata', metadataCheck(registry)).add('register', registerCheck(probeRegister));
     const deps = {
       provider: makeProvider(signingKeys.current().jwks),
       seps,

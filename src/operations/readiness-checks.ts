@@ -1,22 +1,7 @@
 import type { SigningKeyReload } from '../keys/signing-key-reload.ts';
 import { SIGNING_ALGORITHMS } from '../keys/signing-keys.ts';
-import type { Database } from '../store/database.ts';
-import { describeDatabaseError } from '../store/database-unavailable.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import type { CheckResult, ReadinessCheck } from './readiness.ts';
-
-/** The database answers a trivial query. */
-export function databaseCheck(db: Database): ReadinessCheck {
-  return async () => {
-    try {
-      await db.raw('SELECT 1');
-      return { ok: true };
-    } catch (err) {
-      const described = describeDatabaseError(err);
-      return { ok: false, detail: { code: described.databaseCode }, error: described.error };
-    }
-  };
-}
 
 /**
  * The node holds a signing key for every algorithm. A failed re-read of the key file is reported but

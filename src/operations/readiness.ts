@@ -21,7 +21,7 @@ export interface ReadinessReport {
 }
 
 /** A check that does not answer in time counts as failed, so /readyz itself never hangs. */
-const CHECK_TIMEOUT_MS = 2000;
+export const CHECK_TIMEOUT_MS = 2000;
 
 async function bounded(check: ReadinessCheck): Promise<CheckResult> {
   let timer: NodeJS.Timeout | undefined;
