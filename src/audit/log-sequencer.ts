@@ -1,5 +1,6 @@
 import { logger } from '../log/logger.ts';
 import { isPostgres, type Database, type Transaction } from '../store/database.ts';
+import { outsideRequests } from '../store/request-writes.ts';
 import type { AssertionLogRow } from './assertion-log.ts';
 import { chainHash, contentDigest, contentOf, GENESIS, type RecordContent } from './chain.ts';
 import type { RecordSeal } from './seal.ts';
@@ -94,7 +95,9 @@ export class LogSequencer {
 
   /** One sequencing transaction: up to `batch` staged records into the chain. */
   async runOnce(): Promise<SequencingRun> {
-    const run = await this.db.transaction(async (trx): Promise<SequencingRun> => {
+    // Chaining is the log's shared work, not the request that happened to start it: its statements
+    // neither count as that request's writes nor stop when that request's database call failed.
+    const run = await outsideRequests(() => this.db.transaction(async (trx): Promise<SequencingRun> => {
       if (isPostgres(trx)) {
         const limit = Math.max(100, Math.floor(this.settings.holdLimitMs));
         await trx.raw(`SET LOCAL idle_in_transaction_session_timeout = ${limit}`);
@@ -140,7 +143,7 @@ export class LogSequencer {
       for (const { rid, reason } of refused) await trx('assertion_log_staged').where({ rid }).update({ refused: reason });
       if (refused.length) logger.error('assertion log: staged records refused, not chained: run `brana audit verify`', { refused: refused.length, reasons: [...new Set(refused.map((item) => item.reason))] });
       return { chained: rows.length, busy: false, ...(rows.length ? { lastSeq: Number(rows[rows.length - 1]!.seq) } : {}) };
-    });
+    }));
     if (run.lastSeq !== undefined) this.onChained(run.lastSeq);
     return run;
   }
