@@ -192,6 +192,26 @@ describe('a cluster: two nodes, one login (PostgreSQL, shared keys, TLS-terminat
     a = await startBrokerProcess('A', env);
   });
 
+  it('continues the login on B when the citizen re-sends the SAML response A accepted but never answered; another browser’s copy is refused', async () => {
+    const { started, toIdp } = await startAt(a);
+    const idp = await loginAtIdp(started.citizen, toIdp, '100000002');
+    proxy.loseNextResponse('POST', new URL(idp.acs).pathname);
+    assert.equal((await started.citizen.post(idp.acs, idp.fields)).status, 502, 'A committed the answer; the citizen saw a 502');
+
+    on(b);
+    const stolen = await postToAcs(citizen(), idp.acs, idp.fields);
+    assert.equal(stolen.status, 400, 'whoever captured the answer, without the citizen’s cookies');
+    const consent = await postToAcs(started.citizen, idp.acs, idp.fields);
+    assert.equal(consent.status, 200, `the citizen’s own re-send goes on: ${consent.text.slice(0, 300)}`);
+    assert.match(consent.text, /name="decision"/);
+    const params = authorizationResponse(await decideConsent(started.citizen, consent, 'agree'), sep);
+    assert.equal((await redeem(params.get('code')!, started.codeVerifier)).status, 200);
+    const log = await logOfLogin(started.codeVerifier);
+    assert.deepEqual(log.filter((r) => r.event === 'error').map((r) => r.reason), ['replayed_response']);
+    const events = log.map((r) => r.event);
+    for (const event of ['response_received', 'identity_resolved', 'consent_given', 'token_issued']) assert.equal(events.filter((e) => e === event).length, 1, event);
+  });
+
   /** Up to the resume: the answer accepted on `node`, and the URL of oidc-provider's resume (`/auth/<uid>`) the browser is sent to. */
   async function acceptedAt(node: BrokerProcess, login: string): Promise<{ started: StartedLogin; resumeUrl: string }> {
     const { started, toIdp } = await startAt(node);
