@@ -24,6 +24,7 @@ import { Readiness } from './operations/readiness.ts';
 import { databaseCheck } from './operations/database-probe.ts';
 import { metadataCheck, registerCheck, signingKeysCheck } from './operations/readiness-checks.ts';
 import { createProvider } from './oidc/provider.ts';
+import { ResumableInteractions } from './oidc/resumable-interactions.ts';
 import { Pseudonyms } from './pseudonym/pseudonym.ts';
 import { SepRegistration } from './sep/sep-registration.ts';
 import { SepStore } from './sep/sep-store.ts';
@@ -147,7 +148,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
       pseudonyms,
       db,
       handoff: new UpstreamHandoff({ registry, requests, log, db, metrics }),
-      acceptance: new AnswerAcceptance({ registry, requests, resolution, seps, log, pseudonyms, db, metrics }),
+      acceptance: new AnswerAcceptance({ interactions: new ResumableInteractions(db), registry, requests, resolution, seps, log, pseudonyms, db, metrics }),
       completion: new LoginCompletion({ requests, consents, log, pseudonyms, db }),
       readiness,
       publicUrl: env.publicUrl,

@@ -8,6 +8,7 @@ import type { ConsentStore } from '../consent/consent-store.ts';
 import { releaseDecision } from '../consent/release-policy.ts';
 import { attribute, inReadingOrder } from '../domain/attributes.ts';
 import type { Loa } from '../domain/loa.ts';
+import { isResentCheck, type AnswerAcceptance } from '../login/answer-acceptance.ts';
 import type { LoginCompletion, Interaction } from '../login/login-completion.ts';
 import type { UpstreamHandoff } from '../login/upstream-handoff.ts';
 import type { IdentityMeans } from '../means/identity-means.ts';
@@ -30,6 +31,8 @@ export interface InteractionDependencies {
   consents: ConsentStore;
   handoff: UpstreamHandoff;
   completion: LoginCompletion;
+  /** Refuses a re-sent answer no interaction of this browser takes. */
+  acceptance: AnswerAcceptance;
   publicUrl: URL;
   formKey: Buffer;
   metrics: BrokerMetrics;
@@ -225,6 +228,37 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       const interaction = await details(req, res);
       const result = await deps.completion.afterAnswer(interaction, String(req.params.requestId));
       if (!result) throw new InteractionGone();
+      await deps.provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+    },
+  );
+
+  /**
+   * Where the ACS sends a browser that re-sent the answer already accepted for a login still waiting
+   * for it (`check`: the ACS did see that). The browser that began the login — it holds the signed
+   * cookie of this interaction, which still waits for its means — goes on exactly as after its first
+   * post: the login result, then oidc-provider's resume. Nothing is logged for that: the answer, the
+   * person and their records are those of the first post, and nothing new happened to them. Any
+   * other browser (without the cookie: whoever captured the answer), or a login that went on or
+   * ended meanwhile, gets the refusal the replay is, with its log record (replayed_response).
+   */
+  router.get(
+    '/:uid/resent/:requestId',
+    async (req: Request, res: Response) => {
+      const uid = String(req.params.uid);
+      const requestId = String(req.params.requestId);
+      if (!isResentCheck(deps.formKey, uid, requestId, req.query.check)) throw new InteractionGone();
+      let result: Awaited<ReturnType<LoginCompletion['afterAnswer']>>;
+      try {
+        result = await deps.completion.afterAnswer(await details(req, res), requestId);
+      } catch (err) {
+        if (!(err instanceof InteractionGone)) throw err;
+      }
+      if (!result) {
+        const refused = await deps.acceptance.refuseResent(requestId);
+        showCitizenError(req, res, refused.kind === 'refused' ? refused.outward : 'answer_already_used', refused.kind === 'refused' && refused.reference ? { reference: refused.reference } : {});
+        return;
+      }
+      logger.info('re-sent answer taken up by the browser that began its login');
       await deps.provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
     },
   );

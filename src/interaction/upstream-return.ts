@@ -1,5 +1,5 @@
 import express, { type Request, type Response, type Router } from 'express';
-import type { AnswerAcceptance, AnswerOutcome } from '../login/answer-acceptance.ts';
+import { resentCheck, type AnswerAcceptance, type AnswerOutcome } from '../login/answer-acceptance.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { MAX_SAML_RESPONSE_LENGTH } from '../upstream/saml/response-guard.ts';
@@ -9,6 +9,8 @@ export interface UpstreamReturnDependencies {
   registry: IdentityMeansRegistry;
   acceptance: AnswerAcceptance;
   metrics: BrokerMetrics;
+  /** Signs the way to a re-sent answer's interaction (resentCheck). */
+  formKey: Buffer;
 }
 
 /**
@@ -16,7 +18,9 @@ export interface UpstreamReturnDependencies {
  * (`/saml/<means>/acs`) and the redirect URI of each OIDC means (`/oidc/<means>/callback`). The
  * answer arrives cross-site (a SAML POST carries none of the citizen's cookies): AnswerAcceptance
  * finds the login again from the answered request, checks and records it; the browser is then sent
- * on to its interaction, where its own cookies bind the result to it.
+ * on to its interaction, where its own cookies bind the result to it. The same answer sent again
+ * while its login waits (a reload or back after a 502) goes the same way, to be taken up only by the
+ * browser that began the login (see AnswerAcceptance and the interaction's `resent` route).
  */
 export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
   const router = express.Router();
@@ -26,6 +30,9 @@ export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
   function respond(req: Request, res: Response, means: string, outcome: AnswerOutcome): void {
     if (outcome.kind === 'accepted') {
       res.redirect(303, `/interaction/${outcome.interactionUid}/upstream/${encodeURIComponent(outcome.requestId)}`);
+    } else if (outcome.kind === 'resent') {
+      const check = resentCheck(deps.formKey, outcome.interactionUid, outcome.requestId);
+      res.redirect(303, `/interaction/${outcome.interactionUid}/resent/${encodeURIComponent(outcome.requestId)}?check=${check}`);
     } else if (outcome.interactionUid) {
       res.redirect(303, `/interaction/${outcome.interactionUid}/failed?reason=${outcome.outward}&means=${encodeURIComponent(means)}&ref=${outcome.reference}`);
     } else {

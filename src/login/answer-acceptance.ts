@@ -1,3 +1,4 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import { identityResolved, responseReceived, upstreamResponseRefused } from '../audit/audit-events.ts';
 import { newHelpDeskReference } from '../audit/help-desk-reference.ts';
@@ -14,7 +15,13 @@ import { CLOCK_SKEW_MS, UpstreamRejected, type UpstreamIdentity } from '../upstr
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import type { UpstreamRequest, UpstreamRequestStore } from '../upstream/upstream-request-store.ts';
 
+/** Whether a login's interaction still waits for the answer of its identity means (not yet resumed, not expired). */
+export interface PendingInteractions {
+  isPending(interactionUid: string): Promise<boolean>;
+}
+
 export interface AnswerAcceptanceDependencies {
+  interactions: PendingInteractions;
   registry: IdentityMeansRegistry;
   requests: UpstreamRequestStore;
   resolution: IdentityResolution;
@@ -29,6 +36,12 @@ export interface AnswerAcceptanceDependencies {
 export type AnswerOutcome =
   /** Accepted: the browser goes on to its interaction, where its own cookies bind the result to it. */
   | { kind: 'accepted'; interactionUid: string; requestId: string }
+  /**
+   * The very answer already accepted, sent again while its login still waits for it (a reload or
+   * back after a 502): nothing is checked or recorded again. The browser goes to its interaction,
+   * where only the browser that began the login goes on; any other is refused there (refuseResent).
+   */
+  | { kind: 'resent'; interactionUid: string; requestId: string }
   /**
    * Refused while its login can still go on: the citizen is shown the failure and the other means.
    * `reference`: the code in the refusal's log record, for the citizen to quote to the help desk.
@@ -53,6 +66,32 @@ const EXPLAINED_REASONS = new Set([
   'authn_statement_invalid',
   'loa_unmapped',
 ]);
+
+/**
+ * SHA-256 of an answer as the browser carried it (the ACS form's fields, the callback's query), in a
+ * fixed order: a re-sent answer is the same bytes, any other answer is not.
+ */
+export function answerFingerprint(input: Record<string, unknown>): string {
+  const fields = Object.keys(input)
+    .sort()
+    .map((name) => [name, input[name]]);
+  return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
+}
+
+/**
+ * The proof, in the URL the ACS sends a re-sending browser to, that the ACS did see the accepted
+ * answer again: that page logs a refusal (replayed_response) only for a re-send that happened, not
+ * for anyone who types the URL of a login in.
+ */
+export function resentCheck(key: Buffer, interactionUid: string, requestId: string): string {
+  return createHmac('sha256', key).update(`resent:${interactionUid}:${requestId}`).digest('base64url');
+}
+
+export function isResentCheck(key: Buffer, interactionUid: string, requestId: string, given: unknown): boolean {
+  const expected = Buffer.from(resentCheck(key, interactionUid, requestId));
+  const actual = Buffer.from(typeof given === 'string' ? given : '');
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
 
 /** A refusal after the adapter's checks: the answer was genuine but cannot complete this login. */
 class LoginRefused extends Error {
@@ -98,7 +137,8 @@ export class AnswerAcceptance {
     // A request never made, or made to another means (no IdP mix-up), is not ours to answer.
     if (!request || request.means !== meansId) return this.refuse(meansId, answer.unknownRequestReason, 'unknown_request', undefined);
     deps.metrics.observe('identity_means', meansId, (Date.now() - request.createdAt) / 1000);
-    if (request.consumedAt !== null) return this.refuse(meansId, 'replayed_response', 'invalid_response', request);
+    const fingerprint = answerFingerprint(input);
+    if (request.consumedAt !== null) return this.answeredBefore(meansId, request, fingerprint);
     // Refused before anything is redeemed or decrypted: a late answer costs nothing.
     if (request.expiresAt <= Date.now()) return this.refuse(meansId, 'request_expired', 'unknown_request', request);
 
@@ -114,12 +154,43 @@ export class AnswerAcceptance {
       throw err;
     }
     try {
-      await this.record(identity, identified, request);
+      await this.record(identity, identified, request, fingerprint);
     } catch (err) {
       if (err instanceof LoginRefused) return this.refuse(meansId, err.reason, err.outward, request);
       throw err;
     }
     return { kind: 'accepted', interactionUid: request.interactionUid, requestId: request.requestId };
+  }
+
+  /**
+   * An answer to a request already answered. The very answer that was accepted (the same
+   * fingerprint), while the login's interaction still waits for it, is taken for the browser sending
+   * it again after its first post got no answer (a node died after the commit, a 502): `resent`,
+   * and the browser's own interaction cookie decides (refuseResent). Nothing is logged here: a
+   * re-send is not a new answer, and whether it was one is known only there. Anything else is a
+   * replay, refused and logged as always — an answer accepted for a login that has gone on or ended
+   * (with words that say so, not "could not be verified"), a refused answer, another answer.
+   *
+   * Copies posted at the same moment as the first do not come here: they find the request still
+   * outstanding, and the atomic consume in `record` refuses all but one (replayed_response).
+   */
+  private async answeredBefore(meansId: string, request: UpstreamRequest, fingerprint: string): Promise<AnswerOutcome> {
+    const same = request.outcome === 'success' && request.answerSha256 !== null && request.answerSha256 === fingerprint;
+    if (same && (await this.deps.interactions.isPending(request.interactionUid))) {
+      logger.info('accepted answer received again while its login waits: its interaction decides', { means: meansId });
+      return { kind: 'resent', interactionUid: request.interactionUid, requestId: request.requestId };
+    }
+    return this.refuse(meansId, 'replayed_response', same ? 'answer_already_used' : 'invalid_response', request);
+  }
+
+  /**
+   * A re-sent answer its interaction did not take: the browser holds no cookie of that login (it is
+   * another browser: whoever captured the answer), or the login went on or ended meanwhile. Refused
+   * as the replay it is, with its one log record, after all.
+   */
+  async refuseResent(requestId: string): Promise<AnswerOutcome> {
+    const request = await this.deps.requests.find(requestId);
+    return this.refuse(request?.means ?? 'unknown', 'replayed_response', 'answer_already_used', request);
   }
 
   /** An answer whose form could not even be read (too large, compressed, another charset). */
@@ -146,7 +217,7 @@ export class AnswerAcceptance {
   }
 
   /** Consumes the request, remembers the assertion, records the person and the log records: all or nothing. */
-  private async record(identity: UpstreamIdentity, identified: Identified, request: UpstreamRequest): Promise<void> {
+  private async record(identity: UpstreamIdentity, identified: Identified, request: UpstreamRequest, fingerprint: string): Promise<void> {
     const { deps } = this;
     const sep = await deps.seps.find(request.sepId);
     await deps.db.transaction(async (trx) => {
@@ -168,7 +239,7 @@ export class AnswerAcceptance {
         trx,
       );
       const resolved = await deps.resolution.record(identified, trx);
-      await deps.requests.recordSuccess(request.requestId, { personId: resolved.person.id, acr: identity.acr, authnInstant: identity.instant.getTime() }, trx);
+      await deps.requests.recordSuccess(request.requestId, { personId: resolved.person.id, acr: identity.acr, authnInstant: identity.instant.getTime(), answerSha256: fingerprint }, trx);
       await deps.log.append(
         identityResolved({
           sepId: request.sepId,
@@ -216,6 +287,6 @@ export class AnswerAcceptance {
     logger.warn('upstream response refused', { means: meansId, reason, reference });
     // The login can go on (another means, another try) only while its request was not yet answered.
     if (request && request.consumedAt === null) return { kind: 'refused', outward, interactionUid: request.interactionUid, reference };
-    return { kind: 'refused', outward: outward === 'invalid_response' ? 'invalid_response' : 'unknown_request', interactionUid: null, reference };
+    return { kind: 'refused', outward: outward === 'invalid_response' || outward === 'answer_already_used' ? outward : 'unknown_request', interactionUid: null, reference };
   }
 }

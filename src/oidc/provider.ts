@@ -34,6 +34,7 @@ import { InitialAccessTokenUses } from './initial-access-token-uses.ts';
 import { SEP_REGISTRATION_POLICY, registrationPolicy } from './sep-registration-policy.ts';
 import { installServiceUnavailable } from './service-unavailable.ts';
 import { installTokenTransaction } from './token-transaction.ts';
+import { installResumableResume, ResumableInteractionAdapter, ResumableInteractions } from './resumable-interactions.ts';
 import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 
 export interface ProviderDependencies {
@@ -129,6 +130,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
   const configuration: Configuration = {
     adapter: (name: string) => {
       if (name === 'Client') return new SepClientAdapter({ seps: deps.seps, registration: deps.registration, publicUrl: deps.publicUrl, environment: deps.sepEnvironment });
+      // A resumed interaction is kept, marked, so that its resume can be repeated (resumable-interactions.ts).
+      if (name === 'Interaction') return new ResumableInteractionAdapter(deps.db);
       return new KnexModelAdapter(deps.db, name, name === 'AccessToken' ? tokenIssuedHook(deps) : undefined);
     },
     findAccount: accountFinder(deps.persons, deps.register, deps.pseudonyms, deps.foreignPersons),
@@ -239,7 +242,16 @@ export function createProvider(deps: ProviderDependencies): Provider {
       if (!isDatabaseUnavailable(error)) logger.warn('authorization request refused', { error: out.error, description: out.error_description, detail: (error as { error_detail?: string }).error_detail });
       const locale = localeOfContext(ctx);
       ctx.type = 'html';
-      const code = out.error === 'unauthorized_client' ? 'sep_not_approved' : out.error === 'invalid_request' || out.error === 'invalid_client' || out.error === 'invalid_redirect_uri' ? 'bad_request' : 'session_expired';
+      // The login this browser was in cannot go on (its interaction expired, was finished, or is another
+      // browser's): say so and send the citizen back to the service, not "the request was not valid".
+      const code =
+        error instanceof errors.SessionNotFound
+          ? 'session_expired'
+          : out.error === 'unauthorized_client'
+            ? 'sep_not_approved'
+            : out.error === 'invalid_request' || out.error === 'invalid_client' || out.error === 'invalid_redirect_uri'
+              ? 'bad_request'
+              : 'session_expired';
       ctx.body = renderTemplate('error', locale, errorPage(code, locale));
     },
     enabledJWA: {
@@ -260,6 +272,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
   installServiceUnavailable(provider);
   installStepTiming(provider, deps.metrics);
   installAuditMiddleware(provider, deps.log, deps.seps, deps.pseudonyms);
+  // The resume of an authorization can be repeated: the audit middleware sees a repeated answer as nothing new.
+  installResumableResume(provider, new ResumableInteractions(deps.db));
   // Innermost: the audit middleware and the 503 answer see how its commit ended.
   installTokenTransaction(provider);
   return provider;

@@ -63,6 +63,8 @@ const cs = {
       unknown_request: 'Platnost tohoto přihlášení už vypršela, nebo bylo zahájeno v jiném prohlížeči.',
       not_identified: 'Podle údajů od poskytovatele identity jsme vás nedokázali jednoznačně najít v registru obyvatel.',
       session_expired: 'Přihlášení trvalo příliš dlouho nebo bylo otevřeno v jiném prohlížeči.',
+      answer_already_used:
+        'Tuto odpověď od poskytovatele identity jsme už jednou přijali. Přihlášení, ke kterému patří, ale mezitím pokračovalo, skončilo nebo vypršelo, případně probíhá v jiném prohlížeči, a proto ji znovu použít nelze.',
       means_unavailable: 'Zvolený prostředek teď není k dispozici. Přihlaste se prosím jiným prostředkem, nebo to zkuste později.',
       means_unreachable: 'Poskytovatel identity neodpověděl včas nebo není dostupný. Přihlaste se prosím jiným prostředkem, nebo to zkuste později.',
       bad_request: 'Požadavek nebyl platný.',
@@ -252,6 +254,8 @@ const en: Messages = {
       unknown_request: 'This login has expired, or it was started in another browser.',
       not_identified: 'We could not find you unambiguously in the population register from the data the identity provider gave.',
       session_expired: 'The login took too long or was opened in another browser.',
+      answer_already_used:
+        'We had already accepted this answer from the identity provider once. The login it belongs to has since gone on, ended or expired, or it is running in another browser, so the answer cannot be used again.',
       means_unavailable: 'The chosen means is not available right now. Please log in with another means, or try again later.',
       means_unreachable: 'The identity provider did not answer in time or cannot be reached. Please log in with another means, or try again later.',
       bad_request: 'The request was not valid.',

@@ -17,6 +17,11 @@ export interface UpstreamRequest {
   personId: string | null;
   acr: Loa | null;
   authnInstant: number | null;
+  /**
+   * SHA-256 of the accepted answer as the browser carried it (the ACS form, the callback's query):
+   * the very same answer re-sent is recognised by it (see AnswerAcceptance). Null until accepted.
+   */
+  answerSha256: string | null;
 }
 
 interface Row {
@@ -34,6 +39,7 @@ interface Row {
   person_id: string | null;
   acr: string | null;
   authn_instant: number | null;
+  answer_sha256: string | null;
 }
 
 function fromRow(row: Row): UpstreamRequest {
@@ -52,6 +58,7 @@ function fromRow(row: Row): UpstreamRequest {
     personId: row.person_id,
     acr: row.acr as Loa | null,
     authnInstant: row.authn_instant === null ? null : Number(row.authn_instant),
+    answerSha256: row.answer_sha256 ?? null,
   };
 }
 
@@ -71,7 +78,7 @@ export class UpstreamRequestStore {
     this.db = db;
   }
 
-  async record(request: Omit<UpstreamRequest, 'createdAt' | 'expiresAt' | 'consumedAt' | 'outcome' | 'personId' | 'acr' | 'authnInstant'>, trx: Queryable = this.db): Promise<void> {
+  async record(request: Omit<UpstreamRequest, 'createdAt' | 'expiresAt' | 'consumedAt' | 'outcome' | 'personId' | 'acr' | 'authnInstant' | 'answerSha256'>, trx: Queryable = this.db): Promise<void> {
     const at = Date.now();
     await trx('upstream_request').insert({
       request_id: request.requestId,
@@ -114,10 +121,10 @@ export class UpstreamRequestStore {
     return count === 1;
   }
 
-  async recordSuccess(requestId: string, result: { personId: string; acr: Loa; authnInstant: number }, trx: Queryable): Promise<void> {
+  async recordSuccess(requestId: string, result: { personId: string; acr: Loa; authnInstant: number; answerSha256?: string }, trx: Queryable): Promise<void> {
     await trx('upstream_request')
       .where({ request_id: requestId })
-      .update({ outcome: 'success', person_id: result.personId, acr: result.acr, authn_instant: result.authnInstant });
+      .update({ outcome: 'success', person_id: result.personId, acr: result.acr, authn_instant: result.authnInstant, answer_sha256: result.answerSha256 ?? null });
   }
 
   /** Marks an unanswered request failed; an accepted one stays accepted. */

@@ -17,6 +17,7 @@ import { authorizationResponse, chooseMeans, Citizen, decideConsent, loginAtIdp,
 import { createPostgresDatabase, type PostgresDatabase } from '../support/postgres.ts';
 import { startRoutingProxy, type RoutingProxy } from '../support/routing-proxy.ts';
 import { sepDocument } from '../support/test-broker.ts';
+import { formAction, hiddenFields } from '../support/html.ts';
 
 /**
  * Two real broker processes on one PostgreSQL database and one keys folder, behind a TLS-terminating
@@ -189,6 +190,97 @@ describe('a cluster: two nodes, one login (PostgreSQL, shared keys, TLS-terminat
     const events = await eventsOfLogin(started.codeVerifier);
     assert.equal(events.filter((event) => event === 'response_received').length, 1, 'nothing of A’s attempt stayed in the log');
     a = await startBrokerProcess('A', env);
+  });
+
+  it('continues the login on B when the citizen re-sends the SAML response A accepted but never answered; another browser’s copy is refused', async () => {
+    const { started, toIdp } = await startAt(a);
+    const idp = await loginAtIdp(started.citizen, toIdp, '100000002');
+    proxy.loseNextResponse('POST', new URL(idp.acs).pathname);
+    assert.equal((await started.citizen.post(idp.acs, idp.fields)).status, 502, 'A committed the answer; the citizen saw a 502');
+
+    on(b);
+    const stolen = await postToAcs(citizen(), idp.acs, idp.fields);
+    assert.equal(stolen.status, 400, 'whoever captured the answer, without the citizen’s cookies');
+    const consent = await postToAcs(started.citizen, idp.acs, idp.fields);
+    assert.equal(consent.status, 200, `the citizen’s own re-send goes on: ${consent.text.slice(0, 300)}`);
+    assert.match(consent.text, /name="decision"/);
+    const params = authorizationResponse(await decideConsent(started.citizen, consent, 'agree'), sep);
+    assert.equal((await redeem(params.get('code')!, started.codeVerifier)).status, 200);
+    const log = await logOfLogin(started.codeVerifier);
+    assert.deepEqual(log.filter((r) => r.event === 'error').map((r) => r.reason), ['replayed_response']);
+    const events = log.map((r) => r.event);
+    for (const event of ['response_received', 'identity_resolved', 'consent_given', 'token_issued']) assert.equal(events.filter((e) => e === event).length, 1, event);
+  });
+
+  /** Up to the resume: the answer accepted on `node`, and the URL of oidc-provider's resume (`/auth/<uid>`) the browser is sent to. */
+  async function acceptedAt(node: BrokerProcess, login: string): Promise<{ started: StartedLogin; resumeUrl: string }> {
+    const { started, toIdp } = await startAt(node);
+    const idp = await loginAtIdp(started.citizen, toIdp, login);
+    const accepted = await started.citizen.post(idp.acs, idp.fields);
+    assert.equal(accepted.status, 303, accepted.text);
+    const resume = await started.citizen.get(String(accepted.headers.location));
+    assert.equal(resume.status, 303, resume.text);
+    const resumeUrl = String(resume.headers.location);
+    assert.match(new URL(resumeUrl).pathname, /^\/auth\/[^/]+$/);
+    return { started, resumeUrl };
+  }
+
+  it('resumes the authorization on B when A is killed in the middle of resuming it (the same GET /auth/:uid)', async () => {
+    const { started, resumeUrl } = await acceptedAt(b, '100000002');
+    // A takes the interaction up, then waits to read whether a permanent consent covers the request, and dies there.
+    const lock = await database.lockTable('consent', 'ACCESS EXCLUSIVE');
+    let inFlight: Promise<unknown>;
+    try {
+      on(a);
+      inFlight = started.citizen.get(resumeUrl).catch((err: unknown) => err);
+      await eventually(async () => (await lock.waiters()) >= 1, 'node A resuming, waiting for the consent table');
+      await a.kill();
+    } finally {
+      await lock.release();
+    }
+    assert.equal(((await inFlight) as { status?: number }).status, 502, 'the citizen saw the proxy error of the dead node');
+
+    on(b);
+    const consent = await started.citizen.follow(await started.citizen.get(resumeUrl));
+    assert.equal(consent.status, 200, `B must resume what A left: ${consent.text.slice(0, 300)}`);
+    assert.match(consent.text, /name="decision"/);
+    const params = authorizationResponse(await decideConsent(started.citizen, consent, 'agree'), sep);
+    assert.equal((await redeem(params.get('code')!, started.codeVerifier)).status, 200);
+    const events = await eventsOfLogin(started.codeVerifier);
+    for (const event of ['response_received', 'identity_resolved', 'consent_given', 'token_issued']) assert.equal(events.filter((e) => e === event).length, 1, event);
+    a = await startBrokerProcess('A', env);
+  });
+
+  it('answers a repeated resume on B as A answered it when A’s response was lost: the same consent page, then the same code', async () => {
+    const { started, resumeUrl } = await acceptedAt(a, '100000003');
+    const codesBefore = Number(((await db('oidc_model').where({ model: 'AuthorizationCode' }).count({ n: '*' })) as Array<{ n: string | number }>)[0]!.n);
+    on(a);
+    proxy.loseNextResponse('GET', new URL(resumeUrl).pathname);
+    assert.equal((await started.citizen.get(resumeUrl)).status, 502, 'A resumed the login; the citizen never saw its answer');
+    on(b);
+    const consent = await started.citizen.follow(await started.citizen.get(resumeUrl));
+    assert.equal(consent.status, 200, consent.text.slice(0, 300));
+    assert.match(consent.text, /name="decision"/);
+    const challenge = createHash('sha256').update(started.codeVerifier).digest('base64url');
+    const interactions = (await db('oidc_model').where({ model: 'Interaction' }).whereLike('payload', `%${challenge}%`)) as unknown[];
+    assert.equal(interactions.length, 2, 'the login and the consent A made: B gave A’s answer again rather than making another');
+
+    // The consent is resumed (the code issued, the session renewed) on A, and that answer is lost too.
+    const { csrf } = hiddenFields(consent.text);
+    const agreed = await started.citizen.post(formAction(consent.text), { csrf: csrf!, decision: 'agree' });
+    assert.equal(agreed.status, 303);
+    const consentResume = String(agreed.headers.location);
+    proxy.loseNextResponse('GET', new URL(consentResume).pathname);
+    assert.equal((await started.citizen.get(consentResume)).status, 502);
+    on(b);
+    const params = authorizationResponse(await started.citizen.follow(await started.citizen.get(consentResume)), sep);
+    assert.equal(params.get('state'), started.state);
+    const codesAfter = Number(((await db('oidc_model').where({ model: 'AuthorizationCode' }).count({ n: '*' })) as Array<{ n: string | number }>)[0]!.n);
+    assert.equal(codesAfter - codesBefore, 1, 'one code for the SeP: the lost answer is given again, not made anew');
+    const token = await redeem(params.get('code')!, started.codeVerifier);
+    assert.equal(token.status, 200, token.text);
+    const events = await eventsOfLogin(started.codeVerifier);
+    for (const event of ['response_received', 'identity_resolved', 'consent_given', 'token_issued']) assert.equal(events.filter((e) => e === event).length, 1, event);
   });
 
   it('rotates the signing key on every node: published first, then used, old tokens still verify', async () => {

@@ -50,6 +50,22 @@ export class Citizen {
   }
 
   /**
+   * A GET Brána receives and answers but whose answer never reaches this browser (a node died, the
+   * load balancer said 502): it carries the browser's cookies, and nothing of the answer — no
+   * redirect, no cookie — is kept. Returns the lost answer, for comparing with a later one.
+   */
+  async getLost(location: string): Promise<Response> {
+    return supertest(this.origin).get(pathOf(location, this.origin)).set('Cookie', this.cookiesFor(location)).redirects(0);
+  }
+
+  /** The Cookie header this browser sends to a location (`name=value; …`). */
+  cookiesFor(location: string): string {
+    const url = new URL(location, this.origin);
+    const jar = (this.agent as unknown as { jar: { getCookies(access: object): { toValueString(): string } } }).jar;
+    return jar.getCookies({ domain: url.hostname, path: url.pathname, secure: url.protocol === 'https:', script: false }).toValueString();
+  }
+
+  /**
    * Follows redirects within Brána until a page, or a redirect out of Brána. The development IdPs
    * live on Brána's origin but stand for other sites: a redirect to one is returned, not followed.
    */

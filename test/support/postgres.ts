@@ -24,9 +24,10 @@ export interface PostgresDatabase {
   terminateConnections(): Promise<number>;
   /**
    * Takes a lock on a table from outside, in a transaction of its own, so that a writer of that table
-   * waits at that point of its own transaction; `waiters()` tells when it does.
+   * waits at that point of its own transaction; `waiters()` tells when it does. `ACCESS EXCLUSIVE`
+   * stops readers of the table too (the default, `EXCLUSIVE`, only writers).
    */
-  lockTable(table: string): Promise<{ waiters(): Promise<number>; release(): Promise<void> }>;
+  lockTable(table: string, mode?: 'EXCLUSIVE' | 'ACCESS EXCLUSIVE'): Promise<{ waiters(): Promise<number>; release(): Promise<void> }>;
   drop(): Promise<void>;
 }
 
@@ -61,10 +62,10 @@ export async function createPostgresDatabase(label: string): Promise<PostgresDat
       await admin.raw(`ALTER DATABASE "${name}" WITH ALLOW_CONNECTIONS true`);
     },
     terminateConnections,
-    async lockTable(table: string) {
+    async lockTable(table: string, mode: 'EXCLUSIVE' | 'ACCESS EXCLUSIVE' = 'EXCLUSIVE') {
       const holder = knexFactory({ client: 'pg', connection: urlFor(name), pool: { min: 0, max: 1 } });
       const trx = await holder.transaction();
-      await trx.raw(`LOCK TABLE "${table}" IN EXCLUSIVE MODE`);
+      await trx.raw(`LOCK TABLE "${table}" IN ${mode} MODE`);
       return {
         async waiters() {
           const result = (await admin.raw(

@@ -20,6 +20,13 @@ export interface RoutingProxy {
   /** The proxy's self-signed certificate, for clients to trust. */
   ca: string;
   routeTo(backend: Backend): void;
+  /**
+   * The next request to this path (method and path, without the query) reaches the node, which does
+   * all its work and answers; the proxy then throws that answer away and tells the client 502, as
+   * when a node dies after its last write and before its response leaves (or a load balancer gives
+   * up on a slow node). Nothing of the lost answer reaches the client: no redirect, no cookie.
+   */
+  loseNextResponse(method: string, path: string): void;
   /** Which node answered which request, in order. */
   log: Array<{ method: string; path: string; backend: string; status: number }>;
   close(): Promise<void>;
@@ -47,6 +54,7 @@ function localhostCertificate(): { key: string; cert: string } {
 export async function startRoutingProxy(): Promise<RoutingProxy> {
   const { key, cert } = localhostCertificate();
   let target: Backend | null = null;
+  let lose: { method: string; path: string } | null = null;
   const log: RoutingProxy['log'] = [];
   const server = https.createServer({ key, cert }, (req, res) => {
     const backend = target;
@@ -54,6 +62,9 @@ export async function startRoutingProxy(): Promise<RoutingProxy> {
       res.writeHead(502).end('no backend chosen');
       return;
     }
+    const requestPath = (req.url ?? '').split('?')[0]!;
+    const lost = lose !== null && lose.method === req.method && lose.path === requestPath;
+    if (lost) lose = null;
     const upstream = http.request(
       {
         host: '127.0.0.1',
@@ -64,7 +75,12 @@ export async function startRoutingProxy(): Promise<RoutingProxy> {
         headers: { ...req.headers, 'x-forwarded-proto': 'https', 'x-forwarded-for': req.socket.remoteAddress ?? '', 'x-forwarded-host': req.headers.host ?? '' },
       },
       (answer) => {
-        log.push({ method: req.method ?? '', path: (req.url ?? '').split('?')[0]!, backend: backend.name, status: answer.statusCode ?? 0 });
+        log.push({ method: req.method ?? '', path: requestPath, backend: backend.name, status: answer.statusCode ?? 0 });
+        if (lost) {
+          answer.resume();
+          answer.once('end', () => res.writeHead(502).end(`node ${backend.name} did not answer (the test lost its response)`));
+          return;
+        }
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
       },
@@ -83,6 +99,9 @@ export async function startRoutingProxy(): Promise<RoutingProxy> {
     ca: cert,
     routeTo(backend) {
       target = backend;
+    },
+    loseNextResponse(method, path) {
+      lose = { method, path };
     },
     log,
     async close() {

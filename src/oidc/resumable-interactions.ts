@@ -1,0 +1,216 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
+import type Provider from 'oidc-provider';
+import type { Adapter, AdapterPayload, KoaContextWithOIDC } from 'oidc-provider';
+import { logger } from '../log/logger.ts';
+import type { Database } from '../store/database.ts';
+import { KnexModelAdapter } from '../store/oidc-model-store.ts';
+
+/*
+ * Resuming an authorization (`GET /auth/<uid>`) that any node can repeat (issue 18).
+ *
+ * oidc-provider's resume destroys the interaction first and only then does its work (logs the person
+ * in, renews the session id, asks for consent in a new interaction or issues the code) and answers.
+ * A node killed after the destroy, or an answer lost on its way (a load balancer giving up on a slow
+ * node: a 502), left the browser holding the resume cookie of an interaction no node could find:
+ * "interaction session not found", a dead end. Two extension points, no fork:
+ *
+ * - The Interaction adapter does not delete the interaction when the resume destroys it. At the end
+ *   of the resume, once oidc-provider has built its answer and before the answer leaves, the row is
+ *   marked resumed and keeps that answer (status, Location, Set-Cookie, body) until the interaction
+ *   would have expired anyway. oidc-provider and Brána's interaction pages never see a marked row:
+ *   for them the interaction is gone, as before.
+ * - The same browser asking the same resume again (its signed resume cookie — which that answer
+ *   clears — and the same session cookie it presented then) is given the recorded answer again: the
+ *   same session, the same consent page, the same code. Nothing is made twice, and no code the SeP
+ *   could receive twice exists. A node that died half-way through a resume recorded nothing, and the
+ *   row is still unmarked: the resume simply runs again. What the dead node wrote (a consent
+ *   interaction, a code) was never delivered to anyone and expires unused; the code could only ever
+ *   be redeemed by the SeP, with its credentials and the PKCE verifier of this very request.
+ *
+ * Who can repeat a resume is who could do it the first time: the holder of the interaction's signed
+ * resume cookie; any other browser, or the same one in another session, finds the interaction gone.
+ * One gap remains: a node that dies after oidc-provider stored the renewed session and before the
+ * mark leaves the old session id deleted; the repeated resume then ends on the "start again" page.
+ */
+
+/** The key under which the row of a resumed interaction keeps what its resume did. */
+const RESUMED = 'brana:resumed';
+
+/** The answer a resume gave, as it is given again. */
+export interface RecordedAnswer {
+  status: number;
+  location: string | null;
+  setCookie: string[];
+  contentType: string | null;
+  body: string | null;
+}
+
+interface ResumedMark {
+  /** When the interaction was resumed (ms). */
+  at: number;
+  /** SHA-256 of the session cookie the browser presented to that resume ('' without one). */
+  session: string;
+  answer: RecordedAnswer;
+}
+
+/** The resume this request is: the interaction named by its URL and its resume cookie, as read at the start. */
+interface ResumeInProgress {
+  uid: string;
+  payload: AdapterPayload;
+  /** oidc-provider took the interaction up (destroyed it) in this request. */
+  resumed: boolean;
+}
+
+const resumeInProgress = new AsyncLocalStorage<ResumeInProgress>();
+
+function markOf(payload: AdapterPayload): ResumedMark | undefined {
+  return (payload as Record<string, unknown>)[RESUMED] as ResumedMark | undefined;
+}
+
+const sessionDigest = (session: string | undefined) => (session ? createHash('sha256').update(session).digest('hex') : '');
+
+/** Seconds an interaction row has left; 0 if none. */
+function secondsLeft(payload: AdapterPayload): number {
+  return typeof payload.exp === 'number' ? payload.exp - Math.floor(Date.now() / 1000) : 0;
+}
+
+/**
+ * The store of oidc-provider's Interaction model: the shared model store, except that a resume's
+ * destroy is left to the end of its request (installResumableResume marks the row then), and a
+ * marked row is found by no one.
+ */
+export class ResumableInteractionAdapter implements Adapter {
+  private readonly rows: KnexModelAdapter;
+
+  constructor(db: Database) {
+    this.rows = new KnexModelAdapter(db, 'Interaction');
+  }
+
+  upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    return this.rows.upsert(id, payload, expiresIn);
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    // The resume's own interaction, read by installResumableResume a moment ago: not read twice.
+    const resume = resumeInProgress.getStore();
+    if (resume?.uid === id) return structuredClone(resume.payload);
+    const payload = await this.rows.find(id);
+    return payload && !markOf(payload) ? payload : undefined;
+  }
+
+  findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    return this.find(uid);
+  }
+
+  findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    return this.rows.findByUserCode(userCode);
+  }
+
+  consume(id: string): Promise<void> {
+    return this.rows.consume(id);
+  }
+
+  async destroy(id: string): Promise<void> {
+    const resume = resumeInProgress.getStore();
+    if (resume?.uid === id) {
+      resume.resumed = true;
+      return;
+    }
+    await this.rows.destroy(id);
+  }
+
+  revokeByGrantId(grantId: string): Promise<void> {
+    return this.rows.revokeByGrantId(grantId);
+  }
+}
+
+/** What the rest of Brána asks of interactions: whether one still waits, and the row of a resume. */
+export class ResumableInteractions {
+  private readonly rows: KnexModelAdapter;
+
+  constructor(db: Database) {
+    this.rows = new KnexModelAdapter(db, 'Interaction');
+  }
+
+  /** The interaction exists, has not expired and has not been resumed: its login still waits for an answer. */
+  async isPending(uid: string): Promise<boolean> {
+    const payload = await this.rows.find(uid);
+    return payload !== undefined && !markOf(payload);
+  }
+
+  /** The interaction's row as stored, resumed or not (undefined once expired). */
+  row(uid: string): Promise<AdapterPayload | undefined> {
+    return this.rows.find(uid);
+  }
+
+  /** Marks the interaction resumed, keeping the answer its resume gave, for as long as it had left. */
+  async markResumed(uid: string, payload: AdapterPayload, mark: ResumedMark): Promise<void> {
+    const left = secondsLeft(payload);
+    if (left <= 0) {
+      await this.rows.destroy(uid);
+      return;
+    }
+    await this.rows.upsert(uid, { ...payload, [RESUMED]: mark } as AdapterPayload, left);
+  }
+}
+
+const RESUME_PATH = /^\/auth\/([A-Za-z0-9_-]+)\/?$/;
+
+/**
+ * The middleware around oidc-provider's resume route (installed with provider.use, inside the audit
+ * middleware): gives a recorded answer again, and records the answer of every resume.
+ */
+export function installResumableResume(provider: Provider, interactions: ResumableInteractions): void {
+  provider.use(async (ctx, next) => {
+    const uid = ctx.method === 'GET' ? RESUME_PATH.exec(ctx.path)?.[1] : undefined;
+    // oidc-provider's own first check, made here too: only the browser holding this resume cookie resumes.
+    if (!uid || ctx.cookies.get(provider.cookieName('resume'), { signed: true }) !== uid) {
+      await next();
+      return;
+    }
+    const payload = await interactions.row(uid);
+    if (!payload) {
+      await next();
+      return;
+    }
+    const session = sessionDigest(ctx.cookies.get(provider.cookieName('session'), { signed: true }));
+    const earlier = markOf(payload);
+    if (earlier) {
+      if (earlier.session === session) {
+        logger.info('resume repeated: the answer it gave is given again', { status: earlier.answer.status, resumedMsAgo: Date.now() - earlier.at });
+        giveAgain(ctx as KoaContextWithOIDC, earlier.answer);
+        return;
+      }
+      // Another session: for oidc-provider the interaction is gone, and the citizen is told to start again.
+      await next();
+      return;
+    }
+    const resume: ResumeInProgress = { uid, payload, resumed: false };
+    await resumeInProgress.run(resume, next);
+    if (!resume.resumed) return;
+    const setCookie = ctx.response.get('set-cookie') as string | string[] | undefined;
+    const answer: RecordedAnswer = {
+      status: ctx.status,
+      location: ctx.response.get('location') || null,
+      setCookie: setCookie === undefined ? [] : ([] as string[]).concat(setCookie),
+      contentType: ctx.response.get('content-type') || null,
+      body: typeof ctx.body === 'string' ? ctx.body : null,
+    };
+    try {
+      await interactions.markResumed(uid, payload, { at: Date.now(), session, answer });
+    } catch (err) {
+      // The resume itself succeeded: its answer goes out. Only a repeat of it would run it again.
+      logger.warn('resumed interaction not marked: a repeated resume would run again', { error: (err as Error).message });
+    }
+  });
+}
+
+function giveAgain(ctx: KoaContextWithOIDC, answer: RecordedAnswer): void {
+  ctx.status = answer.status;
+  ctx.set('Cache-Control', 'no-store');
+  if (answer.location) ctx.set('Location', answer.location);
+  if (answer.setCookie.length) ctx.set('Set-Cookie', answer.setCookie);
+  if (answer.contentType) ctx.set('Content-Type', answer.contentType);
+  ctx.body = answer.body ?? '';
+}
