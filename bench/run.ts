@@ -10,11 +10,14 @@
  *   npm run bench -- --soak 600            RSS sampled over a soak of this many seconds
  *   npm run bench -- --targets             the issue's targets in one go: peak (c=16), open loop at 70 %
  *                                          of that peak, 1,000 logins in flight, a 10-minute soak
+ *   npm run bench -- --side-by-side        ../shared/peers/perf/side_by_side.py (Brána beside a SimpleSAMLphp
+ *                                          hub behind the same IdP); its last line recorded
+ *   npm run bench -- --side-by-side-line "side by side (c=2, 2 x 15s): Brana … ratio …"   record a run made by hand
  *
  * Each run writes JSON to bench/results/ and rewrites docs/BENCHMARKS.md from the latest result of
  * every variant. This is a benchmark, not a test: it asserts nothing but "no errors".
  */
-import { execSync } from 'node:child_process';
+import { execSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -43,6 +46,10 @@ const { values } = parseArgs({
     targets: { type: 'boolean', default: false },
     micro: { type: 'boolean', default: false },
     'no-docs': { type: 'boolean', default: false },
+    // Runs ../shared/peers/perf/side_by_side.py (a SimpleSAMLphp hub behind the same IdP) and records its last line.
+    'side-by-side': { type: 'boolean', default: false },
+    // Records the last line of a side_by_side.py run made by hand.
+    'side-by-side-line': { type: 'string' },
   },
 });
 
@@ -217,7 +224,7 @@ async function measureVariant(settings: VariantSettings, load: LoadSettings): Pr
   }
 }
 
-function save(result: VariantResult | MicroResult): void {
+function save(result: VariantResult | MicroResult | SideBySideResult): void {
   fs.mkdirSync(RESULTS, { recursive: true });
   const file = path.join(RESULTS, `${result.at.replace(/[:.]/g, '-')}-${result.variant.replace(/[^a-zA-Z0-9@=-]/g, '_')}.json`);
   fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
@@ -233,6 +240,43 @@ function printFull(r: VariantResult): void {
   );
 }
 
+/** One run of the peer tool: Brána and a SimpleSAMLphp hub behind the same IdP, in the same run. */
+export interface SideBySideResult {
+  kind: 'side-by-side';
+  variant: 'side-by-side';
+  line: string;
+  concurrency: number;
+  rounds: number;
+  durationS: number;
+  branaCpuMsPerLogin: number;
+  hubCpuMsPerLogin: number;
+  ratio: number;
+  errors: number;
+  machine: ReturnType<typeof machine>;
+  commit: string;
+  at: string;
+}
+
+const SIDE_BY_SIDE = /side by side \(c=(\d+), (\d+) x (\d+)s\): Brana ([\d.]+) CPU-ms\/login, SimpleSAMLphp hub ([\d.]+) CPU-ms\/login, ratio ([\d.]+), errors (\d+)/;
+
+function sideBySideOf(line: string): SideBySideResult {
+  const match = SIDE_BY_SIDE.exec(line);
+  if (!match) throw new Error(`not the last line of side_by_side.py: ${line}`);
+  const [, concurrency, rounds, durationS, brana, hub, ratio, errors] = match.map(Number) as number[];
+  return { kind: 'side-by-side', variant: 'side-by-side', line: match[0], concurrency: concurrency!, rounds: rounds!, durationS: durationS!, branaCpuMsPerLogin: brana!, hubCpuMsPerLogin: hub!, ratio: ratio!, errors: errors!, machine: machine(), commit: commit(), at: new Date().toISOString() };
+}
+
+/** Runs the peer tool from the project's root, its output passed through; its last line recorded. */
+function runSideBySide(): SideBySideResult {
+  const tool = path.resolve(ROOT, '..', 'shared', 'peers', 'perf', 'side_by_side.py');
+  if (!fs.existsSync(tool)) throw new Error(`the peer tool is not at ${tool} (see ../shared/peers/README.md)`);
+  const run = spawnSync('python3', [tool, '--rounds', '2', '--duration', '15'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  process.stdout.write(run.stdout ?? '');
+  const last = (run.stdout ?? '').trim().split('\n').pop() ?? '';
+  if (run.status !== 0) throw new Error(`side_by_side.py exited with ${run.status}`);
+  return sideBySideOf(last);
+}
+
 /** Everything in docs/BENCHMARKS.md from this line on is written by hand and kept by `writeDocs`. */
 const HAND_WRITTEN = '<!-- Written by hand from here on: npm run bench keeps it. -->';
 
@@ -243,9 +287,11 @@ function writeDocs(): void {
   const previous = fs.existsSync(docsFile) ? fs.readFileSync(docsFile, 'utf8') : '';
   const kept = previous.includes(HAND_WRITTEN) ? previous.slice(previous.indexOf(HAND_WRITTEN)) : '';
   const latest = new Map<string, VariantResult | MicroResult>();
+  const sideBySide: SideBySideResult[] = [];
   for (const file of fs.readdirSync(RESULTS).filter((name) => name.endsWith('.json')).sort()) {
-    const result = JSON.parse(fs.readFileSync(path.join(RESULTS, file), 'utf8')) as VariantResult | MicroResult;
-    latest.set(result.variant, result);
+    const result = JSON.parse(fs.readFileSync(path.join(RESULTS, file), 'utf8')) as VariantResult | MicroResult | SideBySideResult | { kind: string; variant?: string };
+    if (result.kind === 'side-by-side') sideBySide.push(result as SideBySideResult);
+    else if (result.kind === 'full-login' || result.kind === 'micro') latest.set(result.variant!, result as VariantResult | MicroResult);
   }
   const full = [...latest.values()].filter((r): r is VariantResult => r.kind === 'full-login');
   const micro = [...latest.values()].filter((r): r is MicroResult => r.kind === 'micro');
@@ -269,6 +315,16 @@ function writeDocs(): void {
       (r) =>
         `| ${r.variant} | ${r.settings.mode === 'open' ? `open ${r.settings.ratePerS}/s` : r.settings.mode === 'in-flight' ? `${r.settings.inFlight} in flight, c=${r.settings.concurrency}` : `closed c=${r.settings.concurrency}`}, ${r.settings.durationS} s | ${f(r.loginsPerS)} | ${f(r.latencyMs.p50)} | ${f(r.latencyMs.p95)} | ${f(r.latencyMs.p99)} | ${f(r.brokerCpuMsPerLogin, 2)} | ${f(r.requestsPerLogin ?? Number.NaN)} | ${f(r.statementsPerLogin ?? Number.NaN)} | ${f(r.loginsPerBrokerCoreS, 0)} | ${f(r.cryptoFloorMs, 2)} | ${f(r.cpuToFloor, 2)} | ${f(r.peakRssMb, 0)} | ${r.errors} | ${r.commit} | ${r.machine.cores}× ${r.machine.cpu}, ${r.machine.node} |`,
     ),
+    '',
+    '## Side by side with a SimpleSAMLphp hub',
+    '',
+    'Every recorded run of `../shared/peers/perf/side_by_side.py` (`npm run bench -- --side-by-side`): Brána and',
+    'a SimpleSAMLphp 1.19 hub (php-fpm + nginx, OPcache) behind the same fast IdP (signed, unencrypted',
+    'assertion), each broker\'s own CPU per full login in the same run. Track the ratio.',
+    '',
+    '| at | commit | Brána CPU-ms/login | hub CPU-ms/login | ratio | errors | load |',
+    '|---|---|---|---|---|---|---|',
+    ...sideBySide.map((r) => `| ${r.at.slice(0, 16).replace('T', ' ')} | ${r.commit} | ${f(r.branaCpuMsPerLogin, 2)} | ${f(r.hubCpuMsPerLogin, 2)} | **${f(r.ratio, 2)}** | ${r.errors} | c=${r.concurrency}, ${r.rounds} × ${r.durationS} s |`),
     '',
     '## Micro-benchmarks',
     '',
@@ -309,6 +365,10 @@ async function main(): Promise<void> {
     ]) {
       runs.push({ settings, load: { concurrency, durationS } });
     }
+  } else if (values['side-by-side'] || values['side-by-side-line']) {
+    const result = values['side-by-side-line'] ? sideBySideOf(values['side-by-side-line']) : runSideBySide();
+    save(result);
+    process.stdout.write(`recorded: ${result.line}\n`);
   } else if (!values.micro && !values.targets) {
     const inFlight = values['in-flight'] ? Number(values['in-flight']) : undefined;
     runs.push({
