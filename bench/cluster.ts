@@ -91,7 +91,8 @@ export function startProcess(
 
 export function stopProcess(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
-    if (child.exitCode !== null) {
+    // Ended already (by itself, or by a signal: then exitCode is null and signalCode is set).
+    if (child.exitCode !== null || child.signalCode !== null) {
       resolve();
       return;
     }
