@@ -6,9 +6,9 @@
  * login, how long recovery took, and whether the database Brána left behind is consistent (the
  * assertion log verified by `brana audit verify`, rows one step should have written together).
  *
- *   npm run chaos                                   every scenario, ~7 minutes
- *   npm run chaos -- --scenarios kill,freeze        some of them (baseline, kill, term, freeze,
- *                                                   db-stop, db-freeze, register-latency)
+ *   npm run chaos                                   every scenario, about 6 minutes
+ *   npm run chaos -- --scenarios kill,freeze        some of them (baseline, kill, term, rolling,
+ *                                                   freeze, db-stop, db-freeze, register-latency)
  *   npm run chaos -- --duration 60 --concurrency 6 --kills 5 --freeze-seconds 15 --seed 42
  *   npm run chaos -- --help
  *

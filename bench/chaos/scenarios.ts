@@ -6,13 +6,14 @@
 import type { ChaosNode } from './nodes.ts';
 import type { PrivatePostgres } from './private-postgres.ts';
 
-export const SCENARIOS = ['baseline', 'kill', 'term', 'freeze', 'db-stop', 'db-freeze', 'register-latency'] as const;
+export const SCENARIOS = ['baseline', 'kill', 'term', 'rolling', 'freeze', 'db-stop', 'db-freeze', 'register-latency'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const DESCRIPTIONS: Record<ScenarioName, string> = {
   baseline: 'no fault: the reference',
   kill: 'SIGKILL a node at random moments; restarted after the restart delay (a supervisor)',
   term: 'SIGTERM a node (graceful drain); restarted after it exits and the restart delay',
+  rolling: 'a rolling restart: each node in turn SIGTERMed, restarted, and the next one as soon as /readyz is 200',
   freeze: 'SIGSTOP a node for the freeze time, then SIGCONT (a frozen process / paused VM)',
   'db-stop': 'stop the PostgreSQL server (fast shutdown), start it again after the stop time',
   'db-freeze': 'SIGSTOP every PostgreSQL process for the freeze time, then SIGCONT (a hung database)',
@@ -113,6 +114,20 @@ export async function runFaults(name: ScenarioName, ctx: FaultContext): Promise<
         await restart(ctx, node, fault);
       }
       break;
+    case 'rolling': {
+      const [at] = moments(ctx, 1, 0.3);
+      await ctx.until(at!);
+      for (const node of ctx.nodes) {
+        const fault: FaultRecord = { kind: 'SIGTERM', node: node.name, injectedAt: ctx.now(), endedAt: Number.NaN, readyAfterEndMs: {} };
+        faults.push(fault);
+        ctx.say(`rolling restart: SIGTERM node ${node.name}`);
+        const exit = await node.terminate();
+        fault.drainMs = ctx.now() - fault.injectedAt;
+        fault.exit = exit.forced ? 'killed after 40 s' : exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
+        await restart(ctx, node, fault);
+      }
+      break;
+    }
     case 'freeze':
       for (const at of moments(ctx, settings.freezes, 0.3)) {
         await ctx.until(at);
