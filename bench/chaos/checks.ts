@@ -121,18 +121,37 @@ export async function logSummary(databaseUrl: string): Promise<{ byEvent: Record
   }
 }
 
+/** What became of a code the SeP could not exchange. */
+export interface LostCodeFate {
+  /** A `token_issued` record of its login exists: Brána issued a token, its answer never reached the SeP. */
+  tokenIssued: boolean;
+  /** The code's row: consumed, not consumed (still exchangeable until it expires), or gone (its grant revoked, e.g. by the replay check). */
+  code: 'consumed' | 'unconsumed' | 'gone';
+}
+
 /**
- * For each lost code, whether Brána issued a token for it (a `token_issued` record of its login):
- * then the answer was lost on its way (the SeP's retry was a replay); if not, the code was consumed
- * (or never reached) and no token was issued.
+ * For each lost code, whether Brána issued a token for it, and the state of the code itself
+ * (an oidc-provider authorization code's row id is the code).
  */
-export async function tokensIssuedFor(databaseUrl: string, requestIds: string[]): Promise<Set<string>> {
-  if (!requestIds.length) return new Set();
+export async function lostCodeFates(databaseUrl: string, lost: Array<{ requestId: string; code: string }>): Promise<LostCodeFate[]> {
+  if (!lost.length) return [];
   const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 });
   await client.connect();
   try {
-    const { rows } = await client.query<{ request_id: string }>("SELECT DISTINCT request_id FROM assertion_log WHERE event = 'token_issued' AND request_id = ANY($1)", [requestIds]);
-    return new Set(rows.map((row) => row.request_id));
+    const issued = new Set(
+      (await client.query<{ request_id: string }>("SELECT DISTINCT request_id FROM assertion_log WHERE event = 'token_issued' AND request_id = ANY($1)", [lost.map((l) => l.requestId)])).rows.map(
+        (row) => row.request_id,
+      ),
+    );
+    const codes = new Map(
+      (await client.query<{ id: string; consumed_at: string | null }>("SELECT id, consumed_at FROM oidc_model WHERE model = 'AuthorizationCode' AND id = ANY($1)", [lost.map((l) => l.code)])).rows.map(
+        (row) => [row.id, row.consumed_at] as const,
+      ),
+    );
+    return lost.map((l) => ({
+      tokenIssued: issued.has(l.requestId),
+      code: !codes.has(l.code) ? 'gone' : codes.get(l.code) === null ? 'unconsumed' : 'consumed',
+    }));
   } finally {
     await client.end();
   }

@@ -47,7 +47,7 @@ export interface LoadTally {
   codesSavedByRetry: number;
   codesLost: Record<CodeLoss, number>;
   /** The login of each lost code, by the id the assertion log knows it by (to see whether a token was issued for it). */
-  lostCodes: Array<{ requestId: string; how: CodeLoss }>;
+  lostCodes: Array<{ requestId: string; code: string; how: CodeLoss }>;
   /** performance.now() of every completed login. */
   completions: number[];
   /** performance.now() and key of every lost login. */
@@ -180,7 +180,7 @@ export class ChaosLoad {
       const refused = /^token 400 invalid_grant/.test(lost.key);
       const how: CodeLoss = refused ? (failedBefore ? 'consumed_by_failed_attempt' : 'refused') : 'retries_exhausted';
       this.tally.codesLost[how] += 1;
-      this.tally.lostCodes.push({ requestId: requestIdOf(createHash('sha256').update(login.verifier).digest('base64url'))!, how });
+      this.tally.lostCodes.push({ requestId: requestIdOf(createHash('sha256').update(login.verifier).digest('base64url'))!, code: login.code!, how });
       throw err;
     }
   }

@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { RegisterService } from '../../test/support/register-service.ts';
 import { BENCH_MEANS, benchBrokerEnvironment, freePort, registerBenchSep, startFastIdp, type FastIdp } from '../cluster.ts';
 import { oneLogin, type LoginTarget } from '../load-driver.ts';
-import { findHalfWrittenRows, HALF_WRITTEN_CHECKS, logSummary, tokensIssuedFor, verifyAuditLog, type AuditVerification } from './checks.ts';
+import { findHalfWrittenRows, HALF_WRITTEN_CHECKS, logSummary, lostCodeFates, verifyAuditLog, type AuditVerification } from './checks.ts';
 import { ChaosLoad, latencySummary, longestGap, type LoadTally } from './driver.ts';
 import { NGINX_TEMPLATE, readAccessLog, startNginx, type RunningNginx } from './nginx.ts';
 import { ChaosNode } from './nodes.ts';
@@ -48,6 +48,8 @@ const USAGE = `npm run chaos -- [options]
   --db-stop-seconds S       how long the database stays stopped (default 5)
   --db-freeze-seconds S     how long the database stays frozen (default 10: longer than Brána's 5 s database timeout)
   --restart-delay S         a killed or terminated node is started again after this (default 1)
+  --rolling-pause S         rolling restart: wait this long after a node is ready before stopping the next
+                            (default 0: at once, as a naive deploy script does)
   --register-latency MS     the register's latency in register-latency (default 200)
   --register-concurrency L  the concurrencies register-latency compares (default 1,6)
   --request-timeout S       the driver gives up on one HTTP request after this (default 30)
@@ -69,6 +71,7 @@ const { values } = parseArgs({
     'db-stop-seconds': { type: 'string', default: '5' },
     'db-freeze-seconds': { type: 'string', default: '10' },
     'restart-delay': { type: 'string', default: '1' },
+    'rolling-pause': { type: 'string', default: '0' },
     'register-latency': { type: 'string', default: '200' },
     'register-concurrency': { type: 'string', default: '1,6' },
     'request-timeout': { type: 'string', default: '30' },
@@ -164,8 +167,13 @@ interface ScenarioResult {
   codesSavedByRetry: number;
   codesLost: number;
   codesLostBy: LoadTally['codesLost'];
-  /** Of the lost codes: Brána issued a token but the SeP never got it, or no token was issued at all. */
-  codesLostFate: { tokenIssuedAnswerLost: number; noTokenIssued: number };
+  /**
+   * What became of the lost codes, by "<token issued or not>, code <consumed|unconsumed|gone>": a
+   * token issued whose answer never reached the SeP; or no token, and the code consumed (the
+   * exchange half-done), unconsumed (never reached a node in time), or gone (its grant revoked when
+   * the SeP's retry was taken for a replay).
+   */
+  codesLostFate: Record<string, number>;
   loginsPerS: number;
   latencyMs: { p50: number; p95: number; p99: number; max: number };
   /** The longest stretch without a completed login anywhere in the cluster, and when it began (s since the load started). */
@@ -291,6 +299,7 @@ async function main(): Promise<void> {
     dbStopMs: positive('db-stop-seconds', values['db-stop-seconds']) * 1000,
     dbFreezeMs: positive('db-freeze-seconds', values['db-freeze-seconds']) * 1000,
     restartDelayMs: positive('restart-delay', values['restart-delay'], true) * 1000,
+    rollingPauseMs: positive('rolling-pause', values['rolling-pause'], true) * 1000,
   };
   const registerLatencyMs = positive('register-latency', values['register-latency'], true);
   const registerConcurrencies = values['register-concurrency']!.split(',').map((v) => positive('register-concurrency', v));
@@ -464,7 +473,7 @@ async function main(): Promise<void> {
     const audit = await verifyAuditLog(env);
     const halfWritten = await findHalfWrittenRows(databaseUrl);
     const log = await logSummary(databaseUrl);
-    const issued = await tokensIssuedFor(databaseUrl, tally.lostCodes.map((c) => c.requestId));
+    const fates = await lostCodeFates(databaseUrl, tally.lostCodes);
     await stopNodes();
     const result: ScenarioResult = {
       scenario,
@@ -480,7 +489,11 @@ async function main(): Promise<void> {
       codesSavedByRetry: tally.codesSavedByRetry,
       codesLost: Object.values(tally.codesLost).reduce((a, b) => a + b, 0),
       codesLostBy: tally.codesLost,
-      codesLostFate: { tokenIssuedAnswerLost: tally.lostCodes.filter((c) => issued.has(c.requestId)).length, noTokenIssued: tally.lostCodes.filter((c) => !issued.has(c.requestId)).length },
+      codesLostFate: fates.reduce<Record<string, number>>((count, fate) => {
+        const key = `${fate.tokenIssued ? 'token issued' : 'no token issued'}, code ${fate.code}`;
+        count[key] = (count[key] ?? 0) + 1;
+        return count;
+      }, {}),
       loginsPerS: round((tally.completed / wall) * 1000, 2)!,
       latencyMs: Object.fromEntries(Object.entries(latencySummary(tally.latenciesMs)).map(([k, v]) => [k, round(v, 0)])) as ScenarioResult['latencyMs'],
       longestGapS: round(gap.ms / 1000, 2)!,
@@ -541,7 +554,7 @@ const entries = (map: Record<string, number>) =>
 function printScenario(r: ScenarioResult): void {
   const lines = [
     `  logins: ${r.completed}/${r.attempted} completed, ${r.lost} lost${r.lost ? ` (${entries(r.lostBy)})` : ''}; ${r.loginsPerS} logins/s; latency p50 ${r.latencyMs.p50} ms, p95 ${r.latencyMs.p95} ms, max ${r.latencyMs.max} ms`,
-    `  codes: ${r.codesObtained} obtained, ${r.codesLost} lost${r.codesLost ? ` (${entries(r.codesLostBy as unknown as Record<string, number>)}; token issued but its answer lost ×${r.codesLostFate.tokenIssuedAnswerLost}, no token issued ×${r.codesLostFate.noTokenIssued})` : ''}, ${r.codesSavedByRetry} exchanged only on a retry; back-channel retries: ${entries(r.backChannelRetried)}`,
+    `  codes: ${r.codesObtained} obtained, ${r.codesLost} lost${r.codesLost ? ` (${entries(r.codesLostBy as unknown as Record<string, number>)}; ${entries(r.codesLostFate)})` : ''}, ${r.codesSavedByRetry} exchanged only on a retry; back-channel retries: ${entries(r.backChannelRetried)}`,
     `  longest window without a completed login: ${r.longestGapS} s (from ${r.longestGapAtS} s)`,
     ...r.faults.map(
       (f) =>
@@ -560,12 +573,12 @@ function printScenario(r: ScenarioResult): void {
 }
 
 function printTable(results: ScenarioResult[], run: { sha: string; seed: number; concurrency: number; settings: ScenarioSettings }): void {
-  const header = ['scenario', 'logins ok/attempted', 'lost (step status)', 'codes lost', 'longest no-login window', 'recovery → login', 'recovery → /readyz', 'logins/s', 'audit verify', 'half-written rows'];
+  const header = ['scenario', 'logins ok/attempted', 'lost (step status)', 'codes lost (fate)', 'longest no-login window', 'recovery → login', 'recovery → /readyz', 'logins/s', 'audit verify', 'half-written rows'];
   const rows = results.map((r) => [
     r.scenario,
     `${r.completed}/${r.attempted}`,
     r.lost ? `${r.lost}: ${entries(r.lostBy)}` : '0',
-    String(r.codesLost),
+    r.codesLost ? `${r.codesLost}: ${entries(r.codesLostFate)}` : '0',
     `${r.longestGapS} s`,
     s(r.recoveryToLoginS),
     s(r.recoveryToReadyS),

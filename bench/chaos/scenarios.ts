@@ -13,7 +13,7 @@ export const DESCRIPTIONS: Record<ScenarioName, string> = {
   baseline: 'no fault: the reference',
   kill: 'SIGKILL a node at random moments; restarted after the restart delay (a supervisor)',
   term: 'SIGTERM a node (graceful drain); restarted after it exits and the restart delay',
-  rolling: 'a rolling restart: each node in turn SIGTERMed, restarted, and the next one as soon as /readyz is 200',
+  rolling: 'a rolling restart: each node in turn SIGTERMed and restarted; the next one once /readyz is 200 and the rolling pause is over',
   freeze: 'SIGSTOP a node for the freeze time, then SIGCONT (a frozen process / paused VM)',
   'db-stop': 'stop the PostgreSQL server (fast shutdown), start it again after the stop time',
   'db-freeze': 'SIGSTOP every PostgreSQL process for the freeze time, then SIGCONT (a hung database)',
@@ -29,6 +29,8 @@ export interface ScenarioSettings {
   dbStopMs: number;
   dbFreezeMs: number;
   restartDelayMs: number;
+  /** Rolling restart: the wait after a restarted node is ready before the next node is stopped. */
+  rollingPauseMs: number;
 }
 
 /** One injected fault. Times are ms since the load started. */
@@ -117,7 +119,8 @@ export async function runFaults(name: ScenarioName, ctx: FaultContext): Promise<
     case 'rolling': {
       const [at] = moments(ctx, 1, 0.3);
       await ctx.until(at!);
-      for (const node of ctx.nodes) {
+      for (const [i, node] of ctx.nodes.entries()) {
+        if (i > 0) await ctx.until(ctx.now() + settings.rollingPauseMs);
         const fault: FaultRecord = { kind: 'SIGTERM', node: node.name, injectedAt: ctx.now(), endedAt: Number.NaN, readyAfterEndMs: {} };
         faults.push(fault);
         ctx.say(`rolling restart: SIGTERM node ${node.name}`);
