@@ -56,6 +56,7 @@ const USAGE = `npm run chaos -- [options]
   --back-channel-retry S    how long the SeP retries a failing token / userinfo call (default 15)
   --nginx-template FILE     another nginx configuration to measure (default: deploy/nginx/brana.conf.template)
   --seed N                  the moments and nodes of the faults (default: random, printed)
+  --report FILE             print the results of an earlier run again, from its JSON, and nothing else
   --keep                    keep the temporary folder (logs, nginx config, the database) for inspection
   --strict                  exit 1 if a fault scenario lost logins or codes or left the log not intact`;
 
@@ -78,6 +79,7 @@ const { values } = parseArgs({
     'back-channel-retry': { type: 'string', default: '15' },
     'nginx-template': { type: 'string' },
     seed: { type: 'string' },
+    report: { type: 'string' },
     keep: { type: 'boolean', default: false },
     strict: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -280,6 +282,16 @@ function say(message: string): void {
 async function main(): Promise<void> {
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (values.report) {
+    // Prints a run's results again from its JSON (e.g. for docs/OPERATIONS.md).
+    const run = JSON.parse(fs.readFileSync(values.report, 'utf8')) as { commit: string; seed: number; settings: ScenarioSettings & { concurrency: number }; scenarios: ScenarioResult[] };
+    for (const result of run.scenarios) {
+      process.stdout.write(`${result.scenario}\n`);
+      printScenario(result);
+    }
+    printTable(run.scenarios, { sha: run.commit, seed: run.seed, concurrency: run.settings.concurrency, settings: run.settings });
     return;
   }
   const scenarios = values.scenarios!.split(',').map((s) => s.trim()).filter(Boolean) as ScenarioName[];
@@ -544,17 +556,17 @@ function mergeTally(into: LoadTally, from: LoadTally): void {
 }
 
 const s = (value: number | null | undefined, unit = ' s') => (value === null || value === undefined ? '–' : Number.isFinite(value) ? `${value}${unit}` : 'never');
-const entries = (map: Record<string, number>) =>
+const entries = (map: Record<string, number>, separator = ', ') =>
   Object.entries(map)
     .filter(([, v]) => v > 0)
     .sort((a, b) => b[1] - a[1])
     .map(([k, v]) => `${k} ×${v}`)
-    .join(', ') || 'none';
+    .join(separator) || 'none';
 
 function printScenario(r: ScenarioResult): void {
   const lines = [
     `  logins: ${r.completed}/${r.attempted} completed, ${r.lost} lost${r.lost ? ` (${entries(r.lostBy)})` : ''}; ${r.loginsPerS} logins/s; latency p50 ${r.latencyMs.p50} ms, p95 ${r.latencyMs.p95} ms, max ${r.latencyMs.max} ms`,
-    `  codes: ${r.codesObtained} obtained, ${r.codesLost} lost${r.codesLost ? ` (${entries(r.codesLostBy as unknown as Record<string, number>)}; ${entries(r.codesLostFate)})` : ''}, ${r.codesSavedByRetry} exchanged only on a retry; back-channel retries: ${entries(r.backChannelRetried)}`,
+    `  codes: ${r.codesObtained} obtained, ${r.codesLost} lost${r.codesLost ? ` (${entries(r.codesLostBy as unknown as Record<string, number>)}; ${entries(r.codesLostFate, '; ')})` : ''}, ${r.codesSavedByRetry} exchanged only on a retry; back-channel retries: ${entries(r.backChannelRetried)}`,
     `  longest window without a completed login: ${r.longestGapS} s (from ${r.longestGapAtS} s)`,
     ...r.faults.map(
       (f) =>
@@ -578,7 +590,7 @@ function printTable(results: ScenarioResult[], run: { sha: string; seed: number;
     r.scenario,
     `${r.completed}/${r.attempted}`,
     r.lost ? `${r.lost}: ${entries(r.lostBy)}` : '0',
-    r.codesLost ? `${r.codesLost}: ${entries(r.codesLostFate)}` : '0',
+    r.codesLost ? `${r.codesLost}: ${entries(r.codesLostFate, '; ')}` : '0',
     `${r.longestGapS} s`,
     s(r.recoveryToLoginS),
     s(r.recoveryToReadyS),
