@@ -36,7 +36,7 @@ export interface RunningVariant {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.listen(0, '127.0.0.1', () => {
@@ -47,9 +47,26 @@ async function freePort(): Promise<number> {
   });
 }
 
-function start(command: string[], env: NodeJS.ProcessEnv, ready: RegExp, label: string): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
+/**
+ * Spawns a process from the repository's root and resolves once its output matches `ready` (within
+ * 30 s). With `logFile`, everything it prints is also appended there (the chaos suite keeps each
+ * node's log as evidence).
+ */
+export function startProcess(
+  command: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+  label: string,
+  options: { logFile?: string } = {},
+): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command[0]!, command.slice(1), { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const log = options.logFile ? fs.createWriteStream(options.logFile, { flags: 'a' }) : undefined;
+    if (log) {
+      child.stdout!.on('data', (chunk: Buffer) => log.write(chunk));
+      child.stderr!.on('data', (chunk: Buffer) => log.write(chunk));
+      child.once('exit', () => log.end());
+    }
     let output = '';
     const timer = setTimeout(() => reject(new Error(`${label} did not start:\n${output}`)), 30_000);
     const onData = (chunk: Buffer) => {
@@ -74,9 +91,10 @@ function start(command: string[], env: NodeJS.ProcessEnv, ready: RegExp, label: 
   });
 }
 
-function stopProcess(child: ChildProcess): Promise<void> {
+export function stopProcess(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
-    if (child.exitCode !== null) {
+    // Ended already (by itself, or by a signal: then exitCode is null and signalCode is set).
+    if (child.exitCode !== null || child.signalCode !== null) {
       resolve();
       return;
     }
@@ -87,43 +105,131 @@ function stopProcess(child: ChildProcess): Promise<void> {
   });
 }
 
-function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+/** What `brana <args>` printed and how it ended. */
+export interface CliOutcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `brana <args>` (src/cli/brana.ts) with this environment to its end, whatever its exit code. */
+export function runCliToEnd(args: string[], env: NodeJS.ProcessEnv): Promise<CliOutcome> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['src/cli/brana.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`brana ${args.join(' ')}: ${err}`))));
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Runs `brana <args>`; resolves with what it printed, rejects unless it exits 0. */
+export async function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  const outcome = await runCliToEnd(args, env);
+  if (outcome.code !== 0) throw new Error(`brana ${args.join(' ')}: ${outcome.stderr}`);
+  return outcome.stdout;
+}
+
+export interface FastIdp {
+  origin: string;
+  child: ChildProcess;
+  /** The providers folder for the broker: the benchmark means and the IdP's metadata. */
+  providersDir: string;
+  /** Where the IdP reads the broker's SP metadata from, at its first request: write it before the first login. */
+  spMetadataFile: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The fast SAML IdP (bench/fast-idp.ts) in its own process, and a providers folder in `dir` naming
+ * it as the benchmark means `bench-idp`.
+ */
+export async function startFastIdp(dir: string, options: { encrypted: boolean }): Promise<FastIdp> {
+  const providersDir = path.join(dir, 'providers');
+  fs.mkdirSync(providersDir, { recursive: true });
+  const spMetadataFile = path.join(dir, 'sp-metadata.xml');
+  const idp = await startProcess(
+    [process.execPath, 'bench/fast-idp.ts', '--keys', path.join(dir, 'idp-keys'), '--sp-metadata', spMetadataFile, ...(options.encrypted ? [] : ['--plain'])],
+    {},
+    /ready (\d+)/,
+    'fast IdP',
+  );
+  const origin = `http://127.0.0.1:${idp.match[1]}`;
+  try {
+    fs.writeFileSync(path.join(providersDir, 'bench-idp.xml'), await (await fetch(`${origin}/metadata`)).text());
+  } catch (err) {
+    await stopProcess(idp.child);
+    throw err;
+  }
+  fs.writeFileSync(
+    path.join(providersDir, `${BENCH_MEANS}.json`),
+    JSON.stringify({
+      id: BENCH_MEANS,
+      name: { cs: 'Měřicí poskytovatel identity', en: 'Benchmark identity provider' },
+      administrator: { cs: 'Brána', en: 'Brána' },
+      loa: 'high',
+      protocol: 'saml',
+      saml: { metadata: 'bench-idp.xml', requestedAttributes: ['CurrentGivenName', 'CurrentFamilyName', 'DateOfBirth', 'PlaceOfBirth'] },
+    }),
+  );
+  return { origin, child: idp.child, providersDir, spMetadataFile, stop: () => stopProcess(idp.child) };
+}
+
+/** The environment of a benchmark broker node (and of the CLI run against its database). */
+export function benchBrokerEnvironment(settings: { publicOrigin: string; providersDir: string; dir: string; databaseUrl: string }): NodeJS.ProcessEnv {
+  return {
+    BRANA_MODE: 'development',
+    BRANA_PUBLIC_URL: settings.publicOrigin,
+    BRANA_PROVIDERS_DIR: settings.providersDir,
+    BRANA_KEYS_DIR: path.join(settings.dir, 'keys'),
+    BRANA_DATA_DIR: path.join(settings.dir, 'data'),
+    BRANA_DEMO_SEP_PORT: '0',
+    DATABASE_URL: settings.databaseUrl,
+    LOG_LEVEL: 'error',
+    // Every virtual citizen comes from 127.0.0.1: per-IP rate limits would measure themselves.
+    BRANA_RATE_LIMIT_LOGIN: '1000000000',
+    BRANA_RATE_LIMIT_ACS: '1000000000',
+    BRANA_RATE_LIMIT_TOKEN_FAILURES: '1000000000',
+  };
+}
+
+export interface BenchSep {
+  clientId: string;
+  clientSecret: string;
+  redirectUri: string;
+}
+
+/** Registers the benchmark SeP through the CLI (`brana sep register`), which also migrates the database. */
+export async function registerBenchSep(env: NodeJS.ProcessEnv, dir: string, idTokenAlg: 'RS256' | 'ES256'): Promise<BenchSep> {
+  const redirectUri = 'https://sep.bench.example.cz/callback';
+  const sepFile = path.join(dir, 'sep.json');
+  fs.writeFileSync(
+    sepFile,
+    JSON.stringify({
+      name: { cs: 'Měřicí SeP', en: 'Benchmark SeP' },
+      organisation: { id: '00268810', name: 'Statutární město Hradec Králové' },
+      description: 'SeP pro měření výkonu',
+      infoUrl: 'https://sep.bench.example.cz/',
+      group: 'bench',
+      spType: 'public',
+      minimumLoa: 'substantial',
+      allowedAttributes: ['CurrentGivenName', 'CurrentFamilyName', 'DateOfBirth'],
+      redirectUris: [redirectUri],
+      ...(idTokenAlg === 'ES256' ? { idTokenSignedResponseAlg: 'ES256' } : {}),
+    }),
+  );
+  const registered = JSON.parse(await runCli(['sep', 'register', '--file', sepFile], env)) as { clientId: string; clientSecret: string };
+  return { clientId: registered.clientId, clientSecret: registered.clientSecret, redirectUri };
 }
 
 export async function startVariant(settings: VariantSettings): Promise<RunningVariant> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brana-bench-'));
-  const providers = path.join(dir, 'providers');
-  fs.mkdirSync(providers);
   const stops: Array<() => Promise<void>> = [];
   try {
-    const idp = await start(
-      [process.execPath, 'bench/fast-idp.ts', '--keys', path.join(dir, 'idp-keys'), '--sp-metadata', path.join(dir, 'sp-metadata.xml'), ...(settings.encrypted ? [] : ['--plain'])],
-      {},
-      /ready (\d+)/,
-      'fast IdP',
-    );
-    stops.push(() => stopProcess(idp.child));
-    const idpOrigin = `http://127.0.0.1:${idp.match[1]}`;
-    fs.writeFileSync(path.join(providers, 'bench-idp.xml'), await (await fetch(`${idpOrigin}/metadata`)).text());
-    fs.writeFileSync(
-      path.join(providers, `${BENCH_MEANS}.json`),
-      JSON.stringify({
-        id: BENCH_MEANS,
-        name: { cs: 'Měřicí poskytovatel identity', en: 'Benchmark identity provider' },
-        administrator: { cs: 'Brána', en: 'Brána' },
-        loa: 'high',
-        protocol: 'saml',
-        saml: { metadata: 'bench-idp.xml', requestedAttributes: ['CurrentGivenName', 'CurrentFamilyName', 'DateOfBirth', 'PlaceOfBirth'] },
-      }),
-    );
+    const idp = await startFastIdp(dir, { encrypted: settings.encrypted });
+    stops.push(() => idp.stop());
 
     let databaseUrl = `sqlite:${path.join(dir, 'data', 'brana.sqlite')}`;
     if (settings.database === 'postgres') {
@@ -143,39 +249,8 @@ export async function startVariant(settings: VariantSettings): Promise<RunningVa
 
     const ports = await Promise.all(Array.from({ length: settings.nodes }, freePort));
     const publicOrigin = `http://127.0.0.1:${ports[0]}`;
-    const env: NodeJS.ProcessEnv = {
-      BRANA_MODE: 'development',
-      BRANA_PUBLIC_URL: publicOrigin,
-      BRANA_PROVIDERS_DIR: providers,
-      BRANA_KEYS_DIR: path.join(dir, 'keys'),
-      BRANA_DATA_DIR: path.join(dir, 'data'),
-      BRANA_DEMO_SEP_PORT: '0',
-      DATABASE_URL: databaseUrl,
-      LOG_LEVEL: 'error',
-      // Every virtual citizen comes from 127.0.0.1: per-IP rate limits would measure themselves.
-      BRANA_RATE_LIMIT_LOGIN: '1000000000',
-      BRANA_RATE_LIMIT_ACS: '1000000000',
-      BRANA_RATE_LIMIT_TOKEN_FAILURES: '1000000000',
-    };
-
-    const redirectUri = 'https://sep.bench.example.cz/callback';
-    const sepFile = path.join(dir, 'sep.json');
-    fs.writeFileSync(
-      sepFile,
-      JSON.stringify({
-        name: { cs: 'Měřicí SeP', en: 'Benchmark SeP' },
-        organisation: { id: '00268810', name: 'Statutární město Hradec Králové' },
-        description: 'SeP pro měření výkonu',
-        infoUrl: 'https://sep.bench.example.cz/',
-        group: 'bench',
-        spType: 'public',
-        minimumLoa: 'substantial',
-        allowedAttributes: ['CurrentGivenName', 'CurrentFamilyName', 'DateOfBirth'],
-        redirectUris: [redirectUri],
-        ...(settings.idTokenAlg === 'ES256' ? { idTokenSignedResponseAlg: 'ES256' } : {}),
-      }),
-    );
-    const registered = JSON.parse(await runCli(['sep', 'register', '--file', sepFile], env)) as { clientId: string; clientSecret: string };
+    const env = benchBrokerEnvironment({ publicOrigin, providersDir: idp.providersDir, dir, databaseUrl });
+    const sep = await registerBenchSep(env, dir, settings.idTokenAlg);
     const monitor = JSON.parse(await runCli(['operator', 'add', '--role', 'monitor', '--name', 'bench'], env)) as { token: string };
 
     const nodes: string[] = [];
@@ -185,12 +260,12 @@ export async function startVariant(settings: VariantSettings): Promise<RunningVa
       const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
       // BENCH_BROKER_NODE_FLAGS: V8 flags for the broker nodes only, e.g. "--max-semi-space-size=4".
       const flags = (process.env.BENCH_BROKER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-      const node = await start([process.execPath, ...profile, ...flags, 'src/main.ts'], { ...env, BRANA_PORT: String(port) }, /is listening at/, `broker on ${port}`);
+      const node = await startProcess([process.execPath, ...profile, ...flags, 'src/main.ts'], { ...env, BRANA_PORT: String(port) }, /is listening at/, `broker on ${port}`);
       stops.unshift(() => stopProcess(node.child));
       nodes.push(`http://127.0.0.1:${port}`);
       brokerPids.push(node.child.pid!);
     }
-    fs.writeFileSync(path.join(dir, 'sp-metadata.xml'), await (await fetch(`${nodes[0]}/saml/${BENCH_MEANS}/metadata`)).text());
+    fs.writeFileSync(idp.spMetadataFile, await (await fetch(`${nodes[0]}/saml/${BENCH_MEANS}/metadata`)).text());
 
     return {
       nodes,
@@ -215,7 +290,7 @@ export async function startVariant(settings: VariantSettings): Promise<RunningVa
         }
         return { requests, statements };
       },
-      sep: { ...registered, redirectUri },
+      sep,
       dir,
       async stop() {
         for (const stop of stops) await stop();

@@ -15,6 +15,8 @@ export interface LoginTarget {
   redirectUri: string;
   means: string;
   scope: string;
+  /** Every HTTP request of a login gives up after this long (a TimeoutError); unset: no limit. */
+  timeoutMs?: number;
 }
 
 export interface LoadResult {
@@ -45,6 +47,26 @@ export class CookieJar {
   }
 }
 
+/** A step of a login got an answer it did not expect: which step, and the HTTP status. */
+export class StepFailed extends Error {
+  readonly step: string;
+  readonly status: number;
+  /** The answer's body, where the step read it (the token endpoint's OAuth error). */
+  readonly body: string | undefined;
+
+  constructor(step: string, status: number, body?: string) {
+    super(`${step}: HTTP ${status}${body === undefined ? '' : ` ${body}`}`);
+    this.name = 'StepFailed';
+    this.step = step;
+    this.status = status;
+    this.body = body;
+  }
+}
+
+function timeoutSignal(timeoutMs: number | undefined): { signal?: AbortSignal } {
+  return timeoutMs === undefined ? {} : { signal: AbortSignal.timeout(timeoutMs) };
+}
+
 let roundRobin = 0;
 
 function onNode(target: LoginTarget, location: string): string {
@@ -58,14 +80,18 @@ async function send(target: LoginTarget, jar: CookieJar, location: string, init:
   const url = onNode(target, location);
   const headers = new Headers(init.headers);
   if (url.startsWith('http://') && target.nodes.some((n) => url.startsWith(n))) headers.set('cookie', jar.header());
-  const response = await fetch(url, { ...init, headers, redirect: 'manual' });
+  const response = await fetch(url, { ...init, headers, redirect: 'manual', ...timeoutSignal(target.timeoutMs) });
   jar.take(response);
   return response;
 }
 
 function expectRedirect(response: Response, step: string): string {
   const location = response.headers.get('location');
-  if (response.status < 300 || response.status > 399 || !location) throw new Error(`${step}: HTTP ${response.status}`);
+  if (response.status < 300 || response.status > 399 || !location) {
+    // An error page: its body is not wanted, and an unread body holds the connection.
+    void response.body?.cancel().catch(() => undefined);
+    throw new StepFailed(step, response.status);
+  }
   return location;
 }
 
@@ -106,9 +132,12 @@ export async function handOff(target: LoginTarget, login: LoginInProgress): Prom
 }
 
 /** Step 3 (not Brána): the IdP answers. */
-export async function atIdp(login: LoginInProgress): Promise<void> {
-  const idp = await fetch(login.next!);
-  if (!idp.ok) throw new Error(`idp: HTTP ${idp.status}`);
+export async function atIdp(login: LoginInProgress, timeoutMs?: number): Promise<void> {
+  const idp = await fetch(login.next!, timeoutSignal(timeoutMs));
+  if (!idp.ok) {
+    void idp.body?.cancel().catch(() => undefined);
+    throw new StepFailed('idp', idp.status);
+  }
   const answer = (await idp.json()) as { acs: string; SAMLResponse: string };
   login.acs = answer.acs;
   login.samlResponse = answer.SAMLResponse;
@@ -118,7 +147,7 @@ export async function atIdp(login: LoginInProgress): Promise<void> {
 export async function beginLogin(target: LoginTarget): Promise<LoginInProgress> {
   const login = await authorize(target);
   await handOff(target, login);
-  await atIdp(login);
+  await atIdp(login, target.timeoutMs);
   return login;
 }
 
@@ -179,7 +208,7 @@ export async function redeem(target: LoginTarget, login: LoginInProgress): Promi
     },
     body: new URLSearchParams({ grant_type: 'authorization_code', code: login.code!, redirect_uri: target.redirectUri, code_verifier: login.verifier }).toString(),
   });
-  if (token.status !== 200) throw new Error(`token: HTTP ${token.status} ${await token.text()}`);
+  if (token.status !== 200) throw new StepFailed('token', token.status, await token.text());
   const { access_token: accessToken, id_token: idToken } = (await token.json()) as { access_token: string; id_token: string };
   if (!idToken) throw new Error('token: no ID token');
   login.accessToken = accessToken;
@@ -189,7 +218,10 @@ export async function redeem(target: LoginTarget, login: LoginInProgress): Promi
 /** Step 8: userinfo. */
 export async function fetchUserinfo(target: LoginTarget, login: LoginInProgress): Promise<void> {
   const userinfo = await send(target, login.jar, '/me', { headers: { authorization: `Bearer ${login.accessToken!}` } });
-  if (userinfo.status !== 200) throw new Error(`userinfo: HTTP ${userinfo.status}`);
+  if (userinfo.status !== 200) {
+    void userinfo.body?.cancel().catch(() => undefined);
+    throw new StepFailed('userinfo', userinfo.status);
+  }
   await userinfo.arrayBuffer();
 }
 
