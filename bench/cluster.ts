@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { BROKER_NODE_FLAGS } from '../src/node-flags.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const BENCH_MEANS = 'bench-idp';
@@ -260,7 +261,7 @@ export async function startVariant(settings: VariantSettings): Promise<RunningVa
       const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
       // BENCH_BROKER_NODE_FLAGS: V8 flags for the broker nodes only, e.g. "--max-semi-space-size=4".
       const flags = (process.env.BENCH_BROKER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-      const node = await startProcess([process.execPath, ...profile, ...flags, 'src/main.ts'], { ...env, BRANA_PORT: String(port) }, /is listening at/, `broker on ${port}`);
+      const node = await startProcess([process.execPath, ...profile, ...BROKER_NODE_FLAGS, ...flags, 'src/main.ts'], { ...env, BRANA_PORT: String(port) }, /is listening at/, `broker on ${port}`);
       stops.unshift(() => stopProcess(node.child));
       nodes.push(`http://127.0.0.1:${port}`);
       brokerPids.push(node.child.pid!);

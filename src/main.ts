@@ -5,6 +5,7 @@ import { ConfigurationError } from './config/configuration-error.ts';
 import { readEnvironment, type Environment } from './config/environment.ts';
 import { createDemoSep, DEMO_SEP_CLIENT_ID, demoSepRegistration } from './demo-sep/demo-sep.ts';
 import { logger } from './log/logger.ts';
+import { BROKER_NODE_FLAGS, runsWithBrokerNodeFlags } from './node-flags.ts';
 import { sweepExpiredRows } from './operations/expired-rows.ts';
 import { shutDownGracefully } from './operations/graceful-shutdown.ts';
 import { SepRegistration } from './sep/sep-registration.ts';
@@ -83,6 +84,9 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
 
+  if (!runsWithBrokerNodeFlags()) {
+    logger.warn(`started without ${BROKER_NODE_FLAGS.join(' ')}: every login costs a few per cent more CPU (run it as npm start or the Dockerfile does; README, "Performance")`);
+  }
   logger.info('Brána started', { mode: env.mode, issuer: env.publicUrl.origin, listening: `${address.address}:${address.port}`, database: env.databaseUrl.replace(/\/\/[^@]*@/, '//…@') });
   const lines = [
     `Brána (${env.mode}) is listening at ${env.publicUrl.origin}/ (bound to ${address.address}:${address.port}; OpenID configuration: ${env.publicUrl.origin}/.well-known/openid-configuration)`,

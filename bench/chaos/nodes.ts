@@ -4,6 +4,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { startProcess } from '../cluster.ts';
+import { BROKER_NODE_FLAGS } from '../../src/node-flags.ts';
 
 export class ChaosNode {
   /** Every node process started, so that none outlives the suite. */
@@ -52,7 +53,7 @@ export class ChaosNode {
     if (env) this.env = env;
     if (ChaosNode.closed) throw new Error(`node ${this.name} not started: the suite is ending`);
     if (this.alive) throw new Error(`node ${this.name} is already running`);
-    const { child } = await startProcess([process.execPath, 'src/main.ts'], { ...this.env, BRANA_PORT: String(this.port) }, /is listening at/, `node ${this.name}`, {
+    const { child } = await startProcess([process.execPath, ...BROKER_NODE_FLAGS, 'src/main.ts'], { ...this.env, BRANA_PORT: String(this.port) }, /is listening at/, `node ${this.name}`, {
       logFile: this.logFile,
     });
     this.child = child;

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BROKER_NODE_FLAGS } from '../../src/node-flags.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -22,7 +23,7 @@ export interface BrokerProcess {
 }
 
 export async function startBrokerProcess(name: string, env: Record<string, string>): Promise<BrokerProcess> {
-  const child = spawn(process.execPath, ['src/main.ts'], {
+  const child = spawn(process.execPath, [...BROKER_NODE_FLAGS, 'src/main.ts'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', BRANA_PORT: '0', BRANA_BIND_HOST: '127.0.0.1', BRANA_DEMO_SEP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
