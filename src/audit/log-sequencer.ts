@@ -72,8 +72,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  *
  * A staged record is chained only if it carries Brána's staged seal over its name and content, is
  * not already in the chain under its name, and is not older than the log's purge boundary (whose
- * records can no longer be checked for its name). Anything else stays in
- * the staging table marked `refused` with the reason, reported by `brana audit verify`.
+ * records can no longer be checked for its name). Anything else stays in the staging table marked
+ * `refused` with the reason, reported by `brana audit verify` — a seal that does not verify only once
+ * this process has shown its own key to be Brána's (it verifies the chain's last seal); otherwise the
+ * records are left waiting for a node that holds the right key.
  */
 export class LogSequencer {
   private readonly db: Database;
