@@ -163,22 +163,7 @@ function fitColumns(record: AuditRecord): { columns: Record<KeyedColumn, string 
 }
 
 export function storedRecordOf(row: AssertionLogRow): StoredAuditRecord {
-  return {
-    seq: Number(row.seq),
-    at: Number(row.at),
-    event: row.event as AuditEvent,
-    sepId: row.sep_id,
-    requestId: row.request_id,
-    means: row.means,
-    pseudonym: row.pseudonym,
-    loa: row.loa,
-    outcome: row.outcome as 'success' | 'failure',
-    reason: row.reason,
-    detail: JSON.parse(row.detail) as Record<string, unknown>,
-    prevHash: row.prev_hash,
-    hash: row.hash,
-    ...(row.rid ? { rid: row.rid } : {}),
-  };
+  return { seq: Number(row.seq), ...committedOf(row), prevHash: row.prev_hash, hash: row.hash, ...(row.rid ? { rid: row.rid } : {}) };
 }
 
 /**
@@ -234,7 +219,7 @@ function contentOfRecord(record: AuditRecord, at: number): RecordContent {
 
 function committedOf(content: RecordContent): CommittedRecord {
   return {
-    at: content.at,
+    at: Number(content.at),
     event: content.event as AuditEvent,
     sepId: content.sep_id,
     requestId: content.request_id,

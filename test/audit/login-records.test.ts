@@ -5,20 +5,10 @@ import { recordsOfLogin, codesIssuedTo } from '../support/audit.ts';
 import { brana } from '../support/cli.ts';
 import { authorizationResponse, chooseMeans, completeLogin, decideConsent, loginAtIdp, postToAcs, redeemCode, startLogin, userinfo } from '../support/login-driver.ts';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../support/databases.ts';
+import { refuseLogRecords } from '../support/log-failures.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
-/** Makes the database refuse one kind of log record, as a full disk or a lost connection would refuse the write. */
-async function failLogWrites(brana_: TestBroker, event: string): Promise<() => Promise<void>> {
-  const db = brana_.broker.db;
-  if (isPostgres(db)) {
-    // On PostgreSQL a step writes its record to the staging table (the sequencer chains it after).
-    await db.raw(`CREATE OR REPLACE FUNCTION test_refuse_${event}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.event = '${event}' THEN RAISE EXCEPTION 'simulated log failure'; END IF; RETURN NEW; END $$`);
-    await db.raw(`CREATE TRIGGER test_refuse_${event} BEFORE INSERT ON assertion_log_staged FOR EACH ROW EXECUTE FUNCTION test_refuse_${event}()`);
-    return async () => void (await db.raw(`DROP TRIGGER test_refuse_${event} ON assertion_log_staged`));
-  }
-  await db.raw(`CREATE TRIGGER test_refuse_${event} BEFORE INSERT ON assertion_log WHEN NEW.event = '${event}' BEGIN SELECT RAISE(ABORT, 'simulated log failure'); END`);
-  return async () => void (await db.raw(`DROP TRIGGER test_refuse_${event}`));
-}
+const failLogWrites = (brana_: TestBroker, event: string) => refuseLogRecords(brana_.broker.db, event);
 
 for (const backend of BACKENDS) describe(`the records of a login on ${backend}: values only when switched on, revocations, logout, and nothing without its record`, () => {
   let brana_: TestBroker;

@@ -6,6 +6,7 @@ import { isPostgres, openDatabase, type Database } from '../../src/store/databas
 import { recordsOfLogin } from '../support/audit.ts';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { eventually } from '../support/eventually.ts';
+import { refuseLogRecords } from '../support/log-failures.ts';
 import { redeemCode, userinfo, type Sep } from '../support/login-driver.ts';
 import { codeFor, type Code } from '../support/oidc-attacker.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
@@ -20,17 +21,6 @@ import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
 /** How long the broker's statements may wait for a lock (BRANA_DB_TIMEOUT_MS): short, so a busy log fails fast. */
 const TIMEOUT_MS = 1500;
 
-/** Makes the database refuse one kind of log record, as a full disk or a broken trigger would. */
-async function refuseLogRecords(db: Database, event: string): Promise<() => Promise<void>> {
-  if (isPostgres(db)) {
-    await db.raw(`CREATE OR REPLACE FUNCTION test_refuse_${event}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.event = '${event}' THEN RAISE EXCEPTION 'simulated log failure'; END IF; RETURN NEW; END $$`);
-    // On PostgreSQL a step writes its record to the staging table (docs/AUDIT-LOG.md).
-    await db.raw(`CREATE TRIGGER test_refuse_${event} BEFORE INSERT ON assertion_log_staged FOR EACH ROW EXECUTE FUNCTION test_refuse_${event}()`);
-    return async () => void (await db.raw(`DROP TRIGGER test_refuse_${event} ON assertion_log_staged`));
-  }
-  await db.raw(`CREATE TRIGGER test_refuse_${event} BEFORE INSERT ON assertion_log WHEN NEW.event = '${event}' BEGIN SELECT RAISE(ABORT, 'simulated log failure'); END`);
-  return async () => void (await db.raw(`DROP TRIGGER test_refuse_${event}`));
-}
 
 /**
  * Another connection holds what the broker's token transaction needs, in a transaction of its own:
