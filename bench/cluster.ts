@@ -2,7 +2,7 @@
  * Starting and stopping the processes of one benchmark variant: the fast IdP, one or two broker nodes
  * on SQLite or PostgreSQL, and the benchmark SeP registered through the CLI.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -12,6 +12,17 @@ import pg from 'pg';
 import { BROKER_NODE_FLAGS } from '../src/node-flags.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The commit a result was measured on (`+dirty` with uncommitted changes to tracked files). */
+export function commit(): string {
+  try {
+    const hash = execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim();
+    const dirty = execSync('git status --porcelain --untracked-files=no', { cwd: ROOT }).toString().trim() ? '+dirty' : '';
+    return hash + dirty;
+  } catch {
+    return 'unknown';
+  }
+}
 export const BENCH_MEANS = 'bench-idp';
 const POSTGRES_ADMIN = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 

@@ -17,13 +17,13 @@
  * Each run writes JSON to bench/results/ and rewrites docs/BENCHMARKS.md from the latest result of
  * every variant. This is a benchmark, not a test: it asserts nothing but "no errors".
  */
-import { execSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BENCH_MEANS, cpuMs, currentRssMb, peakRssMb, startVariant, type RunningVariant, type VariantSettings } from './cluster.ts';
+import { BENCH_MEANS, commit, cpuMs, currentRssMb, peakRssMb, startVariant, type RunningVariant, type VariantSettings } from './cluster.ts';
 import { measureCryptoFloor, type CryptoFloor } from './crypto-floor.ts';
 import { oneLogin, percentile, runInFlight, runLoad, type LoadResult, type LoginTarget } from './load-driver.ts';
 import { runMicroBenchmarks, type MicroResult } from './micro.ts';
@@ -93,15 +93,6 @@ function machine(): MachineInfo {
   return { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, os: `${os.type()} ${os.release()}` };
 }
 
-function commit(): string {
-  try {
-    const hash = execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim();
-    const dirty = execSync('git status --porcelain --untracked-files=no', { cwd: ROOT }).toString().trim() ? '+dirty' : '';
-    return hash + dirty;
-  } catch {
-    return 'unknown';
-  }
-}
 
 function variantName(s: VariantSettings): string {
   const flags = process.env.BENCH_BROKER_NODE_FLAGS?.trim();

@@ -17,14 +17,13 @@
  * (/usr/sbin/nginx, BRANA_CHAOS_NGINX) and PostgreSQL's server binaries (/usr/lib/postgresql/15/bin,
  * BRANA_CHAOS_PG_BIN). Writes bench/results/chaos-<time>.json.
  */
-import { execSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { RegisterService } from '../../test/support/register-service.ts';
-import { BENCH_MEANS, benchBrokerEnvironment, freePort, registerBenchSep, startFastIdp, type FastIdp } from '../cluster.ts';
+import { BENCH_MEANS, benchBrokerEnvironment, commit, freePort, registerBenchSep, startFastIdp, type FastIdp } from '../cluster.ts';
 import { oneLogin, type LoginTarget } from '../load-driver.ts';
 import { findHalfWrittenRows, HALF_WRITTEN_CHECKS, logSummary, lostCodeFates, verifyAuditLog, type AuditVerification } from './checks.ts';
 import { ChaosLoad, latencySummary, longestGap, type LoadTally } from './driver.ts';
@@ -262,15 +261,6 @@ function summarizeNodeLog(file: string): { errors: number; warnings: number; top
   return { errors, warnings, top };
 }
 
-function commit(): string {
-  try {
-    const hash = execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim();
-    const dirty = execSync('git status --porcelain --untracked-files=no', { cwd: ROOT }).toString().trim() ? '+dirty' : '';
-    return hash + dirty;
-  } catch {
-    return 'unknown';
-  }
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (value: number, digits = 1) => (Number.isFinite(value) ? Number(value.toFixed(digits)) : null);
