@@ -15,6 +15,7 @@ import { KnexModelAdapter, type StoreHook } from '../store/oidc-model-store.ts';
 import { logger } from '../log/logger.ts';
 import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import { claimsOf } from './account.ts';
+import { redeemedInThisRequest } from './token-transaction.ts';
 
 /** What the token hook needs beyond the log: the SeP and the person, for pseudonym and (if on) values. */
 export interface TokenAuditDependencies {
@@ -24,6 +25,11 @@ export interface TokenAuditDependencies {
   pseudonyms: Pseudonyms;
   persons: PersonStore;
   register: PopulationRegister;
+}
+
+interface GrantPayload {
+  openid?: { scope?: string; claims?: string[] };
+  rejected?: { openid?: { claims?: string[] } };
 }
 
 interface CodePayload {
@@ -71,11 +77,12 @@ export function tokenIssuedHook(deps: TokenAuditDependencies): StoreHook {
   const grants = new KnexModelAdapter(deps.db, 'Grant');
   return async (model, _id, payload, trx: Transaction) => {
     if (model !== 'AccessToken' || !payload.accountId || !payload.clientId) return;
-    const sep = await deps.seps.find(payload.clientId, trx);
-    const code = payload.grantId ? ((await codes.lastConsumedOfGrantIn(trx, payload.grantId)) as CodePayload | undefined) : undefined;
-    const grantPayload = payload.grantId
-      ? ((await grants.readIn(trx, payload.grantId)) as (AdapterPayload & { openid?: { scope?: string; claims?: string[] }; rejected?: { openid?: { claims?: string[] } } }) | undefined)
-      : undefined;
+    const sep = await deps.seps.findAsReadIn(payload.clientId, trx);
+    // At the token endpoint oidc-provider has loaded the code being redeemed and its grant in this
+    // very request: they are taken from it rather than read again (a refresh token's exchange reads them).
+    const redeemed = payload.grantId ? redeemedInThisRequest(payload.grantId) : undefined;
+    const code = (redeemed?.code ?? (payload.grantId ? await codes.lastConsumedOfGrantIn(trx, payload.grantId) : undefined)) as CodePayload | undefined;
+    const grantPayload = (redeemed?.grant ?? (payload.grantId ? await grants.readIn(trx, payload.grantId) : undefined)) as GrantPayload | undefined;
     const rejected = new Set(grantPayload?.rejected?.openid?.claims ?? []);
     const granted = [...claimsOfScopes((grantPayload?.openid?.scope ?? '').split(' ')), ...(grantPayload?.openid?.claims ?? [])].filter((claim) => !rejected.has(claim));
     const attributes = [...new Set(granted.map(attributeOfClaim).filter((id) => id !== undefined))].sort();

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import { logger } from '../log/logger.ts';
@@ -44,7 +45,8 @@ export function installTokenTransaction(provider: Provider): void {
     if (ctx.status !== 200) return;
     try {
       try {
-        await (outer ? held.commit() : withRequestWrites(writes, () => held.commit()));
+        const commit = () => redeeming.run(redeemedBy(ctx as KoaContextWithOIDC), () => held.commit());
+        await (outer ? commit() : withRequestWrites(writes, commit));
       } catch (err) {
         if (!(err instanceof ConsumedMeanwhile)) throw err;
         const grantId = await err.revokeGrant();
@@ -61,4 +63,30 @@ export function installTokenTransaction(provider: Provider): void {
       provider.emit('server_error', ctx, err);
     }
   });
+}
+
+/** What a token request redeemed, as oidc-provider loaded it: the code (or another grant source) and its grant. */
+interface Redeemed {
+  grantId: string;
+  code: unknown;
+  grant: unknown;
+}
+
+const redeeming = new AsyncLocalStorage<Redeemed | undefined>();
+
+function redeemedBy(ctx: KoaContextWithOIDC): Redeemed | undefined {
+  const code = ctx.oidc?.entities.AuthorizationCode;
+  const grant = ctx.oidc?.entities.Grant;
+  if (!code?.grantId || !grant || grant.jti !== code.grantId) return undefined;
+  return { grantId: code.grantId, code, grant };
+}
+
+/**
+ * The authorization code the token request committing now redeemed, and its grant, as oidc-provider
+ * loaded them in this request: the `token_issued` record takes them from here instead of reading
+ * them again. Undefined for another grant, or when no code was redeemed (a refresh token).
+ */
+export function redeemedInThisRequest(grantId: string): { code: unknown; grant: unknown } | undefined {
+  const redeemed = redeeming.getStore();
+  return redeemed?.grantId === grantId ? { code: redeemed.code, grant: redeemed.grant } : undefined;
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Database, Queryable } from '../store/database.ts';
+import { rememberedOr, rememberedRead } from '../store/request-writes.ts';
 import type { AttributeId } from '../domain/attributes.ts';
 import type { Loa } from '../domain/loa.ts';
 import type { IdTokenEncryption, IdTokenSigningAlg, PublicJwks, Sep, SepRegistration, SepStatus, TokenEndpointAuthMethod } from './sep.ts';
@@ -204,14 +205,29 @@ export class SepStore {
   }
 
   async find(clientId: string, trx: Queryable = this.db): Promise<Sep | undefined> {
-    const row = (await trx('sep').where({ client_id: clientId }).first()) as SepRow | undefined;
+    const row = await this.row(clientId, trx);
+    return row ? fromRow(row) : undefined;
+  }
+
+  /**
+   * The SeP as this request already read it, else as `trx` sees it: for a record written inside a
+   * transaction of a request that has checked the SeP before.
+   */
+  async findAsReadIn(clientId: string, trx: Queryable): Promise<Sep | undefined> {
+    const row = await rememberedOr('sep', clientId, () => this.row(clientId, trx));
     return row ? fromRow(row) : undefined;
   }
 
   /** The secret oidc-provider compares at the token endpoint. */
   async findWithSecret(clientId: string, trx: Queryable = this.db): Promise<{ sep: Sep; clientSecret: string | null } | undefined> {
-    const row = (await trx('sep').where({ client_id: clientId }).first()) as SepRow | undefined;
+    const row = await this.row(clientId, trx);
     return row ? { sep: fromRow(row), clientSecret: row.client_secret } : undefined;
+  }
+
+  /** A SeP's row; read once per request outside transactions (rememberedRead), each time inside one. */
+  private row(clientId: string, trx: Queryable): Promise<SepRow | undefined> {
+    const read = () => trx('sep').where({ client_id: clientId }).first() as Promise<SepRow | undefined>;
+    return trx === this.db ? rememberedRead('sep', clientId, read) : read();
   }
 
   async list(filter: { status?: SepStatus; changePending?: boolean } = {}): Promise<Sep[]> {

@@ -1,6 +1,6 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database, Queryable, Transaction } from './database.ts';
-import { currentRequestWrites } from './request-writes.ts';
+import { currentRequestWrites, rememberedRead } from './request-writes.ts';
 
 /** Models whose rows belong to a grant and go when the grant is revoked. */
 const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
@@ -69,8 +69,11 @@ export class KnexModelAdapter implements Adapter {
     await db('oidc_model').insert(row).onConflict(['model', 'id']).merge(['payload', 'grant_id', 'uid', 'user_code', 'expires_at']);
   }
 
-  private async findWhere(where: Record<string, string>): Promise<AdapterPayload | undefined> {
-    const row = (await this.db('oidc_model').where({ model: this.stored, ...where }).first('payload', 'expires_at', 'consumed_at')) as Row | undefined;
+  private async findWhere(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
+    // oidc-provider loads the same interaction, session or grant more than once in one request.
+    const row = await rememberedRead('oidc_model', `${this.stored} ${column} ${value}`, () =>
+      this.db('oidc_model').where({ model: this.stored, [column]: value }).first('payload', 'expires_at', 'consumed_at') as Promise<Row | undefined>,
+    );
     if (!row) return undefined;
     if (row.expires_at !== null && Number(row.expires_at) <= Date.now()) return undefined;
     const payload = JSON.parse(row.payload) as AdapterPayload;
@@ -90,15 +93,15 @@ export class KnexModelAdapter implements Adapter {
   }
 
   find(id: string): Promise<AdapterPayload | undefined> {
-    return this.findWhere({ id });
+    return this.findWhere('id', id);
   }
 
   findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    return this.findWhere({ uid });
+    return this.findWhere('uid', uid);
   }
 
   findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    return this.findWhere({ user_code: userCode });
+    return this.findWhere('user_code', userCode);
   }
 
   async consume(id: string): Promise<void> {

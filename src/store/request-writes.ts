@@ -24,6 +24,12 @@ export class RequestWrites {
    */
   failed: unknown = undefined;
   failedAt = 0;
+  /**
+   * Rows this request has read, by table and key (see rememberedRead): a login's request reads its
+   * SeP, interaction or grant more than once, and each read is a round trip to the database. A
+   * write this request sends to a table forgets what it remembered of that table.
+   */
+  readonly reads = new Map<string, Promise<unknown>>();
 }
 
 const storage = new AsyncLocalStorage<RequestWrites>();
@@ -90,8 +96,57 @@ export function trackWrites(db: Database): void {
     } else if (isWriteStatement(sql)) {
       if (query.__knexTxId || writes.open.has(connection)) writes.writing.add(connection);
       else writes.mayHaveChanged = true;
+      forgetReadsOf(writes, writtenTable(sql));
     }
   });
+}
+
+/**
+ * A row read once per request: the first read of `key` in `table` goes to the database, later reads
+ * in the same request get the same answer until the request writes to that table. Another request's
+ * change shows in the next request (a SeP suspended now refuses the next request of its login), and
+ * outside a request (CLI, background work) every read goes to the database.
+ *
+ * The remembered value is the row as the database returned it: each caller builds its own objects.
+ */
+export function rememberedRead<T>(table: string, key: string, read: () => Promise<T>): Promise<T> {
+  const writes = storage.getStore();
+  if (!writes) return read();
+  const name = `${table}\u0000${key}`;
+  const known = writes.reads.get(name) as Promise<T> | undefined;
+  if (known) return known;
+  // A knex query is a thenable that runs again at each `then`: it is settled into a promise once.
+  const reading = Promise.resolve(read());
+  writes.reads.set(name, reading);
+  // A failed read is not remembered: the next caller asks the database again.
+  reading.catch(() => {
+    if (writes.reads.get(name) === reading) writes.reads.delete(name);
+  });
+  return reading;
+}
+
+/**
+ * What this request remembers of a row, or else `read` (not remembered: a read inside a transaction
+ * may see the transaction's own uncommitted writes).
+ */
+export function rememberedOr<T>(table: string, key: string, read: () => Promise<T>): Promise<T> {
+  const known = storage.getStore()?.reads.get(`${table}\u0000${key}`) as Promise<T> | undefined;
+  return known ?? read();
+}
+
+/** The table a write statement writes to; undefined when it cannot be told (then every table counts). */
+export function writtenTable(sql: string): string | undefined {
+  return /^\s*(?:insert\s+(?:or\s+\w+\s+)?into|update|delete\s+from|replace\s+into|truncate(?:\s+table)?)\s+[`"]?(\w+)[`"]?[\s(]/i.exec(sql + ' ')?.[1]?.toLowerCase();
+}
+
+function forgetReadsOf(writes: RequestWrites, table: string | undefined): void {
+  if (writes.reads.size === 0) return;
+  if (table === undefined) {
+    writes.reads.clear();
+    return;
+  }
+  const prefix = `${table}\u0000`;
+  for (const name of writes.reads.keys()) if (name.startsWith(prefix)) writes.reads.delete(name);
 }
 
 /** A held consumption that found its artefact already consumed when it came to commit. */
