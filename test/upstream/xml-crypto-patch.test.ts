@@ -33,6 +33,23 @@ function wholeDocumentScans(work: () => void): string[] {
   return seen;
 }
 
+/** The sizes of the XML texts xml-crypto's own parser parses while `work` runs. */
+function parsedByXmlCrypto(work: () => void): number[] {
+  const xmldom = requireFromXmlCrypto('@xmldom/xmldom') as { DOMParser: { prototype: { parseFromString: (source: string, type?: string) => unknown } } };
+  const original = xmldom.DOMParser.prototype.parseFromString;
+  const sizes: number[] = [];
+  xmldom.DOMParser.prototype.parseFromString = function (this: unknown, source: string, type?: string) {
+    sizes.push(typeof source === 'string' ? source.length : -1);
+    return original.call(this, source, type);
+  };
+  try {
+    work();
+  } finally {
+    xmldom.DOMParser.prototype.parseFromString = original;
+  }
+  return sizes;
+}
+
 const key = generateSelfSignedCertificate('xml-crypto patch test');
 
 function signed(xml: string, id: string): string {
@@ -56,11 +73,28 @@ describe('xml-crypto, patched: references found by one walk over the elements, n
     const assertion = document.getElementsByTagNameNS('urn:oasis:names:tc:SAML:2.0:assertion', 'Assertion')[0]!;
     let content: string | null = null;
     const scans = wholeDocumentScans(() => {
-      content = verifiedContent(xml, assertion, [key.certificatePem]);
+      content = verifiedContent(assertion, [key.certificatePem]);
     });
     assert.ok(content, 'the signature verifies');
     assert.match(content!, /^<saml:Assertion [^>]*ID="_a1"/);
     assert.deepEqual(scans, []);
+  });
+
+  it('verifies the document Brána parsed, as it is: the XML is not parsed again, and a change to the tree shows', () => {
+    const xml = signed(RESPONSE, '_a1');
+    const document = new DOMParser().parseFromString(xml, 'text/xml');
+    const assertion = document.getElementsByTagNameNS('urn:oasis:names:tc:SAML:2.0:assertion', 'Assertion')[0]!;
+    let content: string | null = null;
+    const sizes = parsedByXmlCrypto(() => {
+      content = verifiedContent(assertion, [key.certificatePem]);
+    });
+    assert.ok(content, 'the signature verifies');
+    // Only the canonical SignedInfo (a few hundred characters) is parsed, never the whole message.
+    assert.ok(sizes.length > 0 && sizes.every((size) => size >= 0 && size < xml.length / 2), `parsed: ${sizes.join(', ')} of ${xml.length}`);
+    // The tree is what is verified: a citizen changed in memory, not in any text, no longer verifies.
+    const nameId = document.getElementsByTagNameNS('urn:oasis:names:tc:SAML:2.0:assertion', 'NameID')[0]!;
+    nameId.firstChild!.nodeValue = 'somebody else';
+    assert.equal(verifiedContent(assertion, [key.certificatePem]), null);
   });
 
   it('still refuses what the XPath refused: a twin under another ID name, even one with a prefix', () => {

@@ -164,7 +164,7 @@ export class SamlAdapter implements UpstreamAdapter<SamlAnswer>, ServiceProvider
     const certificates = idp.signingCertificates;
 
     // A signature that is present must verify, whether or not this means requires it.
-    const signedResponse = envelope.hasResponseSignature ? verifiedContent(envelope.xml, root, certificates) : null;
+    const signedResponse = envelope.hasResponseSignature ? verifiedContent(root, certificates) : null;
     if (envelope.hasResponseSignature && signedResponse === null) throw invalid('signature_invalid', 'the response signature does not verify');
 
     if (envelope.statusCode !== STATUS_SUCCESS) {
@@ -207,7 +207,7 @@ export class SamlAdapter implements UpstreamAdapter<SamlAnswer>, ServiceProvider
   private signedAssertion(envelope: ResponseEnvelope, root: Element, signedResponse: string | null, certificates: readonly string[]): string {
     const assertion = childElements(root, NS.assertion, 'Assertion')[0]!;
     if (childElements(assertion, NS.dsig, 'Signature').length > 0) {
-      const signed = verifiedContent(envelope.xml, assertion, certificates);
+      const signed = verifiedContent(assertion, certificates);
       if (signed === null) throw invalid('signature_invalid', 'the assertion signature does not verify');
       return signed;
     }
@@ -237,7 +237,7 @@ export class SamlAdapter implements UpstreamAdapter<SamlAnswer>, ServiceProvider
     const document = inspectDecryptedAssertion(plaintext);
     const assertion = document.documentElement as Element;
     if (childElements(assertion, NS.dsig, 'Signature').length > 0) {
-      const signed = verifiedContent(plaintext, assertion, certificates);
+      const signed = verifiedContent(assertion, certificates);
       if (signed === null) throw invalid('signature_invalid', 'the assertion signature does not verify');
       return signed;
     }
