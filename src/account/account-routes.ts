@@ -17,7 +17,7 @@ import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { Database } from '../store/database.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
-import { redeemOwnCode } from './in-process-code.ts';
+import { signedInOrAnswered } from './own-sign-in.ts';
 import { ACCOUNT_CLIENT_ID, ACCOUNT_GROUP, accountCallbackUrl } from './account-sep.ts';
 import { ACCOUNT_SESSION_TTL_MS, type AccountSession, type AccountSessions } from './account-sessions.ts';
 import type { LoginHistory } from './login-history.ts';
@@ -142,32 +142,10 @@ export function accountRoutes(deps: AccountDependencies): Router {
   router.get(
     '/callback',
     async (req: Request, res: Response) => {
-      const loginId = cookieOf(req);
-      const pending = loginId ? await deps.accountSessions.pendingLogin(loginId) : undefined;
-      if (!pending) {
-        showCitizenError(req, res, 'session_expired');
-        return;
-      }
-      const state = Buffer.from(typeof req.query.state === 'string' ? req.query.state : '');
-      const expected = Buffer.from(pending.state);
-      if (state.length !== expected.length || !timingSafeEqual(state, expected)) {
-        showCitizenError(req, res, 'bad_request');
-        return;
-      }
-      if (typeof req.query.error === 'string') {
-        await deps.accountSessions.close(loginId);
-        res.redirect(303, '/account?cancelled=1');
-        return;
-      }
-      let login;
-      try {
-        login = await redeemOwnCode(deps.provider, { clientId: ACCOUNT_CLIENT_ID, redirectUri: callback }, typeof req.query.code === 'string' ? req.query.code : '', pending.codeVerifier);
-      } catch (err) {
-        logger.warn('account login refused', { reason: (err as Error).message });
-        showCitizenError(req, res, 'bad_request');
-        return;
-      }
-      const id = await deps.accountSessions.open(loginId, { personId: login.personId, means: login.means, loa: login.loa });
+      const signIn = await signedInOrAnswered(req, res, cookieOf(req), deps.accountSessions, deps.provider, { clientId: ACCOUNT_CLIENT_ID, redirectUri: callback, cancelledPath: '/account?cancelled=1' });
+      if (!signIn) return;
+      const { login } = signIn;
+      const id = await deps.accountSessions.open(signIn.loginId, { personId: login.personId, means: login.means, loa: login.loa });
       await deps.log.append(
         accountLogin({
           sepId: ACCOUNT_CLIENT_ID,

@@ -159,6 +159,16 @@ export function administratorConsole(deps: AdministratorConsoleDependencies): Ro
     res.redirect(303, `/console/admin/seps/${encodeURIComponent(clientId)}?done=${done}`);
   }
 
+  /** A decision that needs the administrator's reason: without one, the SeP is shown again and nothing is done. */
+  async function decideWithReason(req: Request, res: Response, done: string, action: (clientId: string, reason: string) => Promise<unknown>): Promise<void> {
+    const reason = reasonOf(req);
+    if (!reason) {
+      await showSep(req, res, String(req.params.clientId), { problems: [consoleMessages(req).sep.reasonRequired] }, 400);
+      return;
+    }
+    await decide(req, res, done, (clientId) => action(clientId, reason));
+  }
+
   const digestOf = (req: Request) => {
     const value = (req.body as Record<string, unknown>).digest;
     // A form without the digest names no version: it matches none, and the decision is refused as stale.
@@ -170,30 +180,15 @@ export function administratorConsole(deps: AdministratorConsoleDependencies): Ro
   });
 
   router.post('/seps/:clientId/refuse', async (req: Request, res: Response) => {
-    const reason = reasonOf(req);
-    if (!reason) {
-      await showSep(req, res, String(req.params.clientId), { problems: [consoleMessages(req).sep.reasonRequired] }, 400);
-      return;
-    }
-    await decide(req, res, 'refused', (clientId) => deps.registration.reject(clientId, actorOf(res), reason, digestOf(req)));
+    await decideWithReason(req, res, 'refused', (clientId, reason) => deps.registration.reject(clientId, actorOf(res), reason, digestOf(req)));
   });
 
   router.post('/seps/:clientId/suspend', async (req: Request, res: Response) => {
-    const reason = reasonOf(req);
-    if (!reason) {
-      await showSep(req, res, String(req.params.clientId), { problems: [consoleMessages(req).sep.reasonRequired] }, 400);
-      return;
-    }
-    await decide(req, res, 'suspended', (clientId) => deps.registration.suspend(clientId, actorOf(res), reason));
+    await decideWithReason(req, res, 'suspended', (clientId, reason) => deps.registration.suspend(clientId, actorOf(res), reason));
   });
 
   router.post('/seps/:clientId/reinstate', async (req: Request, res: Response) => {
-    const reason = reasonOf(req);
-    if (!reason) {
-      await showSep(req, res, String(req.params.clientId), { problems: [consoleMessages(req).sep.reasonRequired] }, 400);
-      return;
-    }
-    await decide(req, res, 'reinstated', (clientId) => deps.registration.reinstate(clientId, actorOf(res), reason));
+    await decideWithReason(req, res, 'reinstated', (clientId, reason) => deps.registration.reinstate(clientId, actorOf(res), reason));
   });
 
   async function showTokens(req: Request, res: Response, extra: { issued?: { token: string; expiresAt: number; uses: number }; problems?: string[] }, status = 200): Promise<void> {

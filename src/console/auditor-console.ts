@@ -120,22 +120,27 @@ export function auditorConsole(deps: AuditorConsoleDependencies): Router {
     await showSearch(req, res, {});
   });
 
-  router.post('/search', async (req: Request, res: Response) => {
-    let search: Search;
+  /** The search a form asks for, or (shown again with its problems, nothing searched) undefined. */
+  async function searchOrRefusal(req: Request, res: Response): Promise<Search | undefined> {
     try {
-      search = await searchOf(req);
+      return await searchOf(req);
     } catch (err) {
       if (!(err instanceof SearchRefused)) throw err;
       await showSearch(req, res, { form: err.form, problems: err.problems }, 400);
-      return;
+      return undefined;
     }
+  }
+
+  router.post('/search', async (req: Request, res: Response) => {
+    const search = await searchOrRefusal(req, res);
+    if (!search) return;
     const after = /^\d{1,16}$/.test(String((req.body as Record<string, unknown>).after ?? '')) ? Number((req.body as Record<string, unknown>).after) : 0;
     await log.append(auditQueried(readerOf(res, search.reason), { filter: described(search), limit: PAGE, after }));
     const records = search.unknownPerson ? [] : await log.query(search.filter, { afterSeq: after, limit: PAGE });
     await showSearch(req, res, {
       form: search.form,
       unknownPerson: search.unknownPerson,
-      results: records.map((record) => ({ ...record, sepName: null })),
+      results: records,
       next: records.length === PAGE ? records[records.length - 1]!.seq : null,
     });
   });
@@ -158,14 +163,8 @@ export function auditorConsole(deps: AuditorConsoleDependencies): Router {
   });
 
   router.post('/export', async (req: Request, res: Response) => {
-    let search: Search;
-    try {
-      search = await searchOf(req);
-    } catch (err) {
-      if (!(err instanceof SearchRefused)) throw err;
-      await showSearch(req, res, { form: err.form, problems: err.problems }, 400);
-      return;
-    }
+    const search = await searchOrRefusal(req, res);
+    if (!search) return;
     const format = (req.body as Record<string, unknown>).format === 'report' ? 'report' : 'jsonl';
     // A person Brána does not know: the export is of nobody's records (an impossible pseudonym list).
     const filter = search.unknownPerson ? { ...search.filter, pseudonyms: [] } : search.filter;

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import type { ConsoleSession } from '../access/console-sessions.ts';
+import type { SignInSession } from '../access/sign-in-sessions.ts';
 import type { StaffGrant, StaffRole } from '../access/staff-roles.ts';
 import { staffActor } from '../audit/audit-events.ts';
 import type { Locale } from '../pages/i18n.ts';
@@ -10,7 +10,7 @@ import { CONSOLE_MESSAGES, type ConsoleMessages } from './console-messages.ts';
 /** The signed-in staff member of a console request, as the role check left it in `res.locals`. */
 export interface Staff {
   sessionId: string;
-  session: ConsoleSession;
+  session: SignInSession;
   /** The name the log gives them (of their first role). */
   name: string;
   roles: StaffRole[];
@@ -27,7 +27,7 @@ export function staffOf(res: Response): Staff {
 /** How the assertion log names the staff member of this request as the actor. */
 export const actorOf = (res: Response) => staffActor(staffOf(res).name);
 
-export function staffFrom(sessionId: string, session: ConsoleSession, grants: StaffGrant[], formKey: Buffer): Staff | undefined {
+export function staffFrom(sessionId: string, session: SignInSession, grants: StaffGrant[], formKey: Buffer): Staff | undefined {
   if (!grants.length) return undefined;
   return { sessionId, session, name: grants[0]!.name, roles: grants.map((grant) => grant.role), csrf: formToken(formKey, sessionId) };
 }

@@ -1,10 +1,10 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import type Provider from 'oidc-provider';
 import { CONSOLE_SESSION_TTL_MS, type ConsoleSessions } from '../access/console-sessions.ts';
 import type { StaffRoles } from '../access/staff-roles.ts';
-import { OwnLoginFailed, redeemOwnCode } from '../account/in-process-code.ts';
+import { signedInOrAnswered } from '../account/own-sign-in.ts';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import { consoleLogin } from '../audit/audit-events.ts';
 import { requestIdOf } from '../audit/request-id.ts';
@@ -78,37 +78,14 @@ export function consoleRoutes(deps: ConsoleDependencies): Router {
 
   router.get('/callback', async (req: Request, res: Response) => {
     const c = consoleMessages(req);
-    const loginId = cookieOf(req);
-    const pending = loginId ? await deps.consoleSessions.pendingLogin(loginId) : undefined;
-    if (!pending) {
-      showCitizenError(req, res, 'session_expired');
-      return;
-    }
-    const state = Buffer.from(typeof req.query.state === 'string' ? req.query.state : '');
-    const expected = Buffer.from(pending.state);
-    if (state.length !== expected.length || !timingSafeEqual(state, expected)) {
-      showCitizenError(req, res, 'bad_request');
-      return;
-    }
-    if (typeof req.query.error === 'string') {
-      await deps.consoleSessions.close(loginId);
-      res.redirect(303, '/console?cancelled=1');
-      return;
-    }
-    let login;
-    try {
-      login = await redeemOwnCode(deps.provider, { clientId: CONSOLE_CLIENT_ID, redirectUri: callback }, typeof req.query.code === 'string' ? req.query.code : '', pending.codeVerifier);
-    } catch (err) {
-      if (!(err instanceof OwnLoginFailed)) throw err;
-      logger.warn('console sign-in refused', { reason: err.message });
-      showCitizenError(req, res, 'bad_request');
-      return;
-    }
+    const signIn = await signedInOrAnswered(req, res, cookieOf(req), deps.consoleSessions, deps.provider, { clientId: CONSOLE_CLIENT_ID, redirectUri: callback, cancelledPath: '/console?cancelled=1' });
+    if (!signIn) return;
+    const { login, loginId } = signIn;
     const person = await deps.persons.find(login.personId);
     const grants = person ? await deps.staffRoles.of(person.registerId) : [];
     const record = { sepId: CONSOLE_CLIENT_ID, requestId: requestIdOf(login.codeChallenge), means: login.means, loa: login.loa, pseudonym: deps.pseudonyms.forGroup(login.personId, CONSOLE_GROUP) };
     // The SeP's minimum LoA already asks for high; a lower level never opens the console all the same.
-    const refusal = login.loa !== 'high' ? ('loa_too_low' as const) : !person || !grants.length ? ('no_staff_role' as const) : null;
+    const refusal = login.loa !== 'high' ? ('loa_too_low' as const) : !grants.length ? ('no_staff_role' as const) : null;
     if (refusal) {
       await deps.consoleSessions.close(loginId);
       await deps.log.append(consoleLogin({ ...record, staff: null, refusal }));
@@ -116,7 +93,7 @@ export function consoleRoutes(deps: ConsoleDependencies): Router {
       renderConsole(req, res, 'forbidden', { title: c.forbidden.title, message: refusal === 'loa_too_low' ? c.forbidden.loa : c.forbidden.noRole, recorded: true }, 403);
       return;
     }
-    const id = await deps.consoleSessions.open(loginId, { personId: login.personId, registerId: person!.registerId, means: login.means, loa: login.loa });
+    const id = await deps.consoleSessions.open(loginId, { personId: login.personId, means: login.means, loa: login.loa });
     await deps.log.append(consoleLogin({ ...record, staff: { name: grants[0]!.name, roles: grants.map((grant) => grant.role) } }));
     setCookie(res, id, CONSOLE_SESSION_TTL_MS);
     res.redirect(303, '/console');
@@ -132,7 +109,8 @@ export function consoleRoutes(deps: ConsoleDependencies): Router {
       else renderConsole(req, res, 'sign-in', { expired: true }, 401);
       return;
     }
-    const staff = staffFrom(id, session, await deps.staffRoles.of(session.registerId), deps.formKey);
+    const person = await deps.persons.find(session.personId);
+    const staff = staffFrom(id, session, person ? await deps.staffRoles.of(person.registerId) : [], deps.formKey);
     if (!staff) {
       renderConsole(req, res, 'forbidden', { title: c.forbidden.title, message: c.forbidden.noRole, recorded: false }, 403);
       return;
