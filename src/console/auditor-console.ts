@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import { AUDIT_EVENTS } from '../audit/assertion-log.ts';
 import { auditExported, auditQueried, type AuditReader } from '../audit/audit-events.ts';
-import { describeAuditFilter, InvalidAuditFilter, parseAuditFilter, type AuditFilter } from '../audit/audit-filter.ts';
+import { applyAuditFilter, describeAuditFilter, InvalidAuditFilter, parseAuditFilter, type AuditFilter } from '../audit/audit-filter.ts';
 import type { AuditTrail } from '../audit/audit-trail.ts';
 import { readJsonlExport, sinkOf, writeExport, type ExportedRecord, type TextSink } from '../audit/export.ts';
-import { proveRecord } from '../audit/record-proof.ts';
+import { proveRecord, verifyStretch } from '../audit/record-proof.ts';
 import { verifyChain, type ChainEntry } from '../audit/verification.ts';
 import type { PersonStore } from '../identity/person-store.ts';
 import { logger } from '../log/logger.ts';
@@ -14,7 +14,7 @@ import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { Database } from '../store/database.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
-import { consoleMessages, renderConsole, staffOf } from './console-page.ts';
+import { consoleHtml, consoleMessages, renderConsole, staffOf } from './console-page.ts';
 import { REGISTER_ID } from './staff-directory.ts';
 
 export interface AuditorConsoleDependencies {
@@ -160,6 +160,45 @@ export function auditorConsole(deps: AuditorConsoleDependencies): Router {
       return;
     }
     renderConsole(req, res, 'record', { title: c.record.title(seq), proof, detail: JSON.stringify(proof.record.detail, null, 2) });
+  });
+
+  /**
+   * Verifies the stretch of the log that holds the records of a period, sending the page in pieces:
+   * a progress step every thousand records (only the newest shows), then the result.
+   */
+  router.post('/verify', async (req: Request, res: Response) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    let filter: AuditFilter;
+    try {
+      filter = parseAuditFilter(Object.fromEntries((['from', 'to'] as const).flatMap((name) => (typeof body[name] === 'string' && body[name] !== '' ? [[name, body[name]]] : []))));
+    } catch (err) {
+      if (!(err instanceof InvalidAuditFilter)) throw err;
+      await showSearch(req, res, { problems: err.problems }, 400);
+      return;
+    }
+    const c = consoleMessages(req);
+    await log.append(auditQueried(readerOf(res), { what: 'verify', filter: describeAuditFilter(filter) }));
+    await log.settled();
+    const range = (await applyAuditFilter(deps.db('assertion_log'), filter).min({ low: 'seq' }).max({ high: 'seq' }).first()) as { low: number | null; high: number | null } | undefined;
+    const [head, rest] = consoleHtml(req, res, 'verify', { title: c.verify.title }).split('<!--progress-->') as [string, string];
+    const [middle, tail] = rest.split('<!--result-->') as [string, string];
+    res.status(200).type('html');
+    res.write(head);
+    let outcome: Record<string, unknown>;
+    try {
+      if (range?.low == null || range.high == null) outcome = { report: null };
+      else {
+        const { report } = await verifyStretch(deps.db, Number(range.low), Number(range.high), deps.audit.keys.publicJwks, deps.audit.seal, (done, total) => {
+          res.write(`<p class="progress-step"><progress max="${total}" value="${done}">${Math.floor((100 * done) / total)} %</progress> ${c.verify.progress(done, total)}</p>\n`);
+        });
+        outcome = { report };
+      }
+    } catch (err) {
+      // The page has begun: it ends saying the verification did not finish, never looking intact.
+      logger.error('console log verification failed', { error: (err as Error).message });
+      outcome = { failed: true };
+    }
+    res.end(`${middle}${consoleHtml(req, res, 'verify-result', { ...outcome })}${tail}`);
   });
 
   router.post('/export', async (req: Request, res: Response) => {

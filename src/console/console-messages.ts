@@ -4,6 +4,11 @@ import type { Locale } from '../pages/i18n.ts';
  * The consoles' text in Czech (the default) and English, apart from the citizens' pages: staff
  * read other words. Every key exists in both languages (the type makes a missing one an error).
  */
+/** Czech plural of "záznam" after a number: 1 záznam, 2–4 záznamy, 5 and more záznamů. */
+const records = (count: number) => `${count} ${count === 1 ? 'záznam' : count >= 2 && count <= 4 ? 'záznamy' : 'záznamů'}`;
+
+const recordsEn = (count: number) => `${count} record${count === 1 ? '' : 's'}`;
+
 const cs = {
   title: 'Konzole Brány',
   nav: { label: 'Části konzole', home: 'Přehled', audit: 'Protokol', admin: 'Registrace služeb', tokens: 'Přístupové tokeny', operations: 'Provoz' },
@@ -70,6 +75,19 @@ const cs = {
     exportHelp: 'Podepsaný export obsahuje nalezené záznamy celé a ostatní pozice řetězce jen jako otisky, s podepsanými kontrolními body: kdokoli ho ověří veřejným klíčem auditu (brana audit verify --file). Zpráva k tisku shrnuje totéž pro soud.',
     exportBundle: 'Stáhnout podepsaný export (JSON Lines)',
     exportReport: 'Zpráva k tisku',
+    verifyHeading: 'Ověřit úsek protokolu',
+    verifyHelp: 'Ověří řetězec, pečetě a podepsané kontrolní body všech záznamů v daném období (prázdné: celý protokol). Průběh se ukazuje během ověřování.',
+    verify: 'Ověřit',
+  },
+  verify: {
+    title: 'Ověření protokolu',
+    progress: (done: number, total: number) => `Ověřeno ${done} z ${records(total)}…`,
+    empty: 'V tomto období není žádný záznam.',
+    intact: (count: number, from: number, to: number) => `Neporušeno: ${records(count)} (${from}–${to}), řetězec, pečetě i podepsané kontrolní body souhlasí.`,
+    uncovered: (count: number) => `Podepsaný kontrolní bod zatím nekryje posledních ${records(count)}; chrání je jen pečeti.`,
+    broken: 'Protokol je PORUŠEN:',
+    failed: 'Ověření se nepodařilo dokončit; zkuste to prosím znovu.',
+    back: 'Zpět na hledání',
   },
   record: {
     title: (seq: number) => `Záznam ${seq} protokolu`,
@@ -117,7 +135,7 @@ const cs = {
     filter: 'Výběr',
     all: 'všechny záznamy',
     verification: 'Ověření',
-    verified: (records: number, kid: string) => `Ověřeno: ${records} záznamů tvoří neporušený řetězec až k podepsanému kontrolnímu bodu (klíč ${kid}).`,
+    verified: (count: number, kid: string) => `Ověřeno: ${records(count)}, řetězec až k podepsanému kontrolnímu bodu (klíč ${kid}) je neporušený.`,
     notVerified: 'Export se NEPODAŘILO ověřit:',
     bundle: 'Otisk podepsaného exportu (SHA-256), ze kterého zpráva vznikla',
     released: 'Co bylo komu předáno',
@@ -303,6 +321,19 @@ const en: ConsoleMessages = {
     exportHelp: 'The signed export holds the records found whole and every other position of the chain only as its digest, with signed checkpoints: anyone verifies it with the audit public key (brana audit verify --file). The printable report sums up the same for a court.',
     exportBundle: 'Download the signed export (JSON Lines)',
     exportReport: 'Printable report',
+    verifyHeading: 'Verify a stretch of the log',
+    verifyHelp: 'Verifies the chain, seals and signed checkpoints of every record in the period (empty: the whole log). The progress is shown while it runs.',
+    verify: 'Verify',
+  },
+  verify: {
+    title: 'Verification of the log',
+    progress: (done: number, total: number) => `Verified ${done} of ${recordsEn(total)}…`,
+    empty: 'There is no record in this period.',
+    intact: (count: number, from: number, to: number) => `Intact: ${recordsEn(count)} (${from}–${to}); the chain, the seals and the signed checkpoints agree.`,
+    uncovered: (count: number) => `No signed checkpoint covers the last ${recordsEn(count)} yet; only their seals protect them.`,
+    broken: 'The log is BROKEN:',
+    failed: 'The verification could not be completed; please try again.',
+    back: 'Back to the search',
   },
   record: {
     title: (seq: number) => `Log record ${seq}`,
@@ -350,7 +381,7 @@ const en: ConsoleMessages = {
     filter: 'Selection',
     all: 'all records',
     verification: 'Verification',
-    verified: (records: number, kid: string) => `Verified: ${records} records form an intact chain up to a signed checkpoint (key ${kid}).`,
+    verified: (count: number, kid: string) => `Verified: ${recordsEn(count)}, the chain up to a signed checkpoint (key ${kid}) is intact.`,
     notVerified: 'The export could NOT be verified:',
     bundle: 'Digest of the signed export (SHA-256) this report was made from',
     released: 'What was released to whom',

@@ -4,7 +4,7 @@ import type { SignInSession } from '../access/sign-in-sessions.ts';
 import type { StaffGrant, StaffRole } from '../access/staff-roles.ts';
 import { staffActor } from '../audit/audit-events.ts';
 import type { Locale } from '../pages/i18n.ts';
-import { localeOf, renderPage, type PageData } from '../pages/render.ts';
+import { localeOf, renderPage, renderTemplate, type PageData } from '../pages/render.ts';
 import { CONSOLE_MESSAGES, type ConsoleMessages } from './console-messages.ts';
 
 /** The signed-in staff member of a console request, as the role check left it in `res.locals`. */
@@ -52,23 +52,27 @@ export function formatTime(at: number, locale: Locale): string {
   return new Intl.DateTimeFormat(locale === 'cs' ? 'cs-CZ' : 'en-GB', { dateStyle: 'medium', timeStyle: 'medium', timeZone: 'Europe/Prague' }).format(new Date(at));
 }
 
-/** Renders a console page: the console's own text and, when someone is signed in, their name, roles and form token. */
-export function renderConsole(req: Request, res: Response, template: string, data: Omit<PageData, 'title'> & { title?: string }, status = 200): void {
+/** What every console page is given: the console's own text and, when someone is signed in, their name, roles and form token. */
+function consoleData(req: Request, res: Response, data: Omit<PageData, 'title'> & { title?: string }): PageData {
   const c = consoleMessages(req);
   const staff = res.locals.staff as Staff | undefined;
-  renderPage(
-    req,
-    res,
-    `console/${template}`,
-    {
-      ...data,
-      title: data.title ? `${data.title} – ${c.title}` : c.title,
-      c,
-      staff: staff ? { name: staff.name, roles: staff.roles, csrf: staff.csrf } : null,
-      time: (at: number) => formatTime(at, localeOf(req)),
-    },
-    status,
-  );
+  return {
+    ...data,
+    title: data.title ? `${data.title} – ${c.title}` : c.title,
+    c,
+    staff: staff ? { name: staff.name, roles: staff.roles, csrf: staff.csrf } : null,
+    time: (at: number) => formatTime(at, localeOf(req)),
+  };
+}
+
+/** Renders a console page and sends it. */
+export function renderConsole(req: Request, res: Response, template: string, data: Omit<PageData, 'title'> & { title?: string }, status = 200): void {
+  renderPage(req, res, `console/${template}`, consoleData(req, res, data), status);
+}
+
+/** A console page (or a part of one, without a layout) as text, for a page sent in pieces as work goes on. */
+export function consoleHtml(req: Request, res: Response, template: string, data: Omit<PageData, 'title'> & { title?: string }): string {
+  return renderTemplate(`console/${template}`, localeOf(req), consoleData(req, res, data));
 }
 
 /** A part of the console for one role: anyone else gets the 403 page. */

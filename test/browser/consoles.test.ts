@@ -166,7 +166,7 @@ describe('the staff consoles in a real browser', function () {
     it('prints a report a court can read: what was released, to whom, when, at which LoA, and that it verifies', async () => {
       await page.getByRole('button', { name: 'Zpráva k tisku' }).click();
       await page.getByRole('heading', { level: 1, name: 'Výpis z protokolu o přihlášeních' }).waitFor();
-      assert.match((await page.locator('#report-verdict').textContent()) ?? '', /Ověřeno: 1 záznamů tvoří neporušený řetězec/);
+      assert.match((await page.locator('#report-verdict').textContent()) ?? '', /Ověřeno: 1 záznam, řetězec až k podepsanému kontrolnímu bodu \(klíč [^)]+\) je neporušený/);
       const row = page.locator('table.records tbody tr');
       assert.equal(await row.count(), 1);
       assert.match((await row.textContent()) ?? '', /token_issued[\s\S]*Portál obce Lhota[\s\S]*eObčanka[\s\S]*high[\s\S]*CurrentGivenName/);
@@ -176,6 +176,23 @@ describe('the staff consoles in a real browser', function () {
       await screenshot(page, 'console-07-report-print');
       await page.emulateMedia({ media: 'screen' });
       assert.equal((await recordsOf('audit_exported')).filter((record) => record.detail.format === 'report').length, 1);
+    });
+
+    it('verifies the whole log with a progress indicator, and the verification is logged', async () => {
+      // Enough records for the verification to report its progress (every thousand records).
+      const bulk = Array.from({ length: 2500 }, (_, i) => ({ event: 'request_received' as const, outcome: 'success' as const, sepId: 'bulk-sep', requestId: `bulk-${i}`, detail: { n: i } }));
+      await brana.broker.db.transaction((trx) => brana.broker.log.appendMany(bulk, trx));
+      await page.goto(`${brana.url.origin}/console/audit/`);
+      await page.getByRole('button', { name: 'Ověřit' }).click();
+      await page.locator('#verify-result').filter({ hasText: /^Neporušeno: \d+ záznamů \(1–\d+\)/ }).waitFor();
+      const steps = page.locator('.progress-step');
+      assert.ok((await steps.count()) >= 2, 'the page reported its progress as it went');
+      assert.equal(await steps.last().isVisible(), true);
+      assert.equal(await steps.first().isVisible(), false, 'only the newest step shows');
+      assert.match((await steps.last().textContent()) ?? '', /Ověřeno (\d+) z \1 záznamů…/, 'the last step says all were verified');
+      await accessible(page, 'console-075-verify');
+      const [verified] = (await recordsOf('audit_queried')).filter((record) => record.detail.what === 'verify');
+      assert.equal(verified!.detail.actor, 'staff:Jan Novák');
     });
 
     it('shows a record altered in the database as broken', async () => {
