@@ -8,10 +8,14 @@ import { ApprovalRefused, awaitingApproval, NothingToDecide, UnknownSep, type Se
 import type { SepStore } from '../sep/sep-store.ts';
 import { RESERVED_PREFIX, registrationOf, type Sep } from '../sep/sep.ts';
 import type { Database } from '../store/database.ts';
+import { TileNotAllowed, type TileRequests } from '../tiles/tile-requests.ts';
+import type { TileStore } from '../tiles/tile-store.ts';
 import { actorOf, consoleMessages, renderConsole } from './console-page.ts';
 
 export interface AdministratorConsoleDependencies {
   db: Database;
+  tiles: TileStore;
+  tileRequests: TileRequests;
   /** The provider in use now (it is replaced when the signing keys change): read per request. */
   readonly provider: Provider;
   seps: SepStore;
@@ -217,6 +221,51 @@ export function administratorConsole(deps: AdministratorConsoleDependencies): Ro
     }
     const issued = await issueInitialAccessToken(deps.provider, { tokenUses }, deps.log, actorOf(res), { days, uses });
     await showTokens(req, res, { issued }, 201);
+  });
+
+  /** Tiles waiting, and those published, each with its logo as it would be published. */
+  async function showTiles(req: Request, res: Response, outcome: { notice?: string; problems?: string[] }, status = 200): Promise<void> {
+    const c = consoleMessages(req);
+    const names = new Map((await deps.seps.list()).map((sep) => [sep.clientId, sep.name[localeOf(req)]]));
+    const shown = async (tileStatus: 'pending' | 'approved') =>
+      Promise.all(
+        (await deps.tiles.list({ status: tileStatus })).map(async (tile) => {
+          const logo = await deps.tiles.logo(tile.id);
+          return { ...tile, sepName: names.get(tile.sepId) ?? tile.sepId, logo: logo ? `data:${logo.type};base64,${logo.bytes.toString('base64')}` : null };
+        }),
+      );
+    renderConsole(req, res, 'tiles', { title: c.tiles.title, pending: await shown('pending'), approved: await shown('approved'), notice: outcome.notice ?? null, problems: outcome.problems ?? null }, status);
+  }
+
+  router.get('/tiles', async (req: Request, res: Response) => {
+    const c = consoleMessages(req);
+    await showTiles(req, res, { notice: req.query.done === 'approved' ? c.tiles.approved : req.query.done === 'refused' ? c.tiles.refused : undefined });
+  });
+
+  /** A decision on one tile, logged by TileRequests with the administrator's name. */
+  async function decideTile(req: Request, res: Response, done: string, action: (id: number) => Promise<unknown>): Promise<void> {
+    const id = /^\d{1,12}$/.test(String(req.params.id)) ? Number(req.params.id) : NaN;
+    try {
+      await action(id);
+    } catch (err) {
+      if (!(err instanceof TileNotAllowed)) throw err;
+      await showTiles(req, res, { problems: [err.message] }, err.code === 'not_found' ? 404 : 409);
+      return;
+    }
+    res.redirect(303, `/console/admin/tiles?done=${done}`);
+  }
+
+  router.post('/tiles/:id/approve', async (req: Request, res: Response) => {
+    await decideTile(req, res, 'approved', (id) => deps.tileRequests.approve(id, actorOf(res)));
+  });
+
+  router.post('/tiles/:id/refuse', async (req: Request, res: Response) => {
+    const reason = reasonOf(req);
+    if (!reason) {
+      await showTiles(req, res, { problems: [consoleMessages(req).sep.reasonRequired] }, 400);
+      return;
+    }
+    await decideTile(req, res, 'refused', (id) => deps.tileRequests.reject(id, actorOf(res), reason));
   });
 
   return router;

@@ -11,7 +11,7 @@ const recordsEn = (count: number) => `${count} record${count === 1 ? '' : 's'}`;
 
 const cs = {
   title: 'Konzole Brány',
-  nav: { label: 'Části konzole', home: 'Přehled', audit: 'Protokol', admin: 'Registrace služeb', tokens: 'Přístupové tokeny', operations: 'Provoz' },
+  nav: { label: 'Části konzole', home: 'Přehled', audit: 'Protokol', admin: 'Registrace služeb', tiles: 'Dlaždice', tokens: 'Přístupové tokeny', operations: 'Provoz' },
   roles: { auditor: 'auditor', administrator: 'správce', operator: 'provozovatel' },
   signIn: {
     heading: 'Konzole Brány',
@@ -33,6 +33,7 @@ const cs = {
     closesAt: (time: string) => `Konzole se z bezpečnostních důvodů zavře v ${time}; pak se přihlásíte znovu.`,
     audit: 'Hledání v protokolu, ověření záznamu a export pro soud.',
     admin: 'Čekající registrace a změny služeb, pozastavení služby.',
+    tiles: 'Dlaždice služeb na Portálu občana s jejich logem.',
     tokens: 'Počáteční přístupové tokeny pro registraci služeb.',
     operations: 'Stav prostředků pro přihlášení, klíčů, připravenosti a statistiky.',
   },
@@ -217,6 +218,23 @@ const cs = {
     expired: 'prošlý',
     invalid: 'Token nebyl vydán:',
   },
+  tiles: {
+    title: 'Dlaždice na Portálu občana',
+    pendingHeading: 'Čekají na schválení',
+    approvedHeading: 'Zveřejněné',
+    none: 'Žádná.',
+    logo: (name: string) => `Logo: ${name}`,
+    sep: 'Služba',
+    link: 'Odkaz',
+    portal: 'Vlastní portál služby',
+    logins: 'Dokončená přihlášení přes Bránu',
+    approve: (name: string) => `Schválit dlaždici ${name}`,
+    refuse: (name: string) => `Zamítnout dlaždici ${name}`,
+    withdraw: (name: string) => `Stáhnout dlaždici ${name}`,
+    reason: 'Důvod (dostane ho služba)',
+    approved: 'Dlaždice je schválena a zveřejněna.',
+    refused: 'Dlaždice je zamítnuta nebo stažena.',
+  },
   operations: {
     title: 'Provoz federace',
     meansHeading: 'Prostředky pro přihlášení',
@@ -257,7 +275,7 @@ export type ConsoleMessages = Widen<typeof cs>;
 
 const en: ConsoleMessages = {
   title: 'Brána console',
-  nav: { label: 'Console sections', home: 'Overview', audit: 'Log', admin: 'Service registrations', tokens: 'Access tokens', operations: 'Operations' },
+  nav: { label: 'Console sections', home: 'Overview', audit: 'Log', admin: 'Service registrations', tiles: 'Tiles', tokens: 'Access tokens', operations: 'Operations' },
   roles: { auditor: 'auditor', administrator: 'administrator', operator: 'operator' },
   signIn: {
     heading: 'Brána console',
@@ -279,6 +297,7 @@ const en: ConsoleMessages = {
     closesAt: (time: string) => `For security the console closes at ${time}; then you sign in again.`,
     audit: 'Search the log, verify a record, export for a court.',
     admin: 'Pending registrations and changes of services, suspending a service.',
+    tiles: "Services' tiles on the Citizen Portal, with their logo.",
     tokens: 'Initial access tokens for registering services.',
     operations: 'Health of the identity means, keys, readiness and statistics.',
   },
@@ -462,6 +481,23 @@ const en: ConsoleMessages = {
     usedUp: 'used up',
     expired: 'expired',
     invalid: 'The token was not issued:',
+  },
+  tiles: {
+    title: 'Tiles on the Citizen Portal',
+    pendingHeading: 'Waiting for approval',
+    approvedHeading: 'Published',
+    none: 'None.',
+    logo: (name: string) => `Logo: ${name}`,
+    sep: 'Service',
+    link: 'Link',
+    portal: "The service's own portal",
+    logins: 'Logins completed through Brána',
+    approve: (name: string) => `Approve the tile ${name}`,
+    refuse: (name: string) => `Refuse the tile ${name}`,
+    withdraw: (name: string) => `Withdraw the tile ${name}`,
+    reason: 'Reason (the service receives it)',
+    approved: 'The tile is approved and published.',
+    refused: 'The tile is refused or withdrawn.',
   },
   operations: {
     title: "The federation's health",

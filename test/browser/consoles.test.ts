@@ -8,6 +8,7 @@ import { readJsonlExport } from '../../src/audit/export.ts';
 import { verifyChain, type ChainEntry } from '../../src/audit/verification.ts';
 import { accessibilityProblems, describeViolations, launchChromium, screenshot } from '../support/browser.ts';
 import { staff } from '../support/console.ts';
+import { PNG_LOGO } from '../support/images.ts';
 import { asDatabaseOperator } from '../support/databases.ts';
 import { completeLogin } from '../support/login-driver.ts';
 import { registrationOf } from '../../src/sep/sep.ts';
@@ -305,6 +306,34 @@ describe('the staff consoles in a real browser', function () {
       ]);
     });
 
+    it('approves a tile seeing its logo, and the approval is logged with the administrator\'s name', async () => {
+      const sep = await brana.registerSep({ name: { cs: 'Portál Kutné Hory', en: 'Kutná Hora portal' } });
+      await completeLogin(brana.url.origin, sep, { means: 'eobcanka', login: '100000006', scope: 'openid profile' });
+      const site = new URL(sep.redirectUri).origin;
+      const tile = await brana.broker.tileRequests.request(
+        sep.clientId,
+        {
+          name: { cs: 'Kutná Hora online', en: 'Kutná Hora online' },
+          description: { cs: 'Úřad města Kutná Hora', en: 'Kutná Hora town hall' },
+          link: `${site}/`,
+          logo: PNG_LOGO.toString('base64'),
+          conditions: { ownPortalUrl: `${site}/`, servesPrivateContent: true, loginWithoutFurtherRegistration: true },
+        },
+        sep.clientId,
+      );
+      await page.getByRole('navigation', { name: 'Části konzole' }).getByRole('link', { name: 'Dlaždice' }).click();
+      const entry = page.locator(`li[data-tile="${tile.id}"]`);
+      const logo = entry.getByRole('img', { name: 'Logo: Kutná Hora online' });
+      await logo.waitFor();
+      assert.ok(await logo.evaluate((image) => (image as HTMLImageElement).naturalWidth > 0), 'the logo is shown as it would be published');
+      await accessible(page, 'console-145-tiles');
+      await entry.getByRole('button', { name: 'Schválit dlaždici Kutná Hora online' }).click();
+      await page.getByRole('status').filter({ hasText: 'Dlaždice je schválena a zveřejněna.' }).waitFor();
+      assert.equal((await brana.broker.tiles.list({ status: 'approved' })).map((published) => published.id).includes(tile.id), true);
+      const [approved] = await recordsOf('tile_approved');
+      assert.equal(approved!.detail.actor, 'staff:Marie Svobodová');
+    });
+
     it('issues an initial access token, shown once, and lists it with its uses left and expiry', async () => {
       await page.getByRole('navigation', { name: 'Části konzole' }).getByRole('link', { name: 'Přístupové tokeny' }).click();
       await page.getByLabel('Počet registrací (nejvýše 100)').fill('2');
@@ -379,6 +408,7 @@ describe('the staff consoles in a real browser', function () {
       assert.deepEqual(await byActor('sep_rejected'), ['staff:Marie Svobodová']);
       assert.deepEqual(await byActor('sep_status_changed'), ['staff:Marie Svobodová', 'staff:Marie Svobodová']);
       assert.deepEqual(await byActor('sep_initial_token_issued'), ['staff:Marie Svobodová']);
+      assert.deepEqual(await byActor('tile_approved'), ['staff:Marie Svobodová']);
     });
   });
 });
