@@ -147,6 +147,11 @@ export function auditorConsole(deps: AuditorConsoleDependencies): Router {
 
   router.get('/records/:seq', async (req: Request, res: Response) => {
     const c = consoleMessages(req);
+    // Opening a record is logged in the auditor's name: another site's link may not do it for them.
+    if (req.headers['sec-fetch-site'] === 'cross-site') {
+      res.redirect(303, '/console/audit/');
+      return;
+    }
     const seq = /^\d{1,16}$/.test(String(req.params.seq)) ? Number(req.params.seq) : NaN;
     if (!Number.isSafeInteger(seq) || seq < 1) {
       renderConsole(req, res, 'not-found', { title: c.record.notFound }, 404);

@@ -38,6 +38,9 @@ export class StaffDirectory {
     const shown = name.trim();
     if (!shown || shown.length > 200 || /[\u0000-\u001f]/.test(shown)) throw new StaffChangeRefused('--name: must be 1 to 200 characters on one line');
     return this.db.transaction(async (trx) => {
+      // One person, one name in the log: a second role is granted under the name of the first.
+      const held = (await this.roles.of(registerId, trx)).find((grant) => grant.name !== shown);
+      if (held) throw new StaffChangeRefused(`--name: ${registerId} holds the role ${held.role} as "${held.name}"; grant further roles under that name (or revoke it first)`);
       const { person } = await this.persons.findOrCreate(registerId, trx);
       const granted = await this.roles.grant({ registerId, role, name: shown, grantedBy: actor }, trx);
       if (granted) await this.log.append(staffGranted({ actor, name: shown, role, pseudonym: this.pseudonyms.forGroup(person.id, CONSOLE_GROUP) }), trx);

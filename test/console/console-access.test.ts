@@ -86,6 +86,20 @@ describe('the staff consoles: sign-in, roles and forms', () => {
     assert.equal(await queries(), before + 1);
   });
 
+  it('does not open a record from another site\'s link in the auditor\'s name', async () => {
+    const citizen = new Citizen(brana.url.origin);
+    await signInToConsole(citizen, 'eobcanka', '100000001');
+    const viewed = async () => (await brana.broker.log.query({ event: 'audit_queried' })).filter((record) => record.detail.what === 'record').length;
+    const before = await viewed();
+    const crossSite = await citizen.agent.get('/console/audit/records/1').set('Sec-Fetch-Site', 'cross-site').redirects(0);
+    assert.equal(crossSite.status, 303);
+    assert.equal(crossSite.headers.location, '/console/audit/');
+    assert.equal(await viewed(), before);
+    const own = await citizen.agent.get('/console/audit/records/1').set('Sec-Fetch-Site', 'same-origin').redirects(0);
+    assert.equal(own.status, 200);
+    assert.equal(await viewed(), before + 1);
+  });
+
   it('takes a revoked role away at the next click, and the revocation is in the log', async () => {
     assert.equal((await staff(brana, ['grant', 'AIFO-0003-PD', '--role', 'operator', '--name', 'Petr Dvořák'])).code, 0);
     const citizen = new Citizen(brana.url.origin);

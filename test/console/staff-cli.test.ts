@@ -48,6 +48,7 @@ describe('brana staff', () => {
     ['an unknown role', ['grant', 'AIFO-0005-JP', '--role', 'admin', '--name', 'Josef'], /--role: must be one of auditor, administrator, operator/],
     ['no name', ['grant', 'AIFO-0005-JP', '--role', 'auditor', '--name', '  '], /--name: must be 1 to 200 characters on one line/],
     ['a register id that is not one', ['grant', 'AIFO 0005; DROP', '--role', 'auditor', '--name', 'Josef'], /register id: must be the id the population register gives/],
+    ['a second role under another name (the log names one person one way)', ['grant', 'AIFO-0004-JC', '--role', 'operator', '--name', 'J. Černá'], /--name: AIFO-0004-JC holds the role administrator as "Jana Černá"; grant further roles under that name/],
     ['revoking a role the person does not hold', ['revoke', 'AIFO-0005-JP', '--role', 'auditor'], /AIFO-0005-JP does not hold the role auditor; nothing was changed/],
   ] as const) {
     it(`refuses ${why} with exit code 2, and changes nothing`, async () => {
