@@ -367,15 +367,14 @@ export function staffActor(name: string): string {
 
 /**
  * A role was granted to (or revoked from) a person. The record names them by the name the role
- * was granted under and by their pseudonym in the consoles' SeP group (null if they never
- * signed in), never by their register id: the log holds no identifier of a person that is not a
- * pseudonym.
+ * was granted under and by their pseudonym in the consoles' SeP group, never by their register id:
+ * the log holds no identifier of a person that is not a pseudonym.
  */
-export function staffGranted(r: { actor: string; name: string; role: string; pseudonym: string | null }): AuditRecord {
+export function staffGranted(r: { actor: string; name: string; role: string; pseudonym: string }): AuditRecord {
   return { event: 'staff_granted', outcome: 'success', pseudonym: r.pseudonym, detail: { actor: r.actor, name: r.name, role: r.role } };
 }
 
-export function staffRevoked(r: { actor: string; name: string; role: string; pseudonym: string | null }): AuditRecord {
+export function staffRevoked(r: { actor: string; name: string; role: string; pseudonym: string }): AuditRecord {
   return { event: 'staff_revoked', outcome: 'success', pseudonym: r.pseudonym, detail: { actor: r.actor, name: r.name, role: r.role } };
 }
 

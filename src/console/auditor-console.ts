@@ -90,7 +90,7 @@ export function auditorConsole(deps: AuditorConsoleDependencies): Router {
       if (form.reason.length < 5 || form.reason.length > 500) problems.push(c.audit.reasonRequired);
       else search.reason = form.reason;
       if (form.personKind === 'pseudonym') {
-        if (form.person.length > 100) problems.push(`${c.audit.person}: ${c.audit.personRequired}`);
+        if (form.person.length > 100) problems.push(c.audit.personRequired);
         filter.pseudonym = form.person;
         search.person = { pseudonym: form.person };
       } else if (!REGISTER_ID.test(form.person)) {

@@ -295,7 +295,7 @@ describe('the staff consoles in a real browser', function () {
       await page.getByRole('status').filter({ hasText: 'Služba je pozastavena' }).waitFor();
       assert.equal((await brana.broker.seps.find(changing))!.status, 'disabled');
       await accessible(page, 'console-14-sep-suspended');
-      await page.getByLabel('Důvod').fill('Šetření skončilo.');
+      await page.getByLabel('Důvod obnovení').fill('Šetření skončilo.');
       await page.getByRole('button', { name: 'Obnovit službu' }).click();
       await page.getByRole('status').filter({ hasText: 'Služba je opět aktivní.' }).waitFor();
       assert.equal((await brana.broker.seps.find(changing))!.status, 'active');
