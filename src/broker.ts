@@ -4,6 +4,9 @@ import type Provider from 'oidc-provider';
 import { OperatorCredentials } from './access/operator-credentials.ts';
 import { ensureAccountSep } from './account/account-sep.ts';
 import { AccountSessions } from './account/account-sessions.ts';
+import { ConsoleSessions } from './access/console-sessions.ts';
+import { StaffRoles } from './access/staff-roles.ts';
+import { ensureConsoleSep } from './console/console-sep.ts';
 import { LoginHistory } from './account/login-history.ts';
 import type { AssertionLog } from './audit/assertion-log.ts';
 import { openAuditTrail, type AuditTrail } from './audit/audit-trail.ts';
@@ -65,6 +68,9 @@ export interface Broker {
   registration: SepRegistration;
   /** The citizens' open "My account" pages. */
   accountSessions: AccountSessions;
+  /** Staff signed in to the consoles, and who holds which role. */
+  consoleSessions: ConsoleSessions;
+  staffRoles: StaffRoles;
   tiles: TileStore;
   tileRequests: TileRequests;
   close(): Promise<void>;
@@ -114,7 +120,10 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const resolution = new IdentityResolution(register, persons, { crossBorderMeans, store: foreignPersons, identifierKey });
     const registration = new SepRegistration(db, seps, log, { allowLoopbackHttp: env.mode === 'development', knownMeans: registry.ids(), environment: env.sepEnvironment });
     await ensureAccountSep(registration, seps, env.publicUrl, env.sepEnvironment);
+    await ensureConsoleSep(registration, seps, env.publicUrl, env.sepEnvironment);
     const accountSessions = new AccountSessions(db);
+    const consoleSessions = new ConsoleSessions(db);
+    const staffRoles = new StaffRoles(db);
     const tiles = new TileStore(db);
     const tileRequests = new TileRequests({ db, tiles, seps, log, allowLoopbackHttp: env.mode === 'development' });
     const makeProvider = (jwks: SigningKeyView['jwks']) =>
@@ -161,6 +170,10 @@ export async function createBroker(env: Environment): Promise<Broker> {
       audit,
       metrics,
       accountSessions,
+      consoleSessions,
+      staffRoles,
+      persons,
+      signingKeysFile: keys.signingKeysFile,
       history: new LoginHistory(seps, log, pseudonyms),
       registration,
       sepEnvironment: env.sepEnvironment,
@@ -200,6 +213,8 @@ export async function createBroker(env: Environment): Promise<Broker> {
       metrics,
       registration,
       accountSessions,
+      consoleSessions,
+      staffRoles,
       tiles,
       tileRequests,
       async close() {

@@ -7,7 +7,6 @@ import { accountLogin, consentRevoked } from '../audit/audit-events.ts';
 import { requestIdOf } from '../audit/request-id.ts';
 import type { ConsentStore } from '../consent/consent-store.ts';
 import { attribute, inReadingOrder } from '../domain/attributes.ts';
-import { loaFromUri } from '../domain/loa.ts';
 import { showCitizenError } from '../pages/citizen-errors.ts';
 import { logger } from '../log/logger.ts';
 import { respondServiceUnavailable } from '../pages/service-unavailable.ts';
@@ -18,6 +17,7 @@ import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { Database } from '../store/database.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
+import { signedInOrAnswered } from './own-sign-in.ts';
 import { ACCOUNT_CLIENT_ID, ACCOUNT_GROUP, accountCallbackUrl } from './account-sep.ts';
 import { ACCOUNT_SESSION_TTL_MS, type AccountSession, type AccountSessions } from './account-sessions.ts';
 import type { LoginHistory } from './login-history.ts';
@@ -38,8 +38,6 @@ export interface AccountDependencies {
 
 /** On https `__Host-` (Secure, Path=/, no Domain): a sibling sub-domain cannot plant it. */
 const cookieName = (secure: boolean) => (secure ? '__Host-brana_account' : 'brana_account');
-
-class AccountLoginFailed extends Error {}
 
 function formatDate(at: number, locale: Locale): string {
   return new Intl.DateTimeFormat(locale === 'cs' ? 'cs-CZ' : 'en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone: 'Europe/Prague' }).format(new Date(at));
@@ -141,46 +139,13 @@ export function accountRoutes(deps: AccountDependencies): Router {
     },
   );
 
-  /** The back channel of the code flow, in-process: the code must be this client's, unused, and match the PKCE verifier. */
-  async function redeem(code: string, codeVerifier: string) {
-    const found = await deps.provider.AuthorizationCode.find(code);
-    if (!found || found.clientId !== ACCOUNT_CLIENT_ID || found.redirectUri !== callback || (found as { consumed?: unknown }).consumed || found.isExpired) throw new AccountLoginFailed('unusable code');
-    const challenge = createHash('sha256').update(codeVerifier).digest('base64url');
-    if (found.codeChallengeMethod !== 'S256' || found.codeChallenge !== challenge) throw new AccountLoginFailed('PKCE verifier does not match');
-    await found.consume();
-    if (!found.accountId) throw new AccountLoginFailed('code without a person');
-    return { personId: found.accountId, loa: loaFromUri(found.acr) ?? null, means: Array.isArray(found.amr) ? (found.amr[0] ?? null) : null, codeChallenge: found.codeChallenge };
-  }
-
   router.get(
     '/callback',
     async (req: Request, res: Response) => {
-      const loginId = cookieOf(req);
-      const pending = loginId ? await deps.accountSessions.pendingLogin(loginId) : undefined;
-      if (!pending) {
-        showCitizenError(req, res, 'session_expired');
-        return;
-      }
-      const state = Buffer.from(typeof req.query.state === 'string' ? req.query.state : '');
-      const expected = Buffer.from(pending.state);
-      if (state.length !== expected.length || !timingSafeEqual(state, expected)) {
-        showCitizenError(req, res, 'bad_request');
-        return;
-      }
-      if (typeof req.query.error === 'string') {
-        await deps.accountSessions.close(loginId);
-        res.redirect(303, '/account?cancelled=1');
-        return;
-      }
-      let login;
-      try {
-        login = await redeem(typeof req.query.code === 'string' ? req.query.code : '', pending.codeVerifier);
-      } catch (err) {
-        logger.warn('account login refused', { reason: (err as Error).message });
-        showCitizenError(req, res, 'bad_request');
-        return;
-      }
-      const id = await deps.accountSessions.open(loginId, { personId: login.personId, means: login.means, loa: login.loa });
+      const signIn = await signedInOrAnswered(req, res, cookieOf(req), deps.accountSessions, deps.provider, { clientId: ACCOUNT_CLIENT_ID, redirectUri: callback, cancelledPath: '/account?cancelled=1' });
+      if (!signIn) return;
+      const { login } = signIn;
+      const id = await deps.accountSessions.open(signIn.loginId, { personId: login.personId, means: login.means, loa: login.loa });
       await deps.log.append(
         accountLogin({
           sepId: ACCOUNT_CLIENT_ID,

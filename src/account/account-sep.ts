@@ -1,7 +1,7 @@
 import type { SepEnvironment } from '../domain/sep-environment.ts';
-import { changedFields, type SepRegistration } from '../sep/sep-registration.ts';
-import { SepAlreadyRegistered, type SepStore } from '../sep/sep-store.ts';
-import { registrationOf } from '../sep/sep.ts';
+import { ensureOwnSep } from '../sep/own-sep.ts';
+import type { SepRegistration } from '../sep/sep-registration.ts';
+import type { SepStore } from '../sep/sep-store.ts';
 
 /**
  * "My account" is a SeP of Brána itself: the citizen logs in to it through the same journey as to
@@ -41,20 +41,7 @@ export function accountSepDocument(publicUrl: URL, environment: SepEnvironment) 
   };
 }
 
-/** Registers the account SeP on the first start, and brings it back to this definition (a changed public URL, environment, release). */
+/** Registers the account SeP on the first start, and brings it back to this definition. */
 export async function ensureAccountSep(registration: SepRegistration, seps: SepStore, publicUrl: URL, environment: SepEnvironment): Promise<void> {
-  const desk = registration.forBrana();
-  const wanted = accountSepDocument(publicUrl, environment);
-  const current = await seps.find(ACCOUNT_CLIENT_ID);
-  if (!current) {
-    try {
-      await desk.register(wanted, 'active', 'brana');
-    } catch (err) {
-      // Another node of the cluster registered it at the same moment.
-      if (!(err instanceof SepAlreadyRegistered) && !(await seps.find(ACCOUNT_CLIENT_ID))) throw err;
-    }
-    return;
-  }
-  // An administrator may have disabled it on purpose: its status is left alone.
-  if (changedFields(registrationOf(current), desk.validate(wanted)).length) await desk.replaceByOperator(ACCOUNT_CLIENT_ID, wanted, 'brana');
+  await ensureOwnSep(registration, seps, accountSepDocument(publicUrl, environment));
 }

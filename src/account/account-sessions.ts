@@ -1,90 +1,15 @@
-import { createHash, randomBytes } from 'node:crypto';
-import type { Database, Queryable } from '../store/database.ts';
+import { SignInSessions, type PendingSignIn, type SignInSession } from '../access/sign-in-sessions.ts';
+import type { Database } from '../store/database.ts';
 
 /** How long "My account" stays open without logging in again. */
 export const ACCOUNT_SESSION_TTL_MS = 20 * 60 * 1000;
-/** How long a citizen has to finish the login that opens it. */
-const LOGIN_TTL_MS = 30 * 60 * 1000;
 
-export interface PendingAccountLogin {
-  state: string;
-  codeVerifier: string;
-}
+export type PendingAccountLogin = PendingSignIn;
+export type AccountSession = SignInSession;
 
-export interface AccountSession {
-  personId: string;
-  means: string | null;
-  loa: string | null;
-  expiresAt: number;
-}
-
-interface Row {
-  id_hash: string;
-  person_id: string | null;
-  state: string | null;
-  code_verifier: string | null;
-  means: string | null;
-  loa: string | null;
-  created_at: number;
-  expires_at: number;
-}
-
-const hashOf = (id: string) => createHash('sha256').update(id).digest('hex');
-
-/**
- * The server side of "My account": a random id in the citizen's cookie, only its hash in the store.
- * A row first holds the login in progress (state and PKCE verifier), then the person it opened for;
- * opening gives a new id, so an id seen before the login is worth nothing after it.
- */
-export class AccountSessions {
-  private readonly db: Database;
-
+/** The citizens' open "My account" pages; a citizen has 30 minutes to finish the login that opens it. */
+export class AccountSessions extends SignInSessions {
   constructor(db: Database) {
-    this.db = db;
-  }
-
-  async startLogin(): Promise<{ id: string; login: PendingAccountLogin }> {
-    const id = randomBytes(32).toString('base64url');
-    const login = { state: randomBytes(16).toString('base64url'), codeVerifier: randomBytes(32).toString('base64url') };
-    const at = Date.now();
-    await this.db('account_session').insert({ id_hash: hashOf(id), person_id: null, state: login.state, code_verifier: login.codeVerifier, created_at: at, expires_at: at + LOGIN_TTL_MS });
-    return { id, login };
-  }
-
-  async pendingLogin(id: string): Promise<PendingAccountLogin | undefined> {
-    const row = await this.row(id);
-    return row && row.person_id === null && row.state && row.code_verifier ? { state: row.state, codeVerifier: row.code_verifier } : undefined;
-  }
-
-  /** Ends the login in progress and opens the account under a new id; returns it. */
-  async open(loginId: string, session: Omit<AccountSession, 'expiresAt'>): Promise<string> {
-    const id = randomBytes(32).toString('base64url');
-    const at = Date.now();
-    await this.db.transaction(async (trx) => {
-      const removed = await trx('account_session').where({ id_hash: hashOf(loginId) }).whereNull('person_id').delete();
-      if (removed !== 1) throw new Error('the account login was already used');
-      await trx('account_session').insert({ id_hash: hashOf(id), person_id: session.personId, state: null, code_verifier: null, means: session.means, loa: session.loa, created_at: at, expires_at: at + ACCOUNT_SESSION_TTL_MS });
-    });
-    return id;
-  }
-
-  async find(id: string): Promise<AccountSession | undefined> {
-    const row = await this.row(id);
-    return row?.person_id ? { personId: row.person_id, means: row.means, loa: row.loa, expiresAt: Number(row.expires_at) } : undefined;
-  }
-
-  async close(id: string): Promise<void> {
-    await this.db('account_session').where({ id_hash: hashOf(id) }).delete();
-  }
-
-  async removeExpired(now = Date.now(), trx: Queryable = this.db, limit = 5000): Promise<number> {
-    const expired = trx('account_session').select('id_hash').where('expires_at', '<', now).limit(limit);
-    return trx('account_session').whereIn('id_hash', expired).delete();
-  }
-
-  private async row(id: string): Promise<Row | undefined> {
-    if (!/^[A-Za-z0-9_-]{43}$/.test(id)) return undefined;
-    const row = (await this.db('account_session').where({ id_hash: hashOf(id) }).first()) as Row | undefined;
-    return row && Number(row.expires_at) > Date.now() ? row : undefined;
+    super(db, { table: 'account_session', sessionTtlMs: ACCOUNT_SESSION_TTL_MS, loginTtlMs: 30 * 60 * 1000 });
   }
 }

@@ -42,6 +42,10 @@ export const AUDIT_EVENTS = [
   'tile_rejected',
   // The citizen opening My account (Brána's own SeP).
   'account_login',
+  // Staff: their roles (granted and revoked through the CLI) and their sign-ins to the consoles.
+  'staff_granted',
+  'staff_revoked',
+  'console_login',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 

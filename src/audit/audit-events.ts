@@ -358,6 +358,41 @@ export function auditKeysGenerated(r: { kid: string }): AuditRecord {
   return { event: 'keys_rotated', outcome: 'success', detail: { purpose: 'audit-signing', kid: r.kid, reason: 'generated on first start' } };
 }
 
+// Staff and their consoles.
+
+/** How a staff member is named as the actor of what they do in a console. */
+export function staffActor(name: string): string {
+  return `staff:${name}`;
+}
+
+/**
+ * A role was granted to (or revoked from) a person. The record names them by the name the role
+ * was granted under and by their pseudonym in the consoles' SeP group, never by their register id:
+ * the log holds no identifier of a person that is not a pseudonym.
+ */
+export function staffGranted(r: { actor: string; name: string; role: string; pseudonym: string }): AuditRecord {
+  return { event: 'staff_granted', outcome: 'success', pseudonym: r.pseudonym, detail: { actor: r.actor, name: r.name, role: r.role } };
+}
+
+export function staffRevoked(r: { actor: string; name: string; role: string; pseudonym: string }): AuditRecord {
+  return { event: 'staff_revoked', outcome: 'success', pseudonym: r.pseudonym, detail: { actor: r.actor, name: r.name, role: r.role } };
+}
+
+/** A person signed in to the consoles (Brána's own SeP `brana-console`): with their roles, or refused for having none. */
+export function consoleLogin(r: { sepId: string; requestId: string | null; means: string | null; loa: string | null; pseudonym: string; staff: { name: string; roles: string[] } | null; refusal?: 'no_staff_role' | 'loa_too_low' }): AuditRecord {
+  return {
+    event: 'console_login',
+    outcome: r.refusal ? 'failure' : 'success',
+    sepId: r.sepId,
+    requestId: r.requestId,
+    means: r.means,
+    loa: r.loa,
+    pseudonym: r.pseudonym,
+    reason: r.refusal ?? null,
+    detail: r.staff ? { actor: staffActor(r.staff.name), roles: r.staff.roles } : {},
+  };
+}
+
 export function operatorAdded(r: { actor: string; role: string; name: string }): AuditRecord {
   return { event: 'operator_added', outcome: 'success', detail: { actor: r.actor, role: r.role, name: r.name } };
 }
@@ -369,11 +404,17 @@ export function operatorRevoked(r: { actor: string; name: string; count: number 
 
 // The assertion log itself: nobody reads it without leaving a trace.
 
-/** Who reads the log: the command line, or an auditor, by name, through the API. */
-export type AuditReader = { via: 'cli' } | { via: 'api'; operator: string };
+/**
+ * Who reads the log: the command line, an auditor's credential by name through the API, or an
+ * auditor signed in to the console (by the name their role was granted under), who states why
+ * when looking for a person.
+ */
+export type AuditReader = { via: 'cli' } | { via: 'api'; operator: string } | { via: 'console'; staff: string; reason?: string };
 
 function readerOf(reader: AuditReader): Record<string, unknown> {
-  return reader.via === 'cli' ? { actor: 'cli', via: 'cli' } : { operator: reader.operator, via: 'api' };
+  if (reader.via === 'cli') return { actor: 'cli', via: 'cli' };
+  if (reader.via === 'api') return { operator: reader.operator, via: 'api' };
+  return { actor: staffActor(reader.staff), via: 'console', ...(reader.reason !== undefined ? { reason: reader.reason } : {}) };
 }
 
 /** What was asked of the log: records matching `filter` (paged by `limit` and `after`), or its checkpoints, or its verification. */
@@ -381,7 +422,9 @@ export interface AuditQuery {
   filter?: Record<string, unknown>;
   limit?: number;
   after?: number;
-  what?: 'checkpoints' | 'verify';
+  what?: 'checkpoints' | 'verify' | 'record';
+  /** The record looked at (`what: 'record'`). */
+  seq?: number;
 }
 
 export function auditQueried(reader: AuditReader, query: AuditQuery): AuditRecord {

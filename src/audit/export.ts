@@ -447,3 +447,8 @@ export async function exportForVerification(file: string): Promise<{ header: Exp
   return { header, checkpoints, entries };
 }
 
+
+/** The lines of a JSON Lines export held in memory (the console reads back the export it made for its printable report). */
+export function readJsonlExport(text: string): ExportLine[] {
+  return text.split('\n').flatMap((line, index) => jsonlLine(line, index + 1) ?? []);
+}

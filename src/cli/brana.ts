@@ -8,8 +8,8 @@ import { openAuditTrail, type AuditTrail } from '../audit/audit-trail.ts';
 import { OPERATOR_ROLES, OperatorCredentials, isOperatorRole } from '../access/operator-credentials.ts';
 import { ConfigurationError } from '../config/configuration-error.ts';
 import { readEnvironment, type Environment } from '../config/environment.ts';
-import { KeyRotationRefused, rotateSigningKeys } from '../operations/key-rotation.ts';
-import { SIGNING_KEYS_FILE, SigningKeyRing } from '../keys/signing-keys.ts';
+import { KeyRotationRefused, rotateSigningKeys, signingKeyStates } from '../operations/key-rotation.ts';
+import { SIGNING_KEYS_FILE } from '../keys/signing-keys.ts';
 import { logToStandardError } from '../log/logger.ts';
 import { CLOCK_TOLERANCE_SECONDS, ID_TOKEN_LIFETIME_SECONDS } from '../oidc/provider.ts';
 import { readIdentityMeansFolder } from '../means/identity-means.ts';
@@ -26,6 +26,7 @@ import type { TileStatus } from '../tiles/tile.ts';
 import { describeDatabaseError, isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import { addMeansCommands, MeansNotUsable } from './means-commands.ts';
 import { addMetadataCommands } from './metadata-commands.ts';
+import { addStaffCommands } from './staff-commands.ts';
 import { OperatorError } from './operator-error.ts';
 
 function print(value: unknown): void {
@@ -293,6 +294,7 @@ export function buildProgram(): Command {
     });
   addMetadataCommands(program);
   addMeansCommands(program);
+  addStaffCommands(program, withStore);
   registerAuditCommands(program, {
     withStore,
     fail: (message) => {
@@ -334,18 +336,7 @@ export function buildProgram(): Command {
       const env = readEnvironment();
       const file = path.join(env.keysDir, SIGNING_KEYS_FILE);
       if (!fs.existsSync(file)) throw new OperatorError(`${file}: no signing keys yet (Brána generates them on its first start)`);
-      const { ring } = SigningKeyRing.read(file);
-      const now = Date.now();
-      const view = ring.view(now);
-      print(
-        ring.keys.map((key) => ({
-          kid: key.jwk.kid,
-          alg: key.jwk.alg,
-          state: Object.values(view.signing).includes(key.jwk.kid) ? 'signing' : !view.published.includes(key.jwk.kid) ? 'retired' : key.activeFrom > now ? 'pending' : 'published',
-          signsFrom: new Date(key.activeFrom).toISOString(),
-          publishedUntil: key.publishUntil === null ? null : new Date(key.publishUntil).toISOString(),
-        })),
-      );
+      print(signingKeyStates(file));
     });
   return program;
 }

@@ -17,6 +17,10 @@ import { accountRoutes } from '../account/account-routes.ts';
 import type { AccountSessions } from '../account/account-sessions.ts';
 import type { LoginHistory } from '../account/login-history.ts';
 import { adminRoutes } from '../admin/admin-routes.ts';
+import type { ConsoleSessions } from '../access/console-sessions.ts';
+import type { StaffRoles } from '../access/staff-roles.ts';
+import { consoleRoutes } from '../console/console-routes.ts';
+import type { PersonStore } from '../identity/person-store.ts';
 import type { SepRegistration } from '../sep/sep-registration.ts';
 import { sepSelfServiceRoutes } from '../sep/sep-self-service-routes.ts';
 import { registrationFormRoutes } from '../oidc/registration-form-routes.ts';
@@ -64,6 +68,12 @@ export interface AppDependencies extends InteractionDependencies, UpstreamReturn
   /** "My account": the citizens' open account pages and their login history. */
   accountSessions: AccountSessions;
   history: LoginHistory;
+  /** The staff consoles: sign-ins, roles, and what they read (persons by register id, the signing keys file). */
+  consoleSessions: ConsoleSessions;
+  staffRoles: StaffRoles;
+  persons: PersonStore;
+  signingKeysFile: string;
+  formKey: Buffer;
   /** SeP registrations and their changes (self-service, administrators). */
   registration: SepRegistration;
   sepEnvironment: SepEnvironment;
@@ -125,7 +135,7 @@ export function createApp(deps: AppDependencies): express.Express {
 
   const limits = rateLimiters(deps.rateLimits);
   // Opening My account starts a login (and stores its state), so it counts as one.
-  app.use(['/auth', '/interaction', '/account/login'], limits.login);
+  app.use(['/auth', '/interaction', '/account/login', '/console/login'], limits.login);
   app.post('/saml/:means/acs', limits.acs);
   app.get('/oidc/:means/callback', limits.acs);
   app.use('/token', limits.token);
@@ -179,6 +189,7 @@ export function createApp(deps: AppDependencies): express.Express {
   app.use('/interaction', interactionRoutes(deps));
   app.use('/account', accountRoutes(deps));
   app.use('/admin', adminRoutes(deps));
+  app.use('/console', consoleRoutes(deps));
   // Beside oidc-provider's own /reg (RFC 7591/7592): what else a SeP does with its registration token.
   app.use('/reg', sepSelfServiceRoutes(deps, sepTileRoutes(deps)));
   app.use(tileCatalogueRoutes(deps));

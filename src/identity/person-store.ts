@@ -50,4 +50,10 @@ export class PersonStore {
     }
     return { id: row.id, registerId: row.register_id };
   }
+
+  /** A person by the register's id, if Brána has ever known them (never creates one: an auditor's search). */
+  async findByRegisterId(registerId: string, trx: Queryable = this.db): Promise<Person | undefined> {
+    const row = (await trx('person').where({ register_id: registerId }).first('id')) as { id: string } | undefined;
+    return row ? { id: row.id, registerId } : undefined;
+  }
 }

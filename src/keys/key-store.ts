@@ -95,16 +95,18 @@ export function readSamlKeys(keysDir: string): SamlKeys | null {
   return { samlSigning: signing, samlEncryption: { ...encryption, privateKey: createPrivateKey(encryption.privateKeyPem) } };
 }
 
+/** The secret of the per-group pseudonyms (`pseudonym.secret`), created on first use. */
+export async function readOrCreatePseudonymSecret(keysDir: string): Promise<Buffer> {
+  return Buffer.from((await readOrCreate(path.join(keysDir, 'pseudonym.secret'), async () => randomBytes(32).toString('base64'))).toString('utf8').trim(), 'base64');
+}
+
 export async function loadBrokerKeys(keysDir: string, publicUrl: URL): Promise<BrokerKeys> {
   const signingKeysFile = path.join(keysDir, SIGNING_KEYS_FILE);
   await readOrCreate(signingKeysFile, async () => (await SigningKeyRing.generate()).serialize());
   const cookieKeys = JSON.parse(
     (await readOrCreate(path.join(keysDir, 'cookie-keys.json'), async () => JSON.stringify([randomBytes(32).toString('base64url')]))).toString('utf8'),
   ) as string[];
-  const pseudonymSecret = Buffer.from(
-    (await readOrCreate(path.join(keysDir, 'pseudonym.secret'), async () => randomBytes(32).toString('base64'))).toString('utf8').trim(),
-    'base64',
-  );
+  const pseudonymSecret = await readOrCreatePseudonymSecret(keysDir);
   const samlSigning = await readOrCreateCertifiedKey(keysDir, 'saml-signing', `Brána SAML signing ${publicUrl.host}`);
   const samlEncryption = await readOrCreateCertifiedKey(keysDir, 'saml-encryption', `Brána SAML encryption ${publicUrl.host}`);
   return {

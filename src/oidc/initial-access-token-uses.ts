@@ -31,4 +31,10 @@ export class InitialAccessTokenUses {
     const row = (await this.db('initial_access_token_use').where({ token_sha256: tokenSha256(token) }).first('uses_left')) as { uses_left: number } | undefined;
     return row ? Number(row.uses_left) : 0;
   }
+
+  /** The tokens issued, newest expiry first, by their digest: what an administrator sees of them. */
+  async list(limit = 100): Promise<Array<{ tokenSha256: string; usesLeft: number; uses: number; expiresAt: number }>> {
+    const rows = (await this.db('initial_access_token_use').orderBy('expires_at', 'desc').limit(limit)) as Array<{ token_sha256: string; uses_left: number; uses: number; expires_at: number }>;
+    return rows.map((row) => ({ tokenSha256: row.token_sha256, usesLeft: Number(row.uses_left), uses: Number(row.uses), expiresAt: Number(row.expires_at) }));
+  }
 }

@@ -8,6 +8,28 @@ import { SigningKeyRing, type SigningKey } from '../keys/signing-keys.ts';
 /** What `keys_rotated` records of these keys say they are for (the audit log's own key says 'audit-signing'). */
 export const SIGNING_KEY_PURPOSE = 'oidc-signing';
 
+/** One signing key as an operator sees it (public information only). */
+export interface SigningKeyState {
+  kid: string;
+  alg: string;
+  state: 'signing' | 'pending' | 'published' | 'retired';
+  signsFrom: string;
+  publishedUntil: string | null;
+}
+
+/** The signing keys in the file and what each does at `now` (`brana keys list`, the operators' console). */
+export function signingKeyStates(file: string, now = Date.now()): SigningKeyState[] {
+  const { ring } = SigningKeyRing.read(file);
+  const view = ring.view(now);
+  return ring.keys.map((key) => ({
+    kid: key.jwk.kid,
+    alg: key.jwk.alg,
+    state: Object.values(view.signing).includes(key.jwk.kid) ? 'signing' : !view.published.includes(key.jwk.kid) ? 'retired' : key.activeFrom > now ? 'pending' : 'published',
+    signsFrom: new Date(key.activeFrom).toISOString(),
+    publishedUntil: key.publishUntil === null ? null : new Date(key.publishUntil).toISOString(),
+  }));
+}
+
 /** A rotation the operator must fix something for first; nothing was changed. */
 export class KeyRotationRefused extends Error {}
 

@@ -105,6 +105,19 @@ export function approvalDigest(sep: Sep): string | null {
 }
 
 /**
+ * What waits for a decision, if it is the version the administrator reviewed (`digest`); else
+ * nothing is decided: `NothingToDecide`, or `ApprovalRefused('stale_review')`.
+ */
+function reviewedVersion(sep: Sep, digest: string, decision: 'approve' | 'refuse'): NonNullable<ReturnType<typeof awaitingApproval>> {
+  const waiting = awaitingApproval(sep);
+  if (!waiting) throw new NothingToDecide(`SeP ${sep.clientId} has nothing waiting for approval`);
+  if (approvalDigest(sep) !== digest) {
+    throw new ApprovalRefused('stale_review', `SeP ${sep.clientId}'s ${waiting.kind === 'registration' ? 'registration' : 'requested change'} is not the version you reviewed (digest ${digest}): it changed since; review it again and ${decision} the digest shown now`);
+  }
+  return waiting;
+}
+
+/**
  * What a SeP's own update makes of its registration. A pending SeP rewrites its whole request. An
  * active SeP changes its technical settings at once; a change of anything an administrator approved
  * (name, organisation, group, attributes, LoA, means, sector, legal basis…) is kept as a request and
@@ -262,7 +275,7 @@ export class SepRegistration {
   async updateBySep(clientId: string, document: unknown, actor: string, clientSecret?: string): Promise<{ awaitingApproval: boolean; changed: string[] }> {
     const registration = this.validate({ ...(document as Record<string, unknown>), clientId });
     return this.db.transaction(async (trx) => {
-      const current = await this.seps.findWithSecret(clientId, trx);
+      const current = await this.seps.findForChange(clientId, trx);
       if (!current) throw new RegistrationRejected(['client_id: no such SeP']);
       const plan = planUpdate(current.sep, registration);
       if (current.sep.status === 'pending') await this.seps.replaceRegistration(clientId, plan.inForce, trx);
@@ -287,13 +300,9 @@ export class SepRegistration {
    */
   async approve(clientId: string, actor: string, digest: string): Promise<{ status: SepStatus; applied: string[]; group: string; groupOwner: { id: string; name: string } }> {
     return this.db.transaction(async (trx) => {
-      const current = await this.seps.find(clientId, trx);
+      const current = (await this.seps.findForChange(clientId, trx))?.sep;
       if (!current) throw new UnknownSep(clientId);
-      const waiting = awaitingApproval(current);
-      if (!waiting) throw new NothingToDecide(`SeP ${clientId} has nothing waiting for approval`);
-      if (approvalDigest(current) !== digest) {
-        throw new ApprovalRefused('stale_review', `SeP ${clientId}'s ${waiting.kind === 'registration' ? 'registration' : 'requested change'} is not the version you reviewed (digest ${digest}): it changed since; review it again and approve the digest shown now`);
-      }
+      const waiting = reviewedVersion(current, digest, 'approve');
       let owner: GroupOwner;
       try {
         this.validate(waiting.document);
@@ -326,11 +335,16 @@ export class SepRegistration {
     });
   }
 
-  /** An administrator refuses a pending registration (it is disabled) or a requested change (it is dropped). */
-  async reject(clientId: string, actor: string, reason: string): Promise<{ status: SepStatus }> {
+  /**
+   * An administrator refuses a pending registration (it is disabled) or a requested change (it is
+   * dropped). With `digest` (the console always gives it) only that version: a SeP that rewrote its
+   * request since the review gets no refusal of a version nobody looked at.
+   */
+  async reject(clientId: string, actor: string, reason: string, digest?: string): Promise<{ status: SepStatus }> {
     return this.db.transaction(async (trx) => {
-      const current = await this.seps.find(clientId, trx);
+      const current = (await this.seps.findForChange(clientId, trx))?.sep;
       if (!current) throw new UnknownSep(clientId);
+      if (digest !== undefined) reviewedVersion(current, digest, 'refuse');
       if (current.status === 'pending') {
         await this.seps.setStatus(clientId, 'disabled', trx);
         await this.log.append(sepRegistrationRejected({ actor, sepId: clientId, reason }), trx);
@@ -343,6 +357,41 @@ export class SepRegistration {
       }
       throw new NothingToDecide(`SeP ${clientId} has nothing waiting for approval`);
     });
+  }
+
+  /** An administrator suspends an active SeP: it logs nobody in until reinstated. */
+  async suspend(clientId: string, actor: string, reason: string): Promise<void> {
+    await this.db.transaction(async (trx) => {
+      const current = (await this.seps.findForChange(clientId, trx))?.sep;
+      if (!current) throw new UnknownSep(clientId);
+      if (current.status !== 'active') throw new NothingToDecide(`SeP ${clientId} is not active`);
+      await this.seps.setStatus(clientId, 'disabled', trx);
+      await this.log.append(sepStatusChanged({ actor, sepId: clientId, from: 'active', to: 'disabled', reason }), trx);
+    });
+  }
+
+  /**
+   * An administrator reinstates a SeP that was suspended. Only a suspension is undone this way: a
+   * refused registration was never approved, and reinstating it would put it in force unreviewed.
+   * What the SeP's last decision was is read from the assertion log.
+   */
+  async reinstate(clientId: string, actor: string, reason: string): Promise<void> {
+    // The decisions staged by this node are in the chain before it is read.
+    await this.log.settled();
+    await this.db.transaction(async (trx) => {
+      const current = (await this.seps.findForChange(clientId, trx))?.sep;
+      if (!current) throw new UnknownSep(clientId);
+      if (!(await this.wasSuspended(current, trx))) throw new NothingToDecide(`SeP ${clientId} was not suspended: only a suspended SeP is reinstated`);
+      await this.seps.setStatus(clientId, 'active', trx);
+      await this.log.append(sepStatusChanged({ actor, sepId: clientId, from: 'disabled', to: 'active', reason }), trx);
+    });
+  }
+
+  /** Whether a disabled SeP's last decision was a suspension of it while active. */
+  async wasSuspended(sep: Sep, trx: Queryable = this.db): Promise<boolean> {
+    if (sep.status !== 'disabled') return false;
+    const [last] = await this.log.query({ sepId: sep.clientId, events: ['sep_status_changed', 'sep_rejected', 'sep_approved', 'sep_registered'] }, { order: 'desc', limit: 1 }, trx);
+    return last?.event === 'sep_status_changed' && last.detail.from === 'active' && last.detail.to === 'disabled';
   }
 
   async rotateSecret(clientId: string, actor: string): Promise<string | undefined> {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Database, Queryable } from '../store/database.ts';
+import { isPostgres, type Database, type Queryable } from '../store/database.ts';
 import { rememberedOr, rememberedRead } from '../store/request-writes.ts';
 import type { AttributeId } from '../domain/attributes.ts';
 import type { Loa } from '../domain/loa.ts';
@@ -216,6 +216,18 @@ export class SepStore {
   async findAsReadIn(clientId: string, trx: Queryable): Promise<Sep | undefined> {
     const row = await rememberedOr('sep', clientId, () => this.row(clientId, trx));
     return row ? fromRow(row) : undefined;
+  }
+
+  /**
+   * A SeP read to change it in this transaction: on PostgreSQL its row stays locked until the
+   * transaction ends, so a decision and a SeP's own update never act on each other's stale read
+   * (an approval always puts in force exactly the version it checked). SQLite runs one writer at a time.
+   */
+  async findForChange(clientId: string, trx: Queryable): Promise<{ sep: Sep; clientSecret: string | null } | undefined> {
+    const query = trx('sep').where({ client_id: clientId }).first();
+    if (isPostgres(trx)) query.forUpdate();
+    const row = (await query) as SepRow | undefined;
+    return row ? { sep: fromRow(row), clientSecret: row.client_secret } : undefined;
   }
 
   /** The secret oidc-provider compares at the token endpoint. */

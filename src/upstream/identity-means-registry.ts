@@ -77,6 +77,11 @@ export class IdentityMeansRegistry {
     return [...this.entries.values()].map((entry) => entry.metadata.status());
   }
 
+  /** Each means' metadata state with what its document says of itself (certificates and their expiry), for the operators' console. */
+  metadataDetail(): Array<MetadataStatus & { summary: Record<string, unknown> | null }> {
+    return [...this.entries.values()].map((entry) => ({ ...entry.metadata.status(), summary: entry.metadata.summary() }));
+  }
+
   /** Refreshes one means' metadata (or every means') now; failures are reported, not thrown. */
   async refreshMetadata(id?: string): Promise<MetadataStatus[]> {
     const chosen = id ? [this.entries.get(id)].filter((entry): entry is RegisteredMeans => entry !== undefined) : [...this.entries.values()];

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { errors } from 'oidc-provider';
+import { ConsoleSessions } from '../../src/access/console-sessions.ts';
 import { AccountSessions } from '../../src/account/account-sessions.ts';
 import type { AssertionLog } from '../../src/audit/assertion-log.ts';
 import { ConsentStore } from '../../src/consent/consent-store.ts';
@@ -42,6 +43,7 @@ for (const backend of BACKENDS) {
     let consents: ConsentStore;
     let foreignPersons: ForeignPersonStore;
     let accountSessions: AccountSessions;
+    let consoleSessions: ConsoleSessions;
 
     before(async () => {
       const database = await createTestDatabase(backend);
@@ -54,6 +56,7 @@ for (const backend of BACKENDS) {
       consents = new ConsentStore(db);
       foreignPersons = new ForeignPersonStore(db);
       accountSessions = new AccountSessions(db);
+      consoleSessions = new ConsoleSessions(db);
     });
     after(async () => close());
 
@@ -312,9 +315,11 @@ for (const backend of BACKENDS) {
         await foreignPersons.save(staying!.id, facts, db, now);
 
         const accountLogin = (await accountSessions.startLogin()).id;
+        const consoleLogin = (await consoleSessions.startLogin()).id;
 
-        assert.ok(((await sweepExpiredRows(db, { requests, foreignPersons, accountSessions }, now)) ?? 0) >= 4);
+        assert.ok(((await sweepExpiredRows(db, { requests, foreignPersons, accountSessions, consoleSessions }, now)) ?? 0) >= 4);
         assert.ok(await accountSessions.pendingLogin(accountLogin), 'a My account login in progress stays');
+        assert.ok(await consoleSessions.pendingLogin(consoleLogin), 'a console sign-in in progress stays');
         assert.equal(await foreignPersons.find(gone!.id, now - 9 * 3600 * 1000), undefined, 'foreign attributes past their time are deleted');
         assert.ok(await foreignPersons.find(staying!.id, now));
         assert.equal(await sessions.find(dead), undefined);
@@ -326,8 +331,9 @@ for (const backend of BACKENDS) {
         assert.ok(await db('upstream_assertion').where({ assertion_id: liveAssertion }).first());
 
         // Half an hour later the unfinished My account login is gone.
-        await sweepExpiredRows(db, { requests, foreignPersons, accountSessions }, now + 31 * 60 * 1000);
+        await sweepExpiredRows(db, { requests, foreignPersons, accountSessions, consoleSessions }, now + 31 * 60 * 1000);
         assert.equal(Number((await db('account_session').count({ n: '*' }))[0]!.n), 0);
+        assert.equal(Number((await db('console_session').count({ n: '*' }))[0]!.n), 0, 'and so is the unfinished console sign-in (15 minutes)');
       });
 
       it('are removed in batches, however many there are', async () => {
@@ -335,7 +341,7 @@ for (const backend of BACKENDS) {
         const prefix = unique('bulk');
         const rows = Array.from({ length: 12_000 }, (_, i) => ({ model: 'Interaction', id: `${prefix}-${i}`, payload: '{}', expires_at: expiredAt }));
         for (let i = 0; i < rows.length; i += 500) await db('oidc_model').insert(rows.slice(i, i + 500));
-        await sweepExpiredRows(db, { requests, foreignPersons, accountSessions });
+        await sweepExpiredRows(db, { requests, foreignPersons, accountSessions, consoleSessions });
         assert.equal(Number((await db('oidc_model').where('id', 'like', `${prefix}-%`).count({ n: '*' }))[0]!.n), 0);
       });
     });

@@ -251,6 +251,11 @@ export class MetadataSource<T> {
     return this.version;
   }
 
+  /** What the document in use says of itself for operators (entity id, certificates and their expiry), if one is held. */
+  summary(): Record<string, unknown> | null {
+    return this.held?.parsed.summary ?? null;
+  }
+
   status(): MetadataStatus {
     const now = this.clock();
     const lifetime = this.lifetime();
