@@ -36,6 +36,8 @@ import { buildIdentityMeansRegistry, standardProtocols } from './upstream/means-
 import { DevelopmentMeans } from './devidp/development-means.ts';
 import { AnswerAcceptance } from './login/answer-acceptance.ts';
 import { LoginCompletion } from './login/login-completion.ts';
+import { JourneyFrontends } from './login/journey.ts';
+import { OidcJourneys } from './login/oidc-journeys.ts';
 import { UpstreamHandoff } from './login/upstream-handoff.ts';
 import { UpstreamRequestStore } from './upstream/upstream-request-store.ts';
 
@@ -139,8 +141,10 @@ export async function createBroker(env: Environment): Promise<Broker> {
       });
     const formKey = createHash('sha256').update('brana-forms').update(keys.cookieKeys[0] ?? '').digest();
     const readiness = new Readiness().add('database', databaseCheck(db, { timeoutMs: env.databaseTimeoutMs })).add('keys', signingKeysCheck(signingKeys)).add('metadata', metadataCheck(registry)).add('register', registerCheck(probeRegister));
+    const oidcJourneys = new OidcJourneys(() => deps.provider);
     const deps = {
       provider: makeProvider(signingKeys.current().jwks),
+      journeys: new JourneyFrontends(oidcJourneys),
       seps,
       registry,
       consents,

@@ -121,7 +121,8 @@ export function consentGiven(r: {
   kind: 'one-time' | 'permanent' | 'not-required';
   attributes: AttributeId[];
   refusedBySepRegistration: AttributeId[];
-  grantId: string;
+  /** The OIDC grant; null for a SAML SeP (its Response carries what was granted). */
+  grantId: string | null;
 }): AuditRecord {
   return {
     event: 'consent_given',
@@ -198,12 +199,23 @@ export function sepRegistered(r: {
   allowedAttributes: AttributeId[];
   minimumLoa: Loa;
   environment: SepEnvironment;
+  /** A SAML SeP: its entity id (an OIDC SeP's record stays as it always was). */
+  samlEntityId?: string;
 }): AuditRecord {
   return {
     event: 'sep_registered',
     outcome: 'success',
     sepId: r.sepId,
-    detail: { actor: r.actor, status: r.status, group: r.group, organisationId: r.organisationId, allowedAttributes: r.allowedAttributes, minimumLoa: r.minimumLoa, environment: r.environment },
+    detail: {
+      actor: r.actor,
+      status: r.status,
+      group: r.group,
+      organisationId: r.organisationId,
+      allowedAttributes: r.allowedAttributes,
+      minimumLoa: r.minimumLoa,
+      environment: r.environment,
+      ...(r.samlEntityId ? { protocol: 'saml', samlEntityId: r.samlEntityId } : {}),
+    },
   };
 }
 
