@@ -7,6 +7,13 @@ import type { Database } from '../store/database.ts';
 import { RESERVED_PREFIX, registrationOf, registrationSchema, type RegistrationContext, type Sep, type SepRegistration as RegistrationDocument, type SepStatus } from './sep.ts';
 import type { Queryable } from '../store/database.ts';
 import type { GroupOwner, RegisteredSep, SepStore, TechnicalSettings } from './sep-store.ts';
+import { EntityIdTaken, SamlSepStore, type SamlServiceProvider } from './saml-service-provider.ts';
+
+/** A SAML SeP's SP metadata, read and checked, as `register` writes it. */
+export interface SamlRegistration {
+  serviceProvider: SamlServiceProvider;
+  metadata: { xml: string; source: string };
+}
 
 /** A registration refused for its content; `problems` name each field. */
 export class RegistrationRejected extends Error {
@@ -199,13 +206,26 @@ export class SepRegistration {
     return { awaiting: waiting.kind, digest: approvalDigest(sep)!, group: waiting.document.group, groupOwner: (await this.seps.groupOwner(waiting.document.group)) ?? null, problems };
   }
 
-  async register(document: unknown, status: SepStatus, actor: string, options: { clientId?: string; clientSecret?: string } = {}): Promise<RegisteredSep> {
+  /**
+   * Registers a SeP. `saml`: a SAML SeP, its SP metadata written beside the registration in the same
+   * transaction (its ACS URLs are the registration's return URLs).
+   */
+  async register(document: unknown, status: SepStatus, actor: string, options: { clientId?: string; clientSecret?: string; saml?: SamlRegistration } = {}): Promise<RegisteredSep> {
     const registration = this.validate(document);
+    const { saml, ...storeOptions } = options;
     return this.db.transaction(async (trx) => {
       // An operator registering an active SeP is the administrator's act that establishes its group.
       if (status === 'active') await this.claimGroup(registration, registration.clientId ?? options.clientId, actor, trx);
-      const registered = await this.seps.register(registration, status, trx, options);
+      const registered = await this.seps.register(registration, status, trx, { ...storeOptions, ...(saml ? { protocol: 'saml' as const } : {}) });
       const { sep } = registered;
+      if (saml) {
+        try {
+          await new SamlSepStore(trx).save(sep.clientId, saml.serviceProvider, saml.metadata, trx);
+        } catch (err) {
+          if (err instanceof EntityIdTaken) throw new RegistrationRejected([`entityID: ${err.message}`]);
+          throw err;
+        }
+      }
       await this.log.append(
         sepRegistered({
           actor,
@@ -216,6 +236,7 @@ export class SepRegistration {
           allowedAttributes: sep.allowedAttributes,
           minimumLoa: sep.minimumLoa,
           environment: sep.environment,
+          ...(saml ? { samlEntityId: saml.serviceProvider.entityId } : {}),
         }),
         trx,
       );
