@@ -73,6 +73,8 @@ export interface AppDependencies extends InteractionDependencies, UpstreamReturn
   /** The assertion log's keys and checkpoints, for the auditors' API. */
   audit: AuditTrail;
   metrics: BrokerMetrics;
+  /** Brána as a SAML IdP for SePs: its metadata and SSO endpoint (saml-idp/routes.ts), mounted at /saml-idp. */
+  samlIdp: express.Router;
 }
 
 /** Only a path on this site may be the target of a redirect back (no open redirect). */
@@ -125,7 +127,7 @@ export function createApp(deps: AppDependencies): express.Express {
 
   const limits = rateLimiters(deps.rateLimits);
   // Opening My account starts a login (and stores its state), so it counts as one.
-  app.use(['/auth', '/interaction', '/account/login'], limits.login);
+  app.use(['/auth', '/interaction', '/account/login', '/saml-idp/sso'], limits.login);
   app.post('/saml/:means/acs', limits.acs);
   app.get('/oidc/:means/callback', limits.acs);
   app.use('/token', limits.token);
@@ -176,6 +178,7 @@ export function createApp(deps: AppDependencies): express.Express {
     res.type('application/samlmetadata+xml').send(entry.adapter.serviceProviderMetadata());
   });
   app.use(upstreamReturnRoutes(deps));
+  app.use('/saml-idp', deps.samlIdp);
   app.use('/interaction', interactionRoutes(deps));
   app.use('/account', accountRoutes(deps));
   app.use('/admin', adminRoutes(deps));

@@ -1,0 +1,351 @@
+import { createPublicKey, verify } from 'node:crypto';
+import { inflateRawSync } from 'node:zlib';
+import type { Document, Element } from '@xmldom/xmldom';
+import { attributeOfSamlName, type AttributeId } from '../domain/attributes.ts';
+import { loaFromUri, weakestLoa, type Loa } from '../domain/loa.ts';
+import type { AssertionConsumerService, SamlSepRecord } from '../sep/saml-service-provider.ts';
+import type { Sep } from '../sep/sep.ts';
+import { CLOCK_SKEW_MS, UpstreamRejected } from '../upstream/contract.ts';
+import { checkSignatures, checkUniqueIds } from '../upstream/saml/response-guard.ts';
+import { verifiedContent } from '../upstream/saml/signature-verification.ts';
+import { NS, XmlRejected, attributeOf, childElements, parseStrictXml, singleChild, textOf } from '../upstream/saml/xml.ts';
+import { defaultAssertionConsumerService } from './sp-metadata.ts';
+import { STATUS, type SamlStatus } from './saml-status.ts';
+
+/** The largest SAMLRequest Brána reads, as sent (base64; deflated on the Redirect binding). */
+export const MAX_SAML_REQUEST_LENGTH = 64 * 1024;
+/** The most an AuthnRequest may inflate to: a deflate bomb stops here, not in memory. */
+export const MAX_INFLATED_REQUEST_LENGTH = 128 * 1024;
+/** The most RelayState Brána carries back (SAML Bindings §3.4.3: 80 bytes; some SePs send more). */
+export const MAX_RELAY_STATE_LENGTH = 512;
+/** How old an AuthnRequest may be; its id is remembered longer than this, so a replay is always caught. */
+export const MAX_REQUEST_AGE_MS = 10 * 60_000;
+const MAX_REQUESTED_ATTRIBUTES = 40;
+
+/** Query signatures Brána verifies on the Redirect binding. */
+const QUERY_SIGNATURE_ALGORITHMS: Record<string, string> = {
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256': 'sha256',
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha384': 'sha384',
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512': 'sha512',
+};
+
+const NAMEID_PERSISTENT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent';
+const NAMEID_TRANSIENT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:transient';
+const NAMEID_UNSPECIFIED = 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified';
+const ATTRNAME_URI = 'urn:oasis:names:tc:SAML:2.0:attrname-format:uri';
+
+/** An attribute the SeP asked for in `eidas:RequestedAttributes`. */
+export interface RequestedAttribute {
+  id: AttributeId;
+  required: boolean;
+  /** `eidas:AttributeValue`s, e.g. the age for isAgeOver. */
+  values: string[];
+}
+
+/** An AuthnRequest that passed every check, read only from what its signature covers. */
+export interface SamlAuthnRequest {
+  id: string;
+  sep: Sep;
+  serviceProvider: SamlSepRecord;
+  acs: AssertionConsumerService;
+  relayState: string | null;
+  forceAuthn: boolean;
+  isPassive: boolean;
+  /** The LoA asked for (RequestedAuthnContext, minimum); null when none. */
+  requestedLoa: Loa | null;
+  nameIdFormat: 'persistent' | 'transient';
+  requestedAttributes: RequestedAttribute[];
+  binding: 'redirect' | 'post';
+}
+
+/**
+ * A refused AuthnRequest. `reason` is one of a closed set, for the log. `respondTo` is set only when
+ * the SeP is known and active and the ACS is one of its registered ones: Brána then answers it with a
+ * signed error Response there; otherwise the citizen gets a page, and nothing goes anywhere.
+ */
+export class AuthnRequestRefused extends Error {
+  readonly reason: string;
+  readonly status: SamlStatus;
+  readonly respondTo: { sep: Sep; serviceProvider: SamlSepRecord; acs: AssertionConsumerService; requestId: string | null; relayState: string | null } | null;
+
+  constructor(reason: string, status: SamlStatus, respondTo: AuthnRequestRefused['respondTo'] = null) {
+    super(reason);
+    this.reason = reason;
+    this.status = status;
+    this.respondTo = respondTo;
+  }
+}
+
+/** The SeP an Issuer names, if it is a registered SAML SeP (any status: the caller decides). */
+export type SamlSepLookup = (entityId: string) => Promise<{ sep: Sep; serviceProvider: SamlSepRecord } | undefined>;
+
+export interface AuthnRequestContext {
+  findSep: SamlSepLookup;
+  /** Brána's SSO URL: a Destination must name it. */
+  ssoUrl: string;
+  /** The SeP environment this instance serves. */
+  environment: Sep['environment'];
+  now?: number;
+}
+
+/** What the browser brought: the Redirect binding's raw query, or the POST binding's form. */
+export type AuthnRequestInput = { binding: 'redirect'; rawQuery: string } | { binding: 'post'; form: Record<string, unknown> };
+
+const refused = (reason: string, status: SamlStatus = STATUS.requestDenied) => new AuthnRequestRefused(reason, status);
+
+/** The raw (still URL-encoded) value of each query parameter, in order: the Redirect signature covers these bytes. */
+function rawParameters(rawQuery: string): Map<string, string> {
+  const parameters = new Map<string, string>();
+  for (const part of rawQuery.split('&')) {
+    if (!part) continue;
+    const at = part.indexOf('=');
+    const name = decodeURIComponent(at < 0 ? part : part.slice(0, at));
+    if (parameters.has(name)) throw refused('request_malformed');
+    parameters.set(name, at < 0 ? '' : part.slice(at + 1));
+  }
+  return parameters;
+}
+
+function decodeQueryValue(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    throw refused('request_malformed');
+  }
+}
+
+function base64Bytes(value: string): Buffer {
+  const compact = value.replace(/[\r\n ]/g, '');
+  if (!compact || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) throw refused('request_not_base64');
+  return Buffer.from(compact, 'base64');
+}
+
+/** Inflates a Redirect-binding request, stopping at the bound: a deflate bomb is refused, not expanded. */
+function inflate(deflated: Buffer): string {
+  try {
+    return inflateRawSync(deflated, { maxOutputLength: MAX_INFLATED_REQUEST_LENGTH }).toString('utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) throw refused('request_too_large');
+    throw refused('request_malformed');
+  }
+}
+
+function parse(xml: string): Document {
+  try {
+    return parseStrictXml(xml);
+  } catch (err) {
+    throw refused(err instanceof XmlRejected && /DOCTYPE/.test(err.message) ? 'doctype_refused' : 'xml_malformed');
+  }
+}
+
+/** The outside of a request, before its signature: enough to find the SeP and where to answer it. */
+interface Envelope {
+  xml: string;
+  document: Document;
+  relayState: string | null;
+  /** Redirect binding: the signed octets, the algorithm and the signature. */
+  querySignature: { octets: string; algorithm: string; signature: Buffer } | null;
+}
+
+function envelopeOf(input: AuthnRequestInput): Envelope {
+  if (input.binding === 'redirect') {
+    if (input.rawQuery.length > MAX_SAML_REQUEST_LENGTH * 2) throw refused('request_too_large');
+    const raw = rawParameters(input.rawQuery);
+    const request = raw.get('SAMLRequest');
+    if (request === undefined) throw refused('missing_request');
+    const encoded = decodeQueryValue(request);
+    if (encoded.length > MAX_SAML_REQUEST_LENGTH) throw refused('request_too_large');
+    const xml = inflate(base64Bytes(encoded));
+    const relay = raw.get('RelayState');
+    const relayState = relay === undefined ? null : decodeQueryValue(relay);
+    const sigAlg = raw.get('SigAlg');
+    const signature = raw.get('Signature');
+    // SAML Bindings §3.4.4.1: the octets are the parameters as received, in this order.
+    const querySignature =
+      sigAlg !== undefined && signature !== undefined
+        ? {
+            octets: `SAMLRequest=${request}${relay === undefined ? '' : `&RelayState=${relay}`}&SigAlg=${sigAlg}`,
+            algorithm: decodeQueryValue(sigAlg),
+            signature: base64Bytes(decodeQueryValue(signature)),
+          }
+        : null;
+    return { xml, document: parse(xml), relayState, querySignature };
+  }
+  const encoded = input.form.SAMLRequest;
+  if (typeof encoded !== 'string') throw refused('missing_request');
+  if (encoded.length > MAX_SAML_REQUEST_LENGTH) throw refused('request_too_large');
+  const xml = base64Bytes(encoded).toString('utf8');
+  const relay = input.form.RelayState;
+  return { xml, document: parse(xml), relayState: typeof relay === 'string' ? relay : null, querySignature: null };
+}
+
+/** The ACS a request asks for, only ever one the SeP registered (by index, or its exact URL). */
+function chooseAcs(root: Element, serviceProvider: SamlSepRecord): AssertionConsumerService | null {
+  const services = serviceProvider.serviceProvider.assertionConsumerServices;
+  const index = attributeOf(root, 'AssertionConsumerServiceIndex');
+  const url = attributeOf(root, 'AssertionConsumerServiceURL');
+  const binding = attributeOf(root, 'ProtocolBinding');
+  if (index !== undefined && url !== undefined) return null; // SAML Core §3.4.1: mutually exclusive
+  if (binding !== undefined && binding !== 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST') return null;
+  if (index !== undefined) return /^\d{1,5}$/.test(index) ? (services.find((service) => service.index === Number(index)) ?? null) : null;
+  if (url !== undefined) return services.find((service) => service.url === url) ?? null;
+  return defaultAssertionConsumerService(serviceProvider.serviceProvider);
+}
+
+function verifyQuerySignature(signature: NonNullable<Envelope['querySignature']>, certificates: readonly string[]): boolean {
+  const hash = QUERY_SIGNATURE_ALGORITHMS[signature.algorithm];
+  if (!hash) return false;
+  return certificates.some((certificate) => {
+    try {
+      return verify(hash, Buffer.from(signature.octets, 'utf8'), createPublicKey(certificate), signature.signature);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The requested LoA: RequestedAuthnContext with `minimum` (or `exact`) and eIDAS URIs; anything else is NoAuthnContext. */
+function requestedLoaOf(root: Element): Loa | null {
+  const context = singleChild(root, NS.protocol, 'RequestedAuthnContext');
+  if (!context) return null;
+  const comparison = attributeOf(context, 'Comparison') ?? 'exact';
+  // `exact` is what many SP libraries send by default; Brána treats it as the minimum it must reach.
+  if (comparison !== 'minimum' && comparison !== 'exact') throw refused('authn_context_comparison_refused', STATUS.noAuthnContext);
+  if (childElements(context, NS.assertion, 'AuthnContextDeclRef').length) throw refused('authn_context_unsupported', STATUS.noAuthnContext);
+  const levels = childElements(context, NS.assertion, 'AuthnContextClassRef').map((element) => loaFromUri(textOf(element).trim()));
+  if (!levels.length || levels.some((level) => level === undefined)) throw refused('authn_context_unsupported', STATUS.noAuthnContext);
+  return (levels as Loa[]).reduce(weakestLoa);
+}
+
+function nameIdFormatOf(root: Element): 'persistent' | 'transient' {
+  const policy = singleChild(root, NS.protocol, 'NameIDPolicy');
+  const format = policy ? attributeOf(policy, 'Format') : undefined;
+  if (format === undefined || format === NAMEID_PERSISTENT || format === NAMEID_UNSPECIFIED) return 'persistent';
+  if (format === NAMEID_TRANSIENT) return 'transient';
+  throw refused('nameid_format_refused', STATUS.invalidNameIdPolicy);
+}
+
+/** eidas:SPType must agree with the registration; eidas:RequestedAttributes become attribute ids. */
+function extensionsOf(root: Element, sep: Sep): RequestedAttribute[] {
+  const extensions = singleChild(root, NS.protocol, 'Extensions');
+  if (!extensions) return [];
+  const spType = singleChild(extensions, NS.eidas, 'SPType');
+  if (spType && textOf(spType).trim() !== sep.spType) throw refused('sp_type_mismatch');
+  const list = singleChild(extensions, NS.eidas, 'RequestedAttributes');
+  if (!list) return [];
+  const elements = childElements(list, NS.eidas, 'RequestedAttribute');
+  if (elements.length > MAX_REQUESTED_ATTRIBUTES) throw refused('too_many_attributes');
+  const requested: RequestedAttribute[] = [];
+  for (const element of elements) {
+    const name = attributeOf(element, 'Name') ?? '';
+    const nameFormat = attributeOf(element, 'NameFormat');
+    const required = attributeOf(element, 'isRequired') === 'true';
+    const id = nameFormat === undefined || nameFormat === ATTRNAME_URI ? attributeOfSamlName(name) : undefined;
+    if (!id) {
+      // An attribute Brána does not know cannot be given: a SeP that requires it is told so.
+      if (required) throw refused('attribute_unknown');
+      continue;
+    }
+    // Never beyond the registration: a required attribute the SeP may not have ends the request.
+    if (!sep.allowedAttributes.includes(id) && id !== 'PersonIdentifier') {
+      if (required) throw refused('attribute_not_allowed');
+    }
+    if (requested.some((other) => other.id === id)) continue;
+    const values = childElements(element, NS.eidas, 'AttributeValue').map((value) => textOf(value).trim()).slice(0, 5);
+    requested.push({ id, required, values });
+  }
+  return requested;
+}
+
+/**
+ * Reads an AuthnRequest strictly: bounded and inflated with a bound, strict XML (no DOCTYPE), an
+ * Issuer that is an active SAML SeP of this environment, an ACS from its metadata, a valid signature
+ * by one of its registered certificates (the query signature on the Redirect binding, an enveloped
+ * one on POST — whose signed bytes alone are read from then on), fresh, addressed to Brána, and
+ * asking only for what Brána can do. Each refusal has one reason.
+ */
+export async function readAuthnRequest(input: AuthnRequestInput, context: AuthnRequestContext): Promise<SamlAuthnRequest> {
+  const now = context.now ?? Date.now();
+  const envelope = envelopeOf(input);
+  const outer = envelope.document.documentElement as Element;
+  if (outer.namespaceURI !== NS.protocol || outer.localName !== 'AuthnRequest') throw refused('not_an_authn_request');
+  if (envelope.relayState !== null && envelope.relayState.length > MAX_RELAY_STATE_LENGTH) throw refused('relay_state_too_long');
+  let issuerElement: Element | undefined;
+  try {
+    issuerElement = singleChild(outer, NS.assertion, 'Issuer');
+  } catch {
+    throw refused('request_malformed');
+  }
+  const issuer = issuerElement ? textOf(issuerElement).trim() : '';
+  if (!issuer) throw refused('issuer_missing');
+  const found = await context.findSep(issuer);
+  if (!found || found.sep.status !== 'active' || found.sep.environment !== context.environment || found.sep.protocol !== 'saml') throw refused('unknown_issuer');
+  const acs = chooseAcs(outer, found.serviceProvider);
+  if (!acs) throw refused('acs_not_registered');
+  // From here on the SeP and where to answer it are known: a refusal is a signed error Response there.
+  const outerId = attributeOf(outer, 'ID') ?? null;
+  const answer = (reason: string, status: SamlStatus = STATUS.requestDenied) =>
+    new AuthnRequestRefused(reason, status, { sep: found.sep, serviceProvider: found.serviceProvider, acs, requestId: outerId && outerId.length <= 256 ? outerId : null, relayState: envelope.relayState });
+  const certificates = found.serviceProvider.serviceProvider.signingCertificates;
+
+  let root: Element;
+  try {
+    checkSignatures(envelope.document);
+    checkUniqueIds(envelope.document);
+  } catch (err) {
+    if (err instanceof UpstreamRejected) throw answer(err.reason);
+    throw err;
+  }
+  if (input.binding === 'redirect') {
+    // The query signature covers the whole message; an enveloped one has no place on this binding.
+    if (childElements(outer, NS.dsig, 'Signature').length) throw answer('signature_malformed');
+    if (!envelope.querySignature) throw answer('request_unsigned');
+    if (!QUERY_SIGNATURE_ALGORITHMS[envelope.querySignature.algorithm]) throw answer('signature_algorithm_refused');
+    if (!verifyQuerySignature(envelope.querySignature, certificates)) throw answer('signature_invalid');
+    root = outer;
+  } else {
+    if (!childElements(outer, NS.dsig, 'Signature').length) throw answer('request_unsigned');
+    const signed = verifiedContent(envelope.xml, outer, certificates);
+    if (!signed) throw answer('signature_invalid');
+    // Only the signed bytes are read from here on: the answer to every wrapping attack.
+    try {
+      root = parseStrictXml(signed).documentElement as Element;
+    } catch {
+      throw answer('signature_invalid');
+    }
+    if (root.namespaceURI !== NS.protocol || root.localName !== 'AuthnRequest') throw answer('signature_invalid');
+    const signedIssuer = singleChild(root, NS.assertion, 'Issuer');
+    if (!signedIssuer || textOf(signedIssuer).trim() !== issuer || chooseAcs(root, found.serviceProvider) !== acs) throw answer('signature_invalid');
+  }
+
+  try {
+    const id = attributeOf(root, 'ID') ?? '';
+    if (!/^[A-Za-z_][\w.-]{0,255}$/.test(id) || root.getAttribute('Version') !== '2.0') throw answer('request_malformed');
+    const issued = Date.parse(attributeOf(root, 'IssueInstant') ?? '');
+    if (Number.isNaN(issued)) throw answer('request_malformed');
+    if (issued > now + CLOCK_SKEW_MS || issued < now - MAX_REQUEST_AGE_MS - CLOCK_SKEW_MS) throw answer('request_expired');
+    const destination = attributeOf(root, 'Destination');
+    // Required on a signed request by SAML Bindings §3.4.5.2 / §3.5.5.2 when signed; checked whenever present.
+    if (destination !== undefined && destination !== context.ssoUrl) throw answer('destination_mismatch');
+    const requestedLoa = requestedLoaOf(root);
+    const nameIdFormat = nameIdFormatOf(root);
+    const requestedAttributes = extensionsOf(root, found.sep);
+    return {
+      id,
+      sep: found.sep,
+      serviceProvider: found.serviceProvider,
+      acs,
+      relayState: envelope.relayState,
+      forceAuthn: attributeOf(root, 'ForceAuthn') === 'true',
+      isPassive: attributeOf(root, 'IsPassive') === 'true',
+      requestedLoa,
+      nameIdFormat,
+      requestedAttributes,
+      binding: input.binding,
+    };
+  } catch (err) {
+    if (err instanceof AuthnRequestRefused) throw err.respondTo ? err : answer(err.reason, err.status);
+    if (err instanceof XmlRejected) throw answer('request_malformed');
+    throw err;
+  }
+}

@@ -1,0 +1,96 @@
+import express, { type Request, type Response, type Router } from 'express';
+import type { KeyPairWithCertificate } from '../keys/certificate.ts';
+import type { SepEnvironment } from '../domain/sep-environment.ts';
+import { SamlSepStore } from '../sep/saml-service-provider.ts';
+import type { SepStore } from '../sep/sep-store.ts';
+import type { Database } from '../store/database.ts';
+import { AuthnRequestRefused, MAX_SAML_REQUEST_LENGTH, readAuthnRequest, type AuthnRequestInput } from './authn-request.ts';
+import { idpMetadataXml, type SamlIdpEndpoints } from './idp-metadata.ts';
+import type { SamlJourneys } from './saml-journeys.ts';
+import { STATUS } from './saml-status.ts';
+
+export interface SamlIdpRouteDependencies {
+  db: Database;
+  seps: SepStore;
+  journeys: SamlJourneys;
+  endpoints: SamlIdpEndpoints;
+  signing: KeyPairWithCertificate;
+  encryption: KeyPairWithCertificate;
+  sepEnvironment: SepEnvironment;
+}
+
+/**
+ * Brána as a SAML IdP for SePs (mounted at /saml-idp): its signed metadata, and the SSO endpoint
+ * for the HTTP-Redirect (GET) and HTTP-POST bindings. A request that passes every check begins a
+ * journey and the browser goes to the interaction every login shares; any other is answered with a
+ * signed error Response at a registered ACS, or a page for the citizen.
+ */
+export function samlIdpRoutes(deps: SamlIdpRouteDependencies): Router {
+  const router = express.Router();
+  const samlSeps = new SamlSepStore(deps.db);
+  // No inflation: a browser never compresses a form post, and a deflate bomb is then just bytes.
+  const form = express.urlencoded({ extended: false, limit: Math.ceil(MAX_SAML_REQUEST_LENGTH * 1.1), parameterLimit: 5, inflate: false });
+  const context = {
+    ssoUrl: deps.endpoints.ssoUrl,
+    environment: deps.sepEnvironment,
+    findSep: async (entityId: string) => {
+      const serviceProvider = await samlSeps.findByEntityId(entityId);
+      const sep = serviceProvider ? await deps.seps.find(serviceProvider.clientId) : undefined;
+      return sep && serviceProvider ? { sep, serviceProvider } : undefined;
+    },
+  };
+
+  let metadata: { xml: string; until: number } | undefined;
+  router.get('/metadata', (_req, res) => {
+    // Signed once an hour, not per request.
+    if (!metadata || metadata.until < Date.now()) metadata = { xml: idpMetadataXml(deps.endpoints, [deps.signing], deps.encryption), until: Date.now() + 3_600_000 };
+    res.type('application/samlmetadata+xml').set('Cache-Control', 'public, max-age=3600').send(metadata.xml);
+  });
+
+  async function receive(req: Request, res: Response, input: AuthnRequestInput): Promise<void> {
+    let request;
+    try {
+      request = await readAuthnRequest(input, context);
+    } catch (err) {
+      if (err instanceof AuthnRequestRefused) {
+        await deps.journeys.refuse(req, res, err);
+        return;
+      }
+      throw err;
+    }
+    const respondTo = { sep: request.sep, serviceProvider: request.serviceProvider, acs: request.acs, requestId: request.id, relayState: request.relayState };
+    // Brána keeps no SAML session yet: it cannot log anybody in without a page.
+    if (request.isPassive) {
+      await deps.journeys.refuse(req, res, { reason: 'passive_not_possible', status: STATUS.noPassive, respondTo });
+      return;
+    }
+    if ((await deps.journeys.begin(req, res, request)) === 'replayed') {
+      await deps.journeys.refuse(req, res, { reason: 'request_replayed', status: STATUS.requestDenied, respondTo });
+    }
+  }
+
+  router.get('/sso', async (req, res) => {
+    const at = req.originalUrl.indexOf('?');
+    await receive(req, res, { binding: 'redirect', rawQuery: at < 0 ? '' : req.originalUrl.slice(at + 1) });
+  });
+
+  router.post(
+    '/sso',
+    (req, res, next) => {
+      form(req, res, (err?: unknown) => {
+        if (!err) {
+          next();
+          return;
+        }
+        const type = (err as { type?: string }).type;
+        const reason = type === 'entity.too.large' || type === 'parameters.too.many' ? 'request_too_large' : 'request_malformed';
+        deps.journeys.refuse(req, res, { reason, status: STATUS.requestDenied, respondTo: null }).catch(next);
+      });
+    },
+    async (req, res) => {
+      await receive(req, res, { binding: 'post', form: (req.body ?? {}) as Record<string, unknown> });
+    },
+  );
+
+  return router;
+}
