@@ -16,7 +16,9 @@ import { readIdentityMeansFolder } from '../means/identity-means.ts';
 import { reviewOf } from '../admin/sep-administration.ts';
 import { InitialAccessTokenUses } from '../oidc/initial-access-token-uses.ts';
 import { DEFAULT_INITIAL_TOKEN_DAYS, DEFAULT_INITIAL_TOKEN_USES, MAX_INITIAL_TOKEN_DAYS, MAX_INITIAL_TOKEN_USES, issueInitialAccessToken, registrationDesk } from '../oidc/initial-access-tokens.ts';
-import { ApprovalRefused, NothingToDecide, RegistrationRejected, SepRegistration, UnknownSep, approvalDigest } from '../sep/sep-registration.ts';
+import { ApprovalRefused, NothingToDecide, RegistrationRejected, SepRegistration, UnknownSep, approvalDigest, type SamlRegistration } from '../sep/sep-registration.ts';
+import { samlIdpEndpoints } from '../saml-idp/idp-metadata.ts';
+import { parseServiceProviderMetadata } from '../saml-idp/sp-metadata.ts';
 import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
 import { migrate, openDatabase, type Database } from '../store/database.ts';
 import { RequestWrites, forgetWritesSoFar, withRequestWrites } from '../store/request-writes.ts';
@@ -69,6 +71,44 @@ async function withStore<T>(action: (context: StoreContext) => Promise<T>): Prom
   }
 }
 
+/** The largest SP metadata fetched from a URL, and how long the fetch may take. */
+const SAML_METADATA_FETCH = { maxBytes: 512 * 1024, timeoutMs: 10_000 };
+
+/**
+ * A SAML SeP's SP metadata, from a file or an https URL, read and checked: problems name the file
+ * (or URL) and the field. Its ACS endpoints become the registration's return URLs, so the document
+ * must not name others.
+ */
+async function readSamlRegistration(source: string, documentFile: string, document: Record<string, unknown>, env: Environment): Promise<SamlRegistration> {
+  if (document.redirectUris !== undefined) throw new OperatorError(`${documentFile}: redirectUris: a SAML SeP's return URLs are the ACS endpoints of its metadata; leave redirectUris out`);
+  let xml: string;
+  if (/^https:\/\//.test(source)) {
+    let response: globalThis.Response;
+    try {
+      response = await fetch(source, { signal: AbortSignal.timeout(SAML_METADATA_FETCH.timeoutMs), redirect: 'error' });
+    } catch (err) {
+      throw new OperatorError(`${source}: cannot be fetched (${(err as Error).message})`);
+    }
+    if (!response.ok) throw new OperatorError(`${source}: answered HTTP ${response.status}`);
+    xml = await response.text();
+    if (xml.length > SAML_METADATA_FETCH.maxBytes) throw new OperatorError(`${source}: is larger than ${SAML_METADATA_FETCH.maxBytes} bytes`);
+  } else if (/^[a-z]+:\/\//i.test(source)) {
+    throw new OperatorError(`${source}: SP metadata is read from a file or an https URL only`);
+  } else {
+    try {
+      xml = fs.readFileSync(source, 'utf8');
+    } catch (err) {
+      throw new OperatorError(`${source}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+  try {
+    return { serviceProvider: parseServiceProviderMetadata(xml, source, { allowLoopbackHttp: env.mode === 'development' }), metadata: { xml, source } };
+  } catch (err) {
+    if (err instanceof ConfigurationError) throw new OperatorError(err.message);
+    throw err;
+  }
+}
+
 function readJsonFile(file: string): unknown {
   let text: string;
   try {
@@ -89,17 +129,21 @@ export function buildProgram(): Command {
 
   sep
     .command('register')
-    .description('register a SeP from a JSON document; prints its client id and secret')
+    .description('register a SeP from a JSON document; prints its client id and secret (a SAML SeP: its entity id)')
     .requiredOption('--file <file>', 'the registration document (JSON)')
+    .option('--saml-metadata <file-or-url>', 'a SAML SeP: its SP metadata (a file, or an https URL); its ACS endpoints are its return URLs')
     .option('--pending', 'register as pending approval instead of active')
-    .action(async (options: { file: string; pending?: boolean }) => {
-      const document = readJsonFile(options.file);
-      await withStore(async ({ registration }) => {
+    .action(async (options: { file: string; samlMetadata?: string; pending?: boolean }) => {
+      const document = readJsonFile(options.file) as Record<string, unknown>;
+      const env = readEnvironment();
+      const saml = options.samlMetadata === undefined ? undefined : await readSamlRegistration(options.samlMetadata, options.file, document, env);
+      await withStore(async ({ registration, publicUrl }) => {
         try {
-          const registered = await registration.register(document, options.pending ? 'pending' : 'active', 'cli');
-          print({ clientId: registered.sep.clientId, clientSecret: registered.clientSecret, status: registered.sep.status, group: registered.sep.group });
+          const registered = await registration.register(saml ? { ...document, redirectUris: saml.serviceProvider.assertionConsumerServices.map((service) => service.url) } : document, options.pending ? 'pending' : 'active', 'cli', saml ? { saml } : {});
+          if (saml) print({ clientId: registered.sep.clientId, entityId: saml.serviceProvider.entityId, status: registered.sep.status, group: registered.sep.group, idpMetadata: samlIdpEndpoints(publicUrl).metadataUrl });
+          else print({ clientId: registered.sep.clientId, clientSecret: registered.clientSecret, status: registered.sep.status, group: registered.sep.group });
         } catch (err) {
-          if (err instanceof RegistrationRejected) throw new OperatorError(err.problems.map((problem) => `${options.file}: ${problem}`).join('\n'));
+          if (err instanceof RegistrationRejected) throw new OperatorError(err.problems.map((problem) => `${problem.startsWith('entityID') && options.samlMetadata ? options.samlMetadata : options.file}: ${problem}`).join('\n'));
           if (err instanceof SepAlreadyRegistered) throw new OperatorError(`${options.file}: clientId: ${err.message}`);
           throw err;
         }

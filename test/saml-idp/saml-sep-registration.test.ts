@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import supertest from 'supertest';
+import { SignedXml } from 'xml-crypto';
+import { brana as cli } from '../support/cli.ts';
+import { samlLogin, samlSep, validatedBySep } from '../support/saml-sep.ts';
+import { sepDocument, startTestBroker, type TestBroker } from '../support/test-broker.ts';
+
+describe('registering a SAML SeP from its SP metadata (brana sep register --saml-metadata)', () => {
+  let brana: TestBroker;
+  let env: Record<string, string>;
+  const write = (name: string, content: unknown) => {
+    const file = path.join(brana.dir, name);
+    fs.writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
+    return file;
+  };
+  const counts = async () => ({
+    seps: Number((await brana.broker.db('sep').count({ n: '*' }))[0]!.n),
+    samlSeps: Number((await brana.broker.db('sep_saml').count({ n: '*' }))[0]!.n),
+    logged: Number((await brana.broker.db('assertion_log').where({ event: 'sep_registered' }).count({ n: '*' }))[0]!.n),
+  });
+
+  before(async () => {
+    brana = await startTestBroker();
+    env = { DATABASE_URL: `sqlite:${path.join(brana.dir, 'data', 'brana.sqlite')}`, BRANA_KEYS_DIR: brana.keysDir, BRANA_MODE: 'development', BRANA_PUBLIC_URL: brana.url.origin };
+  });
+  after(async () => brana.close());
+
+  it('registers it on the same SeP record (group, attributes, LoA, environment) and the citizen logs in at it', async () => {
+    const sep = await samlSep(brana, { register: false });
+    const document = sepDocument({ clientId: undefined, redirectUris: undefined, group: 'hradec-kralove' });
+    const result = await cli(['sep', 'register', '--file', write('saml-sep.json', document), '--saml-metadata', write('sp.xml', sep.metadataXml)], env);
+    assert.equal(result.code, 0, result.stderr);
+    const printed = JSON.parse(result.stdout) as { clientId: string; entityId: string; status: string; group: string; idpMetadata: string; clientSecret?: string };
+    assert.equal(printed.entityId, sep.entityId);
+    assert.equal(printed.status, 'active');
+    assert.equal(printed.group, 'hradec-kralove');
+    assert.equal(printed.idpMetadata, `${brana.url.origin}/saml-idp/metadata`);
+    assert.equal(printed.clientSecret, undefined, 'a SAML SeP has no client secret to use');
+
+    const stored = (await brana.broker.seps.find(printed.clientId))!;
+    assert.equal(stored.protocol, 'saml');
+    assert.deepEqual(stored.redirectUris, [sep.acsUrl]);
+    const record = (await brana.broker.log.query({ sepId: printed.clientId })).find((entry) => entry.event === 'sep_registered')!;
+    assert.equal(record.detail.samlEntityId, sep.entityId);
+
+    const profile = await validatedBySep(sep, (await samlLogin(brana, sep, { means: 'eobcanka', login: '100000001' })).answer);
+    assert.match(profile.nameID, /^[A-Za-z0-9_-]{43}$/);
+
+    // A SAML SeP is no OpenID client: the authorization endpoint does not know it.
+    const authorize = await supertest(brana.url.origin).get(`/auth?client_id=${printed.clientId}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(sep.acsUrl)}&code_challenge=${'a'.repeat(43)}&code_challenge_method=S256`);
+    assert.equal(authorize.status, 400);
+  });
+
+  const broken: Array<[string, (xml: string) => string, RegExp]> = [
+    ['a DOCTYPE', (xml) => `<!DOCTYPE x [<!ENTITY e "e">]>${xml}`, /sp\.xml: \(document\): not readable XML: DOCTYPE is not allowed/],
+    ['no signing certificate', (xml) => xml.replace(/<KeyDescriptor use="signing">[\s\S]*?<\/KeyDescriptor>/, ''), /KeyDescriptor\[@use=signing\]: has no valid signing certificate/],
+    ['no encryption certificate', (xml) => xml.replace(/<KeyDescriptor use="encryption">[\s\S]*?<\/KeyDescriptor>/, ''), /KeyDescriptor\[@use=encryption\]: has no valid encryption certificate/],
+    ['an ACS on plain http', (xml) => xml.replace(/Location="https:\/\/([^"]+)\/acs"/, 'Location="http://$1/acs"'), /AssertionConsumerService\[0\]\/@Location: must use https/],
+    ['no entity id', (xml) => xml.replace(/entityID="[^"]+"/, ''), /EntityDescriptor\/@entityID: is missing/],
+  ];
+  for (const [what, spoil, message] of broken) {
+    it(`refuses metadata with ${what}, naming the file and field, and writes nothing`, async () => {
+      const sep = await samlSep(brana, { register: false });
+      const before = await counts();
+      const result = await cli(['sep', 'register', '--file', write('saml-sep.json', sepDocument({ clientId: undefined, redirectUris: undefined })), '--saml-metadata', write('sp.xml', spoil(sep.metadataXml))], env);
+      assert.equal(result.code, 2, result.stdout);
+      assert.match(result.stderr, message);
+      assert.deepEqual(await counts(), before);
+    });
+  }
+
+  it('refuses a second SeP with the same entity id, and return URLs named beside the metadata', async () => {
+    const sep = await samlSep(brana);
+    const before = await counts();
+    const again = await cli(['sep', 'register', '--file', write('saml-sep.json', sepDocument({ clientId: undefined, redirectUris: undefined })), '--saml-metadata', write('sp.xml', sep.metadataXml)], env);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /sp\.xml: entityID: entity id .* is registered for SeP/);
+    const withUris = await cli(['sep', 'register', '--file', write('saml-sep.json', sepDocument({ clientId: undefined })), '--saml-metadata', write('sp.xml', sep.metadataXml)], env);
+    assert.equal(withUris.code, 2);
+    assert.match(withUris.stderr, /saml-sep\.json: redirectUris: a SAML SeP's return URLs are the ACS endpoints/);
+    assert.deepEqual(await counts(), before);
+  });
+
+  it('publishes signed IdP metadata: signing and encryption certificates, SSO on HTTP-Redirect and HTTP-POST', async () => {
+    const response = await supertest(brana.url.origin).get('/saml-idp/metadata');
+    assert.equal(response.status, 200);
+    assert.match(response.headers['content-type'] as string, /application\/samlmetadata\+xml/);
+    const xml = response.text;
+    assert.match(xml, new RegExp(`entityID="${brana.url.origin}/saml-idp/metadata"`));
+    assert.match(xml, /WantAuthnRequestsSigned="true"/);
+    assert.match(xml, /<md:KeyDescriptor use="signing">/);
+    assert.match(xml, /<md:KeyDescriptor use="encryption">/);
+    assert.match(xml, new RegExp(`Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="${brana.url.origin}/saml-idp/sso"`));
+    assert.match(xml, new RegExp(`Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${brana.url.origin}/saml-idp/sso"`));
+    const signature = new SignedXml({ publicCert: brana.broker.keys.samlSigning.certificatePem, getCertFromKeyInfo: () => null });
+    signature.loadSignature(/<ds:Signature[\s\S]*<\/ds:Signature>/.exec(xml)![0]);
+    assert.equal(signature.checkSignature(xml), true);
+  });
+});
