@@ -41,6 +41,7 @@ import { OidcJourneys } from './login/oidc-journeys.ts';
 import { samlIdpEndpoints } from './saml-idp/idp-metadata.ts';
 import { samlIdpRoutes } from './saml-idp/routes.ts';
 import { SamlJourneys } from './saml-idp/saml-journeys.ts';
+import type { SamlJourneyStore } from './saml-idp/journey-store.ts';
 import { UpstreamHandoff } from './login/upstream-handoff.ts';
 import { UpstreamRequestStore } from './upstream/upstream-request-store.ts';
 
@@ -68,6 +69,8 @@ export interface Broker {
   metrics: BrokerMetrics;
   /** Registers SePs and changes registrations, with their audit records (this instance's rules). */
   registration: SepRegistration;
+  /** SAML SePs' logins in progress (saml-idp/). */
+  samlJourneys: SamlJourneyStore;
   /** The citizens' open "My account" pages. */
   accountSessions: AccountSessions;
   tiles: TileStore;
@@ -213,6 +216,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
       operators,
       metrics,
       registration,
+      samlJourneys: samlJourneys.journeyStore,
       accountSessions,
       tiles,
       tileRequests,

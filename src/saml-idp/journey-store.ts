@@ -123,6 +123,15 @@ export class SamlJourneyStore {
     return count === 1;
   }
 
+  /**
+   * Deletes up to `limit` journeys past their time. A journey lives longer than an AuthnRequest may
+   * be old (MAX_REQUEST_AGE_MS), so a request whose id is forgotten here is refused as stale.
+   */
+  async removeExpired(trx: Queryable, now: number, limit: number): Promise<number> {
+    const expired = trx('saml_journey').select('uid').where('expires_at', '<', now).limit(limit);
+    return Number(await trx('saml_journey').whereIn('uid', expired).delete());
+  }
+
   /** Whether a journey still waits for its means' answer (a re-sent answer may then continue it). */
   async isPending(uid: string): Promise<boolean> {
     const row = (await this.db('saml_journey').where({ uid, stage: 'login' }).andWhere('expires_at', '>', Date.now()).first('uid')) as { uid: string } | undefined;

@@ -118,6 +118,11 @@ export class SamlJourneys implements JourneyFrontend {
     this.samlSeps = new SamlSepStore(deps.db);
   }
 
+  /** The journeys' store, for sweeping expired rows. */
+  get journeyStore(): SamlJourneyStore {
+    return this.store;
+  }
+
   /** Whether a journey still waits for its means' answer (for a re-sent answer). */
   isPending(uid: string): Promise<boolean> {
     return this.store.isPending(uid);

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { sweepExpiredRows } from '../../src/operations/expired-rows.ts';
 import { completeLogin } from '../support/login-driver.ts';
+import { createPostgresDatabase } from '../support/postgres.ts';
 import { samlLogin, samlSep, validatedBySep } from '../support/saml-sep.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
@@ -69,5 +71,31 @@ describe('a SAML SeP (node-saml) logs a citizen in through Brána', () => {
     assert.deepEqual(issued.detail.attributes, ['CurrentFamilyName', 'CurrentGivenName', 'DateOfBirth']);
     assert.equal(records[0]!.detail.protocol, 'saml');
     assert.ok(!JSON.stringify(records).includes('Novák'), 'no attribute values in the log');
+  });
+
+  it('sweeps a journey once it is past its time (its request id is then too old to replay anyway)', async () => {
+    const sep = await samlSep(brana);
+    await samlLogin(brana, sep, { means: 'eobcanka', login: '100000001' });
+    const journeys = () => brana.broker.db('saml_journey').where({ sep_id: sep.clientId }).count({ n: '*' });
+    assert.equal(Number((await journeys())[0]!.n), 1);
+    await sweepExpiredRows(brana.broker.db, brana.broker, Date.now() + 31 * 60_000);
+    assert.equal(Number((await journeys())[0]!.n), 0);
+  });
+});
+
+describe('a SAML SeP logs a citizen in through Brána on PostgreSQL', () => {
+  it('over HTTP-POST: the same Response, the same log records', async () => {
+    const database = await createPostgresDatabase('saml-sep');
+    const brana = await startTestBroker({ databaseUrl: database.url });
+    try {
+      const sep = await samlSep(brana, { binding: 'HTTP-POST' });
+      const profile = await validatedBySep(sep, (await samlLogin(brana, sep, { means: 'eobcanka', login: '100000001' })).answer);
+      assert.equal(profile[`${EIDAS}CurrentGivenName`], 'Jan');
+      const events = (await brana.broker.log.query({ sepId: sep.clientId })).map((record) => record.event);
+      assert.deepEqual(events.slice(-2), ['consent_given', 'token_issued']);
+    } finally {
+      await brana.close();
+      await database.drop();
+    }
   });
 });
