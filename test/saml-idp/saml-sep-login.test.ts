@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { sweepExpiredRows } from '../../src/operations/expired-rows.ts';
+import { defaultPeriod, loginStatistics } from '../../src/stats/login-statistics.ts';
 import { completeLogin } from '../support/login-driver.ts';
 import { createPostgresDatabase } from '../support/postgres.ts';
 import { samlLogin, samlSep, validatedBySep } from '../support/saml-sep.ts';
@@ -71,6 +72,12 @@ describe('a SAML SeP (node-saml) logs a citizen in through Brána', () => {
     assert.deepEqual(issued.detail.attributes, ['CurrentFamilyName', 'CurrentGivenName', 'DateOfBirth']);
     assert.equal(records[0]!.detail.protocol, 'saml');
     assert.ok(!JSON.stringify(records).includes('Novák'), 'no attribute values in the log');
+
+    // Statistics count it as a login, split by protocol.
+    const issuedAll = (await brana.broker.log.query({ event: 'token_issued' })).map((record) => record.detail.protocol ?? 'oidc');
+    const stats = await loginStatistics(brana.broker.db, defaultPeriod());
+    assert.deepEqual(stats.loginsByProtocol, { oidc: issuedAll.filter((p) => p === 'oidc').length, saml: issuedAll.filter((p) => p === 'saml').length });
+    assert.ok(stats.loginsByProtocol.saml >= 1);
   });
 
   it('sweeps a journey once it is past its time (its request id is then too old to replay anyway)', async () => {
