@@ -1,6 +1,4 @@
-import { createPublicKey, verify } from 'node:crypto';
-import { inflateRawSync } from 'node:zlib';
-import type { Document, Element } from '@xmldom/xmldom';
+import type { Element } from '@xmldom/xmldom';
 import { attributeOfSamlName, type AttributeId } from '../domain/attributes.ts';
 import { loaFromUri, weakestLoa, type Loa } from '../domain/loa.ts';
 import type { AssertionConsumerService, SamlSepRecord } from '../sep/saml-service-provider.ts';
@@ -11,23 +9,11 @@ import { verifiedContent } from '../upstream/saml/signature-verification.ts';
 import { NS, XmlRejected, attributeOf, childElements, parseStrictXml, singleChild, textOf } from '../upstream/saml/xml.ts';
 import { defaultAssertionConsumerService } from './sp-metadata.ts';
 import { STATUS, type SamlStatus } from './saml-status.ts';
+import { BindingRefused, MAX_RELAY_STATE_LENGTH, QUERY_SIGNATURE_ALGORITHMS, envelopeOf, verifyQuerySignature, type Envelope, type SamlMessageInput } from './saml-bindings.ts';
 
-/** The largest SAMLRequest Brána reads, as sent (base64; deflated on the Redirect binding). */
-export const MAX_SAML_REQUEST_LENGTH = 64 * 1024;
-/** The most an AuthnRequest may inflate to: a deflate bomb stops here, not in memory. */
-export const MAX_INFLATED_REQUEST_LENGTH = 128 * 1024;
-/** The most RelayState Brána carries back (SAML Bindings §3.4.3: 80 bytes; some SePs send more). */
-export const MAX_RELAY_STATE_LENGTH = 512;
 /** How old an AuthnRequest may be; its id is remembered longer than this, so a replay is always caught. */
 export const MAX_REQUEST_AGE_MS = 10 * 60_000;
 const MAX_REQUESTED_ATTRIBUTES = 40;
-
-/** Query signatures Brána verifies on the Redirect binding. */
-const QUERY_SIGNATURE_ALGORITHMS: Record<string, string> = {
-  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256': 'sha256',
-  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha384': 'sha384',
-  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512': 'sha512',
-};
 
 const NAMEID_PERSISTENT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent';
 const NAMEID_TRANSIENT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:transient';
@@ -89,95 +75,9 @@ export interface AuthnRequestContext {
 }
 
 /** What the browser brought: the Redirect binding's raw query, or the POST binding's form. */
-export type AuthnRequestInput = { binding: 'redirect'; rawQuery: string } | { binding: 'post'; form: Record<string, unknown> };
+export type AuthnRequestInput = SamlMessageInput;
 
 const refused = (reason: string, status: SamlStatus = STATUS.requestDenied) => new AuthnRequestRefused(reason, status);
-
-/** The raw (still URL-encoded) value of each query parameter, in order: the Redirect signature covers these bytes. */
-function rawParameters(rawQuery: string): Map<string, string> {
-  const parameters = new Map<string, string>();
-  for (const part of rawQuery.split('&')) {
-    if (!part) continue;
-    const at = part.indexOf('=');
-    const name = decodeURIComponent(at < 0 ? part : part.slice(0, at));
-    if (parameters.has(name)) throw refused('request_malformed');
-    parameters.set(name, at < 0 ? '' : part.slice(at + 1));
-  }
-  return parameters;
-}
-
-function decodeQueryValue(raw: string): string {
-  try {
-    return decodeURIComponent(raw.replace(/\+/g, ' '));
-  } catch {
-    throw refused('request_malformed');
-  }
-}
-
-function base64Bytes(value: string): Buffer {
-  const compact = value.replace(/[\r\n ]/g, '');
-  if (!compact || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) throw refused('request_not_base64');
-  return Buffer.from(compact, 'base64');
-}
-
-/** Inflates a Redirect-binding request, stopping at the bound: a deflate bomb is refused, not expanded. */
-function inflate(deflated: Buffer): string {
-  try {
-    return inflateRawSync(deflated, { maxOutputLength: MAX_INFLATED_REQUEST_LENGTH }).toString('utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) throw refused('request_too_large');
-    throw refused('request_malformed');
-  }
-}
-
-function parse(xml: string): Document {
-  try {
-    return parseStrictXml(xml);
-  } catch (err) {
-    throw refused(err instanceof XmlRejected && /DOCTYPE/.test(err.message) ? 'doctype_refused' : 'xml_malformed');
-  }
-}
-
-/** The outside of a request, before its signature: enough to find the SeP and where to answer it. */
-interface Envelope {
-  xml: string;
-  document: Document;
-  relayState: string | null;
-  /** Redirect binding: the signed octets, the algorithm and the signature. */
-  querySignature: { octets: string; algorithm: string; signature: Buffer } | null;
-}
-
-function envelopeOf(input: AuthnRequestInput): Envelope {
-  if (input.binding === 'redirect') {
-    if (input.rawQuery.length > MAX_SAML_REQUEST_LENGTH * 2) throw refused('request_too_large');
-    const raw = rawParameters(input.rawQuery);
-    const request = raw.get('SAMLRequest');
-    if (request === undefined) throw refused('missing_request');
-    const encoded = decodeQueryValue(request);
-    if (encoded.length > MAX_SAML_REQUEST_LENGTH) throw refused('request_too_large');
-    const xml = inflate(base64Bytes(encoded));
-    const relay = raw.get('RelayState');
-    const relayState = relay === undefined ? null : decodeQueryValue(relay);
-    const sigAlg = raw.get('SigAlg');
-    const signature = raw.get('Signature');
-    // SAML Bindings §3.4.4.1: the octets are the parameters as received, in this order.
-    const querySignature =
-      sigAlg !== undefined && signature !== undefined
-        ? {
-            octets: `SAMLRequest=${request}${relay === undefined ? '' : `&RelayState=${relay}`}&SigAlg=${sigAlg}`,
-            algorithm: decodeQueryValue(sigAlg),
-            signature: base64Bytes(decodeQueryValue(signature)),
-          }
-        : null;
-    return { xml, document: parse(xml), relayState, querySignature };
-  }
-  const encoded = input.form.SAMLRequest;
-  if (typeof encoded !== 'string') throw refused('missing_request');
-  if (encoded.length > MAX_SAML_REQUEST_LENGTH) throw refused('request_too_large');
-  const xml = base64Bytes(encoded).toString('utf8');
-  const relay = input.form.RelayState;
-  return { xml, document: parse(xml), relayState: typeof relay === 'string' ? relay : null, querySignature: null };
-}
 
 /** The ACS a request asks for, only ever one the SeP registered (by index, or its exact URL). */
 function chooseAcs(root: Element, serviceProvider: SamlSepRecord): AssertionConsumerService | null {
@@ -190,18 +90,6 @@ function chooseAcs(root: Element, serviceProvider: SamlSepRecord): AssertionCons
   if (index !== undefined) return /^\d{1,5}$/.test(index) ? (services.find((service) => service.index === Number(index)) ?? null) : null;
   if (url !== undefined) return services.find((service) => service.url === url) ?? null;
   return defaultAssertionConsumerService(serviceProvider.serviceProvider);
-}
-
-function verifyQuerySignature(signature: NonNullable<Envelope['querySignature']>, certificates: readonly string[]): boolean {
-  const hash = QUERY_SIGNATURE_ALGORITHMS[signature.algorithm];
-  if (!hash) return false;
-  return certificates.some((certificate) => {
-    try {
-      return verify(hash, Buffer.from(signature.octets, 'utf8'), createPublicKey(certificate), signature.signature);
-    } catch {
-      return false;
-    }
-  });
 }
 
 /** The requested LoA: RequestedAuthnContext with `minimum` (or `exact`) and eIDAS URIs; anything else is NoAuthnContext. */
@@ -266,7 +154,13 @@ function extensionsOf(root: Element, sep: Sep): RequestedAttribute[] {
  */
 export async function readAuthnRequest(input: AuthnRequestInput, context: AuthnRequestContext): Promise<SamlAuthnRequest> {
   const now = context.now ?? Date.now();
-  const envelope = envelopeOf(input);
+  let envelope: Envelope;
+  try {
+    envelope = envelopeOf(input);
+  } catch (err) {
+    if (err instanceof BindingRefused) throw refused(err.reason);
+    throw err;
+  }
   const outer = envelope.document.documentElement as Element;
   if (outer.namespaceURI !== NS.protocol || outer.localName !== 'AuthnRequest') throw refused('not_an_authn_request');
   if (envelope.relayState !== null && envelope.relayState.length > MAX_RELAY_STATE_LENGTH) throw refused('relay_state_too_long');
