@@ -155,7 +155,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const deps = {
       provider: makeProvider(signingKeys.current().jwks),
       journeys: new JourneyFrontends(oidcJourneys, samlJourneys),
-      samlIdp: samlIdpRoutes({ db, seps, journeys: samlJourneys, endpoints: samlEndpoints, signing: keys.samlSigning, encryption: keys.samlEncryption, sepEnvironment: env.sepEnvironment }),
+      samlIdp: samlIdpRoutes({ db, seps, journeys: samlJourneys, endpoints: samlEndpoints, signing: keys.samlSigning, encryption: keys.samlEncryption, sepEnvironment: env.sepEnvironment, log }),
       seps,
       registry,
       consents,

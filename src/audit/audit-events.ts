@@ -210,6 +210,14 @@ export function logout(r: { sepId: string | null }): AuditRecord {
   return { event: 'logout', outcome: 'success', sepId: r.sepId };
 }
 
+/**
+ * A SAML SeP's single logout, answered with `status`. `pseudonym`: the NameID the SeP named, when it
+ * has the shape of one (Brána keeps no SAML session: nothing else of the citizen's is ended).
+ */
+export function samlLogout(r: { sepId: string; pseudonym: string | null; status: string; reason: string | null }): AuditRecord {
+  return { event: 'logout', outcome: r.reason ? 'failure' : 'success', sepId: r.sepId, pseudonym: r.pseudonym, reason: r.reason, detail: { protocol: 'saml', status: r.status } };
+}
+
 /** The citizen opened My account (Brána's own SeP), which asked for `attributes`. */
 export function accountLogin(r: { sepId: string; requestId: string | null; means: string | null; loa: Loa | null; pseudonym: string; attributes: AttributeId[] }): AuditRecord {
   return { event: 'account_login', outcome: 'success', sepId: r.sepId, requestId: r.requestId, means: r.means, loa: r.loa, pseudonym: r.pseudonym, detail: { attributes: r.attributes } };

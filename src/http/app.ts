@@ -127,7 +127,7 @@ export function createApp(deps: AppDependencies): express.Express {
 
   const limits = rateLimiters(deps.rateLimits);
   // Opening My account starts a login (and stores its state), so it counts as one.
-  app.use(['/auth', '/interaction', '/account/login', '/saml-idp/sso'], limits.login);
+  app.use(['/auth', '/interaction', '/account/login', '/saml-idp/sso', '/saml-idp/slo'], limits.login);
   app.post('/saml/:means/acs', limits.acs);
   app.get('/oidc/:means/callback', limits.acs);
   app.use('/token', limits.token);

@@ -10,13 +10,15 @@ export interface SamlIdpEndpoints {
   entityId: string;
   metadataUrl: string;
   ssoUrl: string;
+  /** Single logout: a SeP's LogoutRequest (HTTP-Redirect or HTTP-POST). */
+  sloUrl: string;
 }
 
 export const SAML_IDP_PATH = '/saml-idp';
 
 export function samlIdpEndpoints(publicUrl: URL): SamlIdpEndpoints {
   const metadataUrl = new URL(`${SAML_IDP_PATH}/metadata`, publicUrl).href;
-  return { entityId: metadataUrl, metadataUrl, ssoUrl: new URL(`${SAML_IDP_PATH}/sso`, publicUrl).href };
+  return { entityId: metadataUrl, metadataUrl, ssoUrl: new URL(`${SAML_IDP_PATH}/sso`, publicUrl).href, sloUrl: new URL(`${SAML_IDP_PATH}/slo`, publicUrl).href };
 }
 
 /** How long a SeP may keep Brána's metadata before fetching it again. */
@@ -24,7 +26,7 @@ const VALID_DAYS = 7;
 
 /**
  * Brána's IdP metadata for SePs, signed with its SAML signing key: the signing certificates SePs
- * verify Responses with, the encryption certificate, the SSO endpoint for HTTP-Redirect and
+ * verify Responses with, the encryption certificate, the SSO and SLO endpoints for HTTP-Redirect and
  * HTTP-POST, the NameID formats, the LoAs (eIDAS entity attribute) and the attributes it can release.
  * `signing`: every certificate to publish, the one in use first (two during a rollover).
  */
@@ -40,6 +42,8 @@ export function idpMetadataXml(endpoints: SamlIdpEndpoints, signing: readonly Ke
     `<md:IDPSSODescriptor WantAuthnRequestsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">` +
     signing.map((key) => keyDescriptor('signing', key.certificatePem)).join('') +
     keyDescriptor('encryption', encryption.certificatePem) +
+    `<md:SingleLogoutService Binding="${BINDING_REDIRECT}" Location="${escapeXml(endpoints.sloUrl)}"/>` +
+    `<md:SingleLogoutService Binding="${BINDING_POST}" Location="${escapeXml(endpoints.sloUrl)}"/>` +
     `<md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>` +
     `<md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:transient</md:NameIDFormat>` +
     `<md:SingleSignOnService Binding="${BINDING_REDIRECT}" Location="${escapeXml(endpoints.ssoUrl)}"/>` +

@@ -3,10 +3,37 @@ import { sweepExpiredRows } from '../../src/operations/expired-rows.ts';
 import { defaultPeriod, loginStatistics } from '../../src/stats/login-statistics.ts';
 import { completeLogin } from '../support/login-driver.ts';
 import { createPostgresDatabase } from '../support/postgres.ts';
-import { samlLogin, samlSep, validatedBySep } from '../support/saml-sep.ts';
+import { inflateRawSync } from 'node:zlib';
+import type { Response } from 'supertest';
+import { SAML, ValidateInResponseTo } from '@node-saml/node-saml';
+import { formAction, hiddenFields } from '../support/html.ts';
+import { samlLogin, samlSep, samlSepKeys, validatedBySep, type SamlSep } from '../support/saml-sep.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
 const EIDAS = 'http://eidas.europa.eu/attributes/naturalperson/';
+
+/** Where Brána sends a LogoutResponse, on whichever binding the SeP's metadata names, and how node-saml reads it. */
+function logoutResponseOf(response: Response): { at: string; relayState: string | null; xml: string; validate(sep: SamlSep): Promise<{ loggedOut: boolean }> } {
+  if (response.status === 303) {
+    const location = new URL(response.headers.location as string);
+    return {
+      at: `${location.origin}${location.pathname}`,
+      relayState: location.searchParams.get('RelayState'),
+      xml: inflateRawSync(Buffer.from(location.searchParams.get('SAMLResponse')!, 'base64')).toString('utf8'),
+      validate: (sep) => sep.saml.validateRedirectAsync(Object.fromEntries(location.searchParams), location.search.slice(1)),
+    };
+  }
+  const fields = hiddenFields(response.text);
+  return {
+    at: formAction(response.text),
+    relayState: fields.RelayState ?? null,
+    xml: Buffer.from(fields.SAMLResponse!, 'base64').toString('utf8'),
+    // node-saml looks for InResponseTo only on a Response, so on POST it cannot match a
+    // LogoutResponse to its request; the test checks InResponseTo itself (below) and lets node-saml
+    // check the rest (signature, issuer, status).
+    validate: (sep) => new SAML({ ...sep.saml.options, validateInResponseTo: ValidateInResponseTo.never }).validatePostResponseAsync({ SAMLResponse: fields.SAMLResponse!, ...(fields.RelayState ? { RelayState: fields.RelayState } : {}) }),
+  };
+}
 
 describe('a SAML SeP (node-saml) logs a citizen in through Brána', () => {
   let brana: TestBroker;
@@ -79,6 +106,37 @@ describe('a SAML SeP (node-saml) logs a citizen in through Brána', () => {
     assert.deepEqual(stats.loginsByProtocol, { oidc: issuedAll.filter((p) => p === 'oidc').length, saml: issuedAll.filter((p) => p === 'saml').length });
     assert.ok(stats.loginsByProtocol.saml >= 1);
   });
+
+  for (const sloBinding of ['HTTP-POST', 'HTTP-Redirect'] as const) {
+    it(`answers single logout with a signed LogoutResponse at the SeP's registered SLO endpoint (${sloBinding}), which node-saml accepts; logged`, async () => {
+      const sep = await samlSep(brana, { sloBinding });
+      const { answer, citizen } = await samlLogin(brana, sep, { means: 'eobcanka', login: '100000001' });
+      const profile = await validatedBySep(sep, answer);
+      // node-saml sends its LogoutRequest on HTTP-Redirect, signed in the query.
+      const logoutUrl = new URL(await sep.saml.getLogoutUrlAsync(profile, 'after-logout', {}));
+      const requestId = /ID="([^"]+)"/.exec(inflateRawSync(Buffer.from(logoutUrl.searchParams.get('SAMLRequest')!, 'base64')).toString('utf8'))![1]!;
+      const out = await citizen.get(logoutUrl.href);
+      const received = logoutResponseOf(out);
+      assert.match(received.xml, new RegExp(`<samlp:LogoutResponse [^>]*InResponseTo="${requestId}"`));
+      assert.equal(received.at, sep.sloUrl);
+      assert.equal(received.relayState, 'after-logout');
+      const { loggedOut } = await received.validate(sep);
+      assert.equal(loggedOut, true);
+      const record = (await brana.broker.log.query({ sepId: sep.clientId, event: 'logout' })).at(-1)!;
+      assert.equal(record.pseudonym, profile.nameID);
+      assert.equal(record.outcome, 'success');
+      assert.equal(record.detail.protocol, 'saml');
+
+      // A LogoutRequest signed by another key is answered RequestDenied, and node-saml sees the failure.
+      const forger = await samlSep(brana, { register: false, config: { issuer: sep.entityId, privateKey: samlSepKeys().encryption.privateKeyPem } });
+      const denied = logoutResponseOf(await citizen.get(await forger.saml.getLogoutUrlAsync(profile, 'x', {})));
+      assert.equal(denied.at, sep.sloUrl);
+      assert.match(denied.xml, /status:Requester"><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:RequestDenied"/);
+      const last = (await brana.broker.log.query({ sepId: sep.clientId, event: 'logout' })).at(-1)!;
+      assert.equal(last.reason, 'signature_invalid');
+      assert.equal(last.outcome, 'failure');
+    });
+  }
 
   it('sweeps a journey once it is past its time (its request id is then too old to replay anyway)', async () => {
     const sep = await samlSep(brana);

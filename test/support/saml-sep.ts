@@ -21,6 +21,7 @@ export interface SamlSep {
   clientId: string;
   entityId: string;
   acsUrl: string;
+  sloUrl: string;
   /** node-saml, configured as a SeP built for NIA would be. */
   saml: SAML;
   metadataXml: string;
@@ -38,6 +39,8 @@ export interface SamlSepOptions {
   config?: Partial<SamlConfig>;
   /** Register the SeP (default) or only build the SP. */
   register?: boolean;
+  /** The binding of its SingleLogoutService in the metadata (node-saml writes HTTP-POST). */
+  sloBinding?: 'HTTP-Redirect' | 'HTTP-POST';
 }
 
 /** node-saml's request extensions for eIDAS: SPType and RequestedAttributes. */
@@ -66,6 +69,8 @@ export async function samlSep(brana: TestBroker, options: SamlSepOptions = {}): 
     entryPoint: endpoints.ssoUrl,
     issuer: entityId,
     callbackUrl: acsUrl,
+    logoutUrl: endpoints.sloUrl,
+    logoutCallbackUrl: `https://portal${counter}.example.cz/saml/slo`,
     idpCert: brana.broker.keys.samlSigning.certificatePem,
     idpIssuer: endpoints.entityId,
     privateKey: keys.signing.privateKeyPem,
@@ -88,7 +93,8 @@ export async function samlSep(brana: TestBroker, options: SamlSepOptions = {}): 
     samlAuthnRequestExtensions: eidasExtensions(options.requestedAttributes ?? [['CurrentGivenName', true], ['CurrentFamilyName', true], ['DateOfBirth', false]]),
     ...options.config,
   });
-  const metadataXml = saml.generateServiceProviderMetadata(keys.encryption.certificatePem, keys.signing.certificatePem);
+  let metadataXml = saml.generateServiceProviderMetadata(keys.encryption.certificatePem, keys.signing.certificatePem);
+  if (options.sloBinding === 'HTTP-Redirect') metadataXml = metadataXml.replace(/(<SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:)HTTP-POST/, '$1HTTP-Redirect');
   let clientId = '';
   if (options.register ?? true) {
     const serviceProvider = parseServiceProviderMetadata(metadataXml, 'sp-metadata.xml', { allowLoopbackHttp: true });
@@ -97,7 +103,7 @@ export async function samlSep(brana: TestBroker, options: SamlSepOptions = {}): 
     });
     clientId = registered.sep.clientId;
   }
-  return { clientId, entityId, acsUrl, saml, metadataXml, keys };
+  return { clientId, entityId, acsUrl, sloUrl: `https://portal${counter}.example.cz/saml/slo`, saml, metadataXml, keys };
 }
 
 /** The SeP sends the citizen to Brána: the Redirect binding's URL, or the POST binding's form posted. */
