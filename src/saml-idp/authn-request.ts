@@ -3,13 +3,11 @@ import { attributeOfSamlName, type AttributeId } from '../domain/attributes.ts';
 import { loaFromUri, weakestLoa, type Loa } from '../domain/loa.ts';
 import type { AssertionConsumerService, SamlSepRecord } from '../sep/saml-service-provider.ts';
 import type { Sep } from '../sep/sep.ts';
-import { CLOCK_SKEW_MS, UpstreamRejected } from '../upstream/contract.ts';
-import { checkSignatures, checkUniqueIds } from '../upstream/saml/response-guard.ts';
-import { verifiedContent } from '../upstream/saml/signature-verification.ts';
-import { NS, XmlRejected, attributeOf, childElements, parseStrictXml, singleChild, textOf } from '../upstream/saml/xml.ts';
+import { CLOCK_SKEW_MS } from '../upstream/contract.ts';
+import { NS, XmlRejected, attributeOf, childElements, singleChild, textOf } from '../upstream/saml/xml.ts';
 import { defaultAssertionConsumerService } from './sp-metadata.ts';
 import { STATUS, type SamlStatus } from './saml-status.ts';
-import { BindingRefused, MAX_RELAY_STATE_LENGTH, QUERY_SIGNATURE_ALGORITHMS, envelopeOf, verifyQuerySignature, type Envelope, type SamlMessageInput } from './saml-bindings.ts';
+import { BindingRefused, MAX_RELAY_STATE_LENGTH, envelopeOf, verifiedRoot, type Envelope, type SamlMessageInput } from './saml-bindings.ts';
 
 /** How old an AuthnRequest may be; its id is remembered longer than this, so a replay is always caught. */
 export const MAX_REQUEST_AGE_MS = 10 * 60_000;
@@ -184,33 +182,13 @@ export async function readAuthnRequest(input: AuthnRequestInput, context: AuthnR
 
   let root: Element;
   try {
-    checkSignatures(envelope.document);
-    checkUniqueIds(envelope.document);
+    root = verifiedRoot(input.binding, envelope, certificates, 'AuthnRequest', issuer);
   } catch (err) {
-    if (err instanceof UpstreamRejected) throw answer(err.reason);
+    if (err instanceof BindingRefused) throw answer(err.reason);
     throw err;
   }
-  if (input.binding === 'redirect') {
-    // The query signature covers the whole message; an enveloped one has no place on this binding.
-    if (childElements(outer, NS.dsig, 'Signature').length) throw answer('signature_malformed');
-    if (!envelope.querySignature) throw answer('request_unsigned');
-    if (!QUERY_SIGNATURE_ALGORITHMS[envelope.querySignature.algorithm]) throw answer('signature_algorithm_refused');
-    if (!verifyQuerySignature(envelope.querySignature, certificates)) throw answer('signature_invalid');
-    root = outer;
-  } else {
-    if (!childElements(outer, NS.dsig, 'Signature').length) throw answer('request_unsigned');
-    const signed = verifiedContent(envelope.xml, outer, certificates);
-    if (!signed) throw answer('signature_invalid');
-    // Only the signed bytes are read from here on: the answer to every wrapping attack.
-    try {
-      root = parseStrictXml(signed).documentElement as Element;
-    } catch {
-      throw answer('signature_invalid');
-    }
-    if (root.namespaceURI !== NS.protocol || root.localName !== 'AuthnRequest') throw answer('signature_invalid');
-    const signedIssuer = singleChild(root, NS.assertion, 'Issuer');
-    if (!signedIssuer || textOf(signedIssuer).trim() !== issuer || chooseAcs(root, found.serviceProvider) !== acs) throw answer('signature_invalid');
-  }
+  // On POST the signed bytes must ask for the same ACS the unsigned outside named.
+  if (chooseAcs(root, found.serviceProvider) !== acs) throw answer('signature_invalid');
 
   try {
     const id = attributeOf(root, 'ID') ?? '';

@@ -3,11 +3,9 @@ import { escapeXml } from '../domain/xml-escape.ts';
 import type { KeyPairWithCertificate } from '../keys/certificate.ts';
 import type { SamlSepRecord } from '../sep/saml-service-provider.ts';
 import type { Sep } from '../sep/sep.ts';
-import { CLOCK_SKEW_MS, UpstreamRejected } from '../upstream/contract.ts';
-import { checkSignatures, checkUniqueIds } from '../upstream/saml/response-guard.ts';
-import { verifiedContent } from '../upstream/saml/signature-verification.ts';
-import { NS, XmlRejected, attributeOf, childElements, parseStrictXml, singleChild, textOf } from '../upstream/saml/xml.ts';
-import { BindingRefused, MAX_RELAY_STATE_LENGTH, QUERY_SIGNATURE_ALGORITHMS, envelopeOf, verifyQuerySignature, type SamlMessageInput } from './saml-bindings.ts';
+import { CLOCK_SKEW_MS } from '../upstream/contract.ts';
+import { NS, XmlRejected, attributeOf, singleChild, textOf } from '../upstream/saml/xml.ts';
+import { BindingRefused, MAX_RELAY_STATE_LENGTH, envelopeOf, verifiedRoot, type SamlMessageInput } from './saml-bindings.ts';
 import type { SamlSepLookup } from './authn-request.ts';
 import type { SamlStatus } from './saml-status.ts';
 import { samlId, samlInstant, signEnveloped } from './xml-signing.ts';
@@ -72,29 +70,10 @@ export async function readLogoutRequest(input: SamlMessageInput, context: { find
 
   let root: Element;
   try {
-    checkSignatures(envelope.document);
-    checkUniqueIds(envelope.document);
+    root = verifiedRoot(input.binding, envelope, certificates, 'LogoutRequest', issuer);
   } catch (err) {
-    if (err instanceof UpstreamRejected) throw answer(err.reason);
+    if (err instanceof BindingRefused) throw answer(err.reason);
     throw err;
-  }
-  if (input.binding === 'redirect') {
-    if (childElements(outer, NS.dsig, 'Signature').length) throw answer('signature_malformed');
-    if (!envelope.querySignature) throw answer('request_unsigned');
-    if (!QUERY_SIGNATURE_ALGORITHMS[envelope.querySignature.algorithm]) throw answer('signature_algorithm_refused');
-    if (!verifyQuerySignature(envelope.querySignature, certificates)) throw answer('signature_invalid');
-    root = outer;
-  } else {
-    if (!childElements(outer, NS.dsig, 'Signature').length) throw answer('request_unsigned');
-    const signed = verifiedContent(envelope.xml, outer, certificates);
-    if (!signed) throw answer('signature_invalid');
-    try {
-      root = parseStrictXml(signed).documentElement as Element;
-    } catch {
-      throw answer('signature_invalid');
-    }
-    const signedIssuer = singleChild(root, NS.assertion, 'Issuer');
-    if (root.localName !== 'LogoutRequest' || !signedIssuer || textOf(signedIssuer).trim() !== issuer) throw answer('signature_invalid');
   }
   try {
     const id = attributeOf(root, 'ID') ?? '';

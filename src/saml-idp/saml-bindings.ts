@@ -1,7 +1,10 @@
 import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import type { Document } from '@xmldom/xmldom';
-import { XmlRejected, parseStrictXml } from '../upstream/saml/xml.ts';
+import type { Document, Element } from '@xmldom/xmldom';
+import { UpstreamRejected } from '../upstream/contract.ts';
+import { checkSignatures, checkUniqueIds } from '../upstream/saml/response-guard.ts';
+import { verifiedContent } from '../upstream/saml/signature-verification.ts';
+import { NS, XmlRejected, childElements, parseStrictXml, singleChild, textOf } from '../upstream/saml/xml.ts';
 
 /*
  * The two SAML bindings a SeP's browser carries messages on (SAML Bindings §3.4, §3.5): reading a
@@ -133,6 +136,45 @@ export function verifyQuerySignature(signature: NonNullable<Envelope['querySigna
   });
 }
 
+
+/**
+ * The message a valid signature by one of `certificates` covers, as the element to read from then on:
+ * on the Redirect binding the whole message (its query signature; an enveloped one has no place
+ * there); on POST only the signed bytes of its enveloped signature — the answer to every wrapping
+ * attack —, which must still be a `localName` from `issuer`. Algorithms and IDs are checked first
+ * with the upstream guard's rules. Throws BindingRefused with one reason.
+ */
+export function verifiedRoot(binding: SamlMessageInput['binding'], envelope: Envelope, certificates: readonly string[], localName: string, issuer: string): Element {
+  const outer = envelope.document.documentElement as Element;
+  try {
+    checkSignatures(envelope.document);
+    checkUniqueIds(envelope.document);
+  } catch (err) {
+    if (err instanceof UpstreamRejected) throw new BindingRefused(err.reason);
+    throw err;
+  }
+  const enveloped = childElements(outer, NS.dsig, 'Signature').length > 0;
+  if (binding === 'redirect') {
+    if (enveloped) throw new BindingRefused('signature_malformed');
+    if (!envelope.querySignature) throw new BindingRefused('request_unsigned');
+    if (!QUERY_SIGNATURE_ALGORITHMS[envelope.querySignature.algorithm]) throw new BindingRefused('signature_algorithm_refused');
+    if (!verifyQuerySignature(envelope.querySignature, certificates)) throw new BindingRefused('signature_invalid');
+    return outer;
+  }
+  if (!enveloped) throw new BindingRefused('request_unsigned');
+  const signed = verifiedContent(envelope.xml, outer, certificates);
+  if (!signed) throw new BindingRefused('signature_invalid');
+  let root: Element;
+  try {
+    root = parseStrictXml(signed).documentElement as Element;
+    const signedIssuer = singleChild(root, NS.assertion, 'Issuer');
+    if (root.namespaceURI !== NS.protocol || root.localName !== localName || !signedIssuer || textOf(signedIssuer).trim() !== issuer) throw new BindingRefused('signature_invalid');
+  } catch (err) {
+    if (err instanceof BindingRefused) throw err;
+    throw new BindingRefused('signature_invalid');
+  }
+  return root;
+}
 
 /**
  * A message of Brána's on the Redirect binding: deflated, base64, and signed RSA-SHA256 over the
