@@ -8,6 +8,9 @@ import { signatureTemplate } from '../support/independent-idp.ts';
 import { Citizen, chooseMeans, decideConsent, loginAtIdp, postToAcs } from '../support/login-driver.ts';
 import { samlAnswerOf, samlLogin, samlSep, samlSepKeys, validatedBySep, type SamlSep } from '../support/saml-sep.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
+import { Writable } from 'node:stream';
+import winston from 'winston';
+import { logger } from '../../src/log/logger.ts';
 import { XmlSecWorkspace, samlId } from '../support/xmlsec.ts';
 
 const EIDAS = 'http://eidas.europa.eu/attributes/naturalperson/';
@@ -311,5 +314,39 @@ describe('attacks on the SAML IdP from the SeP side', () => {
     const page = await stranger.get(location);
     assert.equal(page.status, 400);
     assert.doesNotMatch(page.text, /name="means"/);
+  });
+
+  it('carries a hostile RelayState back only as escaped text, never as markup', async () => {
+    const hostile = '"><script>alert(1)</script><input name="x" value="';
+    const { response } = await sendRedirect(redirectQuery(authnRequest(fields()), null, { relayState: hostile }));
+    const posted = samlAnswerOf(response);
+    assert.equal(posted.RelayState, hostile, 'returned as it came');
+    assert.doesNotMatch(response.text, /<script>alert/);
+    assert.doesNotMatch(response.text, /<input name="x"/);
+  });
+
+  it('writes no SAML message, pseudonym or attribute value to the operator log, in a login or a refusal', async () => {
+    const lines: string[] = [];
+    const capture = new winston.transports.Stream({ stream: new Writable({ write: (chunk, _encoding, done) => { lines.push(String(chunk)); done(); } }), level: 'debug' });
+    const level = logger.level;
+    const console = logger.transports.find((transport) => transport instanceof winston.transports.Console);
+    logger.add(capture);
+    logger.level = 'debug';
+    if (console) console.silent = true;
+    try {
+      const { answer } = await samlLogin(brana, sep, { means: 'eobcanka', login: '100000001' });
+      const { profile } = await readAsSep(answer.SAMLResponse);
+      const refusedQuery = redirectQuery(authnRequest(fields()), attackerKey);
+      await sendRedirect(refusedQuery);
+      const written = lines.join('\n');
+      assert.ok(lines.some((line) => /SAML request refused/.test(line)), 'the refusal is in the operator log');
+      for (const secret of [answer.SAMLResponse.slice(40, 100), new URLSearchParams(refusedQuery).get('SAMLRequest')!.slice(10, 60), profile!.nameID, 'Novák']) {
+        assert.ok(!written.includes(secret), `the operator log holds ${secret.slice(0, 20)}…`);
+      }
+    } finally {
+      logger.remove(capture);
+      logger.level = level;
+      if (console) console.silent = false;
+    }
   });
 });
