@@ -18,7 +18,8 @@ import { claimsOf, type PersonFacts } from '../oidc/account.ts';
 import { localeOf, renderPage } from '../pages/render.ts';
 import { showCitizenError } from '../pages/citizen-errors.ts';
 import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
-import { SamlSepStore } from '../sep/saml-service-provider.ts';
+import { SamlSepStore, type SamlServiceProvider } from '../sep/saml-service-provider.ts';
+import { ASSERTION_ENCRYPTIONS } from './sp-metadata.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { Sep } from '../sep/sep.ts';
 import type { Database } from '../store/database.ts';
@@ -221,12 +222,13 @@ export class SamlJourneys implements JourneyFrontend {
       this.post(req, res, sep, record.acsUrl, xml, record.relayState);
       return;
     }
-    await this.issue(req, res, sep, record, address, serviceProvider.serviceProvider.encryptionCertificate, result.decision);
+    await this.issue(req, res, sep, record, address, serviceProvider.serviceProvider, result.decision);
   }
 
   /** The Assertion of exactly what was consented to, and its record, in the transaction that ends the journey. */
-  private async issue(req: Request, res: Response, sep: Sep, record: SamlJourneyRecord, address: ResponseAddress, encryptionCertificate: string | null, decision: ReleaseDecision): Promise<void> {
+  private async issue(req: Request, res: Response, sep: Sep, record: SamlJourneyRecord, address: ResponseAddress, serviceProvider: SamlServiceProvider, decision: ReleaseDecision): Promise<void> {
     const { deps } = this;
+    const encryptionCertificate = serviceProvider.encryptionCertificate;
     if (!record.personId || !record.acr || !record.means || !encryptionCertificate) throw new JourneyGone();
     const pseudonym = deps.pseudonyms.forGroup(record.personId, sep.group);
     const released = decision.consentable;
@@ -234,7 +236,15 @@ export class SamlJourneys implements JourneyFrontend {
     const nameId = record.nameIdFormat === 'persistent' ? pseudonym : `_${randomBytes(20).toString('hex')}`;
     const response = await successResponse(
       address,
-      { nameId, nameIdFormat: record.nameIdFormat, loa: record.acr, authnInstant: record.authnInstant ?? Date.now(), attributes: attributes.saml, encryptionCertificate },
+      {
+        nameId,
+        nameIdFormat: record.nameIdFormat,
+        loa: record.acr,
+        authnInstant: record.authnInstant ?? Date.now(),
+        attributes: attributes.saml,
+        encryptionCertificate,
+        dataEncryption: serviceProvider.assertionEncryption ?? ASSERTION_ENCRYPTIONS[0],
+      },
       deps.signing,
     );
     await deps.db.transaction(async (trx) => {

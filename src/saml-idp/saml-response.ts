@@ -34,6 +34,8 @@ export interface IssuedAssertion {
   attributes: Array<{ name: string; values: string[] }>;
   /** The SeP's encryption certificate (PEM). */
   encryptionCertificate: string;
+  /** The data encryption (XML Encryption URI); the key is always wrapped with RSA-OAEP-MGF1P. */
+  dataEncryption: string;
 }
 
 function statusXml(status: SamlStatus): string {
@@ -54,7 +56,7 @@ function responseXml(id: string, address: ResponseAddress, now: number, status: 
  * The Assertion of a successful login: the pseudonym as NameID, bound to the request (bearer
  * confirmation with InResponseTo, Recipient and NotOnOrAfter), the SeP as the only audience, the LoA
  * reached, the released attributes. Signed (RSA-SHA256), then encrypted to the SeP's certificate:
- * AES-256-GCM content, the key wrapped with RSA-OAEP-MGF1P.
+ * AES-256-GCM content (or what the SeP's metadata asks for), the key wrapped with RSA-OAEP-MGF1P.
  */
 async function encryptedAssertion(id: string, address: ResponseAddress, issued: IssuedAssertion, now: number, signing: KeyPairWithCertificate): Promise<string> {
   const until = samlInstant(now + ASSERTION_LIFETIME_MS);
@@ -79,8 +81,11 @@ async function encryptedAssertion(id: string, address: ResponseAddress, issued: 
   const encrypted = await encrypt(signed, {
     rsa_pub: issued.encryptionCertificate,
     pem: issued.encryptionCertificate,
-    encryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm',
+    encryptionAlgorithm: issued.dataEncryption,
     keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
+    // CBC only where the SeP's metadata asks for it (NIA's suite); the Response signature covers it.
+    disallowEncryptionWithInsecureAlgorithm: false,
+    warnInsecureAlgorithm: false,
   });
   return `<saml:EncryptedAssertion>${encrypted}</saml:EncryptedAssertion>`;
 }

@@ -5,6 +5,14 @@ import { pemFromCertificateBody } from '../keys/certificate.ts';
 import { BINDING_POST, BINDING_REDIRECT, type AssertionConsumerService, type SamlServiceProvider } from '../sep/saml-service-provider.ts';
 import { NS, XmlRejected, attributeOf, childElements, descendants, parseStrictXml, textOf } from '../upstream/saml/xml.ts';
 
+/** Data encryptions Brána encrypts Assertions with, in the order it prefers them. */
+export const ASSERTION_ENCRYPTIONS = [
+  'http://www.w3.org/2009/xmlenc11#aes256-gcm',
+  'http://www.w3.org/2009/xmlenc11#aes128-gcm',
+  'http://www.w3.org/2001/04/xmlenc#aes256-cbc',
+  'http://www.w3.org/2001/04/xmlenc#aes128-cbc',
+] as const;
+
 /** The largest SP metadata document Brána reads. */
 export const MAX_SP_METADATA_LENGTH = 512 * 1024;
 
@@ -91,6 +99,14 @@ export function parseServiceProviderMetadata(xml: string, source: string, option
   const encryptionCertificate = encryption[0] ?? null;
   if (!encryptionCertificate) throw new ConfigurationError(source, 'SPSSODescriptor/KeyDescriptor[@use=encryption]', 'has no valid encryption certificate: Brána encrypts every assertion');
 
+  // The SP's own list of what it decrypts (md:EncryptionMethod under its encryption key), if it gives one.
+  const listed = childElements(sp, NS.metadata, 'KeyDescriptor')
+    .filter((descriptor) => (descriptor.getAttribute('use') ?? 'encryption') === 'encryption')
+    .flatMap((descriptor) => childElements(descriptor, NS.metadata, 'EncryptionMethod').map((method) => method.getAttribute('Algorithm') ?? ''))
+    .filter((algorithm) => !/rsa-oaep|rsa-1_5/.test(algorithm));
+  const assertionEncryption = listed.length ? ASSERTION_ENCRYPTIONS.find((algorithm) => listed.includes(algorithm)) : ASSERTION_ENCRYPTIONS[0];
+  if (!assertionEncryption) throw new ConfigurationError(source, 'SPSSODescriptor/KeyDescriptor/EncryptionMethod', `names no data encryption Brána uses (${ASSERTION_ENCRYPTIONS.join(', ')})`);
+
   let singleLogout: SamlServiceProvider['singleLogout'] = null;
   for (const service of childElements(sp, NS.metadata, 'SingleLogoutService')) {
     const binding = service.getAttribute('Binding') ?? '';
@@ -106,6 +122,7 @@ export function parseServiceProviderMetadata(xml: string, source: string, option
     assertionConsumerServices,
     signingCertificates,
     encryptionCertificate,
+    assertionEncryption,
     singleLogout,
     wantAssertionsSigned: sp.getAttribute('WantAssertionsSigned') === 'true',
   };

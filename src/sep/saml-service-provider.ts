@@ -19,6 +19,11 @@ export interface SamlServiceProvider {
   signingCertificates: string[];
   /** The certificate Brána encrypts assertions to; null only if the SeP registered without encryption. */
   encryptionCertificate: string | null;
+  /**
+   * The data encryption of its Assertions (an XML Encryption URI): AES-256-GCM unless the SeP's
+   * metadata lists only others (`md:EncryptionMethod`: NIA's AES-256-CBC for software without GCM).
+   */
+  assertionEncryption?: string;
   singleLogout: { url: string; binding: string } | null;
   /** The SP asks for signed assertions (Brána signs them anyway). */
   wantAssertionsSigned: boolean;

@@ -59,6 +59,11 @@ describe('registering a SAML SeP from its SP metadata (brana sep register --saml
     ['no encryption certificate', (xml) => xml.replace(/<KeyDescriptor use="encryption">[\s\S]*?<\/KeyDescriptor>/, ''), /KeyDescriptor\[@use=encryption\]: has no valid encryption certificate/],
     ['an ACS on plain http', (xml) => xml.replace(/Location="https:\/\/([^"]+)\/acs"/, 'Location="http://$1/acs"'), /AssertionConsumerService\[0\]\/@Location: must use https/],
     ['no entity id', (xml) => xml.replace(/entityID="[^"]+"/, ''), /EntityDescriptor\/@entityID: is missing/],
+    [
+      'only Triple-DES as its data encryption',
+      (xml) => xml.replace(/(<EncryptionMethod Algorithm="[^"]+"\/>\s*)+/, '<EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#tripledes-cbc"/>'),
+      /KeyDescriptor\/EncryptionMethod: names no data encryption Brána uses/,
+    ],
   ];
   for (const [what, spoil, message] of broken) {
     it(`refuses metadata with ${what}, naming the file and field, and writes nothing`, async () => {

@@ -41,6 +41,8 @@ export interface SamlSepOptions {
   register?: boolean;
   /** The binding of its SingleLogoutService in the metadata (node-saml writes HTTP-POST). */
   sloBinding?: 'HTTP-Redirect' | 'HTTP-POST';
+  /** Changes the metadata before it is registered (e.g. the encryption it lists). */
+  editMetadata?: (xml: string) => string;
 }
 
 /** node-saml's request extensions for eIDAS: SPType and RequestedAttributes. */
@@ -95,6 +97,7 @@ export async function samlSep(brana: TestBroker, options: SamlSepOptions = {}): 
   });
   let metadataXml = saml.generateServiceProviderMetadata(keys.encryption.certificatePem, keys.signing.certificatePem);
   if (options.sloBinding === 'HTTP-Redirect') metadataXml = metadataXml.replace(/(<SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:)HTTP-POST/, '$1HTTP-Redirect');
+  if (options.editMetadata) metadataXml = options.editMetadata(metadataXml);
   let clientId = '';
   if (options.register ?? true) {
     const serviceProvider = parseServiceProviderMetadata(metadataXml, 'sp-metadata.xml', { allowLoopbackHttp: true });
