@@ -73,7 +73,7 @@ export interface AppDependencies extends InteractionDependencies, UpstreamReturn
   /** The assertion log's keys and checkpoints, for the auditors' API. */
   audit: AuditTrail;
   metrics: BrokerMetrics;
-  /** Brána as a SAML IdP for SePs: its metadata and SSO endpoint (saml-idp/routes.ts), mounted at /saml-idp. */
+  /** Brána as a SAML IdP for SePs: its metadata, SSO and SLO endpoints (saml-idp/routes.ts), mounted at /saml-idp. */
   samlIdp: express.Router;
 }
 

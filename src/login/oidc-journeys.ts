@@ -16,6 +16,7 @@ export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 class OidcJourney implements Journey {
   readonly protocol = 'oidc';
   readonly interaction: Interaction;
+  private requestId: string | null | undefined;
 
   constructor(interaction: Interaction) {
     this.interaction = interaction;
@@ -30,7 +31,9 @@ class OidcJourney implements Journey {
   }
 
   get sepRequestId(): string | null {
-    return requestIdOf(this.interaction.params.code_challenge);
+    // A hash of the PKCE challenge: computed once per request, as before the journey existed.
+    if (this.requestId === undefined) this.requestId = requestIdOf(this.interaction.params.code_challenge);
+    return this.requestId;
   }
 
   get stage(): Journey['stage'] {
