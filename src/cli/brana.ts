@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import type { AssertionLog } from '../audit/assertion-log.ts';
@@ -19,6 +20,7 @@ import { DEFAULT_INITIAL_TOKEN_DAYS, DEFAULT_INITIAL_TOKEN_USES, MAX_INITIAL_TOK
 import { ApprovalRefused, NothingToDecide, RegistrationRejected, SepRegistration, UnknownSep, approvalDigest, type SamlRegistration } from '../sep/sep-registration.ts';
 import { samlIdpEndpoints } from '../saml-idp/idp-metadata.ts';
 import { parseServiceProviderMetadata } from '../saml-idp/sp-metadata.ts';
+import { SamlSepStore, type SamlSepRecord } from '../sep/saml-service-provider.ts';
 import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
 import { migrate, openDatabase, type Database } from '../store/database.ts';
 import { RequestWrites, forgetWritesSoFar, withRequestWrites } from '../store/request-writes.ts';
@@ -69,6 +71,22 @@ async function withStore<T>(action: (context: StoreContext) => Promise<T>): Prom
   } finally {
     await db.destroy();
   }
+}
+
+/** What an operator reviews of a SAML SeP's metadata: never the certificates themselves, their expiry. */
+function samlReviewOf(record: SamlSepRecord): Record<string, unknown> {
+  const sp = record.serviceProvider;
+  const expiry = (pem: string) => new X509Certificate(pem).validTo;
+  return {
+    entityId: sp.entityId,
+    assertionConsumerServices: sp.assertionConsumerServices,
+    singleLogout: sp.singleLogout,
+    signingCertificatesValidTo: sp.signingCertificates.map(expiry),
+    encryptionCertificateValidTo: sp.encryptionCertificate ? expiry(sp.encryptionCertificate) : null,
+    assertionEncryption: sp.assertionEncryption ?? null,
+    metadataSource: record.metadataSource,
+    metadataUpdatedAt: new Date(record.updatedAt).toISOString(),
+  };
 }
 
 /** The largest SP metadata fetched from a URL, and how long the fetch may take. */
@@ -166,10 +184,13 @@ export function buildProgram(): Command {
     .command('show <clientId>')
     .description('show one registration for review (without its secret): in force, the change asked for, the other members of its group')
     .action(async (clientId: string) => {
-      await withStore(async ({ seps, registration }) => {
+      await withStore(async ({ db, seps, registration }) => {
         const found = await seps.find(clientId);
         if (!found) throw new OperatorError(`no SeP with client id ${clientId}`);
-        print(await reviewOf(seps, registration, found));
+        const review = await reviewOf(seps, registration, found);
+        // A SAML SeP: what its SP metadata registered (entity id, endpoints, certificates' expiry).
+        const saml = found.protocol === 'saml' ? await new SamlSepStore(db).find(clientId) : undefined;
+        print(saml ? { ...review, saml: samlReviewOf(saml) } : review);
       });
     });
 

@@ -45,6 +45,15 @@ describe('registering a SAML SeP from its SP metadata (brana sep register --saml
     const record = (await brana.broker.log.query({ sepId: printed.clientId })).find((entry) => entry.event === 'sep_registered')!;
     assert.equal(record.detail.samlEntityId, sep.entityId);
 
+    const shown = await cli(['sep', 'show', printed.clientId], env);
+    assert.equal(shown.code, 0, shown.stderr);
+    const review = JSON.parse(shown.stdout) as { protocol: string; saml: { entityId: string; assertionConsumerServices: Array<{ url: string }>; assertionEncryption: string } };
+    assert.equal(review.protocol, 'saml');
+    assert.equal(review.saml.entityId, sep.entityId);
+    assert.deepEqual(review.saml.assertionConsumerServices.map((service) => service.url), [sep.acsUrl]);
+    assert.equal(review.saml.assertionEncryption, 'http://www.w3.org/2009/xmlenc11#aes256-gcm');
+    assert.ok(!shown.stdout.includes('BEGIN CERTIFICATE'));
+
     const profile = await validatedBySep(sep, (await samlLogin(brana, sep, { means: 'eobcanka', login: '100000001' })).answer);
     assert.match(profile.nameID, /^[A-Za-z0-9_-]{43}$/);
 
