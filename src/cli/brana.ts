@@ -20,6 +20,7 @@ import { DEFAULT_INITIAL_TOKEN_DAYS, DEFAULT_INITIAL_TOKEN_USES, MAX_INITIAL_TOK
 import { ApprovalRefused, NothingToDecide, RegistrationRejected, SepRegistration, UnknownSep, approvalDigest, type SamlRegistration } from '../sep/sep-registration.ts';
 import { samlIdpEndpoints } from '../saml-idp/idp-metadata.ts';
 import { parseServiceProviderMetadata } from '../saml-idp/sp-metadata.ts';
+import { verifyMetadataSignature } from '../upstream/saml/signed-metadata.ts';
 import { SamlSepStore, type SamlSepRecord } from '../sep/saml-service-provider.ts';
 import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
 import { migrate, openDatabase, type Database } from '../store/database.ts';
@@ -97,7 +98,7 @@ const SAML_METADATA_FETCH = { maxBytes: 512 * 1024, timeoutMs: 10_000 };
  * (or URL) and the field. Its ACS endpoints become the registration's return URLs, so the document
  * must not name others.
  */
-async function readSamlRegistration(source: string, documentFile: string, document: Record<string, unknown>, env: Environment): Promise<SamlRegistration> {
+async function readSamlRegistration(source: string, documentFile: string, document: Record<string, unknown>, env: Environment, trustAnchorFile?: string): Promise<SamlRegistration> {
   if (document.redirectUris !== undefined) throw new OperatorError(`${documentFile}: redirectUris: a SAML SeP's return URLs are the ACS endpoints of its metadata; leave redirectUris out`);
   let xml: string;
   if (/^https:\/\//.test(source)) {
@@ -119,8 +120,19 @@ async function readSamlRegistration(source: string, documentFile: string, docume
       throw new OperatorError(`${source}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
   }
+  let anchor: string | undefined;
+  if (trustAnchorFile !== undefined) {
+    try {
+      anchor = fs.readFileSync(trustAnchorFile, 'utf8');
+      new X509Certificate(anchor);
+    } catch (err) {
+      throw new OperatorError(`${trustAnchorFile}: is not a readable PEM certificate (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
   try {
-    return { serviceProvider: parseServiceProviderMetadata(xml, source, { allowLoopbackHttp: env.mode === 'development' }), metadata: { xml, source } };
+    // With a trust anchor only what its signature covers is read, never the unsigned text around it.
+    const readable = anchor ? verifyMetadataSignature(xml, source, [anchor]) : xml;
+    return { serviceProvider: parseServiceProviderMetadata(readable, source, { allowLoopbackHttp: env.mode === 'development' }), metadata: { xml, source } };
   } catch (err) {
     if (err instanceof ConfigurationError) throw new OperatorError(err.message);
     throw err;
@@ -150,11 +162,13 @@ export function buildProgram(): Command {
     .description('register a SeP from a JSON document; prints its client id and secret (a SAML SeP: its entity id)')
     .requiredOption('--file <file>', 'the registration document (JSON)')
     .option('--saml-metadata <file-or-url>', 'a SAML SeP: its SP metadata (a file, or an https URL); its ACS endpoints are its return URLs')
+    .option('--saml-metadata-trust-anchor <pem-file>', 'read the SP metadata only if it is signed by this certificate (a federation\'s metadata signer)')
     .option('--pending', 'register as pending approval instead of active')
-    .action(async (options: { file: string; samlMetadata?: string; pending?: boolean }) => {
+    .action(async (options: { file: string; samlMetadata?: string; samlMetadataTrustAnchor?: string; pending?: boolean }) => {
       const document = readJsonFile(options.file) as Record<string, unknown>;
       const env = readEnvironment();
-      const saml = options.samlMetadata === undefined ? undefined : await readSamlRegistration(options.samlMetadata, options.file, document, env);
+      if (options.samlMetadataTrustAnchor !== undefined && options.samlMetadata === undefined) throw new OperatorError('--saml-metadata-trust-anchor: needs --saml-metadata');
+      const saml = options.samlMetadata === undefined ? undefined : await readSamlRegistration(options.samlMetadata, options.file, document, env, options.samlMetadataTrustAnchor);
       await withStore(async ({ registration, publicUrl }) => {
         try {
           const registered = await registration.register(saml ? { ...document, redirectUris: saml.serviceProvider.assertionConsumerServices.map((service) => service.url) } : document, options.pending ? 'pending' : 'active', 'cli', saml ? { saml } : {});

@@ -4,7 +4,7 @@ import path from 'node:path';
 import supertest from 'supertest';
 import { SignedXml } from 'xml-crypto';
 import { brana as cli } from '../support/cli.ts';
-import { samlLogin, samlSep, validatedBySep } from '../support/saml-sep.ts';
+import { samlLogin, samlSep, samlSepKeys, validatedBySep } from '../support/saml-sep.ts';
 import { sepDocument, startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
 describe('registering a SAML SeP from its SP metadata (brana sep register --saml-metadata)', () => {
@@ -95,6 +95,26 @@ describe('registering a SAML SeP from its SP metadata (brana sep register --saml
     assert.equal(withUris.code, 2);
     assert.match(withUris.stderr, /saml-sep\.json: redirectUris: a SAML SeP's return URLs are the ACS endpoints/);
     assert.deepEqual(await counts(), before);
+  });
+
+  it('reads metadata only under the signature of a trust anchor when one is given', async () => {
+    const keys = samlSepKeys();
+    const signed = await samlSep(brana, { register: false, config: { signMetadata: true } });
+    assert.match(signed.metadataXml, /<ds:Signature|<Signature/);
+    const anchor = write('anchor.pem', keys.signing.certificatePem);
+    const other = write('other-anchor.pem', keys.encryption.certificatePem);
+    const register = (metadata: string, trust: string) => cli(['sep', 'register', '--file', write('saml-sep.json', sepDocument({ clientId: undefined, redirectUris: undefined })), '--saml-metadata', write('sp.xml', metadata), '--saml-metadata-trust-anchor', trust], env);
+    const before = await counts();
+    const wrongAnchor = await register(signed.metadataXml, other);
+    assert.equal(wrongAnchor.code, 2);
+    assert.match(wrongAnchor.stderr, /sp\.xml: Signature: is not valid for the configured trust anchor/);
+    const unsigned = await register((await samlSep(brana, { register: false })).metadataXml, anchor);
+    assert.match(unsigned.stderr, /sp\.xml: Signature: is missing/);
+    const tampered = await register(signed.metadataXml.replace(/Location="https:\/\/([^"]+)\/acs"/, 'Location="https://evil.example/acs"'), anchor);
+    assert.match(tampered.stderr, /Signature: is not valid/);
+    assert.deepEqual(await counts(), before);
+    const accepted = await register(signed.metadataXml, anchor);
+    assert.equal(accepted.code, 0, accepted.stderr);
   });
 
   it('publishes signed IdP metadata: signing and encryption certificates, SSO on HTTP-Redirect and HTTP-POST', async () => {
