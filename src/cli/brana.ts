@@ -183,6 +183,23 @@ export function buildProgram(): Command {
     });
 
   sep
+    .command('saml-metadata <clientId>')
+    .description('replace a SAML SeP\'s SP metadata (a certificate rollover, a moved ACS); the entity ID must stay the same')
+    .requiredOption('--saml-metadata <file-or-url>', 'the new SP metadata (a file, or an https URL)')
+    .option('--saml-metadata-trust-anchor <pem-file>', 'read the SP metadata only if it is signed by this certificate')
+    .action(async (clientId: string, options: { samlMetadata: string; samlMetadataTrustAnchor?: string }) => {
+      const saml = await readSamlRegistration(options.samlMetadata, '(none)', {}, readEnvironment(), options.samlMetadataTrustAnchor);
+      await withStore(async ({ registration }) => {
+        try {
+          print({ clientId, entityId: saml.serviceProvider.entityId, changed: await registration.replaceSamlMetadata(clientId, saml, 'cli') });
+        } catch (err) {
+          if (err instanceof RegistrationRejected) throw new OperatorError(err.problems.map((problem) => `${problem.startsWith('clientId') ? clientId : options.samlMetadata}: ${problem}`).join('\n'));
+          throw err;
+        }
+      });
+    });
+
+  sep
     .command('list')
     .description('list registered SePs')
     .option('--pending', 'only those waiting for an administrator: new registrations and requested changes')

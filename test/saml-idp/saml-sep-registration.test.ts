@@ -4,6 +4,9 @@ import path from 'node:path';
 import supertest from 'supertest';
 import { SignedXml } from 'xml-crypto';
 import { brana as cli } from '../support/cli.ts';
+import { generateSelfSignedCertificate } from '../../src/keys/certificate.ts';
+import { hiddenFields } from '../support/html.ts';
+import { Citizen } from '../support/login-driver.ts';
 import { samlLogin, samlSep, samlSepKeys, validatedBySep } from '../support/saml-sep.ts';
 import { sepDocument, startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
@@ -115,6 +118,30 @@ describe('registering a SAML SeP from its SP metadata (brana sep register --saml
     assert.deepEqual(await counts(), before);
     const accepted = await register(signed.metadataXml, anchor);
     assert.equal(accepted.code, 0, accepted.stderr);
+  });
+
+  it('takes a SeP\'s new metadata (a signing certificate rollover) with brana sep saml-metadata: the same entity ID only, logged', async () => {
+    const sep = await samlSep(brana);
+    const rolled = { signing: generateSelfSignedCertificate('rolled signing'), encryption: samlSepKeys().encryption };
+    const next = await samlSep(brana, { register: false, keys: rolled, entityId: sep.entityId, acsUrl: sep.acsUrl });
+    // Before the rollover Brána knows only the old certificate: the new key's request is refused.
+    const refused = await new Citizen(brana.url.origin).get(await next.saml.getAuthorizeUrlAsync('', undefined, {}));
+    assert.match(Buffer.from(hiddenFields(refused.text).SAMLResponse!, 'base64').toString(), /status:RequestDenied/);
+
+    const elsewhere = await samlSep(brana, { register: false, keys: rolled });
+    const wrongEntity = await cli(['sep', 'saml-metadata', sep.clientId, '--saml-metadata', write('other.xml', elsewhere.metadataXml)], env);
+    assert.equal(wrongEntity.code, 2);
+    assert.match(wrongEntity.stderr, /other\.xml: entityID: is https:\/\/.*, the SeP is registered as/);
+
+    const replaced = await cli(['sep', 'saml-metadata', sep.clientId, '--saml-metadata', write('rolled.xml', next.metadataXml)], env);
+    assert.equal(replaced.code, 0, replaced.stderr);
+    assert.deepEqual((JSON.parse(replaced.stdout) as { changed: string[] }).changed, ['signingCertificates']);
+    const record = (await brana.broker.log.query({ sepId: sep.clientId, event: 'sep_changed' })).at(-1)!;
+    assert.equal(record.detail.field, 'samlMetadata');
+    assert.ok(!JSON.stringify(record).includes('BEGIN CERTIFICATE'), 'fingerprints, never certificates');
+
+    const profile = await validatedBySep(next, (await samlLogin(brana, next, { means: 'eobcanka', login: '100000001' })).answer);
+    assert.match(profile.nameID, /^[A-Za-z0-9_-]{43}$/);
   });
 
   it('publishes signed IdP metadata: signing and encryption certificates, SSO on HTTP-Redirect and HTTP-POST', async () => {

@@ -43,6 +43,11 @@ export interface SamlSepOptions {
   sloBinding?: 'HTTP-Redirect' | 'HTTP-POST';
   /** Changes the metadata before it is registered (e.g. the encryption it lists). */
   editMetadata?: (xml: string) => string;
+  /** Its own keys (default: the keys all test SePs share). */
+  keys?: { signing: KeyPairWithCertificate; encryption: KeyPairWithCertificate };
+  /** Its entity ID and ACS (default: new ones). */
+  entityId?: string;
+  acsUrl?: string;
 }
 
 /** node-saml's request extensions for eIDAS: SPType and RequestedAttributes. */
@@ -63,16 +68,16 @@ function eidasExtensions(attributes: Array<[string, boolean]>): Record<string, u
 /** A SeP built on node-saml (as a municipal portal would be), registered at Brána from its SP metadata. */
 export async function samlSep(brana: TestBroker, options: SamlSepOptions = {}): Promise<SamlSep> {
   counter += 1;
-  const keys = samlSepKeys();
-  const entityId = `https://portal${counter}.example.cz/saml/${process.pid}`;
-  const acsUrl = `https://portal${counter}.example.cz/saml/acs`;
+  const keys = options.keys ?? samlSepKeys();
+  const entityId = options.entityId ?? `https://portal${counter}.example.cz/saml/${process.pid}`;
+  const acsUrl = options.acsUrl ?? `https://portal${counter}.example.cz/saml/acs`;
   const endpoints = samlIdpEndpoints(brana.url);
   const saml = new SAML({
     entryPoint: endpoints.ssoUrl,
     issuer: entityId,
     callbackUrl: acsUrl,
     logoutUrl: endpoints.sloUrl,
-    logoutCallbackUrl: `https://portal${counter}.example.cz/saml/slo`,
+    logoutCallbackUrl: acsUrl.replace(/\/acs$/, '/slo'),
     idpCert: brana.broker.keys.samlSigning.certificatePem,
     idpIssuer: endpoints.entityId,
     privateKey: keys.signing.privateKeyPem,
@@ -106,7 +111,7 @@ export async function samlSep(brana: TestBroker, options: SamlSepOptions = {}): 
     });
     clientId = registered.sep.clientId;
   }
-  return { clientId, entityId, acsUrl, sloUrl: `https://portal${counter}.example.cz/saml/slo`, saml, metadataXml, keys };
+  return { clientId, entityId, acsUrl, sloUrl: acsUrl.replace(/\/acs$/, '/slo'), saml, metadataXml, keys };
 }
 
 /** The SeP sends the citizen to Brána: the Redirect binding's URL, or the POST binding's form posted. */
