@@ -21,7 +21,7 @@ import { ApprovalRefused, NothingToDecide, RegistrationRejected, SepRegistration
 import { samlIdpEndpoints } from '../saml-idp/idp-metadata.ts';
 import { parseServiceProviderMetadata } from '../saml-idp/sp-metadata.ts';
 import { verifyMetadataSignature } from '../upstream/saml/signed-metadata.ts';
-import { SamlSepStore, type SamlSepRecord } from '../sep/saml-service-provider.ts';
+import { SamlSepStore } from '../sep/saml-service-provider.ts';
 import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
 import { migrate, openDatabase, type Database } from '../store/database.ts';
 import { RequestWrites, forgetWritesSoFar, withRequestWrites } from '../store/request-writes.ts';
@@ -72,22 +72,6 @@ async function withStore<T>(action: (context: StoreContext) => Promise<T>): Prom
   } finally {
     await db.destroy();
   }
-}
-
-/** What an operator reviews of a SAML SeP's metadata: never the certificates themselves, their expiry. */
-function samlReviewOf(record: SamlSepRecord): Record<string, unknown> {
-  const sp = record.serviceProvider;
-  const expiry = (pem: string) => new X509Certificate(pem).validTo;
-  return {
-    entityId: sp.entityId,
-    assertionConsumerServices: sp.assertionConsumerServices,
-    singleLogout: sp.singleLogout,
-    signingCertificatesValidTo: sp.signingCertificates.map(expiry),
-    encryptionCertificateValidTo: sp.encryptionCertificate ? expiry(sp.encryptionCertificate) : null,
-    assertionEncryption: sp.assertionEncryption ?? null,
-    metadataSource: record.metadataSource,
-    metadataUpdatedAt: new Date(record.updatedAt).toISOString(),
-  };
 }
 
 /** The largest SP metadata fetched from a URL, and how long the fetch may take. */
@@ -218,10 +202,7 @@ export function buildProgram(): Command {
       await withStore(async ({ db, seps, registration }) => {
         const found = await seps.find(clientId);
         if (!found) throw new OperatorError(`no SeP with client id ${clientId}`);
-        const review = await reviewOf(seps, registration, found);
-        // A SAML SeP: what its SP metadata registered (entity id, endpoints, certificates' expiry).
-        const saml = found.protocol === 'saml' ? await new SamlSepStore(db).find(clientId) : undefined;
-        print(saml ? { ...review, saml: samlReviewOf(saml) } : review);
+        print(await reviewOf(seps, registration, found, new SamlSepStore(db)));
       });
     });
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import supertest from 'supertest';
 import { SignedXml } from 'xml-crypto';
 import { brana as cli } from '../support/cli.ts';
+import { adminToken } from '../support/self-service.ts';
 import { generateSelfSignedCertificate } from '../../src/keys/certificate.ts';
 import { hiddenFields } from '../support/html.ts';
 import { Citizen } from '../support/login-driver.ts';
@@ -56,6 +57,9 @@ describe('registering a SAML SeP from its SP metadata (brana sep register --saml
     assert.deepEqual(review.saml.assertionConsumerServices.map((service) => service.url), [sep.acsUrl]);
     assert.equal(review.saml.assertionEncryption, 'http://www.w3.org/2009/xmlenc11#aes256-gcm');
     assert.ok(!shown.stdout.includes('BEGIN CERTIFICATE'));
+    const reviewed = await supertest(brana.url.origin).get(`/admin/seps/${printed.clientId}`).set('Authorization', `Bearer ${await adminToken(brana)}`);
+    assert.equal(reviewed.status, 200);
+    assert.equal((reviewed.body as { saml: { entityId: string } }).saml.entityId, sep.entityId);
 
     const profile = await validatedBySep(sep, (await samlLogin(brana, sep, { means: 'eobcanka', login: '100000001' })).answer);
     assert.match(profile.nameID, /^[A-Za-z0-9_-]{43}$/);
