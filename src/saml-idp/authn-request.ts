@@ -137,7 +137,8 @@ function extensionsOf(root: Element, sep: Sep): RequestedAttribute[] {
       if (required) throw refused('attribute_not_allowed');
     }
     if (requested.some((other) => other.id === id)) continue;
-    const values = childElements(element, NS.eidas, 'AttributeValue').map((value) => textOf(value).trim()).slice(0, 5);
+    // eIDAS writes eidas:AttributeValue; some SP libraries (pysaml2) saml:AttributeValue.
+    const values = [...childElements(element, NS.eidas, 'AttributeValue'), ...childElements(element, NS.assertion, 'AttributeValue')].map((value) => textOf(value).trim()).slice(0, 5);
     requested.push({ id, required, values });
   }
   return requested;

@@ -79,6 +79,19 @@ describe('a SAML SeP (node-saml) logs a citizen in through Brána', () => {
     assert.equal(profile[`${EIDAS}CurrentGivenName`], 'Jan');
   });
 
+  it('answers isAgeOver for the age the request names (eidas:AttributeValue), and the other STORK attributes by their URIs', async () => {
+    const STORK = 'http://www.stork.gov.eu/1.0/';
+    const sep = await samlSep(brana, {
+      registration: { allowedAttributes: ['isAgeOver', 'age', 'countryCodeOfBirth'] },
+      requestedAttributes: [[`${STORK}isAgeOver`, true, '18'], [`${STORK}age`, false], [`${STORK}countryCodeOfBirth`, false]],
+    });
+    const profile = await validatedBySep(sep, (await samlLogin(brana, sep, { means: 'eobcanka', login: '100000001' })).answer);
+    assert.equal(profile[`${STORK}isAgeOver`], 'true');
+    assert.match(String(profile[`${STORK}age`]), /^\d{2}$/);
+    assert.equal(profile[`${STORK}countryCodeOfBirth`], 'CZ');
+    assert.equal(profile[`${EIDAS}CurrentGivenName`], undefined);
+  });
+
   it('gives the SAML SeP the same pseudonym as the OIDC sub of a SeP in the same group, and another group another one', async () => {
     const sep = await samlSep(brana, { registration: { group: 'hradec-kralove' } });
     const { answer } = await samlLogin(brana, sep, { means: 'mojeid', login: 'jnovak' });

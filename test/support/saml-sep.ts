@@ -30,8 +30,8 @@ export interface SamlSep {
 
 export interface SamlSepOptions {
   registration?: Record<string, unknown>;
-  /** eIDAS RequestedAttributes: [name (short eIDAS natural-person name or full URI), isRequired]. */
-  requestedAttributes?: Array<[string, boolean]>;
+  /** eIDAS RequestedAttributes: [name (short eIDAS natural-person name or full URI), isRequired, eidas:AttributeValue]. */
+  requestedAttributes?: Array<[string, boolean] | [string, boolean, string]>;
   loa?: string;
   binding?: 'HTTP-Redirect' | 'HTTP-POST';
   forceAuthn?: boolean;
@@ -51,15 +51,16 @@ export interface SamlSepOptions {
 }
 
 /** node-saml's request extensions for eIDAS: SPType and RequestedAttributes. */
-function eidasExtensions(attributes: Array<[string, boolean]>): Record<string, unknown> {
+function eidasExtensions(attributes: Array<[string, boolean] | [string, boolean, string]>): Record<string, unknown> {
   return {
     'eidas:SPType': { '@xmlns:eidas': 'http://eidas.europa.eu/saml-extensions', '#text': 'public' },
     'eidas:RequestedAttributes': {
       '@xmlns:eidas': 'http://eidas.europa.eu/saml-extensions',
-      'eidas:RequestedAttribute': attributes.map(([name, required]) => ({
+      'eidas:RequestedAttribute': attributes.map(([name, required, value]) => ({
         '@Name': name.startsWith('http') ? name : `${EIDAS}${name}`,
         '@NameFormat': 'urn:oasis:names:tc:SAML:2.0:attrname-format:uri',
         '@isRequired': String(required),
+        ...(value !== undefined ? { 'eidas:AttributeValue': value } : {}),
       })),
     },
   };
