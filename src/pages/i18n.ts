@@ -68,6 +68,8 @@ const cs = {
       means_unavailable: 'Zvolený prostředek teď není k dispozici. Přihlaste se prosím jiným prostředkem, nebo to zkuste později.',
       means_unreachable: 'Poskytovatel identity neodpověděl včas nebo není dostupný. Přihlaste se prosím jiným prostředkem, nebo to zkuste později.',
       bad_request: 'Požadavek nebyl platný.',
+      sep_request_refused:
+        'Služba, ze které jste přišli, poslala žádost o přihlášení, kterou Brána nemůže přijmout. Vraťte se prosím do služby a zkuste to znovu; pokud potíže trvají, obraťte se na jejího provozovatele.',
       not_found: 'Stránka neexistuje.',
       server_error: 'Na naší straně nastala chyba. Zkuste to prosím znovu za chvíli.',
       too_many_requests: 'Příliš mnoho požadavků najednou. Zkuste to prosím znovu za chvíli.',
@@ -261,6 +263,7 @@ const en: Messages = {
       means_unavailable: 'The chosen means is not available right now. Please log in with another means, or try again later.',
       means_unreachable: 'The identity provider did not answer in time or cannot be reached. Please log in with another means, or try again later.',
       bad_request: 'The request was not valid.',
+      sep_request_refused: 'The service you came from sent a login request that Brána cannot accept. Please go back to the service and try again; if it keeps happening, contact its operator.',
       not_found: 'This page does not exist.',
       server_error: 'Something went wrong on our side. Please try again in a moment.',
       too_many_requests: 'Too many requests at once. Please try again in a moment.',

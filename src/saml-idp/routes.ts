@@ -100,7 +100,7 @@ export function samlIdpRoutes(deps: SamlIdpRouteDependencies): Router {
       if (!err.respondTo) {
         const reference = newHelpDeskReference();
         logger.warn('SAML logout refused', { reason: err.reason, reference });
-        showCitizenError(req, res, 'bad_request', { reference });
+        showCitizenError(req, res, 'sep_request_refused', { reference });
         return;
       }
       target = err.respondTo;

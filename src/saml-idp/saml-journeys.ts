@@ -306,7 +306,7 @@ export class SamlJourneys implements JourneyFrontend {
     await this.deps.log.append(samlRequestRefused({ sepId: target?.sep.clientId ?? null, requestId, reason: refusal.reason, answered: target ? (refusal.status.second ?? refusal.status.code) : null, reference }));
     logger.warn('SAML request refused', { reason: refusal.reason, reference, sep: target?.sep.clientId ?? null });
     if (!target) {
-      showCitizenError(req, res, 'bad_request', { reference });
+      showCitizenError(req, res, 'sep_request_refused', { reference });
       return;
     }
     const address: ResponseAddress = { idpEntityId: this.deps.endpoints.entityId, spEntityId: target.serviceProvider.serviceProvider.entityId, acsUrl: target.acs.url, inResponseTo: target.requestId };

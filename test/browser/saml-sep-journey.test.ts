@@ -104,4 +104,20 @@ describe('a citizen at a SAML SeP in a real browser', function () {
       await context.close();
     }
   });
+
+  it('tells the citizen, in Czech and in English, when the service sent a request Brána refuses: an accessible page', async () => {
+    const context = await browser.newContext({ locale: 'cs-CZ' });
+    try {
+      const page = await context.newPage();
+      const response = await page.goto(`${brana.url.origin}/saml-idp/sso?SAMLRequest=not-a-request`);
+      assert.equal(response?.status(), 400);
+      await page.getByText('Služba, ze které jste přišli, poslala žádost o přihlášení, kterou Brána nemůže přijmout.', { exact: false }).waitFor();
+      await accessible(page, '23-saml-request-refused');
+      await page.getByRole('link', { name: 'English' }).click();
+      await page.getByText('The service you came from sent a login request that Brána cannot accept.', { exact: false }).waitFor();
+      await accessible(page, '24-saml-request-refused-en');
+    } finally {
+      await context.close();
+    }
+  });
 });

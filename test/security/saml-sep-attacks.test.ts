@@ -130,7 +130,8 @@ describe('attacks on the SAML IdP from the SeP side', () => {
     if (answer === 'page') {
       assert.equal(response.status, 400);
       assert.throws(() => hiddenFields(response.text).SAMLResponse!.length);
-      assert.match(response.text, /Požadavek nebyl platný/);
+      assert.match(response.text, /Služba, ze které jste přišli, poslala žádost o přihlášení, kterou Brána nemůže přijmout/);
+      assert.match(response.text, /class="reference">[A-Z0-9]{8}</, 'a help-desk reference');
     } else {
       const posted = samlAnswerOf(response);
       assert.equal(posted.acs, sep.acsUrl, 'only ever to the ACS in the metadata');
