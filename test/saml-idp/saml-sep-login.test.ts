@@ -92,6 +92,19 @@ describe('a SAML SeP (node-saml) logs a citizen in through Brána', () => {
     assert.equal(profile[`${EIDAS}CurrentGivenName`], undefined);
   });
 
+  it('passes ForceAuthn on to the identity means, and a LoA asked for above the registered one narrows the choice', async () => {
+    const sep = await samlSep(brana, { forceAuthn: true, loa: 'http://eidas.europa.eu/LoA/high' });
+    const { answer, citizen } = await samlLogin(brana, sep, { means: 'eobcanka', login: '100000001' });
+    await validatedBySep(sep, answer);
+    const sent = (await brana.broker.log.query({ sepId: sep.clientId, event: 'request_sent_upstream' })).at(-1)!;
+    assert.equal(sent.detail.forceAuthn, true);
+    assert.equal(sent.loa, 'high');
+    // The selection page offered only means registered for high.
+    const selection = await citizen.follow(await citizen.get(await sep.saml.getAuthorizeUrlAsync('', undefined, {})));
+    assert.match(selection.text, /value="eobcanka"/);
+    assert.doesNotMatch(selection.text, /value="bankid"|value="nia-id"/, "no means registered below high");
+  });
+
   it('gives the SAML SeP the same pseudonym as the OIDC sub of a SeP in the same group, and another group another one', async () => {
     const sep = await samlSep(brana, { registration: { group: 'hradec-kralove' } });
     const { answer } = await samlLogin(brana, sep, { means: 'mojeid', login: 'jnovak' });

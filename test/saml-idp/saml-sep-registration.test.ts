@@ -104,6 +104,14 @@ describe('registering a SAML SeP from its SP metadata (brana sep register --saml
     assert.deepEqual(await counts(), before);
   });
 
+  it('reads metadata from a file or an https URL only', async () => {
+    const before = await counts();
+    const result = await cli(['sep', 'register', '--file', write('saml-sep.json', sepDocument({ clientId: undefined, redirectUris: undefined })), '--saml-metadata', 'http://portal.example.cz/saml/metadata'], env);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /http:\/\/portal\.example\.cz\/saml\/metadata: SP metadata is read from a file or an https URL only/);
+    assert.deepEqual(await counts(), before);
+  });
+
   it('reads metadata only under the signature of a trust anchor when one is given', async () => {
     const keys = samlSepKeys();
     const signed = await samlSep(brana, { register: false, config: { signMetadata: true } });
