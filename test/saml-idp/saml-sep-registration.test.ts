@@ -69,6 +69,23 @@ describe('registering a SAML SeP from its SP metadata (brana sep register --saml
     assert.equal(authorize.status, 400);
   });
 
+  it('keeps a SAML SeP registered as pending out until an administrator approves the version reviewed', async () => {
+    const sep = await samlSep(brana, { register: false });
+    const result = await cli(['sep', 'register', '--pending', '--file', write('saml-sep.json', sepDocument({ clientId: undefined, redirectUris: undefined })), '--saml-metadata', write('sp.xml', sep.metadataXml)], env);
+    assert.equal(result.code, 0, result.stderr);
+    const { clientId } = JSON.parse(result.stdout) as { clientId: string };
+    // Pending: its requests are refused with the citizen's page, nothing is posted to its ACS.
+    const refused = await new Citizen(brana.url.origin).get(await sep.saml.getAuthorizeUrlAsync('', undefined, {}));
+    assert.equal(refused.status, 400);
+    assert.equal(hiddenFields(refused.text).SAMLResponse, undefined);
+
+    const review = JSON.parse((await cli(['sep', 'show', clientId], env)).stdout) as { approval: { digest: string } };
+    const approved = await cli(['sep', 'approve', clientId, '--digest', review.approval.digest], env);
+    assert.equal(approved.code, 0, approved.stderr);
+    const profile = await validatedBySep(sep, (await samlLogin(brana, sep, { means: 'eobcanka', login: '100000001' })).answer);
+    assert.match(profile.nameID, /^[A-Za-z0-9_-]{43}$/);
+  });
+
   const broken: Array<[string, (xml: string) => string, RegExp]> = [
     ['a DOCTYPE', (xml) => `<!DOCTYPE x [<!ENTITY e "e">]>${xml}`, /sp\.xml: \(document\): not readable XML: DOCTYPE is not allowed/],
     ['no signing certificate', (xml) => xml.replace(/<KeyDescriptor use="signing">[\s\S]*?<\/KeyDescriptor>/, ''), /KeyDescriptor\[@use=signing\]: has no valid signing certificate/],
