@@ -169,15 +169,18 @@ export function buildProgram(): Command {
   sep
     .command('saml-metadata <clientId>')
     .description('replace a SAML SeP\'s SP metadata (a certificate rollover, a moved ACS); the entity ID must stay the same')
-    .requiredOption('--saml-metadata <file-or-url>', 'the new SP metadata (a file, or an https URL)')
+    .option('--saml-metadata <file-or-url>', 'the new SP metadata (a file, or an https URL); by default fetched again from the https URL it was registered from')
     .option('--saml-metadata-trust-anchor <pem-file>', 'read the SP metadata only if it is signed by this certificate')
-    .action(async (clientId: string, options: { samlMetadata: string; samlMetadataTrustAnchor?: string }) => {
-      const saml = await readSamlRegistration(options.samlMetadata, '(none)', {}, readEnvironment(), options.samlMetadataTrustAnchor);
+    .action(async (clientId: string, options: { samlMetadata?: string; samlMetadataTrustAnchor?: string }) => {
+      const source = options.samlMetadata ?? (await withStore(async ({ db }) => (await new SamlSepStore(db).find(clientId))?.metadataSource));
+      if (source === undefined) throw new OperatorError(`${clientId}: no SAML SeP with this client id`);
+      if (options.samlMetadata === undefined && !/^https:\/\//.test(source)) throw new OperatorError(`--saml-metadata: required: SeP ${clientId} was registered from ${source}, not from an https URL`);
+      const saml = await readSamlRegistration(source, '(none)', {}, readEnvironment(), options.samlMetadataTrustAnchor);
       await withStore(async ({ registration }) => {
         try {
           print({ clientId, entityId: saml.serviceProvider.entityId, changed: await registration.replaceSamlMetadata(clientId, saml, 'cli') });
         } catch (err) {
-          if (err instanceof RegistrationRejected) throw new OperatorError(err.problems.map((problem) => `${problem.startsWith('clientId') ? clientId : options.samlMetadata}: ${problem}`).join('\n'));
+          if (err instanceof RegistrationRejected) throw new OperatorError(err.problems.map((problem) => `${problem.startsWith('clientId') ? clientId : source}: ${problem}`).join('\n'));
           throw err;
         }
       });

@@ -171,6 +171,11 @@ describe('registering a SAML SeP from its SP metadata (brana sep register --saml
 
     const profile = await validatedBySep(next, (await samlLogin(brana, next, { means: 'eobcanka', login: '100000001' })).answer);
     assert.match(profile.nameID, /^[A-Za-z0-9_-]{43}$/);
+
+    // Registered from a file, so there is no URL to fetch it from again.
+    const again = await cli(['sep', 'saml-metadata', sep.clientId], env);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /--saml-metadata: required: SeP .* was registered from .*rolled\.xml, not from an https URL/);
   });
 
   it('publishes signed IdP metadata: signing and encryption certificates, SSO on HTTP-Redirect and HTTP-POST', async () => {
