@@ -3,7 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import supertest from 'supertest';
 import { SignedXml } from 'xml-crypto';
-import { brana as cli } from '../support/cli.ts';
+import { execFileSync } from 'node:child_process';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { brana as cli, branaProcess } from '../support/cli.ts';
 import { adminToken } from '../support/self-service.ts';
 import { generateSelfSignedCertificate } from '../../src/keys/certificate.ts';
 import { hiddenFields } from '../support/html.ts';
@@ -119,6 +122,31 @@ describe('registering a SAML SeP from its SP metadata (brana sep register --saml
     assert.equal(withUris.code, 2);
     assert.match(withUris.stderr, /saml-sep\.json: redirectUris: a SAML SeP's return URLs are the ACS endpoints/);
     assert.deepEqual(await counts(), before);
+  });
+
+  it('fetches metadata from an https URL (the CLI as its own process, trusting the test server\'s certificate)', async () => {
+    const sep = await samlSep(brana, { register: false });
+    const keyFile = path.join(brana.dir, 'tls.key');
+    const certFile = path.join(brana.dir, 'tls.crt');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost', '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
+    const server = https.createServer({ key: fs.readFileSync(keyFile), cert: fs.readFileSync(certFile) }, (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/samlmetadata+xml' }).end(sep.metadataXml);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `https://localhost:${(server.address() as AddressInfo).port}/saml/metadata`;
+      const result = await branaProcess(['sep', 'register', '--file', write('saml-sep.json', sepDocument({ clientId: undefined, redirectUris: undefined })), '--saml-metadata', url], { ...env, NODE_EXTRA_CA_CERTS: certFile, LOG_LEVEL: 'error' });
+      assert.equal(result.code, 0, result.stderr);
+      const { clientId, entityId } = JSON.parse(result.stdout) as { clientId: string; entityId: string };
+      assert.equal(entityId, sep.entityId);
+      // And again from there, later (the SeP's certificates rolled over, say).
+      const again = await branaProcess(['sep', 'saml-metadata', clientId], { ...env, NODE_EXTRA_CA_CERTS: certFile, LOG_LEVEL: 'error' });
+      assert.equal(again.code, 0, again.stderr);
+      assert.deepEqual((JSON.parse(again.stdout) as { changed: string[] }).changed, []);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('reads metadata from a file or an https URL only', async () => {
