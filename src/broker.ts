@@ -16,7 +16,7 @@ import { ForeignPersonStore } from './identity/foreign-person-store.ts';
 import { PersonStore } from './identity/person-store.ts';
 import { openPopulationRegister } from './identity/register-setup.ts';
 import { IdentityResolution } from './identity/resolution.ts';
-import { loadBrokerKeys, type BrokerKeys } from './keys/key-store.ts';
+import { loadBrokerKeys, readNextSamlSigningCertificate, type BrokerKeys } from './keys/key-store.ts';
 import { BrokerMetrics } from './metrics/broker-metrics.ts';
 import { SigningKeyReload } from './keys/signing-key-reload.ts';
 import type { SigningKeyView } from './keys/signing-keys.ts';
@@ -155,7 +155,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const deps = {
       provider: makeProvider(signingKeys.current().jwks),
       journeys: new JourneyFrontends(oidcJourneys, samlJourneys),
-      samlIdp: samlIdpRoutes({ db, seps, journeys: samlJourneys, endpoints: samlEndpoints, signing: keys.samlSigning, encryption: keys.samlEncryption, sepEnvironment: env.sepEnvironment, log }),
+      samlIdp: samlIdpRoutes({ db, seps, journeys: samlJourneys, endpoints: samlEndpoints, signing: keys.samlSigning, encryption: keys.samlEncryption, announcedSigningCertificates: [readNextSamlSigningCertificate(env.keysDir)].filter((pem) => pem !== null), sepEnvironment: env.sepEnvironment, log }),
       seps,
       registry,
       consents,

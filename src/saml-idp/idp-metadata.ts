@@ -28,9 +28,10 @@ const VALID_DAYS = 7;
  * Brána's IdP metadata for SePs, signed with its SAML signing key: the signing certificates SePs
  * verify Responses with, the encryption certificate, the SSO and SLO endpoints for HTTP-Redirect and
  * HTTP-POST, the NameID formats, the LoAs (eIDAS entity attribute) and the attributes it can release.
- * `signing`: every certificate to publish, the one in use first (two during a rollover).
+ * `signing` signs it (and every Response); `announced`: the next signing certificate during a
+ * rollover, published beside it so that SePs trust both before the switch.
  */
-export function idpMetadataXml(endpoints: SamlIdpEndpoints, signing: readonly KeyPairWithCertificate[], encryption: KeyPairWithCertificate, now = Date.now()): string {
+export function idpMetadataXml(endpoints: SamlIdpEndpoints, signing: KeyPairWithCertificate, encryption: KeyPairWithCertificate, announced: readonly string[] = [], now = Date.now()): string {
   const id = samlId();
   const keyDescriptor = (use: string, pem: string) =>
     `<md:KeyDescriptor use="${use}"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${certificateBody(pem)}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>`;
@@ -40,7 +41,7 @@ export function idpMetadataXml(endpoints: SamlIdpEndpoints, signing: readonly Ke
     `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" xmlns:mdattr="urn:oasis:names:tc:SAML:metadata:attribute" ID="${id}" entityID="${escapeXml(endpoints.entityId)}" validUntil="${samlInstant(now + VALID_DAYS * 86_400_000)}" cacheDuration="PT6H">` +
     `<md:Extensions><mdattr:EntityAttributes><saml:Attribute Name="urn:oasis:names:tc:SAML:attribute:assurance-certification" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri">${loas}</saml:Attribute></mdattr:EntityAttributes></md:Extensions>` +
     `<md:IDPSSODescriptor WantAuthnRequestsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">` +
-    signing.map((key) => keyDescriptor('signing', key.certificatePem)).join('') +
+    [signing.certificatePem, ...announced].map((pem) => keyDescriptor('signing', pem)).join('') +
     keyDescriptor('encryption', encryption.certificatePem) +
     `<md:SingleLogoutService Binding="${BINDING_REDIRECT}" Location="${escapeXml(endpoints.sloUrl)}"/>` +
     `<md:SingleLogoutService Binding="${BINDING_POST}" Location="${escapeXml(endpoints.sloUrl)}"/>` +
@@ -50,5 +51,5 @@ export function idpMetadataXml(endpoints: SamlIdpEndpoints, signing: readonly Ke
     `<md:SingleSignOnService Binding="${BINDING_POST}" Location="${escapeXml(endpoints.ssoUrl)}"/>` +
     attributes +
     `</md:IDPSSODescriptor></md:EntityDescriptor>`;
-  return signEnveloped(xml, 'EntityDescriptor', id, signing[0]!, 'first-child');
+  return signEnveloped(xml, 'EntityDescriptor', id, signing, 'first-child');
 }

@@ -25,6 +25,8 @@ export interface SamlIdpRouteDependencies {
   endpoints: SamlIdpEndpoints;
   signing: KeyPairWithCertificate;
   encryption: KeyPairWithCertificate;
+  /** The next signing certificate, announced in the metadata during a rollover. */
+  announcedSigningCertificates: readonly string[];
   sepEnvironment: SepEnvironment;
   log: AssertionLog;
 }
@@ -56,7 +58,7 @@ export function samlIdpRoutes(deps: SamlIdpRouteDependencies): Router {
   let metadata: { xml: string; until: number } | undefined;
   router.get('/metadata', (_req, res) => {
     // Signed once an hour, not per request.
-    if (!metadata || metadata.until < Date.now()) metadata = { xml: idpMetadataXml(deps.endpoints, [deps.signing], deps.encryption), until: Date.now() + 3_600_000 };
+    if (!metadata || metadata.until < Date.now()) metadata = { xml: idpMetadataXml(deps.endpoints, deps.signing, deps.encryption, deps.announcedSigningCertificates), until: Date.now() + 3_600_000 };
     res.type('application/samlmetadata+xml').set('Cache-Control', 'public, max-age=3600').send(metadata.xml);
   });
 

@@ -8,7 +8,8 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { brana as cli, branaProcess } from '../support/cli.ts';
 import { adminToken } from '../support/self-service.ts';
-import { generateSelfSignedCertificate } from '../../src/keys/certificate.ts';
+import os from 'node:os';
+import { certificateBody, generateSelfSignedCertificate } from '../../src/keys/certificate.ts';
 import { hiddenFields } from '../support/html.ts';
 import { Citizen } from '../support/login-driver.ts';
 import { samlLogin, samlSep, samlSepKeys, validatedBySep } from '../support/saml-sep.ts';
@@ -220,5 +221,25 @@ describe('registering a SAML SeP from its SP metadata (brana sep register --saml
     const signature = new SignedXml({ publicCert: brana.broker.keys.samlSigning.certificatePem, getCertFromKeyInfo: () => null });
     signature.loadSignature(/<ds:Signature[\s\S]*<\/ds:Signature>/.exec(xml)![0]);
     assert.equal(signature.checkSignature(xml), true);
+  });
+
+  it('announces the next signing certificate beside the one in use during a rollover; a file that is no certificate stops the start', async () => {
+    const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'brana-rollover-keys-'));
+    const next = generateSelfSignedCertificate('Brána SAML signing, next');
+    fs.writeFileSync(path.join(keysDir, 'saml-signing-next.crt.pem'), next.certificatePem);
+    const rolling = await startTestBroker({ env: { BRANA_KEYS_DIR: keysDir } });
+    try {
+      const xml = (await supertest(rolling.url.origin).get('/saml-idp/metadata')).text;
+      const signingCertificates = [...xml.matchAll(/<md:KeyDescriptor use="signing">[\s\S]*?<ds:X509Certificate>([^<]+)</g)].map((match) => match[1]);
+      assert.deepEqual(signingCertificates, [certificateBody(rolling.broker.keys.samlSigning.certificatePem), certificateBody(next.certificatePem)]);
+      const signature = new SignedXml({ publicCert: rolling.broker.keys.samlSigning.certificatePem, getCertFromKeyInfo: () => null });
+      signature.loadSignature(/<ds:Signature[\s\S]*<\/ds:Signature>/.exec(xml)![0]);
+      assert.equal(signature.checkSignature(xml), true, 'signed with the key in use, not the announced one');
+    } finally {
+      await rolling.close();
+    }
+    fs.writeFileSync(path.join(keysDir, 'saml-signing-next.crt.pem'), 'not a certificate');
+    await assert.rejects(startTestBroker({ env: { BRANA_KEYS_DIR: keysDir } }), /saml-signing-next\.crt\.pem: \(certificate\): is not a PEM certificate/);
+    fs.rmSync(keysDir, { recursive: true, force: true });
   });
 });
