@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { sweepExpiredRows } from '../../src/operations/expired-rows.ts';
 import { defaultPeriod, loginStatistics } from '../../src/stats/login-statistics.ts';
-import { completeLogin } from '../support/login-driver.ts';
 import { createPostgresDatabase } from '../support/postgres.ts';
 import { inflateRawSync } from 'node:zlib';
 import type { Response } from 'supertest';
 import { SAML, ValidateInResponseTo } from '@node-saml/node-saml';
 import { formAction, hiddenFields } from '../support/html.ts';
-import { samlLogin, samlSep, samlSepKeys, validatedBySep, type SamlSep } from '../support/saml-sep.ts';
+import { samlAnswerOf, samlLogin, samlSep, samlSepKeys, sendToBrana, validatedBySep, type SamlSep } from '../support/saml-sep.ts';
+import { Citizen, chooseMeans, completeLogin, decideConsent, loginAtIdp, postToAcs } from '../support/login-driver.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
 const EIDAS = 'http://eidas.europa.eu/attributes/naturalperson/';
@@ -174,6 +174,25 @@ describe('a SAML SeP (node-saml) logs a citizen in through Brána', () => {
       assert.equal(last.outcome, 'failure');
     });
   }
+
+  it('continues a SAML journey when the browser re-sends the answer accepted just before a 502, and refuses it from another browser', async () => {
+    const sep = await samlSep(brana);
+    const citizen = new Citizen(brana.url.origin);
+    let page = await citizen.follow(await sendToBrana(sep, citizen));
+    page = await chooseMeans(citizen, page, 'eobcanka');
+    const idp = await loginAtIdp(citizen, page, '100000001');
+    const first = await citizen.post(idp.acs, idp.fields);
+    assert.equal(first.status, 303, 'accepted; its redirect never reaches the browser');
+    const stranger = await new Citizen(brana.url.origin).follow(await new Citizen(brana.url.origin).post(idp.acs, idp.fields));
+    assert.notEqual(stranger.status, 200);
+    const again = await postToAcs(citizen, idp.acs, idp.fields);
+    assert.match(again.text, /name="decision"/, 'the same browser goes on to consent');
+    const profile = await validatedBySep(sep, samlAnswerOf(await decideConsent(citizen, again, 'agree')));
+    assert.match(profile.nameID, /^[A-Za-z0-9_-]{43}$/);
+    const events = (await brana.broker.log.query({ sepId: sep.clientId })).map((record) => record.event);
+    assert.equal(events.filter((event) => event === 'response_received').length, 1);
+    assert.equal(events.filter((event) => event === 'token_issued').length, 1);
+  });
 
   it('sweeps a journey once it is past its time (its request id is then too old to replay anyway)', async () => {
     const sep = await samlSep(brana);
