@@ -5,7 +5,7 @@ import path from 'node:path';
 import supertest from 'supertest';
 import { decodeEntities } from './html.ts';
 import { freePort, startServerProcess, type ServerProcess } from './interop-process.ts';
-import { SSP_ROOT, requireSimpleSamlPhp } from './simplesamlphp-idp.ts';
+import { SSP_ROOT, php, requireSimpleSamlPhp, sspConfig } from './simplesamlphp-idp.ts';
 
 /**
  * SimpleSAMLphp 1.19 (the Debian package) as a SAML SeP of Brána: PHP's built-in server on
@@ -14,15 +14,6 @@ import { SSP_ROOT, requireSimpleSamlPhp } from './simplesamlphp-idp.ts';
  * `default-sp` signs its AuthnRequests (HTTP-Redirect, RSA-SHA256), asks for a minimum LoA and a
  * persistent NameID, and trusts only Brána's IdP metadata, read with SimpleSAMLphp's own parser.
  */
-
-const php = (value: unknown): string => {
-  if (typeof value === 'string') return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  if (typeof value === 'number') return String(value);
-  if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (Array.isArray(value)) return `[${value.map(php).join(', ')}]`;
-  if (value && typeof value === 'object') return `[${Object.entries(value).map(([k, v]) => `${php(k)} => ${php(v)}`).join(', ')}]`;
-  throw new Error(`no PHP literal for ${String(value)}`);
-};
 
 const EIDAS = 'http://eidas.europa.eu/attributes/naturalperson/';
 
@@ -57,28 +48,7 @@ export async function startSimpleSamlPhpSp(branaIdpMetadataXml: string): Promise
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-sha256', '-nodes', '-days', '2', '-subj', '/CN=SimpleSAMLphp test SeP',
     '-keyout', path.join(dir, 'cert/sp.key'), '-out', path.join(dir, 'cert/sp.crt')], { stdio: 'ignore' });
 
-  fs.writeFileSync(path.join(dir, 'config/config.php'), `<?php
-$config = ${php({
-    baseurlpath: `${origin}/`,
-    certdir: path.join(dir, 'cert') + '/',
-    loggingdir: path.join(dir, 'log') + '/',
-    datadir: path.join(dir, 'data') + '/',
-    tempdir: path.join(dir, 'tmp'),
-    metadatadir: path.join(dir, 'metadata') + '/',
-    secretsalt: 'brana-interop-sp-salt-0123456789',
-    'auth.adminpassword': 'not-used-by-the-test',
-    technicalcontact_name: 'Brána tests',
-    technicalcontact_email: 'tests@example.cz',
-    timezone: 'Europe/Prague',
-    'logging.level': 6,
-    'logging.handler': 'stderr',
-    'module.enable': { core: true, saml: true },
-    'store.type': 'phpsession',
-    'session.cookie.secure': false,
-    'session.phpsession.savepath': path.join(dir, 'sessions'),
-    'language.default': 'en',
-  })};
-`);
+  fs.writeFileSync(path.join(dir, 'config/config.php'), sspConfig(dir, origin, { 'module.enable': { core: true, saml: true } }));
 
   fs.writeFileSync(path.join(dir, 'config/authsources.php'), `<?php
 $config = ${php({
