@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
-import { accessibilityProblems, describeViolations, launchChromium, screenshot, startDemoSep, type DemoSep } from '../support/browser.ts';
+import { assertAccessible, launchChromium, screenshot, startDemoSep, type DemoSep } from '../support/browser.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
 /**
@@ -26,11 +26,7 @@ describe('a citizen at a SAML SeP in a real browser', function () {
     await brana?.close();
   });
 
-  async function accessible(page: Page, name: string): Promise<void> {
-    await screenshot(page, name);
-    const problems = await accessibilityProblems(page, name);
-    assert.deepEqual(problems, [], `${name}:\n${describeViolations(problems)}`);
-  }
+  const accessible = assertAccessible;
 
   async function logIn(page: Page, door: string, name: string): Promise<string> {
     await page.goto(`${demo.origin}/`);

@@ -52,6 +52,13 @@ export function describeViolations(violations: AxeViolation[]): string {
   return violations.map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`).join('\n');
 }
 
+/** axe-core on the page: no serious or critical violation; a screenshot either way. */
+export async function assertAccessible(page: Page, name: string): Promise<void> {
+  await screenshot(page, name);
+  const problems = await accessibilityProblems(page, name);
+  if (problems.length) throw new Error(`${name}: serious or critical accessibility problems:\n${describeViolations(problems)}`);
+}
+
 /** A screenshot of the whole page: an artefact for people to look at, not an assertion. */
 export async function screenshot(page: Page, name: string): Promise<void> {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
