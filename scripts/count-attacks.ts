@@ -14,6 +14,7 @@ const FAMILIES: Record<string, string> = {
   'saml-encryption-attacks.test.ts': 'SAML encryption',
   'saml-message-attacks.test.ts': 'SAML message checks (parsing, binding, status, LoA, size)',
   'saml-controls.test.ts': 'SAML controls (the genuine messages the attacks start from)',
+  'saml-sep-attacks.test.ts': 'SAML from the SeP side (AuthnRequests to Brána as IdP)',
   'replay-races.test.ts': 'replay and races',
   'oidc-authorization.test.ts': 'OIDC authorization endpoint',
   'oidc-token-endpoint.test.ts': 'OIDC token endpoint',

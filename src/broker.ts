@@ -19,7 +19,7 @@ import { ForeignPersonStore } from './identity/foreign-person-store.ts';
 import { PersonStore } from './identity/person-store.ts';
 import { openPopulationRegister } from './identity/register-setup.ts';
 import { IdentityResolution } from './identity/resolution.ts';
-import { loadBrokerKeys, type BrokerKeys } from './keys/key-store.ts';
+import { loadBrokerKeys, readNextSamlSigningCertificate, type BrokerKeys } from './keys/key-store.ts';
 import { BrokerMetrics } from './metrics/broker-metrics.ts';
 import { SigningKeyReload } from './keys/signing-key-reload.ts';
 import type { SigningKeyView } from './keys/signing-keys.ts';
@@ -39,6 +39,12 @@ import { buildIdentityMeansRegistry, standardProtocols } from './upstream/means-
 import { DevelopmentMeans } from './devidp/development-means.ts';
 import { AnswerAcceptance } from './login/answer-acceptance.ts';
 import { LoginCompletion } from './login/login-completion.ts';
+import { JourneyFrontends, SAML_JOURNEY_PREFIX } from './login/journey.ts';
+import { OidcJourneys } from './login/oidc-journeys.ts';
+import { samlIdpEndpoints } from './saml-idp/idp-metadata.ts';
+import { samlIdpRoutes } from './saml-idp/routes.ts';
+import { SamlJourneys } from './saml-idp/saml-journeys.ts';
+import type { SamlJourneyStore } from './saml-idp/journey-store.ts';
 import { UpstreamHandoff } from './login/upstream-handoff.ts';
 import { UpstreamRequestStore } from './upstream/upstream-request-store.ts';
 
@@ -66,6 +72,8 @@ export interface Broker {
   metrics: BrokerMetrics;
   /** Registers SePs and changes registrations, with their audit records (this instance's rules). */
   registration: SepRegistration;
+  /** SAML SePs' logins in progress (saml-idp/). */
+  samlJourneys: SamlJourneyStore;
   /** The citizens' open "My account" pages. */
   accountSessions: AccountSessions;
   /** Staff signed in to the consoles, and who holds which role. */
@@ -148,8 +156,15 @@ export async function createBroker(env: Environment): Promise<Broker> {
       });
     const formKey = createHash('sha256').update('brana-forms').update(keys.cookieKeys[0] ?? '').digest();
     const readiness = new Readiness().add('database', databaseCheck(db, { timeoutMs: env.databaseTimeoutMs })).add('keys', signingKeysCheck(signingKeys)).add('metadata', metadataCheck(registry)).add('register', registerCheck(probeRegister));
+    const oidcJourneys = new OidcJourneys(() => deps.provider);
+    // Brána as a SAML IdP for SePs: the same journey after the protocol edge (saml-idp/).
+    const samlEndpoints = samlIdpEndpoints(env.publicUrl);
+    const samlJourneys = new SamlJourneys({ db, seps, log, pseudonyms, persons, register, foreignPersons, endpoints: samlEndpoints, signing: keys.samlSigning, formKey, secure: env.publicUrl.protocol === 'https:' });
+    const resumableInteractions = new ResumableInteractions(db);
     const deps = {
       provider: makeProvider(signingKeys.current().jwks),
+      journeys: new JourneyFrontends(oidcJourneys, samlJourneys),
+      samlIdp: samlIdpRoutes({ db, seps, journeys: samlJourneys, endpoints: samlEndpoints, signing: keys.samlSigning, encryption: keys.samlEncryption, announcedSigningCertificates: [readNextSamlSigningCertificate(env.keysDir)].filter((pem) => pem !== null), sepEnvironment: env.sepEnvironment, log }),
       seps,
       registry,
       consents,
@@ -157,7 +172,9 @@ export async function createBroker(env: Environment): Promise<Broker> {
       pseudonyms,
       db,
       handoff: new UpstreamHandoff({ registry, requests, log, db, metrics }),
-      acceptance: new AnswerAcceptance({ interactions: new ResumableInteractions(db), registry, requests, resolution, seps, log, pseudonyms, db, metrics }),
+      acceptance: new AnswerAcceptance({
+        interactions: { isPending: (uid: string) => (uid.startsWith(SAML_JOURNEY_PREFIX) ? samlJourneys.isPending(uid) : resumableInteractions.isPending(uid)) },
+        registry, requests, resolution, seps, log, pseudonyms, db, metrics }),
       completion: new LoginCompletion({ requests, consents, log, pseudonyms, db }),
       readiness,
       publicUrl: env.publicUrl,
@@ -212,6 +229,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
       operators,
       metrics,
       registration,
+      samlJourneys: samlJourneys.journeyStore,
       accountSessions,
       consoleSessions,
       staffRoles,

@@ -4,6 +4,11 @@ import { createBroker, type Broker } from './broker.ts';
 import { ConfigurationError } from './config/configuration-error.ts';
 import { readEnvironment, type Environment } from './config/environment.ts';
 import { createDemoSep, DEMO_SEP_CLIENT_ID, demoSepRegistration } from './demo-sep/demo-sep.ts';
+import { DEMO_SAML_SEP_CLIENT_ID, demoSamlMetadata, demoSamlSepRegistration, demoSamlServiceProvider } from './demo-sep/demo-saml-sep.ts';
+import { readOrCreateCertifiedKey } from './keys/key-store.ts';
+import { samlIdpEndpoints } from './saml-idp/idp-metadata.ts';
+import { parseServiceProviderMetadata } from './saml-idp/sp-metadata.ts';
+import type { SAML } from '@node-saml/node-saml';
 import { logger } from './log/logger.ts';
 import { BROKER_NODE_FLAGS, runsWithBrokerNodeFlags } from './node-flags.ts';
 import { sweepExpiredRows } from './operations/expired-rows.ts';
@@ -40,9 +45,40 @@ async function startDemoSep(env: Environment, broker: Broker, port: number): Pro
   } else if (!demo.sep.redirectUris.includes(`${origin}/callback`)) {
     logger.warn('the demo SeP is registered for another port; delete data/ or use that port', { registered: demo.sep.redirectUris });
   }
-  const server = http.createServer(createDemoSep({ origin, issuer: env.publicUrl, clientSecret: demo!.clientSecret! }));
+  const saml = await registerDemoSamlSep(env, broker, registration, origin);
+  const server = http.createServer(createDemoSep({ origin, issuer: env.publicUrl, clientSecret: demo!.clientSecret!, saml }));
   await listen(server, port, env.bindHost);
   return server;
+}
+
+/**
+ * The demo portal's SAML door (node-saml as the SeP), registered from its SP metadata on first start;
+ * its keys are kept in the keys folder so that the registration stays valid across restarts.
+ */
+async function registerDemoSamlSep(env: Environment, broker: Broker, registration: SepRegistration, origin: string): Promise<{ sp: SAML; metadataXml: string }> {
+  const signing = await readOrCreateCertifiedKey(env.keysDir, 'demo-saml-sep-signing', 'Demo SeP (SAML) signing');
+  const encryption = await readOrCreateCertifiedKey(env.keysDir, 'demo-saml-sep-encryption', 'Demo SeP (SAML) encryption');
+  const idp = samlIdpEndpoints(env.publicUrl);
+  const sp = demoSamlServiceProvider({ origin, idp: { ssoUrl: idp.ssoUrl, entityId: idp.entityId, certificatePem: broker.keys.samlSigning.certificatePem }, signing, encryption });
+  const metadataXml = demoSamlMetadata(sp, { signing, encryption });
+  const existing = await broker.seps.find(DEMO_SAML_SEP_CLIENT_ID);
+  if (!existing) {
+    const serviceProvider = parseServiceProviderMetadata(metadataXml, 'the demo SAML SeP', { allowLoopbackHttp: true });
+    try {
+      await registration.register(
+        { ...demoSamlSepRegistration(origin), redirectUris: serviceProvider.assertionConsumerServices.map((service) => service.url) },
+        'active',
+        'npm start (development)',
+        { saml: { serviceProvider, metadata: { xml: metadataXml, source: `${origin}/saml/metadata` } } },
+      );
+    } catch (err) {
+      // Another node registered it at the same moment.
+      if (!(err instanceof SepAlreadyRegistered)) throw err;
+    }
+  } else if (!existing.redirectUris.includes(`${origin}/saml/acs`)) {
+    logger.warn('the demo SAML SeP is registered for another port; delete data/ or use that port', { registered: existing.redirectUris });
+  }
+  return { sp, metadataXml };
 }
 
 /**

@@ -17,6 +17,7 @@ import { TileNotAllowed, type TileRequests } from '../tiles/tile-requests.ts';
 import type { TileStore } from '../tiles/tile-store.ts';
 import type { TileStatus } from '../tiles/tile.ts';
 import { reviewOf } from './sep-administration.ts';
+import { SamlSepStore } from '../sep/saml-service-provider.ts';
 
 export interface AdminDependencies {
   db: Database;
@@ -73,6 +74,7 @@ const decision = z.object({ reason: z.string().trim().min(1).max(2000) }).strict
 export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) => void): Router {
   const router = express.Router();
   const tokenUses = new InitialAccessTokenUses(deps.db);
+  const samlSeps = new SamlSepStore(deps.db);
   router.use(requireOperator(deps.operators, 'admin'));
   router.use(express.json({ limit: '10kb' }));
 
@@ -82,7 +84,7 @@ export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) =
       const status = req.query.status;
       if (status !== undefined && status !== 'pending' && status !== 'active' && status !== 'disabled') throw new AdminRequestError(400, 'invalid_request', 'status: must be pending, active or disabled');
       const seps = await deps.seps.list({ status, changePending: req.query.changePending === 'true' ? true : undefined });
-      res.json(await Promise.all(seps.map((sep) => reviewOf(deps.seps, deps.registration, sep))));
+      res.json(await Promise.all(seps.map((sep) => reviewOf(deps.seps, deps.registration, sep, samlSeps))));
     },
   );
 
@@ -91,7 +93,7 @@ export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) =
     async (req: Request, res: Response) => {
       const sep = await deps.seps.find(String(req.params.clientId));
       if (!sep) throw new AdminRequestError(404, 'not_found', 'no such SeP');
-      res.json(await reviewOf(deps.seps, deps.registration, sep));
+      res.json(await reviewOf(deps.seps, deps.registration, sep, samlSeps));
     },
   );
 

@@ -21,6 +21,26 @@ export function requestReceived(r: { sepId: string; requestId: string | null; sc
   return { event: 'request_received', outcome: 'success', sepId: r.sepId, requestId: r.requestId, detail: { scope: r.scope, prompt: r.prompt, acrValues: r.acrValues, idpHint: r.idpHint } };
 }
 
+/** A SAML SeP's AuthnRequest passed every check and began a login. */
+export function samlRequestReceived(r: { sepId: string; requestId: string; binding: 'redirect' | 'post'; requestedLoa: Loa | null; forceAuthn: boolean; attributes: AttributeId[] }): AuditRecord {
+  return {
+    event: 'request_received',
+    outcome: 'success',
+    sepId: r.sepId,
+    requestId: r.requestId,
+    detail: { protocol: 'saml', binding: r.binding, requestedLoa: r.requestedLoa, forceAuthn: r.forceAuthn, attributes: r.attributes },
+  };
+}
+
+/**
+ * An `error`: a SAML AuthnRequest was refused (the reason from a closed set). `sepId` only when the
+ * Issuer is a registered SeP; `answered`: the SAML status of the error Response sent to its ACS, or
+ * null when the citizen was shown a page instead.
+ */
+export function samlRequestRefused(r: { sepId: string | null; requestId: string | null; reason: string; answered: string | null; reference: string }): AuditRecord {
+  return { event: 'error', outcome: 'failure', sepId: r.sepId, requestId: r.requestId, reason: r.reason, detail: { protocol: 'saml', answered: r.answered, reference: r.reference } };
+}
+
 /** The citizen was sent to an identity means with Brána's request. */
 export function requestSentUpstream(r: { sepId: string; requestId: string | null; means: string; loa: Loa; upstreamRequestId: string; forceAuthn: boolean }): AuditRecord {
   return {
@@ -121,7 +141,8 @@ export function consentGiven(r: {
   kind: 'one-time' | 'permanent' | 'not-required';
   attributes: AttributeId[];
   refusedBySepRegistration: AttributeId[];
-  grantId: string;
+  /** The OIDC grant; null for a SAML SeP (its Response carries what was granted). */
+  grantId: string | null;
 }): AuditRecord {
   return {
     event: 'consent_given',
@@ -156,6 +177,9 @@ export function tokenIssued(r: {
   scope: string | undefined;
   attributes: AttributeId[];
   attributeValues?: Record<string, unknown>;
+  /** A SAML SeP's Response: the protocol and the Assertion's ID (an OIDC record stays as it always was). */
+  protocol?: 'saml';
+  assertionId?: string;
 }): AuditRecord {
   return {
     event: 'token_issued',
@@ -165,7 +189,11 @@ export function tokenIssued(r: {
     means: r.means,
     loa: r.loa,
     pseudonym: r.pseudonym,
-    detail: { grantId: r.grantId, scope: r.scope, attributes: r.attributes, ...(r.attributeValues ? { attributeValues: r.attributeValues } : {}) },
+    detail: {
+      ...(r.protocol ? { protocol: r.protocol, assertionId: r.assertionId } : { grantId: r.grantId, scope: r.scope }),
+      attributes: r.attributes,
+      ...(r.attributeValues ? { attributeValues: r.attributeValues } : {}),
+    },
   };
 }
 
@@ -180,6 +208,14 @@ export function grantRevoked(r: { sepId: string | null; grantId: string; route: 
 
 export function logout(r: { sepId: string | null }): AuditRecord {
   return { event: 'logout', outcome: 'success', sepId: r.sepId };
+}
+
+/**
+ * A SAML SeP's single logout, answered with `status`. `pseudonym`: the NameID the SeP named, when it
+ * has the shape of one (Brána keeps no SAML session: nothing else of the citizen's is ended).
+ */
+export function samlLogout(r: { sepId: string; pseudonym: string | null; status: string; reason: string | null }): AuditRecord {
+  return { event: 'logout', outcome: r.reason ? 'failure' : 'success', sepId: r.sepId, pseudonym: r.pseudonym, reason: r.reason, detail: { protocol: 'saml', status: r.status } };
 }
 
 /** The citizen opened My account (Brána's own SeP), which asked for `attributes`. */
@@ -198,12 +234,23 @@ export function sepRegistered(r: {
   allowedAttributes: AttributeId[];
   minimumLoa: Loa;
   environment: SepEnvironment;
+  /** A SAML SeP: its entity id (an OIDC SeP's record stays as it always was). */
+  samlEntityId?: string;
 }): AuditRecord {
   return {
     event: 'sep_registered',
     outcome: 'success',
     sepId: r.sepId,
-    detail: { actor: r.actor, status: r.status, group: r.group, organisationId: r.organisationId, allowedAttributes: r.allowedAttributes, minimumLoa: r.minimumLoa, environment: r.environment },
+    detail: {
+      actor: r.actor,
+      status: r.status,
+      group: r.group,
+      organisationId: r.organisationId,
+      allowedAttributes: r.allowedAttributes,
+      minimumLoa: r.minimumLoa,
+      environment: r.environment,
+      ...(r.samlEntityId ? { protocol: 'saml', samlEntityId: r.samlEntityId } : {}),
+    },
   };
 }
 

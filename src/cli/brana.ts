@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import type { AssertionLog } from '../audit/assertion-log.ts';
@@ -16,7 +17,11 @@ import { readIdentityMeansFolder } from '../means/identity-means.ts';
 import { reviewOf } from '../admin/sep-administration.ts';
 import { InitialAccessTokenUses } from '../oidc/initial-access-token-uses.ts';
 import { DEFAULT_INITIAL_TOKEN_DAYS, DEFAULT_INITIAL_TOKEN_USES, MAX_INITIAL_TOKEN_DAYS, MAX_INITIAL_TOKEN_USES, issueInitialAccessToken, registrationDesk } from '../oidc/initial-access-tokens.ts';
-import { ApprovalRefused, NothingToDecide, RegistrationRejected, SepRegistration, UnknownSep, approvalDigest } from '../sep/sep-registration.ts';
+import { ApprovalRefused, NothingToDecide, RegistrationRejected, SepRegistration, UnknownSep, approvalDigest, type SamlRegistration } from '../sep/sep-registration.ts';
+import { samlIdpEndpoints } from '../saml-idp/idp-metadata.ts';
+import { parseServiceProviderMetadata } from '../saml-idp/sp-metadata.ts';
+import { verifyMetadataSignature } from '../upstream/saml/signed-metadata.ts';
+import { SamlSepStore } from '../sep/saml-service-provider.ts';
 import { SepAlreadyRegistered, SepStore } from '../sep/sep-store.ts';
 import { migrate, openDatabase, type Database } from '../store/database.ts';
 import { RequestWrites, forgetWritesSoFar, withRequestWrites } from '../store/request-writes.ts';
@@ -70,6 +75,55 @@ async function withStore<T>(action: (context: StoreContext) => Promise<T>): Prom
   }
 }
 
+/** The largest SP metadata fetched from a URL, and how long the fetch may take. */
+const SAML_METADATA_FETCH = { maxBytes: 512 * 1024, timeoutMs: 10_000 };
+
+/**
+ * A SAML SeP's SP metadata, from a file or an https URL, read and checked: problems name the file
+ * (or URL) and the field. Its ACS endpoints become the registration's return URLs, so the document
+ * must not name others.
+ */
+async function readSamlRegistration(source: string, documentFile: string, document: Record<string, unknown>, env: Environment, trustAnchorFile?: string): Promise<SamlRegistration> {
+  if (document.redirectUris !== undefined) throw new OperatorError(`${documentFile}: redirectUris: a SAML SeP's return URLs are the ACS endpoints of its metadata; leave redirectUris out`);
+  let xml: string;
+  if (/^https:\/\//.test(source)) {
+    let response: globalThis.Response;
+    try {
+      response = await fetch(source, { signal: AbortSignal.timeout(SAML_METADATA_FETCH.timeoutMs), redirect: 'error' });
+    } catch (err) {
+      throw new OperatorError(`${source}: cannot be fetched (${(err as Error).message})`);
+    }
+    if (!response.ok) throw new OperatorError(`${source}: answered HTTP ${response.status}`);
+    xml = await response.text();
+    if (xml.length > SAML_METADATA_FETCH.maxBytes) throw new OperatorError(`${source}: is larger than ${SAML_METADATA_FETCH.maxBytes} bytes`);
+  } else if (/^[a-z]+:\/\//i.test(source)) {
+    throw new OperatorError(`${source}: SP metadata is read from a file or an https URL only`);
+  } else {
+    try {
+      xml = fs.readFileSync(source, 'utf8');
+    } catch (err) {
+      throw new OperatorError(`${source}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+  let anchor: string | undefined;
+  if (trustAnchorFile !== undefined) {
+    try {
+      anchor = fs.readFileSync(trustAnchorFile, 'utf8');
+      new X509Certificate(anchor);
+    } catch (err) {
+      throw new OperatorError(`${trustAnchorFile}: is not a readable PEM certificate (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+  try {
+    // With a trust anchor only what its signature covers is read, never the unsigned text around it.
+    const readable = anchor ? verifyMetadataSignature(xml, source, [anchor]) : xml;
+    return { serviceProvider: parseServiceProviderMetadata(readable, source, { allowLoopbackHttp: env.mode === 'development' }), metadata: { xml, source } };
+  } catch (err) {
+    if (err instanceof ConfigurationError) throw new OperatorError(err.message);
+    throw err;
+  }
+}
+
 function readJsonFile(file: string): unknown {
   let text: string;
   try {
@@ -90,18 +144,44 @@ export function buildProgram(): Command {
 
   sep
     .command('register')
-    .description('register a SeP from a JSON document; prints its client id and secret')
+    .description('register a SeP from a JSON document; prints its client id and secret (a SAML SeP: its entity id)')
     .requiredOption('--file <file>', 'the registration document (JSON)')
+    .option('--saml-metadata <file-or-url>', 'a SAML SeP: its SP metadata (a file, or an https URL); its ACS endpoints are its return URLs')
+    .option('--saml-metadata-trust-anchor <pem-file>', 'read the SP metadata only if it is signed by this certificate (a federation\'s metadata signer)')
     .option('--pending', 'register as pending approval instead of active')
-    .action(async (options: { file: string; pending?: boolean }) => {
-      const document = readJsonFile(options.file);
+    .action(async (options: { file: string; samlMetadata?: string; samlMetadataTrustAnchor?: string; pending?: boolean }) => {
+      const document = readJsonFile(options.file) as Record<string, unknown>;
+      const env = readEnvironment();
+      if (options.samlMetadataTrustAnchor !== undefined && options.samlMetadata === undefined) throw new OperatorError('--saml-metadata-trust-anchor: needs --saml-metadata');
+      const saml = options.samlMetadata === undefined ? undefined : await readSamlRegistration(options.samlMetadata, options.file, document, env, options.samlMetadataTrustAnchor);
+      await withStore(async ({ registration, publicUrl }) => {
+        try {
+          const registered = await registration.register(saml ? { ...document, redirectUris: saml.serviceProvider.assertionConsumerServices.map((service) => service.url) } : document, options.pending ? 'pending' : 'active', 'cli', saml ? { saml } : {});
+          if (saml) print({ clientId: registered.sep.clientId, entityId: saml.serviceProvider.entityId, status: registered.sep.status, group: registered.sep.group, idpMetadata: samlIdpEndpoints(publicUrl).metadataUrl });
+          else print({ clientId: registered.sep.clientId, clientSecret: registered.clientSecret, status: registered.sep.status, group: registered.sep.group });
+        } catch (err) {
+          if (err instanceof RegistrationRejected) throw new OperatorError(err.problems.map((problem) => `${problem.startsWith('entityID') && options.samlMetadata ? options.samlMetadata : options.file}: ${problem}`).join('\n'));
+          if (err instanceof SepAlreadyRegistered) throw new OperatorError(`${options.file}: clientId: ${err.message}`);
+          throw err;
+        }
+      });
+    });
+
+  sep
+    .command('saml-metadata <clientId>')
+    .description('replace a SAML SeP\'s SP metadata (a certificate rollover, a moved ACS); the entity ID must stay the same')
+    .option('--saml-metadata <file-or-url>', 'the new SP metadata (a file, or an https URL); by default fetched again from the https URL it was registered from')
+    .option('--saml-metadata-trust-anchor <pem-file>', 'read the SP metadata only if it is signed by this certificate')
+    .action(async (clientId: string, options: { samlMetadata?: string; samlMetadataTrustAnchor?: string }) => {
+      const source = options.samlMetadata ?? (await withStore(async ({ db }) => (await new SamlSepStore(db).find(clientId))?.metadataSource));
+      if (source === undefined) throw new OperatorError(`${clientId}: no SAML SeP with this client id`);
+      if (options.samlMetadata === undefined && !/^https:\/\//.test(source)) throw new OperatorError(`--saml-metadata: required: SeP ${clientId} was registered from ${source}, not from an https URL`);
+      const saml = await readSamlRegistration(source, '(none)', {}, readEnvironment(), options.samlMetadataTrustAnchor);
       await withStore(async ({ registration }) => {
         try {
-          const registered = await registration.register(document, options.pending ? 'pending' : 'active', 'cli');
-          print({ clientId: registered.sep.clientId, clientSecret: registered.clientSecret, status: registered.sep.status, group: registered.sep.group });
+          print({ clientId, entityId: saml.serviceProvider.entityId, changed: await registration.replaceSamlMetadata(clientId, saml, 'cli') });
         } catch (err) {
-          if (err instanceof RegistrationRejected) throw new OperatorError(err.problems.map((problem) => `${options.file}: ${problem}`).join('\n'));
-          if (err instanceof SepAlreadyRegistered) throw new OperatorError(`${options.file}: clientId: ${err.message}`);
+          if (err instanceof RegistrationRejected) throw new OperatorError(err.problems.map((problem) => `${problem.startsWith('clientId') ? clientId : source}: ${problem}`).join('\n'));
           throw err;
         }
       });
@@ -123,10 +203,10 @@ export function buildProgram(): Command {
     .command('show <clientId>')
     .description('show one registration for review (without its secret): in force, the change asked for, the other members of its group')
     .action(async (clientId: string) => {
-      await withStore(async ({ seps, registration }) => {
+      await withStore(async ({ db, seps, registration }) => {
         const found = await seps.find(clientId);
         if (!found) throw new OperatorError(`no SeP with client id ${clientId}`);
-        print(await reviewOf(seps, registration, found));
+        print(await reviewOf(seps, registration, found, new SamlSepStore(db)));
       });
     });
 

@@ -62,3 +62,18 @@ export function claimsOfAttributes(attributes: readonly AttributeId[]): string[]
 export function claimsOfScopes(scopes: readonly string[]): string[] {
   return [...new Set(scopes.flatMap((scope) => SCOPE_CLAIMS[scope] ?? []))];
 }
+
+/**
+ * What one request may release when the SeP names attributes directly (SAML
+ * `eidas:RequestedAttributes`): the same rule as `releaseDecision`, asked ∩ allowed.
+ */
+export function releaseDecisionOfAttributes(asked: readonly AttributeId[], allowed: readonly AttributeId[]): ReleaseDecision {
+  const wanted = [...new Set(asked)].filter((id) => !ALWAYS_RELEASED.includes(id));
+  return {
+    consentable: wanted.filter((id) => allowed.includes(id)).sort(),
+    refused: wanted.filter((id) => !allowed.includes(id)).sort(),
+    scopes: [],
+    claimsParameter: [],
+    requestedClaims: wanted.map((id) => attribute(id).claims[0]!),
+  };
+}

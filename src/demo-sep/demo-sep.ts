@@ -6,6 +6,7 @@ import express, { type Request, type Response } from 'express';
 import helmet from 'helmet';
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import * as oidc from 'openid-client';
+import type { SAML } from '@node-saml/node-saml';
 import { logger } from '../log/logger.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -42,6 +43,8 @@ interface PendingLogin {
 }
 
 interface LoggedIn {
+  /** How the portal logged the citizen in: OpenID Connect or SAML 2.0. */
+  protocol: 'OpenID Connect' | 'SAML 2.0';
   sub: string;
   personIdentifier: string;
   acr: string;
@@ -63,7 +66,7 @@ function display(value: unknown): string {
  * A small "Portál občana"-like SeP on the openid-client package: logs in through Brána with the code
  * flow and PKCE, shows what it received, logs out. Sessions live in memory; it is a demonstration.
  */
-export function createDemoSep(options: { origin: string; issuer: URL; clientSecret: string; scope?: string }): express.Express {
+export function createDemoSep(options: { origin: string; issuer: URL; clientSecret: string; scope?: string; saml?: { sp: SAML; metadataXml: string } }): express.Express {
   const sessions = new Map<string, DemoSession>();
   let configuration: Promise<oidc.Configuration> | undefined;
   const config = () => {
@@ -92,7 +95,7 @@ export function createDemoSep(options: { origin: string; issuer: URL; clientSecr
   };
 
   const page = (res: Response, data: { user?: LoggedIn; error?: string; errorDescription?: string }) => {
-    res.type('html').set('Cache-Control', 'no-store').send(eta.render('portal', { user: data.user ?? null, error: data.error ?? null, errorDescription: data.errorDescription ?? null, accountUrl: new URL('/account', options.issuer).href }));
+    res.type('html').set('Cache-Control', 'no-store').send(eta.render('portal', { user: data.user ?? null, error: data.error ?? null, errorDescription: data.errorDescription ?? null, accountUrl: new URL('/account', options.issuer).href, saml: options.saml !== undefined }));
   };
 
   app.get('/', (req, res) => page(res, { user: session(req, res).user }));
@@ -142,6 +145,7 @@ export function createDemoSep(options: { origin: string; issuer: URL; clientSecr
       const claims: Record<string, string> = {};
       for (const [name, value] of Object.entries(userinfo)) if (name !== 'sub') claims[name] = display(value);
       s.user = {
+        protocol: 'OpenID Connect',
         sub: idClaims.sub,
         personIdentifier: display(idClaims.PersonIdentifier ?? userinfo.PersonIdentifier ?? ''),
         acr: display(idClaims.acr ?? ''),
@@ -155,6 +159,47 @@ export function createDemoSep(options: { origin: string; issuer: URL; clientSecr
       page(res, { error: 'token_exchange_failed' });
     }
   });
+
+  const saml = options.saml?.sp;
+  const samlMetadata = options.saml?.metadataXml;
+  if (saml && samlMetadata) {
+    // The portal's second door: the same login through Brána's SAML IdP (node-saml as the SeP).
+    app.get('/saml/login', async (req, res, next) => {
+      try {
+        session(req, res);
+        res.redirect(303, await saml.getAuthorizeUrlAsync('/', undefined, {}));
+      } catch (err) {
+        next(err);
+      }
+    });
+    app.post('/saml/acs', express.urlencoded({ extended: false, limit: '300kb', parameterLimit: 5 }), async (req, res) => {
+      const s = session(req, res);
+      try {
+        const { profile } = await saml.validatePostResponseAsync(req.body as Record<string, string>);
+        if (!profile) throw new Error('no profile');
+        const claims: Record<string, string> = {};
+        for (const [name, value] of Object.entries(profile.attributes ?? {})) if (!name.endsWith('/PersonIdentifier')) claims[name.replace(/^.*\//, '')] = display(value);
+        const assertion = profile.getAssertionXml?.() ?? '';
+        s.user = {
+          protocol: 'SAML 2.0',
+          sub: profile.nameID,
+          personIdentifier: display((profile.attributes as Record<string, unknown> | undefined)?.['http://eidas.europa.eu/attributes/naturalperson/PersonIdentifier'] ?? ''),
+          acr: /<saml:AuthnContextClassRef>([^<]+)</.exec(assertion)?.[1] ?? '',
+          amr: '',
+          claims,
+          idToken: '',
+        };
+        res.redirect(303, '/');
+      } catch (err) {
+        // The SeP's own library names the failure (a status Brána sent, or a check that failed).
+        logger.warn('demo SAML SeP login failed', { error: (err as Error).message });
+        page(res, { error: 'saml_response_refused', errorDescription: (err as Error).message.slice(0, 200) });
+      }
+    });
+    app.get('/saml/metadata', (_req, res) => {
+      res.type('application/samlmetadata+xml').send(samlMetadata);
+    });
+  }
 
   app.post('/logout', async (req, res, next) => {
     try {

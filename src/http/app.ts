@@ -83,6 +83,8 @@ export interface AppDependencies extends InteractionDependencies, UpstreamReturn
   /** The assertion log's keys and checkpoints, for the auditors' API. */
   audit: AuditTrail;
   metrics: BrokerMetrics;
+  /** Brána as a SAML IdP for SePs: its metadata, SSO and SLO endpoints (saml-idp/routes.ts), mounted at /saml-idp. */
+  samlIdp: express.Router;
 }
 
 /** Only a path on this site may be the target of a redirect back (no open redirect). */
@@ -135,7 +137,7 @@ export function createApp(deps: AppDependencies): express.Express {
 
   const limits = rateLimiters(deps.rateLimits);
   // Opening My account starts a login (and stores its state), so it counts as one.
-  app.use(['/auth', '/interaction', '/account/login', '/console/login'], limits.login);
+  app.use(['/auth', '/interaction', '/account/login', '/console/login', '/saml-idp/sso', '/saml-idp/slo'], limits.login);
   app.post('/saml/:means/acs', limits.acs);
   app.get('/oidc/:means/callback', limits.acs);
   app.use('/token', limits.token);
@@ -186,6 +188,7 @@ export function createApp(deps: AppDependencies): express.Express {
     res.type('application/samlmetadata+xml').send(entry.adapter.serviceProviderMetadata());
   });
   app.use(upstreamReturnRoutes(deps));
+  app.use('/saml-idp', deps.samlIdp);
   app.use('/interaction', interactionRoutes(deps));
   app.use('/account', accountRoutes(deps));
   app.use('/admin', adminRoutes(deps));

@@ -1,15 +1,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import type Provider from 'oidc-provider';
-import { errors as oidcErrors } from 'oidc-provider';
 import { helpDeskReferenceOf } from '../audit/help-desk-reference.ts';
-import { requestIdOf } from '../audit/request-id.ts';
 import type { ConsentStore } from '../consent/consent-store.ts';
-import { releaseDecision } from '../consent/release-policy.ts';
 import { attribute, inReadingOrder } from '../domain/attributes.ts';
 import type { Loa } from '../domain/loa.ts';
 import { isResentCheck, type AnswerAcceptance } from '../login/answer-acceptance.ts';
-import type { LoginCompletion, Interaction } from '../login/login-completion.ts';
+import { JourneyGone, type Journey, type JourneyFrontends, type JourneyResult } from '../login/journey.ts';
+import type { LoginCompletion } from '../login/login-completion.ts';
 import type { UpstreamHandoff } from '../login/upstream-handoff.ts';
 import type { IdentityMeans } from '../means/identity-means.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
@@ -22,10 +19,10 @@ import { logger } from '../log/logger.ts';
 import { respondServiceUnavailable } from '../pages/service-unavailable.ts';
 import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import { isClientError, showCitizenError } from '../pages/citizen-errors.ts';
-import { requiredLoa } from '../domain/required-loa.ts';
 
 export interface InteractionDependencies {
-  provider: Provider;
+  /** The protocol side of each journey (OIDC: oidc-provider's interactions; SAML: saml-idp). */
+  journeys: JourneyFrontends;
   seps: SepStore;
   registry: IdentityMeansRegistry;
   consents: ConsentStore;
@@ -39,21 +36,20 @@ export interface InteractionDependencies {
 }
 
 interface LoginContext {
-  interaction: Interaction;
+  journey: Journey;
   sep: Sep;
   minimum: Loa;
   /** The means that qualify for this login by policy (LoA, the SeP's means, eIDAS). */
   candidates: IdentityMeans[];
   /** Of those, the ones that can be used now (their metadata is current). */
   available: IdentityMeans[];
-  sepRequestId: string | null;
 }
 
-class InteractionGone extends Error {}
-
 /**
- * The citizen's side of a login, between oidc-provider's authorization endpoint and its resume:
- * choosing an identity means, handing over to it, coming back, and consenting.
+ * The citizen's side of a login, between the SeP's request (oidc-provider's authorization endpoint,
+ * saml-idp's SSO endpoint) and the answer to it: choosing an identity means, handing over to it,
+ * coming back, and consenting. Whatever the protocol: each step sees a Journey, and its frontend
+ * (`deps.journeys`) ends each stage in its protocol's terms.
  */
 export function interactionRoutes(deps: InteractionDependencies): Router {
   const router = express.Router();
@@ -61,48 +57,45 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
 
   const consentToken = (uid: string) => createHmac('sha256', deps.formKey).update(`consent:${uid}`).digest('base64url');
 
-  /** The interaction this browser is in, and that it is the one the URL names. */
-  async function details(req: Request, res: Response): Promise<Interaction> {
-    let interaction: Interaction;
-    try {
-      interaction = await deps.provider.interactionDetails(req, res);
-    } catch (err) {
-      if (err instanceof oidcErrors.SessionNotFound) throw new InteractionGone();
-      throw err;
-    }
-    if (interaction.uid !== req.params.uid) throw new InteractionGone();
-    return interaction;
+  /** The journey this browser is in, and that it is the one the URL names. */
+  async function details(req: Request, res: Response): Promise<Journey> {
+    const uid = String(req.params.uid);
+    return deps.journeys.of(uid).details(req, res, uid);
   }
 
-  async function loginContext(interaction: Interaction): Promise<LoginContext> {
-    const sep = await deps.seps.find(String(interaction.params.client_id));
-    if (!sep || sep.status !== 'active') throw new InteractionGone();
-    const minimum = requiredLoa(sep.minimumLoa, interaction.params);
+  /** Ends a stage of the journey in its protocol's terms (oidc-provider's resume, a SAML Response…). */
+  async function finish(req: Request, res: Response, journey: Journey, result: JourneyResult): Promise<void> {
+    await deps.journeys.of(journey.uid).finish(req, res, journey, result);
+  }
+
+  async function loginContext(journey: Journey): Promise<LoginContext> {
+    const sep = await deps.seps.find(journey.sepId);
+    if (!sep || sep.status !== 'active') throw new JourneyGone();
+    const minimum = journey.minimumLoa(sep.minimumLoa);
     const candidates = deps.registry.qualifying(minimum, sep);
     const available = candidates.filter((means) => deps.registry.available(means.id));
-    return { interaction, sep, minimum, candidates, available, sepRequestId: requestIdOf(interaction.params.code_challenge) };
+    return { journey, sep, minimum, candidates, available };
   }
 
   async function startUpstream(req: Request, res: Response, login: LoginContext, meansId: string): Promise<void> {
     const means = login.candidates.find((candidate) => candidate.id === meansId);
     if (!means) {
-      showCitizenError(req, res, 'means_unavailable', { uid: login.interaction.uid, alternatives: login.available });
+      showCitizenError(req, res, 'means_unavailable', { uid: login.journey.uid, alternatives: login.available });
       return;
     }
-    const { interaction, sep } = login;
-    const reasons = interaction.prompt.reasons ?? [];
+    const { journey, sep } = login;
     const outcome = await deps.handoff.start({
-      interactionUid: interaction.uid,
+      interactionUid: journey.uid,
       sepId: sep.clientId,
-      sepRequestId: login.sepRequestId,
+      sepRequestId: journey.sepRequestId,
       spType: sep.spType,
       minimumLoa: login.minimum,
-      forceAuthn: reasons.includes('login_prompt') || reasons.includes('max_age') || interaction.params.max_age !== undefined,
+      forceAuthn: journey.forceAuthn,
       means,
     });
     if (outcome.kind === 'unavailable') {
       // Stopped (its metadata expired or cannot be loaded): say so and offer the others.
-      showCitizenError(req, res, 'means_unavailable', { uid: interaction.uid, alternatives: login.available.filter((other) => other.id !== means.id), afterCode: 'means_unavailable' });
+      showCitizenError(req, res, 'means_unavailable', { uid: journey.uid, alternatives: login.available.filter((other) => other.id !== means.id), afterCode: 'means_unavailable' });
       return;
     }
     const { handoff } = outcome;
@@ -130,8 +123,8 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
    * the citizen came back to choose (`list`: after cancelling at the means idp_hint sent them to).
    */
   async function showSelection(req: Request, res: Response, login: LoginContext, list: boolean): Promise<void> {
-    const idpHint = login.interaction.params.idp_hint;
-    if (!list && typeof idpHint === 'string' && login.candidates.some((means) => means.id === idpHint)) {
+    const idpHint = login.journey.idpHint;
+    if (!list && idpHint !== undefined && login.candidates.some((means) => means.id === idpHint)) {
       await startUpstream(req, res, login, idpHint);
       return;
     }
@@ -143,7 +136,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const unavailable = login.candidates.filter((means) => !login.available.includes(means));
     renderPage(req, res, 'selection', {
       title: MESSAGES[locale].selection.title,
-      uid: login.interaction.uid,
+      uid: login.journey.uid,
       sepName: login.sep.name[locale],
       minimumLoa: login.minimum,
       means: meansForPage(req, login.available),
@@ -151,35 +144,35 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     });
   }
 
-  async function finishWithGrant(req: Request, res: Response, interaction: Interaction, sep: Sep, kind: 'one-time' | 'permanent' | 'not-required', permanent: boolean): Promise<void> {
-    const accountId = interaction.session?.accountId;
-    if (!accountId) throw new InteractionGone();
-    const result = await deps.completion.grant(deps.provider, interaction, sep, accountId, kind, permanent);
-    await deps.provider.interactionFinished(req, res, result, { mergeWithLastSubmission: true });
+  async function finishWithGrant(req: Request, res: Response, journey: Journey, sep: Sep, kind: 'one-time' | 'permanent' | 'not-required', permanent: boolean): Promise<void> {
+    const accountId = journey.accountId;
+    if (!accountId) throw new JourneyGone();
+    const result = await deps.completion.grant(deps.journeys.of(journey.uid), journey, sep, accountId, kind, permanent);
+    await finish(req, res, journey, result);
   }
 
-  async function showConsent(req: Request, res: Response, interaction: Interaction): Promise<void> {
-    const sep = await deps.seps.find(String(interaction.params.client_id));
-    const accountId = interaction.session?.accountId;
-    if (!sep || sep.status !== 'active' || !accountId) throw new InteractionGone();
-    const decision = releaseDecision(interaction.params, sep.allowedAttributes);
+  async function showConsent(req: Request, res: Response, journey: Journey): Promise<void> {
+    const sep = await deps.seps.find(journey.sepId);
+    const accountId = journey.accountId;
+    if (!sep || sep.status !== 'active' || !accountId) throw new JourneyGone();
+    const decision = journey.releaseDecision(sep.allowedAttributes);
     if (!decision.consentable.length) {
-      await finishWithGrant(req, res, interaction, sep, 'not-required', false);
+      await finishWithGrant(req, res, journey, sep, 'not-required', false);
       return;
     }
     if (await deps.consents.findPermanent(accountId, sep.clientId, decision.consentable)) {
-      await finishWithGrant(req, res, interaction, sep, 'permanent', false);
+      await finishWithGrant(req, res, journey, sep, 'permanent', false);
       return;
     }
     const locale = localeOf(req);
     renderPage(req, res, 'consent', {
       title: MESSAGES[locale].consent.title,
-      uid: interaction.uid,
+      uid: journey.uid,
       sepName: sep.name[locale],
       organisationName: sep.organisation.name,
       organisationId: sep.organisation.id,
       attributes: inReadingOrder(decision.consentable).map((id) => attribute(id).label[locale]),
-      csrf: consentToken(interaction.uid),
+      csrf: consentToken(journey.uid),
     });
   }
 
@@ -197,11 +190,11 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
   router.get(
     '/:uid',
     async (req: Request, res: Response) => {
-      const interaction = await details(req, res);
-      if (interaction.prompt.name === 'login') {
-        await showSelection(req, res, await loginContext(interaction), req.query.choose !== undefined);
-      } else if (interaction.prompt.name === 'consent') {
-        await showConsent(req, res, interaction);
+      const journey = await details(req, res);
+      if (journey.stage === 'login') {
+        await showSelection(req, res, await loginContext(journey), req.query.choose !== undefined);
+      } else if (journey.stage === 'consent') {
+        await showConsent(req, res, journey);
       } else {
         showCitizenError(req, res, 'bad_request');
       }
@@ -213,9 +206,9 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     sameOrigin,
     form,
     async (req: Request, res: Response) => {
-      const interaction = await details(req, res);
-      if (interaction.prompt.name !== 'login') throw new InteractionGone();
-      const login = await loginContext(interaction);
+      const journey = await details(req, res);
+      if (journey.stage !== 'login') throw new JourneyGone();
+      const login = await loginContext(journey);
       const chosen = (req.body as Record<string, unknown>).means;
       await startUpstream(req, res, login, typeof chosen === 'string' ? chosen : '');
     },
@@ -225,10 +218,10 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
   router.get(
     '/:uid/upstream/:requestId',
     async (req: Request, res: Response) => {
-      const interaction = await details(req, res);
-      const result = await deps.completion.afterAnswer(interaction, String(req.params.requestId));
-      if (!result) throw new InteractionGone();
-      await deps.provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+      const journey = await details(req, res);
+      const result = await deps.completion.afterAnswer(journey, String(req.params.requestId));
+      if (!result) throw new JourneyGone();
+      await finish(req, res, journey, result);
     },
   );
 
@@ -246,20 +239,22 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     async (req: Request, res: Response) => {
       const uid = String(req.params.uid);
       const requestId = String(req.params.requestId);
-      if (!isResentCheck(deps.formKey, uid, requestId, req.query.check)) throw new InteractionGone();
+      if (!isResentCheck(deps.formKey, uid, requestId, req.query.check)) throw new JourneyGone();
+      let journey: Journey | undefined;
       let result: Awaited<ReturnType<LoginCompletion['afterAnswer']>>;
       try {
-        result = await deps.completion.afterAnswer(await details(req, res), requestId);
+        journey = await details(req, res);
+        result = await deps.completion.afterAnswer(journey, requestId);
       } catch (err) {
-        if (!(err instanceof InteractionGone)) throw err;
+        if (!(err instanceof JourneyGone)) throw err;
       }
-      if (!result) {
+      if (!result || !journey) {
         const refused = await deps.acceptance.refuseResent(requestId);
         showCitizenError(req, res, refused.kind === 'refused' ? refused.outward : 'answer_already_used', refused.kind === 'refused' && refused.reference ? { reference: refused.reference } : {});
         return;
       }
       logger.info('re-sent answer taken up by the browser that began its login');
-      await deps.provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+      await finish(req, res, journey, result);
     },
   );
 
@@ -267,14 +262,14 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
   router.get(
     '/:uid/failed',
     async (req: Request, res: Response) => {
-      const interaction = await details(req, res);
+      const journey = await details(req, res);
       const code: ErrorCode = isErrorCode(req.query.reason) ? req.query.reason : 'authn_failed';
-      if (interaction.prompt.name !== 'login') throw new InteractionGone();
-      const login = await loginContext(interaction);
+      if (journey.stage !== 'login') throw new JourneyGone();
+      const login = await loginContext(journey);
       const failed = login.candidates.find((means) => means.id === req.query.means);
       const reference = helpDeskReferenceOf(req.query.ref);
       showCitizenError(req, res, code, {
-        uid: interaction.uid,
+        uid: journey.uid,
         // Only means that qualify for this login: after loa_too_low, the ones that reach the level.
         alternatives: login.available.filter((means) => means !== failed),
         ...(failed ? { failed } : {}),
@@ -291,11 +286,11 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     sameOrigin,
     form,
     async (req: Request, res: Response) => {
-      const interaction = await details(req, res);
+      const journey = await details(req, res);
       // Giving up on an error page: the SeP learns what went wrong before, never more than its code.
       const after = (req.body as Record<string, unknown> | undefined)?.after;
-      const result = await deps.completion.abandon(interaction, isErrorCode(after) ? after : null);
-      await deps.provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+      const result = await deps.completion.abandon(journey, isErrorCode(after) ? after : null);
+      await finish(req, res, journey, result);
     },
   );
 
@@ -306,28 +301,28 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     async (req: Request, res: Response) => {
       const timed = deps.metrics.time('consent');
       res.once('finish', () => timed());
-      const interaction = await details(req, res);
+      const journey = await details(req, res);
       const body = req.body as Record<string, unknown>;
-      const expected = Buffer.from(consentToken(interaction.uid));
+      const expected = Buffer.from(consentToken(journey.uid));
       const given = Buffer.from(typeof body.csrf === 'string' ? body.csrf : '');
-      if (interaction.prompt.name !== 'consent' || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      if (journey.stage !== 'consent' || given.length !== expected.length || !timingSafeEqual(given, expected)) {
         showCitizenError(req, res, 'bad_request');
         return;
       }
-      const sep = await deps.seps.find(String(interaction.params.client_id));
-      const accountId = interaction.session?.accountId;
-      if (!sep || sep.status !== 'active' || !accountId) throw new InteractionGone();
+      const sep = await deps.seps.find(journey.sepId);
+      const accountId = journey.accountId;
+      if (!sep || sep.status !== 'active' || !accountId) throw new JourneyGone();
       if (body.decision === 'agree') {
-        await finishWithGrant(req, res, interaction, sep, 'one-time', body.permanent === 'yes');
+        await finishWithGrant(req, res, journey, sep, 'one-time', body.permanent === 'yes');
         return;
       }
-      const result = await deps.completion.refuseConsent(interaction, sep, accountId);
-      await deps.provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+      const result = await deps.completion.refuseConsent(journey, sep, accountId);
+      await finish(req, res, journey, result);
     },
   );
 
   router.use((err: Error, req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof InteractionGone) {
+    if (err instanceof JourneyGone) {
       showCitizenError(req, res, 'session_expired');
       return;
     }

@@ -100,6 +100,26 @@ export async function readOrCreatePseudonymSecret(keysDir: string): Promise<Buff
   return Buffer.from((await readOrCreate(path.join(keysDir, 'pseudonym.secret'), async () => randomBytes(32).toString('base64'))).toString('utf8').trim(), 'base64');
 }
 
+/** Where an operator puts the next SAML signing certificate, to announce it before the switch. */
+export const NEXT_SAML_SIGNING_CERTIFICATE = 'saml-signing-next.crt.pem';
+
+/**
+ * The next SAML signing certificate, if the operator announced one: Brána's IdP metadata publishes
+ * it beside the one in use, so that SePs trust both before Brána signs with the new key. Not a
+ * certificate: the start is refused, naming the file.
+ */
+export function readNextSamlSigningCertificate(keysDir: string): string | null {
+  const file = path.join(keysDir, NEXT_SAML_SIGNING_CERTIFICATE);
+  if (!fs.existsSync(file)) return null;
+  const pem = fs.readFileSync(file, 'utf8');
+  try {
+    new X509Certificate(pem);
+  } catch {
+    throw new ConfigurationError(file, '(certificate)', 'is not a PEM certificate');
+  }
+  return pem;
+}
+
 export async function loadBrokerKeys(keysDir: string, publicUrl: URL): Promise<BrokerKeys> {
   const signingKeysFile = path.join(keysDir, SIGNING_KEYS_FILE);
   await readOrCreate(signingKeysFile, async () => (await SigningKeyRing.generate()).serialize());

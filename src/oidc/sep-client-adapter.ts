@@ -22,7 +22,7 @@ export interface SepClientAdapterOptions {
  * - a pending SeP is a client only to read, update or withdraw its registration; anywhere else (the
  *   authorization, token, userinfo… endpoints) it is refused with `unauthorized_client`, before
  *   Brána would redirect to a return URL no administrator has reviewed;
- * - a disabled SeP, or one of the other environment, does not exist.
+ * - a disabled SeP, one of the other environment, or a SAML SeP does not exist.
  * (oidc-provider caches validation by content, so an unchanged registration is not revalidated.)
  */
 export class SepClientAdapter implements Adapter {
@@ -34,7 +34,8 @@ export class SepClientAdapter implements Adapter {
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     const found = await this.options.seps.findWithSecret(id);
-    if (!found || found.sep.status === 'disabled' || found.sep.environment !== this.options.environment) return undefined;
+    // A SAML SeP is no OpenID client: it logs citizens in through /saml-idp only.
+    if (!found || found.sep.status === 'disabled' || found.sep.environment !== this.options.environment || found.sep.protocol !== 'oidc') return undefined;
     if (found.sep.status === 'pending' && !MANAGEMENT_ROUTES.has(Provider.ctx?.oidc?.route ?? '')) {
       throw new errors.UnauthorizedClient('the SeP registration is waiting for approval by an administrator of Brána');
     }

@@ -1,7 +1,7 @@
 import type { ConsoleSessions } from '../access/console-sessions.ts';
 import type { AccountSessions } from '../account/account-sessions.ts';
 import type { ForeignPersonStore } from '../identity/foreign-person-store.ts';
-import { isPostgres, type Database } from '../store/database.ts';
+import { isPostgres, type Database, type Queryable } from '../store/database.ts';
 import { removeExpiredModels } from '../store/oidc-model-store.ts';
 import type { UpstreamRequestStore } from '../upstream/upstream-request-store.ts';
 
@@ -17,11 +17,13 @@ export interface ExpiringStores {
   foreignPersons: ForeignPersonStore;
   accountSessions: AccountSessions;
   consoleSessions: ConsoleSessions;
+  /** SAML SePs' logins past their time (their request ids are then too old to be replayed anyway). */
+  samlJourneys?: { removeExpired(trx: Queryable, now: number, limit: number): Promise<number> };
 }
 
 /**
  * Removes the rows nobody can use any more: expired oidc-provider models, assertion ids past their
- * validity, old upstream requests, foreign persons' attributes past their time, closed My account and console sessions, heartbeats of nodes gone for a day. Works in batches, each in its own short transaction, so that a
+ * validity, old upstream requests, foreign persons' attributes past their time, closed My account and console sessions, SAML journeys past their time, heartbeats of nodes gone for a day. Works in batches, each in its own short transaction, so that a
  * large backlog (after a busy day, or a node that was down) never meets the statement timeout or
  * holds locks for long. Returns the number of rows removed, or null if another node is sweeping.
  */
@@ -34,7 +36,7 @@ export async function sweepExpiredRows(db: Database, stores: ExpiringStores, now
         if (!rows[0]?.locked) return null;
       }
       const heartbeats = Number(await trx('node_heartbeat').where('at', '<', now - HEARTBEAT_KEPT_MS).delete());
-      return (await removeExpiredModels(trx, now, BATCH)) + (await stores.requests.removeExpired(trx, now, BATCH)) + (await stores.foreignPersons.removeExpired(now, trx, BATCH)) + (await stores.accountSessions.removeExpired(now, trx, BATCH)) + (await stores.consoleSessions.removeExpired(now, trx, BATCH)) + heartbeats;
+      return (await removeExpiredModels(trx, now, BATCH)) + (await stores.requests.removeExpired(trx, now, BATCH)) + (await stores.foreignPersons.removeExpired(now, trx, BATCH)) + (await stores.accountSessions.removeExpired(now, trx, BATCH)) + (await stores.consoleSessions.removeExpired(now, trx, BATCH)) + ((await stores.samlJourneys?.removeExpired(trx, now, BATCH)) ?? 0) + heartbeats;
     });
     if (removed === null) return total ? total : null;
     total += removed;

@@ -14,6 +14,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   loa_too_low: 403,
   not_found: 404,
   bad_request: 400,
+  sep_request_refused: 400,
   too_many_requests: 429,
   server_error: 500,
   means_unavailable: 503,

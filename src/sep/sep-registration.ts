@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import { sepApproved, sepChanged, sepChangeRejected, sepRegistered, sepRegistrationRejected, sepSecretRotated, sepStatusChanged, sepUpdated } from '../audit/audit-events.ts';
@@ -7,6 +7,18 @@ import type { Database } from '../store/database.ts';
 import { RESERVED_PREFIX, registrationOf, registrationSchema, type RegistrationContext, type Sep, type SepRegistration as RegistrationDocument, type SepStatus } from './sep.ts';
 import type { Queryable } from '../store/database.ts';
 import type { GroupOwner, RegisteredSep, SepStore, TechnicalSettings } from './sep-store.ts';
+import { EntityIdTaken, SamlSepStore, type SamlServiceProvider } from './saml-service-provider.ts';
+
+/** A certificate's SHA-256 fingerprint (hex), as the log names certificates. */
+function certificateFingerprint(pem: string): string {
+  return createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
+}
+
+/** A SAML SeP's SP metadata, read and checked, as `register` writes it. */
+export interface SamlRegistration {
+  serviceProvider: SamlServiceProvider;
+  metadata: { xml: string; source: string };
+}
 
 /** A registration refused for its content; `problems` name each field. */
 export class RegistrationRejected extends Error {
@@ -212,13 +224,26 @@ export class SepRegistration {
     return { awaiting: waiting.kind, digest: approvalDigest(sep)!, group: waiting.document.group, groupOwner: (await this.seps.groupOwner(waiting.document.group)) ?? null, problems };
   }
 
-  async register(document: unknown, status: SepStatus, actor: string, options: { clientId?: string; clientSecret?: string } = {}): Promise<RegisteredSep> {
+  /**
+   * Registers a SeP. `saml`: a SAML SeP, its SP metadata written beside the registration in the same
+   * transaction (its ACS URLs are the registration's return URLs).
+   */
+  async register(document: unknown, status: SepStatus, actor: string, options: { clientId?: string; clientSecret?: string; saml?: SamlRegistration } = {}): Promise<RegisteredSep> {
     const registration = this.validate(document);
+    const { saml, ...storeOptions } = options;
     return this.db.transaction(async (trx) => {
       // An operator registering an active SeP is the administrator's act that establishes its group.
       if (status === 'active') await this.claimGroup(registration, registration.clientId ?? options.clientId, actor, trx);
-      const registered = await this.seps.register(registration, status, trx, options);
+      const registered = await this.seps.register(registration, status, trx, { ...storeOptions, ...(saml ? { protocol: 'saml' as const } : {}) });
       const { sep } = registered;
+      if (saml) {
+        try {
+          await new SamlSepStore(trx).save(sep.clientId, saml.serviceProvider, saml.metadata, trx);
+        } catch (err) {
+          if (err instanceof EntityIdTaken) throw new RegistrationRejected([`entityID: ${err.message}`]);
+          throw err;
+        }
+      }
       await this.log.append(
         sepRegistered({
           actor,
@@ -229,10 +254,42 @@ export class SepRegistration {
           allowedAttributes: sep.allowedAttributes,
           minimumLoa: sep.minimumLoa,
           environment: sep.environment,
+          ...(saml ? { samlEntityId: saml.serviceProvider.entityId } : {}),
         }),
         trx,
       );
       return registered;
+    });
+  }
+
+  /**
+   * A SAML SeP's new SP metadata (a certificate rollover, a moved ACS): the same entity ID, its ACS
+   * URLs as the return URLs, one `sep_changed` record with what changed (ACS URLs, SLO, certificate
+   * fingerprints — never the certificates). Nothing else of the registration changes.
+   */
+  async replaceSamlMetadata(clientId: string, saml: SamlRegistration, actor: string): Promise<string[]> {
+    return this.db.transaction(async (trx) => {
+      const current = await this.seps.find(clientId, trx);
+      const store = new SamlSepStore(trx);
+      const before = current?.protocol === 'saml' ? await store.find(clientId, trx) : undefined;
+      if (!current || !before) throw new RegistrationRejected(['clientId: no SAML SeP with this client id']);
+      if (before.serviceProvider.entityId !== saml.serviceProvider.entityId) {
+        throw new RegistrationRejected([`entityID: is ${saml.serviceProvider.entityId}, the SeP is registered as ${before.serviceProvider.entityId}`]);
+      }
+      const summary = (sp: SamlServiceProvider) => ({
+        assertionConsumerServices: sp.assertionConsumerServices.map((service) => service.url),
+        singleLogout: sp.singleLogout?.url ?? null,
+        signingCertificates: sp.signingCertificates.map(certificateFingerprint),
+        encryptionCertificate: sp.encryptionCertificate ? certificateFingerprint(sp.encryptionCertificate) : null,
+        assertionEncryption: sp.assertionEncryption ?? null,
+      });
+      const from = summary(before.serviceProvider);
+      const to = summary(saml.serviceProvider);
+      const changed = (Object.keys(to) as Array<keyof typeof to>).filter((key) => JSON.stringify(from[key]) !== JSON.stringify(to[key]));
+      await store.save(clientId, saml.serviceProvider, saml.metadata, trx);
+      await this.seps.updateTechnicalSettings(clientId, { ...technicalOf(registrationOf(current)), redirectUris: to.assertionConsumerServices }, trx);
+      await this.log.append(sepChanged({ actor, sepId: clientId, field: 'samlMetadata', from, to }), trx);
+      return changed;
     });
   }
 

@@ -3,12 +3,13 @@ import { isPostgres, type Database, type Queryable } from '../store/database.ts'
 import { rememberedOr, rememberedRead } from '../store/request-writes.ts';
 import type { AttributeId } from '../domain/attributes.ts';
 import type { Loa } from '../domain/loa.ts';
-import type { IdTokenEncryption, IdTokenSigningAlg, PublicJwks, Sep, SepRegistration, SepStatus, TokenEndpointAuthMethod } from './sep.ts';
+import type { IdTokenEncryption, IdTokenSigningAlg, PublicJwks, Sep, SepProtocol, SepRegistration, SepStatus, TokenEndpointAuthMethod } from './sep.ts';
 
 interface SepRow {
   client_id: string;
   client_secret: string | null;
   status: string;
+  protocol?: string;
   environment: string;
   name_cs: string;
   name_en: string;
@@ -38,7 +39,7 @@ interface SepRow {
 }
 
 /** The columns a registration document sets (everything but identity, status and times). */
-type DocumentColumns = Omit<SepRow, 'client_id' | 'client_secret' | 'status' | 'requested_registration' | 'log_attribute_values' | 'created_at' | 'updated_at'>;
+type DocumentColumns = Omit<SepRow, 'client_id' | 'client_secret' | 'status' | 'protocol' | 'requested_registration' | 'log_attribute_values' | 'created_at' | 'updated_at'>;
 
 function columnsOf(registration: SepRegistration): DocumentColumns {
   return {
@@ -84,6 +85,7 @@ function fromRow(row: SepRow): Sep {
   return {
     clientId: row.client_id,
     status: row.status as SepStatus,
+    protocol: row.protocol === 'saml' ? 'saml' : 'oidc',
     environment: row.environment as Sep['environment'],
     name: { cs: row.name_cs, en: row.name_en },
     organisation: { id: row.organisation_id, name: row.organisation_name },
@@ -137,7 +139,7 @@ export class SepStore {
   }
 
   /** Writes a new registration; the secret is generated unless the caller (oidc-provider's registration) made one. */
-  async register(registration: SepRegistration, status: SepStatus, trx: Queryable = this.db, options: { clientId?: string; clientSecret?: string } = {}): Promise<RegisteredSep> {
+  async register(registration: SepRegistration, status: SepStatus, trx: Queryable = this.db, options: { clientId?: string; clientSecret?: string; protocol?: SepProtocol } = {}): Promise<RegisteredSep> {
     const clientId = options.clientId ?? registration.clientId ?? `sep-${randomBytes(12).toString('base64url')}`;
     const clientSecret = options.clientSecret ?? newSecret();
     const at = Date.now();
@@ -145,6 +147,7 @@ export class SepStore {
       client_id: clientId,
       client_secret: clientSecret,
       status,
+      protocol: options.protocol ?? 'oidc',
       ...columnsOf(registration),
       requested_registration: null,
       log_attribute_values: false,

@@ -7,6 +7,8 @@ import { SEP_ENVIRONMENTS, type SepEnvironment } from '../domain/sep-environment
 export interface Sep {
   clientId: string;
   status: SepStatus;
+  /** How the SeP speaks to Brána: OpenID Connect, or SAML 2.0 (its SP metadata is in sep_saml). */
+  protocol: SepProtocol;
   environment: SepEnvironment;
   name: { cs: string; en: string };
   organisation: { id: string; name: string };
@@ -39,6 +41,8 @@ export interface Sep {
 }
 
 export type SepStatus = 'active' | 'pending' | 'disabled';
+export const SEP_PROTOCOLS = ['oidc', 'saml'] as const;
+export type SepProtocol = (typeof SEP_PROTOCOLS)[number];
 
 export interface PublicJwks {
   keys: Array<Record<string, unknown>>;
@@ -211,9 +215,10 @@ export function registrationOf(sep: Sep): SepRegistration {
 }
 
 /** A SeP as it would stand with this document in force (a preview of a registration or an update). */
-export function sepOf(clientId: string, document: SepRegistration, state: Pick<Sep, 'status' | 'requestedRegistration' | 'logAttributeValues' | 'createdAt' | 'updatedAt'>): Sep {
+export function sepOf(clientId: string, document: SepRegistration, state: Pick<Sep, 'status' | 'requestedRegistration' | 'logAttributeValues' | 'createdAt' | 'updatedAt'> & { protocol?: SepProtocol }): Sep {
   return {
     clientId,
+    protocol: 'oidc',
     environment: document.environment,
     name: document.name,
     organisation: document.organisation,

@@ -40,6 +40,8 @@ export interface LoginStatistics {
   loginsBySep: Array<{ sepId: string; logins: number }>;
   failuresByReason: Array<{ reason: string; count: number }>;
   totals: { logins: number; registrations: number; registeredPersons: number; failures: number };
+  /** Logins by the protocol the SeP speaks (OpenID Connect, SAML 2.0). */
+  loginsByProtocol: { oidc: number; saml: number };
 }
 
 export interface StatisticsPeriod {
@@ -52,6 +54,7 @@ export interface StatisticsPeriod {
 const HOUR_MS = 3_600_000;
 // In canonical JSON a string value cannot contain this text unescaped: only the real member matches.
 const FIRST_TIME = '%"firstTime":true%';
+const SAML_PROTOCOL = '%"protocol":"saml"%';
 
 export function defaultPeriod(now = Date.now()): StatisticsPeriod {
   const today = pragueTime(now);
@@ -131,11 +134,14 @@ export async function loginStatistics(db: Database, period: StatisticsPeriod): P
     .andWhere('at', '<', to)
     .groupBy('reason')) as Array<{ reason: string | null; n: number | string }>;
 
+  const saml = (await db('assertion_log').where('event', 'token_issued').andWhere('detail', 'like', SAML_PROTOCOL).andWhere('at', '>=', from).andWhere('at', '<', to).count({ n: '*' }).first()) as { n: number | string };
+
   const byCount = <T extends { id: string }>(a: T & { n: number }, b: T & { n: number }) => b.n - a.n || (a.id < b.id ? -1 : 1);
   const loginsBySep = topRows(bySep.map((row) => ({ id: row.sep_id ?? 'unknown', n: Number(row.n) })).sort(byCount)).map((row) => ({ sepId: row.id, logins: row.n }));
   const failuresByReason = topRows(failures.map((row) => ({ id: row.reason ?? 'unknown', n: Number(row.n) })).sort(byCount)).map((row) => ({ reason: row.id, count: row.n }));
   const means = [...meansTotals].map(([id, n]) => ({ id, n })).sort(byCount).map((row) => ({ id: row.id, logins: row.n }));
 
+  const logins = weeks.reduce((sum, week) => sum + week.logins, 0);
   return {
     timeZone: TIME_ZONE,
     from: new Date(from).toISOString(),
@@ -144,8 +150,9 @@ export async function loginStatistics(db: Database, period: StatisticsPeriod): P
     means,
     loginsBySep,
     failuresByReason,
+    loginsByProtocol: { oidc: logins - Number(saml.n), saml: Number(saml.n) },
     totals: {
-      logins: weeks.reduce((sum, week) => sum + week.logins, 0),
+      logins,
       registrations: weeks.reduce((sum, week) => sum + week.registrations, 0),
       registeredPersons: registered,
       failures: failuresByReason.reduce((sum, row) => sum + row.count, 0),

@@ -6,6 +6,10 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createDemoSep, demoSepRegistration } from '../../src/demo-sep/demo-sep.ts';
+import { demoSamlMetadata, demoSamlSepRegistration, demoSamlServiceProvider } from '../../src/demo-sep/demo-saml-sep.ts';
+import { samlIdpEndpoints } from '../../src/saml-idp/idp-metadata.ts';
+import { parseServiceProviderMetadata } from '../../src/saml-idp/sp-metadata.ts';
+import { samlSepKeys } from './saml-sep.ts';
 import type { TestBroker } from './test-broker.ts';
 
 /** Debian's Chromium (`.ci/run` installs it); Playwright downloads no browser. */
@@ -48,6 +52,13 @@ export function describeViolations(violations: AxeViolation[]): string {
   return violations.map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`).join('\n');
 }
 
+/** axe-core on the page: no serious or critical violation; a screenshot either way. */
+export async function assertAccessible(page: Page, name: string): Promise<void> {
+  await screenshot(page, name);
+  const problems = await accessibilityProblems(page, name);
+  if (problems.length) throw new Error(`${name}: serious or critical accessibility problems:\n${describeViolations(problems)}`);
+}
+
 /** A screenshot of the whole page: an artefact for people to look at, not an assertion. */
 export async function screenshot(page: Page, name: string): Promise<void> {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -83,13 +94,28 @@ export interface DemoSep {
   close(): Promise<void>;
 }
 
-/** The demo "Portál občana" (src/demo-sep) beside a test broker, registered with it, on an ephemeral port. */
-export async function startDemoSep(brana: TestBroker): Promise<DemoSep> {
+/**
+ * The demo "Portál občana" (src/demo-sep) beside a test broker, registered with it, on an ephemeral
+ * port; with `saml`, its SAML door too (registered from its SP metadata, as `npm start` does).
+ */
+export async function startDemoSep(brana: TestBroker, options: { saml?: boolean } = {}): Promise<DemoSep> {
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const origin = `http://localhost:${(server.address() as AddressInfo).port}`;
   const registered = await brana.broker.registration.register(demoSepRegistration(origin), 'active', 'test');
-  server.on('request', createDemoSep({ origin, issuer: brana.url, clientSecret: registered.clientSecret }));
+  let saml: { sp: ReturnType<typeof demoSamlServiceProvider>; metadataXml: string } | undefined;
+  if (options.saml) {
+    const keys = samlSepKeys();
+    const idp = samlIdpEndpoints(brana.url);
+    const sp = demoSamlServiceProvider({ origin, idp: { ssoUrl: idp.ssoUrl, entityId: idp.entityId, certificatePem: brana.broker.keys.samlSigning.certificatePem }, ...keys });
+    const metadataXml = demoSamlMetadata(sp, keys);
+    const serviceProvider = parseServiceProviderMetadata(metadataXml, 'demo', { allowLoopbackHttp: true });
+    await brana.broker.registration.register({ ...demoSamlSepRegistration(origin), redirectUris: serviceProvider.assertionConsumerServices.map((service) => service.url) }, 'active', 'test', {
+      saml: { serviceProvider, metadata: { xml: metadataXml, source: 'demo' } },
+    });
+    saml = { sp, metadataXml };
+  }
+  server.on('request', createDemoSep({ origin, issuer: brana.url, clientSecret: registered.clientSecret, ...(saml ? { saml } : {}) }));
   return {
     origin,
     async close() {

@@ -56,7 +56,8 @@ export function requireSimpleSamlPhp(): void {
   ]);
 }
 
-const php = (value: unknown): string => {
+/** A PHP literal for a JSON-like value (SimpleSAMLphp's configuration files are PHP). */
+export const php = (value: unknown): string => {
   if (typeof value === 'string') return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
   if (typeof value === 'number') return String(value);
   if (typeof value === 'boolean') return value ? 'true' : 'false';
@@ -65,18 +66,9 @@ const php = (value: unknown): string => {
   throw new Error(`no PHP literal for ${String(value)}`);
 };
 
-export async function startSimpleSamlPhp(options: { users: SspUser[]; idpOptions?: SspSpOptions }): Promise<SimpleSamlPhpIdp> {
-  requireSimpleSamlPhp();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brana-ssp-'));
-  const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
-  const entityId = `${origin}/saml2/idp/metadata.php`;
-  for (const sub of ['config', 'metadata', 'metadata/sp', 'cert', 'log', 'data', 'tmp', 'sessions']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
-
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-sha256', '-nodes', '-days', '2', '-subj', '/CN=SimpleSAMLphp test IdP',
-    '-keyout', path.join(dir, 'cert/idp.key'), '-out', path.join(dir, 'cert/idp.crt')], { stdio: 'ignore' });
-
-  fs.writeFileSync(path.join(dir, 'config/config.php'), `<?php
+/** SimpleSAMLphp's config.php for a test instance in `dir` at `origin` (its logs on stderr). */
+export function sspConfig(dir: string, origin: string, extra: Record<string, unknown>): string {
+  return `<?php
 $config = ${php({
     baseurlpath: `${origin}/`,
     certdir: path.join(dir, 'cert') + '/',
@@ -91,14 +83,27 @@ $config = ${php({
     timezone: 'Europe/Prague',
     'logging.level': 6, // SimpleSAML\\Logger::INFO: enough to see why a login failed
     'logging.handler': 'stderr',
-    'enable.saml20-idp': true,
-    'module.enable': { exampleauth: true, core: true, saml: true },
     'store.type': 'phpsession',
     'session.cookie.secure': false,
     'session.phpsession.savepath': path.join(dir, 'sessions'),
     'language.default': 'en',
+    ...extra,
   })};
-`);
+`;
+}
+
+export async function startSimpleSamlPhp(options: { users: SspUser[]; idpOptions?: SspSpOptions }): Promise<SimpleSamlPhpIdp> {
+  requireSimpleSamlPhp();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brana-ssp-'));
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const entityId = `${origin}/saml2/idp/metadata.php`;
+  for (const sub of ['config', 'metadata', 'metadata/sp', 'cert', 'log', 'data', 'tmp', 'sessions']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-sha256', '-nodes', '-days', '2', '-subj', '/CN=SimpleSAMLphp test IdP',
+    '-keyout', path.join(dir, 'cert/idp.key'), '-out', path.join(dir, 'cert/idp.crt')], { stdio: 'ignore' });
+
+  fs.writeFileSync(path.join(dir, 'config/config.php'), sspConfig(dir, origin, { 'enable.saml20-idp': true, 'module.enable': { exampleauth: true, core: true, saml: true } }));
 
   const accounts = Object.fromEntries(options.users.map((user) => [`${user.username}:${user.password}`, user.attributes]));
   fs.writeFileSync(path.join(dir, 'config/authsources.php'), `<?php

@@ -16,6 +16,8 @@ const run = promisify(execFile);
 export const SAML_ID_ATTRIBUTES = [
   ['ID', 'urn:oasis:names:tc:SAML:2.0:protocol:Response'],
   ['ID', 'urn:oasis:names:tc:SAML:2.0:assertion:Assertion'],
+  // A SeP's AuthnRequest on the HTTP-POST binding (Brána as a SAML IdP, saml-idp/).
+  ['ID', 'urn:oasis:names:tc:SAML:2.0:protocol:AuthnRequest'],
 ] as const;
 
 export interface KeyFiles {

@@ -1,0 +1,157 @@
+import express, { type Request, type Response, type Router } from 'express';
+import type { KeyPairWithCertificate } from '../keys/certificate.ts';
+import type { SepEnvironment } from '../domain/sep-environment.ts';
+import { SamlSepStore } from '../sep/saml-service-provider.ts';
+import type { SepStore } from '../sep/sep-store.ts';
+import type { Database } from '../store/database.ts';
+import { AuthnRequestRefused, readAuthnRequest, type AuthnRequestInput } from './authn-request.ts';
+import { MAX_SAML_REQUEST_LENGTH, signedRedirectQuery, type SamlMessageInput } from './saml-bindings.ts';
+import { LogoutRefused, logoutResponseXml, readLogoutRequest } from './logout.ts';
+import type { AssertionLog } from '../audit/assertion-log.ts';
+import { samlLogout } from '../audit/audit-events.ts';
+import { newHelpDeskReference } from '../audit/help-desk-reference.ts';
+import { BINDING_REDIRECT } from '../sep/saml-service-provider.ts';
+import { localeOf, renderPage } from '../pages/render.ts';
+import { showCitizenError } from '../pages/citizen-errors.ts';
+import { logger } from '../log/logger.ts';
+import { idpMetadataXml, type SamlIdpEndpoints } from './idp-metadata.ts';
+import type { SamlJourneys } from './saml-journeys.ts';
+import { STATUS } from './saml-status.ts';
+
+export interface SamlIdpRouteDependencies {
+  db: Database;
+  seps: SepStore;
+  journeys: SamlJourneys;
+  endpoints: SamlIdpEndpoints;
+  signing: KeyPairWithCertificate;
+  encryption: KeyPairWithCertificate;
+  /** The next signing certificate, announced in the metadata during a rollover. */
+  announcedSigningCertificates: readonly string[];
+  sepEnvironment: SepEnvironment;
+  log: AssertionLog;
+}
+
+/** A pseudonym's shape (base64url of a SHA-256 HMAC): only such a NameID is recorded as one. */
+const PSEUDONYM = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Brána as a SAML IdP for SePs (mounted at /saml-idp): its signed metadata, and the SSO endpoint
+ * for the HTTP-Redirect (GET) and HTTP-POST bindings. A request that passes every check begins a
+ * journey and the browser goes to the interaction every login shares; any other is answered with a
+ * signed error Response at a registered ACS, or a page for the citizen.
+ */
+export function samlIdpRoutes(deps: SamlIdpRouteDependencies): Router {
+  const router = express.Router();
+  const samlSeps = new SamlSepStore(deps.db);
+  // No inflation: a browser never compresses a form post, and a deflate bomb is then just bytes.
+  const form = express.urlencoded({ extended: false, limit: Math.ceil(MAX_SAML_REQUEST_LENGTH * 1.1), parameterLimit: 5, inflate: false });
+  const context = {
+    ssoUrl: deps.endpoints.ssoUrl,
+    environment: deps.sepEnvironment,
+    findSep: async (entityId: string) => {
+      const serviceProvider = await samlSeps.findByEntityId(entityId);
+      const sep = serviceProvider ? await deps.seps.find(serviceProvider.clientId) : undefined;
+      return sep && serviceProvider ? { sep, serviceProvider } : undefined;
+    },
+  };
+
+  let metadata: { xml: string; until: number } | undefined;
+  router.get('/metadata', (_req, res) => {
+    // Signed once an hour, not per request.
+    if (!metadata || metadata.until < Date.now()) metadata = { xml: idpMetadataXml(deps.endpoints, deps.signing, deps.encryption, deps.announcedSigningCertificates), until: Date.now() + 3_600_000 };
+    res.type('application/samlmetadata+xml').set('Cache-Control', 'public, max-age=3600').send(metadata.xml);
+  });
+
+  async function receive(req: Request, res: Response, input: AuthnRequestInput): Promise<void> {
+    let request;
+    try {
+      request = await readAuthnRequest(input, context);
+    } catch (err) {
+      if (err instanceof AuthnRequestRefused) {
+        await deps.journeys.refuse(req, res, err);
+        return;
+      }
+      throw err;
+    }
+    const respondTo = { sep: request.sep, serviceProvider: request.serviceProvider, acs: request.acs, requestId: request.id, relayState: request.relayState };
+    // Brána keeps no SAML session yet: it cannot log anybody in without a page.
+    if (request.isPassive) {
+      await deps.journeys.refuse(req, res, { reason: 'passive_not_possible', status: STATUS.noPassive, respondTo });
+      return;
+    }
+    if ((await deps.journeys.begin(req, res, request)) === 'replayed') {
+      await deps.journeys.refuse(req, res, { reason: 'request_replayed', status: STATUS.requestDenied, respondTo });
+    }
+  }
+
+  /**
+   * Single logout of a SAML SeP. Brána keeps no SAML session (every SAML login authenticates anew),
+   * so nothing else of the citizen's ends; the SeP gets its signed LogoutResponse at the
+   * SingleLogoutService of its metadata (the only place it goes), and the log a `logout` record.
+   */
+  async function logout(req: Request, res: Response, input: SamlMessageInput): Promise<void> {
+    let target: NonNullable<LogoutRefused['respondTo']>;
+    let reason: string | null = null;
+    let nameId: string | null = null;
+    try {
+      const request = await readLogoutRequest(input, { findSep: context.findSep, sloUrl: deps.endpoints.sloUrl, environment: deps.sepEnvironment });
+      target = { sep: request.sep, serviceProvider: request.serviceProvider, singleLogout: request.singleLogout, requestId: request.id, relayState: request.relayState };
+      nameId = request.nameId;
+    } catch (err) {
+      if (!(err instanceof LogoutRefused)) throw err;
+      if (!err.respondTo) {
+        const reference = newHelpDeskReference();
+        logger.warn('SAML logout refused', { reason: err.reason, reference });
+        showCitizenError(req, res, 'sep_request_refused', { reference });
+        return;
+      }
+      target = err.respondTo;
+      reason = err.reason;
+    }
+    const status = reason ? STATUS.requestDenied : STATUS.success;
+    await deps.log.append(samlLogout({ sepId: target.sep.clientId, pseudonym: nameId && PSEUDONYM.test(nameId) ? nameId : null, status: status.second ?? status.code, reason }));
+    const address = { idpEntityId: deps.endpoints.entityId, destination: target.singleLogout.url, inResponseTo: target.requestId };
+    if (target.singleLogout.binding === BINDING_REDIRECT) {
+      const query = signedRedirectQuery('SAMLResponse', logoutResponseXml(address, status, null), target.relayState, deps.signing.privateKeyPem);
+      res.redirect(303, `${target.singleLogout.url}${target.singleLogout.url.includes('?') ? '&' : '?'}${query}`);
+      return;
+    }
+    const name = target.sep.name[localeOf(req)];
+    const fields = { SAMLResponse: Buffer.from(logoutResponseXml(address, status, deps.signing), 'utf8').toString('base64'), ...(target.relayState !== null ? { RelayState: target.relayState } : {}) };
+    renderPage(req, res, 'autopost', { title: name, heading: name, action: target.singleLogout.url, fields });
+  }
+
+  router.get('/slo', async (req, res) => {
+    const at = req.originalUrl.indexOf('?');
+    await logout(req, res, { binding: 'redirect', rawQuery: at < 0 ? '' : req.originalUrl.slice(at + 1) });
+  });
+
+  router.post('/slo', form, async (req, res) => {
+    await logout(req, res, { binding: 'post', form: (req.body ?? {}) as Record<string, unknown> });
+  });
+
+  router.get('/sso', async (req, res) => {
+    const at = req.originalUrl.indexOf('?');
+    await receive(req, res, { binding: 'redirect', rawQuery: at < 0 ? '' : req.originalUrl.slice(at + 1) });
+  });
+
+  router.post(
+    '/sso',
+    (req, res, next) => {
+      form(req, res, (err?: unknown) => {
+        if (!err) {
+          next();
+          return;
+        }
+        const type = (err as { type?: string }).type;
+        const reason = type === 'entity.too.large' || type === 'parameters.too.many' ? 'request_too_large' : 'request_malformed';
+        deps.journeys.refuse(req, res, { reason, status: STATUS.requestDenied, respondTo: null }).catch(next);
+      });
+    },
+    async (req, res) => {
+      await receive(req, res, { binding: 'post', form: (req.body ?? {}) as Record<string, unknown> });
+    },
+  );
+
+  return router;
+}
