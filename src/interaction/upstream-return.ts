@@ -1,5 +1,6 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { resentCheck, type AnswerAcceptance, type AnswerOutcome } from '../login/answer-acceptance.ts';
+import type { JourneyFrontends } from '../login/journey.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { MAX_SAML_RESPONSE_LENGTH } from '../upstream/saml/response-guard.ts';
@@ -11,14 +12,18 @@ export interface UpstreamReturnDependencies {
   metrics: BrokerMetrics;
   /** Signs the way to a re-sent answer's interaction (resentCheck). */
   formKey: Buffer;
+  /** The frontends of the journeys an answer finishes (OIDC: oidc-provider's interactions). */
+  journeys: JourneyFrontends;
 }
 
 /**
  * Where identity means answer: the assertion consumer service of each SAML means
  * (`/saml/<means>/acs`) and the redirect URI of each OIDC means (`/oidc/<means>/callback`). The
  * answer arrives cross-site (a SAML POST carries none of the citizen's cookies): AnswerAcceptance
- * finds the login again from the answered request, checks and records it; the browser is then sent
- * on to its interaction, where its own cookies bind the result to it. The same answer sent again
+ * finds the login again from the answered request, checks and records it. An OIDC SeP's login is
+ * then finished here and the browser sent straight to oidc-provider's resume, where the signed resume
+ * cookie of that very interaction binds the result to the browser (one request fewer per login);
+ * otherwise the browser goes on to its interaction, where its own cookies do. The same answer sent again
  * while its login waits (a reload or back after a 502) goes the same way, to be taken up only by the
  * browser that began the login (see AnswerAcceptance and the interaction's `resent` route).
  */
@@ -27,9 +32,13 @@ export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
   // No inflation: a browser never compresses a form post, and a deflate bomb is then just bytes.
   const form = express.urlencoded({ extended: false, limit: Math.ceil(MAX_SAML_RESPONSE_LENGTH * 1.1), parameterLimit: 5, inflate: false });
 
-  function respond(req: Request, res: Response, means: string, outcome: AnswerOutcome): void {
+  async function respond(req: Request, res: Response, means: string, outcome: AnswerOutcome): Promise<void> {
     if (outcome.kind === 'accepted') {
-      res.redirect(303, `/interaction/${outcome.interactionUid}/upstream/${encodeURIComponent(outcome.requestId)}`);
+      // The login is finished here where its frontend can (the browser then goes straight to the
+      // resumed authorization, whose cookie check binds it); else by the browser's own interaction.
+      const uid = outcome.interactionUid;
+      const resumed = await deps.journeys.of(uid).finishAtAnswer?.(uid, outcome.login);
+      res.redirect(303, resumed ?? `/interaction/${uid}/upstream/${encodeURIComponent(outcome.requestId)}`);
     } else if (outcome.kind === 'resent') {
       const check = resentCheck(deps.formKey, outcome.interactionUid, outcome.requestId);
       res.redirect(303, `/interaction/${outcome.interactionUid}/resent/${encodeURIComponent(outcome.requestId)}?check=${check}`);
@@ -43,7 +52,7 @@ export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
   async function receive(req: Request, res: Response, means: string, input: Record<string, unknown>): Promise<void> {
     const timed = deps.metrics.time('upstream_response', means);
     res.once('finish', () => timed());
-    respond(req, res, means, await deps.acceptance.receive(means, input));
+    await respond(req, res, means, await deps.acceptance.receive(means, input));
   }
 
   /** Only a configured SAML means has an ACS; checked before its body is read or anything is logged. */
@@ -63,7 +72,7 @@ export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
         const type = (err as { type?: string }).type;
         const reason = type === 'entity.too.large' || type === 'parameters.too.many' ? 'response_too_large' : 'request_malformed';
         const means = String(req.params.means);
-        deps.acceptance.refuseUnreadable(means, reason).then((outcome) => respond(req, res, means, outcome), next);
+        deps.acceptance.refuseUnreadable(means, reason).then((outcome) => respond(req, res, means, outcome)).catch(next);
       });
     },
     async (req, res) => {

@@ -10,6 +10,7 @@ import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import type { ErrorCode } from '../pages/i18n.ts';
 import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import type { SepStore } from '../sep/sep-store.ts';
+import type { LoginResult } from './journey.ts';
 import type { Database } from '../store/database.ts';
 import { CLOCK_SKEW_MS, UpstreamRejected, type UpstreamIdentity } from '../upstream/contract.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
@@ -35,7 +36,7 @@ export interface AnswerAcceptanceDependencies {
 /** What became of an answer from an identity means. */
 export type AnswerOutcome =
   /** Accepted: the browser goes on to its interaction, where its own cookies bind the result to it. */
-  | { kind: 'accepted'; interactionUid: string; requestId: string }
+  | { kind: 'accepted'; interactionUid: string; requestId: string; login: LoginResult }
   /**
    * The very answer already accepted, sent again while its login still waits for it (a reload or
    * back after a 502): nothing is checked or recorded again. The browser goes to its interaction,
@@ -144,6 +145,7 @@ export class AnswerAcceptance {
 
     let identity: UpstreamIdentity;
     let identified: Identified;
+    let personId: string;
     try {
       identity = await entry.adapter.handleAnswer(answer, request);
       this.checkRequested(identity, request);
@@ -154,12 +156,13 @@ export class AnswerAcceptance {
       throw err;
     }
     try {
-      await this.record(identity, identified, request, fingerprint);
+      personId = await this.record(identity, identified, request, fingerprint);
     } catch (err) {
       if (err instanceof LoginRefused) return this.refuse(meansId, err.reason, err.outward, request);
       throw err;
     }
-    return { kind: 'accepted', interactionUid: request.interactionUid, requestId: request.requestId };
+    const login: LoginResult = { kind: 'login', accountId: personId, acr: identity.acr, means: identity.means, authnInstant: identity.instant.getTime() };
+    return { kind: 'accepted', interactionUid: request.interactionUid, requestId: request.requestId, login };
   }
 
   /**
@@ -217,10 +220,10 @@ export class AnswerAcceptance {
   }
 
   /** Consumes the request, remembers the assertion, records the person and the log records: all or nothing. */
-  private async record(identity: UpstreamIdentity, identified: Identified, request: UpstreamRequest, fingerprint: string): Promise<void> {
+  private async record(identity: UpstreamIdentity, identified: Identified, request: UpstreamRequest, fingerprint: string): Promise<string> {
     const { deps } = this;
     const sep = await deps.seps.find(request.sepId);
-    await deps.db.transaction(async (trx) => {
+    return deps.db.transaction(async (trx) => {
       if (!(await deps.requests.consume(request.requestId, request.means, trx))) throw new LoginRefused('replayed_response', 'unknown_request');
       if (!(await deps.requests.rememberAssertion(identity.means, identity.assertionId, identity.assertionExpiresAt.getTime(), trx))) {
         throw new LoginRefused('replayed_assertion', 'invalid_response');
@@ -254,6 +257,7 @@ export class AnswerAcceptance {
         }),
         trx,
       );
+      return resolved.person.id;
     });
   }
 

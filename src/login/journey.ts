@@ -49,7 +49,19 @@ export interface JourneyFrontend {
   saveGrant(journey: Journey, accountId: string, decision: ReleaseDecision): Promise<string | null>;
   /** Ends the stage: the browser goes on (to consent, to the SeP) with this result. */
   finish(req: Request, res: Response, journey: Journey, result: JourneyResult): Promise<void>;
+  /**
+   * Ends the login stage where the identity means' answer arrives, without the browser's cookies
+   * (the answer comes cross-site): the result is stored on the journey `uid`, to be taken up only by
+   * the browser that holds the journey's own resume cookie. The URL to send the browser to, or
+   * undefined when the journey does not wait for a login any more (the browser then goes to its
+   * interaction, where its cookies decide, as before). Optional: a frontend without it always
+   * takes that way.
+   */
+  finishAtAnswer?(uid: string, result: LoginResult): Promise<string | undefined>;
 }
+
+/** A login stage's result: the person an accepted answer resolved. */
+export type LoginResult = Extract<JourneyResult, { kind: 'login' }>;
 
 /** The frontend of a journey, by its uid: SAML journeys' uids begin with `saml-`, every other is OIDC's. */
 export class JourneyFrontends {

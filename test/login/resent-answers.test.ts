@@ -44,6 +44,8 @@ describe('answers a browser sends again after a 502', () => {
   const refusalsOf = async (started: StartedLogin) =>
     (await recordsOfLogin(brana.broker, started.codeVerifier)).filter((record) => record.event === 'error').map((record) => record.reason);
   const count = (events: string[], event: string) => events.filter((e) => e === event).length;
+  /** The interaction an accepted answer's redirect names: the ACS sends the browser straight to its resume, /auth/<uid>. */
+  const uidOf = (accepted: { headers: Record<string, unknown> }) => /\/auth\/([^/?]+)$/.exec(new URL(String(accepted.headers.location)).pathname)![1]!;
   const ALREADY_USED = /Tuto odpověď od poskytovatele identity jsme už jednou přijali/;
   const START_AGAIN = /Vraťte se do služby, ze které jste přišli, a začněte přihlášení znovu/;
 
@@ -67,8 +69,11 @@ describe('answers a browser sends again after a 502', () => {
     const sep = await brana.registerSep();
     const { started, idp } = await atIdp(sep);
     const accepted = await started.citizen.post(idp.acs, idp.fields);
-    const toResume = await started.citizen.get(String(accepted.headers.location));
-    assert.equal(toResume.status, 303, 'the interaction has its result; the redirect to /auth/<uid> is lost');
+    // The ACS stored the login result on the interaction; its redirect to /auth/<uid> is lost.
+    const row = await brana.broker.db('oidc_model').where({ model: 'Interaction', id: uidOf(accepted) }).first('payload');
+    const stored = JSON.parse((row as { payload: string }).payload) as { result?: { login?: { accountId?: string; amr?: string[] } } };
+    assert.ok(stored.result?.login?.accountId, 'the interaction holds the login result');
+    assert.deepEqual(stored.result.login.amr, ['eobcanka']);
 
     const again = await postToAcs(started.citizen, idp.acs, idp.fields);
     assert.match(again.text, /name="decision"/);
@@ -77,6 +82,32 @@ describe('answers a browser sends again after a 502', () => {
     assert.equal(count(events, 'response_received'), 1);
     assert.equal(count(events, 'identity_resolved'), 1);
     assert.equal(count(events, 'error'), 0);
+  });
+
+  it('sends the browser from the ACS straight to the resumed authorization, which only the browser that began the login takes up: no code for another', async () => {
+    const sep = await brana.registerSep();
+    // Nothing to consent to: the resume itself issues the code.
+    const { started, idp } = await atIdp(sep, { scope: 'openid' });
+    const accepted = await started.citizen.post(idp.acs, idp.fields);
+    assert.equal(accepted.status, 303);
+    const resume = new URL(String(accepted.headers.location));
+    assert.match(resume.pathname, /^\/auth\/[^/]+$/, 'one request fewer: no stop at the interaction');
+    // Whoever else follows the same redirect — a browser without cookies, or one with a session and
+    // a login of its own at the same service — gets no code and nothing of this login.
+    const bare = await new Citizen(brana.url.origin).get(resume.href);
+    const thief = (await atIdp(sep)).started.citizen;
+    const stolen = await thief.get(resume.href);
+    for (const page of [bare, stolen]) {
+      assert.equal(page.status, 400);
+      assert.match(page.text, START_AGAIN);
+      assert.doesNotMatch(String(page.headers.location ?? ''), /code=/);
+    }
+    assert.equal(await codesIssuedTo(brana.broker, sep.clientId), 0, 'no code for another browser');
+    const params = authorizationResponse(await started.citizen.get(resume.href), sep);
+    assert.ok(params.get('code'), 'the browser that began the login gets its code');
+    assert.equal(params.get('state'), started.state);
+    assert.equal(await codesIssuedTo(brana.broker, sep.clientId), 1);
+    assert.equal((await redeemCode(brana.url.origin, sep, params.get('code')!, started.codeVerifier)).status, 200);
   });
 
   it('refuses the same answer from another browser (whoever captured it): a replay, logged, nothing issued; the login stays its browser’s', async () => {
@@ -146,7 +177,8 @@ describe('answers a browser sends again after a 502', () => {
     const sep = await brana.registerSep();
     const { started, idp } = await atIdp(sep);
     const accepted = await started.citizen.post(idp.acs, idp.fields);
-    const [, uid, requestId] = /\/interaction\/([^/]+)\/upstream\/([^/?]+)/.exec(String(accepted.headers.location))!;
+    const uid = uidOf(accepted);
+    const requestId = encodeURIComponent(authnRequestIdOf(idp.sealedRequest));
     for (const url of [`/interaction/${uid}/resent/${requestId}`, `/interaction/${uid}/resent/${requestId}?check=${'A'.repeat(43)}`]) {
       const page = await started.citizen.get(url);
       assert.equal(page.status, 400, url);
@@ -159,7 +191,7 @@ describe('answers a browser sends again after a 502', () => {
     const sep = await brana.registerSep();
     const { started, idp } = await atIdp(sep);
     const accepted = await started.citizen.post(idp.acs, idp.fields);
-    const uid = /\/interaction\/([^/]+)\//.exec(String(accepted.headers.location))![1]!;
+    const uid = uidOf(accepted);
     await brana.broker.db('oidc_model').where({ model: 'Interaction', id: uid }).update({ expires_at: Date.now() - 1 });
 
     const page = await postToAcs(started.citizen, idp.acs, idp.fields);
@@ -180,7 +212,7 @@ describe('answers a browser sends again after a 502', () => {
     // Nothing to consent to: the resume itself issues the code.
     const { started, idp } = await atIdp(sep, { scope: 'openid' });
     const accepted = await started.citizen.post(idp.acs, idp.fields);
-    const resumeUrl = String((await started.citizen.get(String(accepted.headers.location))).headers.location);
+    const resumeUrl = String(accepted.headers.location);
     const lost = authorizationResponse(await started.citizen.getLost(resumeUrl), sep);
 
     // The resume cookie alone is not the request that was answered: with another browser's session, no answer is given again.
