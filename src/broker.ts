@@ -46,6 +46,7 @@ import { samlIdpRoutes } from './saml-idp/routes.ts';
 import { SamlJourneys } from './saml-idp/saml-journeys.ts';
 import type { SamlJourneyStore } from './saml-idp/journey-store.ts';
 import { UpstreamHandoff } from './login/upstream-handoff.ts';
+import { DirectDeparture } from './login/direct-departure.ts';
 import { UpstreamRequestStore } from './upstream/upstream-request-store.ts';
 
 /** Everything one Brána node is made of, wired together. */
@@ -153,7 +154,11 @@ export async function createBroker(env: Environment): Promise<Broker> {
         registration,
         sepEnvironment: env.sepEnvironment,
         development: env.mode === 'development',
+        // A login that goes straight to a means leaves from the authorization request itself.
+        departure: (interaction) => departure.redirectFor(oidcJourneys.journeyOf(interaction)),
       });
+    const handoff = new UpstreamHandoff({ registry, requests, log, db, metrics });
+    const departure = new DirectDeparture({ seps, registry, handoff });
     const formKey = createHash('sha256').update('brana-forms').update(keys.cookieKeys[0] ?? '').digest();
     const readiness = new Readiness().add('database', databaseCheck(db, { timeoutMs: env.databaseTimeoutMs })).add('keys', signingKeysCheck(signingKeys)).add('metadata', metadataCheck(registry)).add('register', registerCheck(probeRegister));
     const oidcJourneys = new OidcJourneys(() => deps.provider);
@@ -171,7 +176,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
       log,
       pseudonyms,
       db,
-      handoff: new UpstreamHandoff({ registry, requests, log, db, metrics }),
+      handoff,
       acceptance: new AnswerAcceptance({
         interactions: { isPending: (uid: string) => (uid.startsWith(SAML_JOURNEY_PREFIX) ? samlJourneys.isPending(uid) : resumableInteractions.isPending(uid)) },
         registry, requests, resolution, seps, log, pseudonyms, db, metrics }),

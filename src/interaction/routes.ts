@@ -7,6 +7,7 @@ import type { Loa } from '../domain/loa.ts';
 import { isResentCheck, type AnswerAcceptance } from '../login/answer-acceptance.ts';
 import { JourneyGone, type Journey, type JourneyFrontends, type JourneyResult } from '../login/journey.ts';
 import type { LoginCompletion } from '../login/login-completion.ts';
+import { straightTo } from '../login/direct-departure.ts';
 import type { UpstreamHandoff } from '../login/upstream-handoff.ts';
 import type { IdentityMeans } from '../means/identity-means.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
@@ -93,7 +94,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       forceAuthn: journey.forceAuthn,
       means,
     });
-    if (outcome.kind === 'unavailable') {
+    if (outcome.kind !== 'handoff') {
       // Stopped (its metadata expired or cannot be loaded): say so and offer the others.
       showCitizenError(req, res, 'means_unavailable', { uid: journey.uid, alternatives: login.available.filter((other) => other.id !== means.id), afterCode: 'means_unavailable' });
       return;
@@ -123,13 +124,9 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
    * the citizen came back to choose (`list`: after cancelling at the means idp_hint sent them to).
    */
   async function showSelection(req: Request, res: Response, login: LoginContext, list: boolean): Promise<void> {
-    const idpHint = login.journey.idpHint;
-    if (!list && idpHint !== undefined && login.candidates.some((means) => means.id === idpHint)) {
-      await startUpstream(req, res, login, idpHint);
-      return;
-    }
-    if (!list && login.candidates.length === 1) {
-      await startUpstream(req, res, login, login.candidates[0]!.id);
+    const straight = list ? undefined : straightTo(login.journey, login.candidates);
+    if (straight) {
+      await startUpstream(req, res, login, straight.id);
       return;
     }
     const locale = localeOf(req);

@@ -77,6 +77,11 @@ export class OidcJourneys implements JourneyFrontend {
     this.provider = provider;
   }
 
+  /** The journey of an interaction oidc-provider has just begun (in the authorization request itself). */
+  journeyOf(interaction: Interaction): Journey {
+    return new OidcJourney(interaction);
+  }
+
   async details(req: Request, res: Response, uid: string): Promise<Journey> {
     let interaction: Interaction;
     try {

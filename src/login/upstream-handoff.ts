@@ -29,7 +29,15 @@ export interface LoginLeaving {
   means: IdentityMeans;
 }
 
-export type HandoffOutcome = { kind: 'handoff'; handoff: BrowserHandoff } | { kind: 'unavailable' };
+export type HandoffOutcome = { kind: 'handoff'; handoff: BrowserHandoff } | { kind: 'unavailable' } | { kind: 'declined' };
+
+export interface HandoffOptions {
+  /**
+   * Hand off only by redirect, and only to a means that is available: otherwise nothing is recorded
+   * or logged and the outcome is `declined` (the interaction page then hands off, or says why not).
+   */
+  onlyByRedirect?: boolean;
+}
 
 /**
  * Sending a login to an identity means: the adapter writes the request, and the server records it
@@ -43,18 +51,20 @@ export class UpstreamHandoff {
     this.deps = deps;
   }
 
-  async start(login: LoginLeaving): Promise<HandoffOutcome> {
+  async start(login: LoginLeaving, options: HandoffOptions = {}): Promise<HandoffOutcome> {
     const { deps } = this;
     const entry = deps.registry.get(login.means.id);
-    if (!entry || !deps.registry.available(login.means.id)) return this.unavailable(login);
+    if (!entry || !deps.registry.available(login.means.id)) return options.onlyByRedirect ? { kind: 'declined' } : this.unavailable(login);
     const timed = deps.metrics.time('upstream_request', login.means.id);
     let handoff: BrowserHandoff;
     try {
       handoff = await entry.adapter.startLogin({ minimumLoa: login.minimumLoa, forceAuthn: login.forceAuthn, spType: login.spType });
     } catch (err) {
       if (!(err instanceof MetadataUnavailable)) throw err;
-      return this.unavailable(login);
+      return options.onlyByRedirect ? { kind: 'declined' } : this.unavailable(login);
     }
+    // The request made, but not to be sent this way: it is forgotten, never recorded.
+    if (options.onlyByRedirect && handoff.kind !== 'redirect') return { kind: 'declined' };
     await deps.db.transaction(async (trx) => {
       await deps.requests.record(
         {

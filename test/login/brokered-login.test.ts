@@ -180,6 +180,28 @@ describe('a brokered login, end to end', () => {
     assert.match(selection.response.text, /value="mojeid"/);
   });
 
+  it('hands a login that goes straight to a means off at the authorization request itself: one request fewer, the same records, the same pages after', async () => {
+    const sep = await brana.registerSep();
+    const started = await startLogin(brana.url.origin, sep, { idpHint: 'eobcanka', scope: 'openid' });
+    assert.equal(started.authorization.status, 303);
+    assert.match(String(started.authorization.headers.location), /\/dev-idp\/eobcanka\/sso\?SAMLRequest=/, 'from /auth straight to the means, no stop at the interaction page');
+    // The interaction's own cookies are set as always: its pages (a failure, a re-sent answer) still know this browser.
+    const cookies = ([] as string[]).concat(started.authorization.headers['set-cookie'] ?? []);
+    assert.ok(cookies.some((cookie) => /^_interaction=/.test(cookie) && /path=\/interaction\/[^;]+/i.test(cookie)), cookies.join(' | '));
+    assert.ok(cookies.some((cookie) => /^_interaction_resume=/.test(cookie) && /path=\/auth\/[^;]+/i.test(cookie)));
+
+    const idp = await loginAtIdp(started.citizen, started.response, '100000001');
+    const params = authorizationResponse(await postToAcs(started.citizen, idp.acs, idp.fields), sep);
+    assert.equal(params.get('state'), started.state);
+    assert.equal((await redeemCode(brana.url.origin, sep, params.get('code')!, started.codeVerifier)).status, 200);
+    // One request to the means, recorded once, after the SeP's request.
+    const events = (await recordsOfLogin(brana.broker, started.codeVerifier)).map((record) => record.event);
+    assert.deepEqual(events.slice(0, 2), ['request_received', 'request_sent_upstream']);
+    assert.equal(events.filter((event) => event === 'request_sent_upstream').length, 1);
+    const uid = /\/interaction\/([^;/]+)/.exec(cookies.find((cookie) => /^_interaction=/.test(cookie))!)![1]!;
+    assert.equal((await brana.broker.db('upstream_request').where({ interaction_uid: uid })).length, 1, 'one request to the means');
+  });
+
   it('lets a citizen give up at the selection page: access_denied to the SeP', async () => {
     const sep = await brana.registerSep();
     const started = await startLogin(brana.url.origin, sep);

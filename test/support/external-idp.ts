@@ -33,6 +33,8 @@ export interface MetadataOptions {
   validUntil?: Date;
   cacheDuration?: string;
   id?: string;
+  /** The binding of its single sign-on service (HTTP-Redirect unless said). */
+  ssoBinding?: 'HTTP-Redirect' | 'HTTP-POST';
 }
 
 export function idpMetadataXml(options: MetadataOptions): string {
@@ -44,7 +46,7 @@ export function idpMetadataXml(options: MetadataOptions): string {
     (options.validUntil ? ` validUntil="${options.validUntil.toISOString()}"` : '') +
     (options.cacheDuration ? ` cacheDuration="${options.cacheDuration}"` : '') +
     `><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">${keys}` +
-    `<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="${escapeXml(options.ssoUrl)}"/>` +
+    `<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:${options.ssoBinding ?? 'HTTP-Redirect'}" Location="${escapeXml(options.ssoUrl)}"/>` +
     `</md:IDPSSODescriptor></md:EntityDescriptor>`
   );
 }

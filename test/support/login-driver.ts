@@ -88,6 +88,8 @@ export interface StartedLogin {
   nonce: string;
   /** The first page the citizen sees (selection) or the redirect to the IdP. */
   response: Response;
+  /** Brána's answer to the authorization request itself, before any redirect was followed. */
+  authorization: Response;
 }
 
 export async function startLogin(origin: string, sep: Sep, options: AuthorizationOptions = {}, citizen = new Citizen(origin)): Promise<StartedLogin> {
@@ -110,8 +112,9 @@ export async function startLogin(origin: string, sep: Sep, options: Authorizatio
     ...(options.maxAge !== undefined ? { max_age: String(options.maxAge) } : {}),
     ...options.extra,
   });
-  const response = await citizen.follow(await citizen.get(`/auth?${params.toString()}`));
-  return { citizen, codeVerifier, state, nonce, response };
+  const authorization = await citizen.get(`/auth?${params.toString()}`);
+  const response = await citizen.follow(authorization);
+  return { citizen, codeVerifier, state, nonce, response, authorization };
 }
 
 /** On the selection page: choose a means; returns the redirect to the identity means. */
