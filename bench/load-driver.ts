@@ -108,7 +108,7 @@ export interface LoginInProgress {
   accessToken?: string;
 }
 
-/** Step 1: the SeP's authorization request (PKCE, idp_hint) → the interaction. */
+/** Step 1: the SeP's authorization request (PKCE, idp_hint) → the IdP (or the interaction page). */
 export async function authorize(target: LoginTarget): Promise<LoginInProgress> {
   const login: LoginInProgress = { jar: new CookieJar(), verifier: randomBytes(32).toString('base64url'), state: randomBytes(8).toString('base64url') };
   const query = new URLSearchParams({
@@ -126,9 +126,19 @@ export async function authorize(target: LoginTarget): Promise<LoginInProgress> {
   return login;
 }
 
-/** Step 2: the interaction signs an AuthnRequest and sends the browser to the IdP. */
+/**
+ * Step 2: the AuthnRequest to the IdP. With idp_hint Brána hands the login off at the authorization
+ * request itself (its redirect already goes to the IdP); a login sent to its interaction page first
+ * (a means reached by a form post) gets it there.
+ */
 export async function handOff(target: LoginTarget, login: LoginInProgress): Promise<void> {
+  if (!isInteractionPage(target, login.next!)) return;
   login.next = expectRedirect(await send(target, login.jar, login.next!), 'interaction');
+}
+
+function isInteractionPage(target: LoginTarget, location: string): boolean {
+  const url = new URL(location, target.publicOrigin);
+  return url.origin === target.publicOrigin && url.pathname.startsWith('/interaction/');
 }
 
 /** Step 3 (not Brána): the IdP answers. */
