@@ -44,6 +44,9 @@ import { OidcJourneys } from './login/oidc-journeys.ts';
 import { samlIdpEndpoints } from './saml-idp/idp-metadata.ts';
 import { samlIdpRoutes } from './saml-idp/routes.ts';
 import { SamlJourneys } from './saml-idp/saml-journeys.ts';
+import { BranaSessions } from './saml-idp/brana-session.ts';
+import { installSessionLogoutOnEndSession } from './saml-idp/end-session.ts';
+import { SessionLogout } from './saml-idp/session-logout.ts';
 import type { SamlJourneyStore } from './saml-idp/journey-store.ts';
 import { UpstreamHandoff } from './login/upstream-handoff.ts';
 import { UpstreamRequestStore } from './upstream/upstream-request-store.ts';
@@ -134,8 +137,12 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const staffRoles = new StaffRoles(db);
     const tiles = new TileStore(db);
     const tileRequests = new TileRequests({ db, tiles, seps, log, allowLoopbackHttp: env.mode === 'development' });
+    // Brána as a SAML IdP for SePs: the same journey after the protocol edge (saml-idp/).
+    const samlEndpoints = samlIdpEndpoints(env.publicUrl);
+    // A logout at Brána tells the SAML SePs of the citizen's session, whichever protocol began it.
+    const sessionLogout = new SessionLogout({ db, seps, log, pseudonyms, idpEntityId: samlEndpoints.entityId, signing: keys.samlSigning });
     const makeProvider = (jwks: SigningKeyView['jwks']) =>
-      createProvider({
+      withSessionLogout(createProvider({
         publicUrl: env.publicUrl,
         keys,
         jwks,
@@ -153,18 +160,22 @@ export async function createBroker(env: Environment): Promise<Broker> {
         registration,
         sepEnvironment: env.sepEnvironment,
         development: env.mode === 'development',
-      });
+      }));
+    const withSessionLogout = (provider: Provider) => {
+      installSessionLogoutOnEndSession(provider, sessionLogout);
+      return provider;
+    };
     const formKey = createHash('sha256').update('brana-forms').update(keys.cookieKeys[0] ?? '').digest();
     const readiness = new Readiness().add('database', databaseCheck(db, { timeoutMs: env.databaseTimeoutMs })).add('keys', signingKeysCheck(signingKeys)).add('metadata', metadataCheck(registry)).add('register', registerCheck(probeRegister));
     const oidcJourneys = new OidcJourneys(() => deps.provider);
-    // Brána as a SAML IdP for SePs: the same journey after the protocol edge (saml-idp/).
-    const samlEndpoints = samlIdpEndpoints(env.publicUrl);
-    const samlJourneys = new SamlJourneys({ db, seps, log, pseudonyms, persons, register, foreignPersons, endpoints: samlEndpoints, signing: keys.samlSigning, formKey, secure: env.publicUrl.protocol === 'https:' });
+    // SAML logins join the citizen's Brána session, oidc-provider's: SSO and logout across protocols.
+    const sessions = new BranaSessions(() => deps.provider, env.publicUrl.protocol === 'https:', formKey);
+    const samlJourneys = new SamlJourneys({ db, seps, log, pseudonyms, persons, register, foreignPersons, endpoints: samlEndpoints, signing: keys.samlSigning, formKey, secure: env.publicUrl.protocol === 'https:', sessions });
     const resumableInteractions = new ResumableInteractions(db);
     const deps = {
       provider: makeProvider(signingKeys.current().jwks),
       journeys: new JourneyFrontends(oidcJourneys, samlJourneys),
-      samlIdp: samlIdpRoutes({ db, seps, journeys: samlJourneys, endpoints: samlEndpoints, signing: keys.samlSigning, encryption: keys.samlEncryption, announcedSigningCertificates: [readNextSamlSigningCertificate(env.keysDir)].filter((pem) => pem !== null), sepEnvironment: env.sepEnvironment, log }),
+      samlIdp: samlIdpRoutes({ db, seps, journeys: samlJourneys, endpoints: samlEndpoints, signing: keys.samlSigning, encryption: keys.samlEncryption, announcedSigningCertificates: [readNextSamlSigningCertificate(env.keysDir)].filter((pem) => pem !== null), sepEnvironment: env.sepEnvironment, log, sessions, sessionLogout }),
       seps,
       registry,
       consents,

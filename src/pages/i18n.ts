@@ -195,6 +195,8 @@ const cs = {
     yes: 'Ano, odhlásit',
     no: 'Ne, neodhlašovat',
     done: 'Byli jste odhlášeni.',
+    propagating: 'Odhlašujeme vás i ze služeb, do kterých jste se přes Bránu přihlásili…',
+    frameTitle: 'Odhlášení ze služby',
   },
 } as const;
 
@@ -377,6 +379,8 @@ const en: Messages = {
     yes: 'Yes, log out',
     no: 'No, stay logged in',
     done: 'You have been logged out.',
+    propagating: 'Logging you out of the services you logged in to through Brána as well…',
+    frameTitle: 'Logging out of a service',
   },
 };
 
