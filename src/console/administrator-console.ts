@@ -38,6 +38,7 @@ const DIFF_FIELDS = [
   'eidasEnabled',
   'redirectUris',
   'postLogoutRedirectUris',
+  'frontchannelLogoutUri',
   'tokenEndpointAuthMethod',
   'jwks',
   'jwksUri',

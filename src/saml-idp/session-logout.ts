@@ -5,6 +5,7 @@ import type { KeyPairWithCertificate } from '../keys/certificate.ts';
 import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import { BINDING_REDIRECT, SamlSepStore } from '../sep/saml-service-provider.ts';
 import type { SepStore } from '../sep/sep-store.ts';
+import type { Sep } from '../sep/sep.ts';
 import type { Database } from '../store/database.ts';
 import { participantsOf, type SamlParticipation, type Session } from './brana-session.ts';
 import { signedRedirectQuery } from './saml-bindings.ts';
@@ -27,6 +28,8 @@ export interface SessionLogoutDependencies {
   log: AssertionLog;
   pseudonyms: Pseudonyms;
   idpEntityId: string;
+  /** Brána's OpenID issuer: the `iss` of a front-channel logout. */
+  issuer: string;
   signing: KeyPairWithCertificate;
 }
 
@@ -42,10 +45,11 @@ export function logoutRequestXml(r: { idpEntityId: string; destination: string; 
 }
 
 /**
- * The end of a citizen's Brána session for its other SePs, whichever SeP or protocol began it: every
- * SAML SeP of the session with an HTTP-Redirect SingleLogoutService gets a signed LogoutRequest
- * (front-channel: the browser loads it in a hidden frame), each one a `logout` record. A SeP whose
- * metadata names no such endpoint cannot be told; OIDC SePs are told by oidc-provider's logout.
+ * The end of a citizen's Brána session for its other SePs, whichever SeP or protocol began it, all
+ * front-channel (the browser loads each in a hidden frame), each told SeP a `logout` record: a SAML
+ * SeP with an HTTP-Redirect SingleLogoutService gets a signed LogoutRequest; an OIDC SeP that
+ * registered a `frontchannel_logout_uri` gets it with `iss` and its `sid` (OpenID Connect
+ * Front-Channel Logout 1.0). Any other SeP cannot be told; its tokens expire (10 minutes).
  */
 export class SessionLogout {
   private readonly deps: SessionLogoutDependencies;
@@ -61,16 +65,31 @@ export class SessionLogout {
     const { deps } = this;
     const frames: LogoutFrame[] = [];
     for (const participant of participantsOf(session)) {
-      if (participant.sepId === initiator || !participant.saml) continue;
+      if (participant.sepId === initiator) continue;
       const sep = await deps.seps.find(participant.sepId);
-      const singleLogout = (await this.samlSeps.find(participant.sepId))?.serviceProvider.singleLogout;
-      if (!sep || sep.status !== 'active' || singleLogout?.binding !== BINDING_REDIRECT) continue;
-      const query = signedRedirectQuery('SAMLRequest', logoutRequestXml({ idpEntityId: deps.idpEntityId, destination: singleLogout.url, participation: participant.saml }), null, deps.signing.privateKeyPem);
-      frames.push({ sepId: sep.clientId, url: `${singleLogout.url}${singleLogout.url.includes('?') ? '&' : '?'}${query}` });
+      if (!sep || sep.status !== 'active') continue;
+      const url = participant.saml ? await this.samlLogoutUrl(sep.clientId, participant.saml) : this.frontChannelUrl(sep, session.authorizationFor(sep.clientId).sid);
+      if (!url) continue;
+      frames.push({ sepId: sep.clientId, url });
       const pseudonym = session.accountId ? deps.pseudonyms.forGroup(session.accountId, sep.group) : null;
-      await deps.log.append(logoutPropagated({ sepId: sep.clientId, pseudonym, protocol: 'saml', initiatedBy: initiator }));
+      await deps.log.append(logoutPropagated({ sepId: sep.clientId, pseudonym, protocol: participant.saml ? 'saml' : 'oidc', initiatedBy: initiator }));
     }
     return frames;
+  }
+
+  private async samlLogoutUrl(sepId: string, participation: SamlParticipation): Promise<string | undefined> {
+    const singleLogout = (await this.samlSeps.find(sepId))?.serviceProvider.singleLogout;
+    if (singleLogout?.binding !== BINDING_REDIRECT) return undefined;
+    const query = signedRedirectQuery('SAMLRequest', logoutRequestXml({ idpEntityId: this.deps.idpEntityId, destination: singleLogout.url, participation }), null, this.deps.signing.privateKeyPem);
+    return `${singleLogout.url}${singleLogout.url.includes('?') ? '&' : '?'}${query}`;
+  }
+
+  private frontChannelUrl(sep: Sep, sid: string | undefined): string | undefined {
+    if (sep.protocol !== 'oidc' || !sep.frontchannelLogoutUri || !sid) return undefined;
+    const url = new URL(sep.frontchannelLogoutUri);
+    url.searchParams.set('iss', this.deps.issuer);
+    url.searchParams.set('sid', sid);
+    return url.href;
   }
 }
 

@@ -3,7 +3,9 @@ import { inflateRawSync } from 'node:zlib';
 import type { Response } from 'supertest';
 import { decodeEntities, formAction } from '../support/html.ts';
 import { samlAnswerOf, samlLogin, samlSep, sendToBrana, validatedBySep, type SamlSep } from '../support/saml-sep.ts';
-import { Citizen, decideConsent, authorizationResponse, startLogin } from '../support/login-driver.ts';
+import { Citizen, decideConsent, authorizationResponse, decodeJwt, redeemCode, startLogin } from '../support/login-driver.ts';
+import { RegistrationRejected } from '../../src/sep/sep-registration.ts';
+import { sepDocument } from '../support/test-broker.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
 const LOA_HIGH = 'http://eidas.europa.eu/LoA/high';
@@ -171,6 +173,45 @@ describe('SAML SePs in the citizen\'s Brána session: SSO, IsPassive, logout acr
     assert.equal(framesOf(out).length, 1);
     const again = await citizen.follow(await sendToBrana(second, citizen));
     assert.doesNotMatch(again.text ?? '', /name="decision"/, 'the session ended');
+  });
+
+  it('a SAML SeP\'s logout tells an OIDC SeP of the session that registered a frontchannel_logout_uri (iss, and the sid of its ID token); one without is not told', async () => {
+    const saml = await samlSep(brana, { sloBinding: 'HTTP-Redirect' });
+    const { answer, citizen } = await samlLogin(brana, saml, { means: 'eobcanka', login: '100000001' });
+    const profile = await validatedBySep(saml, answer);
+    const document = sepDocument();
+    const origin = new URL((document.redirectUris as string[])[0]!).origin;
+    const listening = await brana.registerSep({ ...document, frontchannelLogoutUri: `${origin}/logout/frontchannel?from=brana` });
+    const silent = await brana.registerSep();
+    // oidc-provider puts sid into an ID token asked for it (the claims parameter).
+    const login = await startLogin(brana.url.origin, listening, { scope: 'openid', claims: { id_token: { sid: null } } }, citizen);
+    const tokens = (await redeemCode(brana.url.origin, listening, authorizationResponse(login.response, listening).get('code')!, login.codeVerifier)).body as { id_token: string };
+    const sid = decodeJwt(tokens.id_token).sid;
+    assert.equal(typeof sid, 'string');
+    await startLogin(brana.url.origin, silent, { scope: 'openid' }, citizen);
+
+    const out = await citizen.get(await saml.saml.getLogoutUrlAsync(profile, 'x', {}));
+    const frames = framesOf(out);
+    assert.equal(frames.length, 1, 'only the SeP that registered a front-channel logout URI');
+    const frame = frames[0]!;
+    assert.equal(`${frame.origin}${frame.pathname}`, `${origin}/logout/frontchannel`);
+    assert.equal(frame.searchParams.get('from'), 'brana');
+    assert.equal(frame.searchParams.get('iss'), brana.url.origin);
+    assert.equal(frame.searchParams.get('sid'), sid);
+    const record = (await brana.broker.log.query({ sepId: listening.clientId, event: 'logout' })).at(-1)!;
+    assert.equal(record.detail.protocol, 'oidc');
+    assert.equal(record.detail.initiatedBy, saml.clientId);
+    assert.equal((await brana.broker.log.query({ sepId: silent.clientId, event: 'logout' })).length, 0);
+  });
+
+  it('refuses a frontchannel_logout_uri off the SeP\'s own site: Brána never makes browsers load another site\'s page', async () => {
+    const document = sepDocument();
+    await assert.rejects(brana.broker.registration.register({ ...document, frontchannelLogoutUri: 'https://victim.example.org/delete-account' }, 'active', 'test'), (err: unknown) => {
+      assert.ok(err instanceof RegistrationRejected);
+      assert.match(err.problems.join('; '), /frontchannelLogoutUri: must have the scheme, host and port of one of the redirect URIs/);
+      return true;
+    });
+    assert.equal(await brana.broker.seps.find(String(document.clientId)), undefined, 'nothing registered');
   });
 
   it('an OIDC logout at Brána (end_session) tells the session\'s SAML SePs, then goes where oidc-provider would have', async () => {
