@@ -47,6 +47,8 @@ import { SamlJourneys } from './saml-idp/saml-journeys.ts';
 import { BranaSessions } from './saml-idp/brana-session.ts';
 import { installSessionLogoutOnEndSession } from './saml-idp/end-session.ts';
 import { SessionLogout } from './saml-idp/session-logout.ts';
+import { spMetadataReader } from './saml-idp/sp-metadata-source.ts';
+import { SamlSepStore } from './sep/saml-service-provider.ts';
 import type { SamlJourneyStore } from './saml-idp/journey-store.ts';
 import { UpstreamHandoff } from './login/upstream-handoff.ts';
 import { UpstreamRequestStore } from './upstream/upstream-request-store.ts';
@@ -193,6 +195,9 @@ export async function createBroker(env: Environment): Promise<Broker> {
       trustProxy: env.trustProxy,
       development: env.mode === 'development',
       extraRoutes: developmentMeans?.routes() ?? [],
+      // Self-service registration of SAML SePs: SP metadata pasted or fetched (never from a private network outside development).
+      readSpMetadata: spMetadataReader({ allowLoopback: env.mode === 'development', samlSeps: new SamlSepStore(db) }),
+      idpMetadataUrl: samlEndpoints.metadataUrl,
       rateLimits: env.rateLimits,
       operators,
       audit,
