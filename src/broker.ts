@@ -1,4 +1,5 @@
-import { createHash, hkdfSync } from 'node:crypto';
+import { createHash, hkdfSync, X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
 import type express from 'express';
 import type Provider from 'oidc-provider';
 import { OperatorCredentials } from './access/operator-credentials.ts';
@@ -48,6 +49,7 @@ import { BranaSessions } from './saml-idp/brana-session.ts';
 import { installSessionLogoutOnEndSession } from './saml-idp/end-session.ts';
 import { SessionLogout } from './saml-idp/session-logout.ts';
 import { spMetadataReader } from './saml-idp/sp-metadata-source.ts';
+import { SpMetadataRefresher } from './saml-idp/sp-metadata-refresh.ts';
 import { SamlSepStore } from './sep/saml-service-provider.ts';
 import type { SamlJourneyStore } from './saml-idp/journey-store.ts';
 import { UpstreamHandoff } from './login/upstream-handoff.ts';
@@ -101,6 +103,17 @@ function populationRegisterOf(env: Environment): PopulationRegisterSettings | nu
     throw new ConfigurationError('environment', 'BRANA_POPULATION_REGISTER', `file ${configured.file} holds the development test citizens: production mode never resolves real people against test data`);
   }
   return configured;
+}
+
+/** A PEM certificate file an environment variable names; a clear error naming the variable otherwise. */
+function readCertificateFile(file: string, variable: string): string {
+  try {
+    const pem = fs.readFileSync(file, 'utf8');
+    new X509Certificate(pem);
+    return pem;
+  } catch (err) {
+    throw new ConfigurationError(variable, file, `is not a readable PEM certificate (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
 }
 
 export async function createBroker(env: Environment): Promise<Broker> {
@@ -167,6 +180,16 @@ export async function createBroker(env: Environment): Promise<Broker> {
       installSessionLogoutOnEndSession(provider, sessionLogout);
       return provider;
     };
+    const spMetadataFetch = { allowLoopback: env.mode === 'development', ...(env.samlSepMetadataCa ? { ca: [readCertificateFile(env.samlSepMetadataCa, 'BRANA_SAML_SEP_METADATA_CA')] } : {}) };
+    // SP metadata of SAML SePs registered from an https URL, kept current like a means' metadata.
+    const spMetadata = new SpMetadataRefresher({
+      db,
+      seps,
+      registration,
+      refreshIntervalMs: env.metadataRefreshIntervalMs,
+      fetch: spMetadataFetch,
+      trustAnchors: env.samlSepMetadataTrustAnchor ? [readCertificateFile(env.samlSepMetadataTrustAnchor, 'BRANA_SAML_SEP_METADATA_TRUST_ANCHOR')] : [],
+    });
     const formKey = createHash('sha256').update('brana-forms').update(keys.cookieKeys[0] ?? '').digest();
     const readiness = new Readiness().add('database', databaseCheck(db, { timeoutMs: env.databaseTimeoutMs })).add('keys', signingKeysCheck(signingKeys)).add('metadata', metadataCheck(registry)).add('register', registerCheck(probeRegister));
     const oidcJourneys = new OidcJourneys(() => deps.provider);
@@ -196,7 +219,8 @@ export async function createBroker(env: Environment): Promise<Broker> {
       development: env.mode === 'development',
       extraRoutes: developmentMeans?.routes() ?? [],
       // Self-service registration of SAML SePs: SP metadata pasted or fetched (never from a private network outside development).
-      readSpMetadata: spMetadataReader({ allowLoopback: env.mode === 'development', samlSeps: new SamlSepStore(db) }),
+      spMetadata,
+      readSpMetadata: spMetadataReader({ ...spMetadataFetch, samlSeps: new SamlSepStore(db) }),
       idpMetadataUrl: samlEndpoints.metadataUrl,
       rateLimits: env.rateLimits,
       operators,
@@ -219,6 +243,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
       deps.provider = makeProvider(view.jwks);
     });
     registry.start(Math.min(60_000, env.metadataRefreshIntervalMs));
+    spMetadata.start();
     audit.start();
     signingKeys.start();
     const app = createApp(deps);
@@ -253,6 +278,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
       tileRequests,
       async close() {
         registry.stop();
+        spMetadata.stop();
         reload.stop();
         await audit.stop();
         await db.destroy();

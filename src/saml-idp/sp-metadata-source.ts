@@ -54,12 +54,19 @@ export function isSpecialUseAddress(address: string): boolean {
   return family === 0 || SPECIAL_USE.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
 
+export interface SpMetadataFetchOptions {
+  /** Development: SePs on this machine (loopback) may be fetched from. */
+  allowLoopback: boolean;
+  /** The certificate authorities to trust instead of the system's (a private PKI; tests). */
+  ca?: readonly string[];
+}
+
 /**
  * Fetches a SeP's SP metadata from an https URL that someone outside gave Brána (the `/register`
  * form): https only, no redirects, at most 512 kB, 10 seconds, and never from a special-use address
  * (`allowLoopback`: development, where SePs run on this machine).
  */
-export function fetchSpMetadata(source: string, options: { allowLoopback: boolean }): Promise<string> {
+export function fetchSpMetadata(source: string, options: SpMetadataFetchOptions): Promise<string> {
   let url: URL;
   try {
     url = new URL(source);
@@ -76,6 +83,7 @@ export function fetchSpMetadata(source: string, options: { allowLoopback: boolea
       url,
       {
         timeout: FETCH_TIMEOUT_MS,
+        ...(options.ca ? { ca: [...options.ca] } : {}),
         headers: { accept: 'application/samlmetadata+xml, application/xml, text/xml' },
         lookup: (hostname, lookupOptions, callback) => {
           dnsLookup(hostname, { ...lookupOptions, all: true }, (err, addresses: LookupAddress[]) => {
@@ -117,14 +125,14 @@ export function fetchSpMetadata(source: string, options: { allowLoopback: boolea
  * as strictly as the CLI does (`parseServiceProviderMetadata`); what is wrong is a SpMetadataRefused
  * naming the metadata's field, for the person at the form.
  */
-export function spMetadataReader(options: { allowLoopback: boolean; samlSeps: SamlSepStore }): (input: SpMetadataInput) => Promise<SamlRegistration> {
+export function spMetadataReader(options: SpMetadataFetchOptions & { samlSeps: SamlSepStore }): (input: SpMetadataInput) => Promise<SamlRegistration> {
   return async (input) => {
     let xml: string;
     const source = 'xml' in input ? 'metadata' : input.url;
     if ('xml' in input) xml = input.xml;
     else {
       try {
-        xml = await fetchSpMetadata(input.url, options);
+        xml = await fetchSpMetadata(input.url, { allowLoopback: options.allowLoopback, ...(options.ca ? { ca: options.ca } : {}) });
       } catch (err) {
         if (err instanceof SpMetadataUnavailable) throw new SpMetadataRefused(err.message);
         throw err;
