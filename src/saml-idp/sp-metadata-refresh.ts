@@ -46,6 +46,7 @@ export class SpMetadataRefresher {
   private readonly samlSeps: SamlSepStore;
   private readonly sources = new Map<string, SourceEntry>();
   private timer: NodeJS.Timeout | undefined;
+  private stopped = true;
 
   constructor(deps: SpMetadataRefreshDependencies) {
     this.deps = deps;
@@ -129,17 +130,21 @@ export class SpMetadataRefresher {
 
   /** Looks, every minute at most, which SePs are due and refreshes them. */
   start(tickMs = Math.min(60_000, this.deps.refreshIntervalMs)): void {
+    this.stopped = false;
     const tick = async () => {
       try {
         await this.sync();
         const now = (this.deps.clock ?? Date.now)();
         for (const [clientId, { source }] of this.sources) {
+          if (this.stopped) break;
           const next = source.status().nextRefreshAt;
           if (next === null || Date.parse(next) <= now) await this.refresh(clientId, 'schedule');
         }
       } catch (err) {
         logger.error('SAML SeP metadata refresh failed', { error: (err as Error).message });
       }
+      // A tick still running when the node stopped schedules nothing more.
+      if (this.stopped) return;
       this.timer = setTimeout(() => void tick(), tickMs);
       this.timer.unref();
     };
@@ -148,6 +153,7 @@ export class SpMetadataRefresher {
   }
 
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
   }
