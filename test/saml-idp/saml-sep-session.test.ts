@@ -7,6 +7,7 @@ import { Citizen, decideConsent, authorizationResponse, decodeJwt, redeemCode, s
 import { RegistrationRejected } from '../../src/sep/sep-registration.ts';
 import { sepDocument } from '../support/test-broker.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
+import { createPostgresDatabase } from '../support/postgres.ts';
 
 const LOA_HIGH = 'http://eidas.europa.eu/LoA/high';
 
@@ -239,5 +240,28 @@ describe('SAML SePs in the citizen\'s Brána session: SSO, IsPassive, logout acr
     const plain = await alone.get('/session/end');
     const plainOut = plain.status === 200 && /name="xsrf"/.test(plain.text) ? await alone.post(decodeEntities(/<form[^>]*action="([^"]+)"/.exec(plain.text)![1]!), { xsrf: decodeEntities(/name="xsrf" value="([^"]+)"/.exec(plain.text)![1]!), logout: 'yes' }) : plain;
     assert.equal(plainOut.status, 303);
+  });
+});
+
+describe('the SAML session on PostgreSQL', () => {
+  it('SSO to a second SeP, and a logout POSTed without the session cookie that finds the session by its SessionIndex and tells the other SeP', async () => {
+    const database = await createPostgresDatabase('saml-session');
+    const brana = await startTestBroker({ databaseUrl: database.url });
+    try {
+      const first = await samlSep(brana, { sloBinding: 'HTTP-Redirect' });
+      const second = await samlSep(brana, { sloBinding: 'HTTP-Redirect' });
+      const { answer, citizen } = await samlLogin(brana, first, { means: 'eobcanka', login: '100000001' });
+      const one = await validatedBySep(first, answer);
+      const consent = await citizen.follow(await sendToBrana(second, citizen));
+      assert.match(consent.text, /name="decision"/);
+      await validatedBySep(second, samlAnswerOf(await decideConsent(citizen, consent, 'agree')));
+      const out = await new Citizen(brana.url.origin).get(await first.saml.getLogoutUrlAsync(one, 'x', {}));
+      assert.equal(framesOf(out).length, 1);
+      const again = await citizen.follow(await sendToBrana(second, citizen));
+      assert.doesNotMatch(again.text ?? '', /name="decision"/, 'the session ended');
+    } finally {
+      await brana.close();
+      await database.drop();
+    }
   });
 });
