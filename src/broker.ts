@@ -155,7 +155,8 @@ export async function createBroker(env: Environment): Promise<Broker> {
     // Brána as a SAML IdP for SePs: the same journey after the protocol edge (saml-idp/).
     const samlEndpoints = samlIdpEndpoints(env.publicUrl);
     // A logout at Brána tells the SAML SePs of the citizen's session, whichever protocol began it.
-    const sessionLogout = new SessionLogout({ db, seps, log, pseudonyms, idpEntityId: samlEndpoints.entityId, issuer: env.publicUrl.origin, signing: keys.samlSigning });
+    const logoutFrameKey = createHash('sha256').update('brana-logout-frames').update(keys.cookieKeys[0] ?? '').digest();
+    const sessionLogout = new SessionLogout({ db, seps, log, pseudonyms, idpEntityId: samlEndpoints.entityId, issuer: env.publicUrl.origin, signing: keys.samlSigning, formKey: logoutFrameKey });
     const makeProvider = (jwks: SigningKeyView['jwks']) =>
       withSessionLogout(createProvider({
         publicUrl: env.publicUrl,

@@ -145,6 +145,24 @@ export function samlIdpRoutes(deps: SamlIdpRouteDependencies): Router {
     renderPage(req, res, 'logout-propagation', { title: MESSAGES[localeOf(req)].logout.title, frames, next: 'next' in then ? then.next : null, form: 'form' in then ? then.form : null });
   }
 
+  // A frame of the logout page: posts Brána's signed LogoutRequest to a SeP's HTTP-POST
+  // SingleLogoutService. Only what Brána wrote for that SeP (an HMAC), only to its registered endpoint.
+  router.get('/slo/tell/:sepId', async (req, res) => {
+    const sepId = String(req.params.sepId);
+    const message = deps.sessionLogout.postFrame(sepId, req.query as Record<string, unknown>);
+    const singleLogout = message ? (await samlSeps.find(sepId))?.serviceProvider.singleLogout : undefined;
+    const sep = singleLogout ? await deps.seps.find(sepId) : undefined;
+    if (!message || !singleLogout || singleLogout.binding === BINDING_REDIRECT || !sep || sep.status !== 'active') {
+      showCitizenError(req, res, 'bad_request');
+      return;
+    }
+    // Framed by Brána's own logout page only.
+    res.setHeader('X-Frame-Options', 'SAMEORIGIN');
+    res.setHeader('Content-Security-Policy', String(res.getHeader('Content-Security-Policy') ?? '').replace(/frame-ancestors 'none'/, "frame-ancestors 'self'"));
+    const name = sep.name[localeOf(req)];
+    renderPage(req, res, 'autopost', { title: name, heading: name, action: singleLogout.url, fields: { SAMLRequest: message } });
+  });
+
   router.get('/slo', async (req, res) => {
     const at = req.originalUrl.indexOf('?');
     await logout(req, res, { binding: 'redirect', rawQuery: at < 0 ? '' : req.originalUrl.slice(at + 1) });

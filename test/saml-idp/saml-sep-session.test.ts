@@ -146,6 +146,47 @@ describe('SAML SePs in the citizen\'s Brána session: SSO, IsPassive, logout acr
     assert.doesNotMatch(again.text ?? '', /name="decision"/);
   });
 
+  it('tells a SeP whose SingleLogoutService takes HTTP-POST only through a frame of Brána\'s own that posts the signed LogoutRequest; a frame URL Brána did not write posts nothing', async () => {
+    const first = await samlSep(brana, { sloBinding: 'HTTP-Redirect' });
+    const posting = await samlSep(brana); // node-saml's metadata: SingleLogoutService on HTTP-POST
+    const { answer, citizen } = await samlLogin(brana, first, { means: 'eobcanka', login: '100000001' });
+    const one = await validatedBySep(first, answer);
+    const joined = await validatedBySep(posting, samlAnswerOf(await decideConsent(citizen, await citizen.follow(await sendToBrana(posting, citizen)), 'agree')));
+    const out = await citizen.get(await first.saml.getLogoutUrlAsync(one, 'x', {}));
+    const frames = framesOf(out);
+    assert.equal(frames.length, 1);
+    const frame = frames[0]!;
+    assert.equal(`${frame.origin}${frame.pathname}`, `${brana.url.origin}/saml-idp/slo/tell/${posting.clientId}`);
+    const policy = String(out.headers['content-security-policy']);
+    assert.ok(policy.includes(brana.url.origin) && policy.includes(new URL(posting.sloUrl).origin), `frame-src allows the frame and where it posts: ${policy}`);
+
+    const framed = await citizen.get(`${frame.pathname}${frame.search}`);
+    assert.equal(framed.status, 200);
+    assert.equal(framed.headers['x-frame-options'], 'SAMEORIGIN');
+    assert.match(String(framed.headers['content-security-policy']), /frame-ancestors 'self'/);
+    assert.equal(formAction(framed.text), posting.sloUrl);
+    const samlRequest = decodeEntities(/name="SAMLRequest" value="([^"]+)"/.exec(framed.text)![1]!);
+    const told = await posting.saml.validatePostRequestAsync({ SAMLRequest: samlRequest });
+    assert.equal(told.loggedOut, true);
+    assert.equal(told.profile?.nameID, joined.nameID);
+    assert.equal(told.profile?.sessionIndex, joined.sessionIndex);
+
+    // Changed, for another SeP, or expired: a page, and nothing posted anywhere.
+    const forged = new URLSearchParams(frame.search);
+    forged.set('m', Buffer.from('<samlp:LogoutRequest/>').toString('base64url'));
+    const expired = new URLSearchParams(frame.search);
+    expired.set('exp', String(Date.now() - 1000));
+    for (const [what, path] of [
+      ['a changed message', `${frame.pathname}?${forged}`],
+      ['another SeP', `/saml-idp/slo/tell/${first.clientId}${frame.search}`],
+      ['expired', `${frame.pathname}?${expired}`],
+    ] as const) {
+      const refused = await citizen.get(path);
+      assert.equal(refused.status, 400, what);
+      assert.doesNotMatch(refused.text, /SAMLRequest/, what);
+    }
+  });
+
   it('a SeP cannot end a session it is not part of: another SeP\'s NameID or SessionIndex ends nothing and tells nobody', async () => {
     const first = await samlSep(brana, { sloBinding: 'HTTP-Redirect' });
     const second = await samlSep(brana, { sloBinding: 'HTTP-Redirect' });
