@@ -1,4 +1,5 @@
-import { createHash, hkdfSync } from 'node:crypto';
+import { createHash, hkdfSync, X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
 import type express from 'express';
 import type Provider from 'oidc-provider';
 import { OperatorCredentials } from './access/operator-credentials.ts';
@@ -44,6 +45,12 @@ import { OidcJourneys } from './login/oidc-journeys.ts';
 import { samlIdpEndpoints } from './saml-idp/idp-metadata.ts';
 import { samlIdpRoutes } from './saml-idp/routes.ts';
 import { SamlJourneys } from './saml-idp/saml-journeys.ts';
+import { BranaSessions } from './saml-idp/brana-session.ts';
+import { installSessionLogoutOnEndSession } from './saml-idp/end-session.ts';
+import { SessionLogout } from './saml-idp/session-logout.ts';
+import { spMetadataReader } from './saml-idp/sp-metadata-source.ts';
+import { SpMetadataRefresher } from './saml-idp/sp-metadata-refresh.ts';
+import { SamlSepStore } from './sep/saml-service-provider.ts';
 import type { SamlJourneyStore } from './saml-idp/journey-store.ts';
 import { UpstreamHandoff } from './login/upstream-handoff.ts';
 import { DirectDeparture } from './login/direct-departure.ts';
@@ -99,6 +106,17 @@ function populationRegisterOf(env: Environment): PopulationRegisterSettings | nu
   return configured;
 }
 
+/** A PEM certificate file an environment variable names; a clear error naming the variable otherwise. */
+function readCertificateFile(file: string, variable: string): string {
+  try {
+    const pem = fs.readFileSync(file, 'utf8');
+    new X509Certificate(pem);
+    return pem;
+  } catch (err) {
+    throw new ConfigurationError(variable, file, `is not a readable PEM certificate (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
 export async function createBroker(env: Environment): Promise<Broker> {
   const db = openDatabase(env.databaseUrl, { poolMax: env.databasePoolMax, timeoutMs: env.databaseTimeoutMs });
   let signingKeys: SigningKeyReload | undefined;
@@ -135,8 +153,13 @@ export async function createBroker(env: Environment): Promise<Broker> {
     const staffRoles = new StaffRoles(db);
     const tiles = new TileStore(db);
     const tileRequests = new TileRequests({ db, tiles, seps, log, allowLoopbackHttp: env.mode === 'development' });
+    // Brána as a SAML IdP for SePs: the same journey after the protocol edge (saml-idp/).
+    const samlEndpoints = samlIdpEndpoints(env.publicUrl);
+    // A logout at Brána tells the SAML SePs of the citizen's session, whichever protocol began it.
+    const logoutFrameKey = createHash('sha256').update('brana-logout-frames').update(keys.cookieKeys[0] ?? '').digest();
+    const sessionLogout = new SessionLogout({ db, seps, log, pseudonyms, idpEntityId: samlEndpoints.entityId, issuer: env.publicUrl.origin, signing: keys.samlSigning, formKey: logoutFrameKey });
     const makeProvider = (jwks: SigningKeyView['jwks']) =>
-      createProvider({
+      withSessionLogout(createProvider({
         publicUrl: env.publicUrl,
         keys,
         jwks,
@@ -156,20 +179,34 @@ export async function createBroker(env: Environment): Promise<Broker> {
         development: env.mode === 'development',
         // A login that goes straight to a means leaves from the authorization request itself.
         departure: (interaction) => departure.redirectFor(oidcJourneys.journeyOf(interaction)),
-      });
+      }));
     const handoff = new UpstreamHandoff({ registry, requests, log, db, metrics });
     const departure = new DirectDeparture({ seps, registry, handoff });
+    const withSessionLogout = (provider: Provider) => {
+      installSessionLogoutOnEndSession(provider, sessionLogout);
+      return provider;
+    };
+    const spMetadataFetch = { allowLoopback: env.mode === 'development', ...(env.samlSepMetadataCa ? { ca: [readCertificateFile(env.samlSepMetadataCa, 'BRANA_SAML_SEP_METADATA_CA')] } : {}) };
+    // SP metadata of SAML SePs registered from an https URL, kept current like a means' metadata.
+    const spMetadata = new SpMetadataRefresher({
+      db,
+      seps,
+      registration,
+      refreshIntervalMs: env.metadataRefreshIntervalMs,
+      fetch: spMetadataFetch,
+      trustAnchors: env.samlSepMetadataTrustAnchor ? [readCertificateFile(env.samlSepMetadataTrustAnchor, 'BRANA_SAML_SEP_METADATA_TRUST_ANCHOR')] : [],
+    });
     const formKey = createHash('sha256').update('brana-forms').update(keys.cookieKeys[0] ?? '').digest();
     const readiness = new Readiness().add('database', databaseCheck(db, { timeoutMs: env.databaseTimeoutMs })).add('keys', signingKeysCheck(signingKeys)).add('metadata', metadataCheck(registry)).add('register', registerCheck(probeRegister));
     const oidcJourneys = new OidcJourneys(() => deps.provider);
-    // Brána as a SAML IdP for SePs: the same journey after the protocol edge (saml-idp/).
-    const samlEndpoints = samlIdpEndpoints(env.publicUrl);
-    const samlJourneys = new SamlJourneys({ db, seps, log, pseudonyms, persons, register, foreignPersons, endpoints: samlEndpoints, signing: keys.samlSigning, formKey, secure: env.publicUrl.protocol === 'https:' });
+    // SAML logins join the citizen's Brána session, oidc-provider's: SSO and logout across protocols.
+    const sessions = new BranaSessions(() => deps.provider, env.publicUrl.protocol === 'https:', formKey);
+    const samlJourneys = new SamlJourneys({ db, seps, log, pseudonyms, persons, register, foreignPersons, endpoints: samlEndpoints, signing: keys.samlSigning, formKey, secure: env.publicUrl.protocol === 'https:', sessions });
     const resumableInteractions = new ResumableInteractions(db);
     const deps = {
       provider: makeProvider(signingKeys.current().jwks),
       journeys: new JourneyFrontends(oidcJourneys, samlJourneys),
-      samlIdp: samlIdpRoutes({ db, seps, journeys: samlJourneys, endpoints: samlEndpoints, signing: keys.samlSigning, encryption: keys.samlEncryption, announcedSigningCertificates: [readNextSamlSigningCertificate(env.keysDir)].filter((pem) => pem !== null), sepEnvironment: env.sepEnvironment, log }),
+      samlIdp: samlIdpRoutes({ db, seps, journeys: samlJourneys, endpoints: samlEndpoints, signing: keys.samlSigning, encryption: keys.samlEncryption, announcedSigningCertificates: [readNextSamlSigningCertificate(env.keysDir)].filter((pem) => pem !== null), sepEnvironment: env.sepEnvironment, log, sessions, sessionLogout }),
       seps,
       registry,
       consents,
@@ -187,6 +224,10 @@ export async function createBroker(env: Environment): Promise<Broker> {
       trustProxy: env.trustProxy,
       development: env.mode === 'development',
       extraRoutes: developmentMeans?.routes() ?? [],
+      // Self-service registration of SAML SePs: SP metadata pasted or fetched (never from a private network outside development).
+      spMetadata,
+      readSpMetadata: spMetadataReader({ ...spMetadataFetch, samlSeps: new SamlSepStore(db) }),
+      idpMetadataUrl: samlEndpoints.metadataUrl,
       rateLimits: env.rateLimits,
       operators,
       audit,
@@ -208,6 +249,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
       deps.provider = makeProvider(view.jwks);
     });
     registry.start(Math.min(60_000, env.metadataRefreshIntervalMs));
+    spMetadata.start();
     audit.start();
     signingKeys.start();
     const app = createApp(deps);
@@ -242,6 +284,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
       tileRequests,
       async close() {
         registry.stop();
+        spMetadata.stop();
         reload.stop();
         await audit.stop();
         await db.destroy();

@@ -18,6 +18,7 @@ import type { TileStore } from '../tiles/tile-store.ts';
 import type { TileStatus } from '../tiles/tile.ts';
 import { reviewOf } from './sep-administration.ts';
 import { SamlSepStore } from '../sep/saml-service-provider.ts';
+import type { MetadataStatus } from '../upstream/metadata/metadata-source.ts';
 
 export interface AdminDependencies {
   db: Database;
@@ -29,6 +30,8 @@ export interface AdminDependencies {
   publicUrl: URL;
   tiles: TileStore;
   tileRequests: TileRequests;
+  /** SP metadata of SAML SePs kept current from its URL: each SeP's refresh state, and a refresh now. */
+  spMetadata?: { status(clientId: string): MetadataStatus | undefined; refresh(clientId: string): Promise<MetadataStatus | undefined> };
 }
 
 const TILE_STATUSES: TileStatus[] = ['pending', 'approved', 'rejected', 'withdrawn', 'superseded'];
@@ -93,7 +96,19 @@ export function adminRoutes(deps: AdminDependencies, extend?: (router: Router) =
     async (req: Request, res: Response) => {
       const sep = await deps.seps.find(String(req.params.clientId));
       if (!sep) throw new AdminRequestError(404, 'not_found', 'no such SeP');
-      res.json(await reviewOf(deps.seps, deps.registration, sep, samlSeps));
+      const refresh = deps.spMetadata?.status(sep.clientId);
+      res.json({ ...(await reviewOf(deps.seps, deps.registration, sep, samlSeps)), ...(refresh ? { samlMetadataRefresh: refresh } : {}) });
+    },
+  );
+
+  // An operator's refresh of a SAML SeP's metadata from the https URL it was registered from: its
+  // state either way (a failure keeps the metadata in force, and says why).
+  router.post(
+    '/seps/:clientId/saml-metadata/refresh',
+    async (req: Request, res: Response) => {
+      const status = await deps.spMetadata?.refresh(String(req.params.clientId));
+      if (!status) throw new AdminRequestError(404, 'not_found', 'no SAML SeP registered from an https URL with this client id');
+      res.status(status.error ? 502 : 200).json(status);
     },
   );
 

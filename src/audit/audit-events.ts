@@ -218,6 +218,14 @@ export function samlLogout(r: { sepId: string; pseudonym: string | null; status:
   return { event: 'logout', outcome: r.reason ? 'failure' : 'success', sepId: r.sepId, pseudonym: r.pseudonym, reason: r.reason, detail: { protocol: 'saml', status: r.status } };
 }
 
+/**
+ * A SeP of the citizen's Brána session told of its end (SAML: a signed LogoutRequest at its
+ * SingleLogoutService), after `initiatedBy` (a SeP's logout; null: the citizen at Brána) ended it.
+ */
+export function logoutPropagated(r: { sepId: string; pseudonym: string | null; protocol: 'saml' | 'oidc'; initiatedBy: string | null }): AuditRecord {
+  return { event: 'logout', outcome: 'success', sepId: r.sepId, pseudonym: r.pseudonym, detail: { protocol: r.protocol, propagated: true, initiatedBy: r.initiatedBy } };
+}
+
 /** The citizen opened My account (Brána's own SeP), which asked for `attributes`. */
 export function accountLogin(r: { sepId: string; requestId: string | null; means: string | null; loa: Loa | null; pseudonym: string; attributes: AttributeId[] }): AuditRecord {
   return { event: 'account_login', outcome: 'success', sepId: r.sepId, requestId: r.requestId, means: r.means, loa: r.loa, pseudonym: r.pseudonym, detail: { attributes: r.attributes } };

@@ -31,6 +31,10 @@ export interface Environment {
   rateLimits: RateLimitSettings;
   /** The longest time between two refreshes of a means' metadata (cacheDuration/validUntil may shorten it). */
   metadataRefreshIntervalMs: number;
+  /** A PEM file: SP metadata of SAML SePs refreshed from its URL is taken only if this certificate signed it. */
+  samlSepMetadataTrustAnchor: string | null;
+  /** A PEM file of the certificate authorities trusted (instead of the system's) when fetching SAML SePs' SP metadata. */
+  samlSepMetadataCa: string | null;
   audit: AuditSettings;
   /** How often a node re-reads the signing keys from the keys folder (SIGHUP re-reads at once). */
   keysReloadSeconds: number;
@@ -155,6 +159,8 @@ const VARIABLES = {
   BRANA_KEYS_RELOAD_SECONDS: wholeNumber(1, 3600).default(60),
   BRANA_SHUTDOWN_GRACE_SECONDS: wholeNumber(0, 600).default(25),
   BRANA_METADATA_REFRESH_SECONDS: wholeNumber(1, 7 * 24 * 3600).default(6 * 3600),
+  BRANA_SAML_SEP_METADATA_TRUST_ANCHOR: z.string().min(1, 'must not be empty').optional(),
+  BRANA_SAML_SEP_METADATA_CA: z.string().min(1, 'must not be empty').optional(),
   BRANA_AUDIT_CHECKPOINT_RECORDS: wholeNumber(1, 1_000_000).default(1000),
   BRANA_AUDIT_CHECKPOINT_SECONDS: wholeNumber(0, 86_400).default(300),
   BRANA_AUDIT_RETENTION_DAYS: wholeNumber(1, 36_500).optional(),
@@ -224,6 +230,8 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = proc
     keysReloadSeconds: v.BRANA_KEYS_RELOAD_SECONDS,
     shutdownGraceSeconds: v.BRANA_SHUTDOWN_GRACE_SECONDS,
     metadataRefreshIntervalMs: v.BRANA_METADATA_REFRESH_SECONDS * 1000,
+    samlSepMetadataTrustAnchor: v.BRANA_SAML_SEP_METADATA_TRUST_ANCHOR === undefined ? null : path.resolve(cwd, v.BRANA_SAML_SEP_METADATA_TRUST_ANCHOR),
+    samlSepMetadataCa: v.BRANA_SAML_SEP_METADATA_CA === undefined ? null : path.resolve(cwd, v.BRANA_SAML_SEP_METADATA_CA),
     audit: {
       checkpointEveryRecords: v.BRANA_AUDIT_CHECKPOINT_RECORDS,
       checkpointEverySeconds: v.BRANA_AUDIT_CHECKPOINT_SECONDS,

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
 import type { AssertionLog } from '../audit/assertion-log.ts';
@@ -7,6 +8,7 @@ import { localeOf } from '../pages/render.ts';
 import { ApprovalRefused, awaitingApproval, NothingToDecide, UnknownSep, type SepRegistration } from '../sep/sep-registration.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import { RESERVED_PREFIX, registrationOf, type Sep } from '../sep/sep.ts';
+import { SamlSepStore, type SamlSepRecord } from '../sep/saml-service-provider.ts';
 import type { Database } from '../store/database.ts';
 import { TileNotAllowed, type TileRequests } from '../tiles/tile-requests.ts';
 import type { TileStore } from '../tiles/tile-store.ts';
@@ -38,6 +40,7 @@ const DIFF_FIELDS = [
   'eidasEnabled',
   'redirectUris',
   'postLogoutRedirectUris',
+  'frontchannelLogoutUri',
   'tokenEndpointAuthMethod',
   'jwks',
   'jwksUri',
@@ -58,16 +61,43 @@ function shown(value: unknown): string[] {
  * The side-by-side diff of what waits: for a change, the registration in force against the one
  * asked for; for a new registration, nothing in force against all of it.
  */
-function diffOf(sep: Sep): Array<{ field: string; inForce: string[]; requested: string[]; changed: boolean }> | null {
+function diffOf(sep: Sep, saml?: SamlSepRecord): Array<{ field: string; inForce: string[]; requested: string[]; changed: boolean }> | null {
   const waiting = awaitingApproval(sep);
   if (!waiting) return null;
+  // A SAML SeP's SP metadata is part of what is approved: a new one shows all of it, a change of the
+  // registration shows it unchanged (new metadata is put in force by the operator, with its record).
+  const samlRows = saml
+    ? Object.entries(samlPartOf(saml)).map(([field, value]) => {
+        const requested = shown(value);
+        return { field: `saml.${field}`, inForce: waiting.kind === 'change' ? requested : [], requested, changed: waiting.kind === 'registration' };
+      })
+    : [];
   const before = waiting.kind === 'change' ? (registrationOf(sep) as unknown as Record<string, unknown>) : null;
   const after = (waiting.kind === 'change' ? waiting.reviewed : registrationOf(sep)) as Record<string, unknown>;
-  return DIFF_FIELDS.filter((field) => waiting.kind === 'registration' || field in after).map((field) => {
+  const rows = DIFF_FIELDS.filter((field) => waiting.kind === 'registration' || field in after).map((field) => {
     const inForce = before ? shown(before[field]) : [];
     const requested = shown(after[field]);
     return { field, inForce, requested, changed: JSON.stringify(inForce) !== JSON.stringify(requested) };
   });
+  return [...rows, ...samlRows];
+}
+
+/** What an administrator reads of SP metadata: endpoints, and each certificate by fingerprint and expiry. */
+function samlPartOf(record: SamlSepRecord): Record<string, unknown> {
+  const sp = record.serviceProvider;
+  const certificate = (pem: string) => {
+    const x509 = new X509Certificate(pem);
+    return `SHA-256 ${x509.fingerprint256}, ${x509.subject.replace(/\n/g, ', ')}, valid until ${new Date(x509.validTo).toISOString().slice(0, 10)}`;
+  };
+  return {
+    entityId: sp.entityId,
+    assertionConsumerServices: sp.assertionConsumerServices.map((service) => `${service.url} (${service.binding.replace(/^.*:/, '')})`),
+    singleLogout: sp.singleLogout ? `${sp.singleLogout.url} (${sp.singleLogout.binding.replace(/^.*:/, '')})` : null,
+    signingCertificates: sp.signingCertificates.map(certificate),
+    encryptionCertificate: sp.encryptionCertificate ? certificate(sp.encryptionCertificate) : null,
+    assertionEncryption: sp.assertionEncryption ?? null,
+    metadataSource: record.metadataSource,
+  };
 }
 
 const reasonOf = (req: Request) => {
@@ -86,6 +116,7 @@ const reasonOf = (req: Request) => {
 export function administratorConsole(deps: AdministratorConsoleDependencies): Router {
   const router = express.Router();
   const tokenUses = new InitialAccessTokenUses(deps.db);
+  const samlSeps = new SamlSepStore(deps.db);
 
   router.get('/', async (req: Request, res: Response) => {
     const c = consoleMessages(req);
@@ -112,7 +143,7 @@ export function administratorConsole(deps: AdministratorConsoleDependencies): Ro
         sep,
         own: sep.clientId.startsWith(RESERVED_PREFIX),
         waiting: awaitingApproval(sep)?.kind ?? null,
-        diff: diffOf(sep),
+        diff: diffOf(sep, sep.protocol === 'saml' ? await samlSeps.find(sep.clientId) : undefined),
         review,
         declared: (awaitingApproval(sep)?.document ?? sep).organisation,
         members: members.map((other) => ({ clientId: other.clientId, organisation: other.organisation.name, status: other.status })),

@@ -23,7 +23,7 @@ import { consoleRoutes } from '../console/console-routes.ts';
 import type { PersonStore } from '../identity/person-store.ts';
 import type { SepRegistration } from '../sep/sep-registration.ts';
 import { sepSelfServiceRoutes } from '../sep/sep-self-service-routes.ts';
-import { registrationFormRoutes } from '../oidc/registration-form-routes.ts';
+import { registrationFormRoutes, type RegistrationFormDependencies } from '../oidc/registration-form-routes.ts';
 import { InitialAccessTokenUses } from '../oidc/initial-access-token-uses.ts';
 import type { TileRequests } from '../tiles/tile-requests.ts';
 import type { TileStore } from '../tiles/tile-store.ts';
@@ -62,6 +62,9 @@ export interface AppDependencies extends InteractionDependencies, UpstreamReturn
   development: boolean;
   /** Routes mounted on the site as they are (the development providers' pages). */
   extraRoutes: readonly MountedRoutes[];
+  /** The `/register` form's reader of a SAML SeP's SP metadata (saml-idp/), and Brána's IdP metadata URL. */
+  readSpMetadata?: RegistrationFormDependencies['readSpMetadata'];
+  idpMetadataUrl?: string;
   rateLimits: RateLimitSettings;
   /** Credentials of administrators and auditors, for the operator APIs. */
   operators: OperatorCredentials;

@@ -161,6 +161,11 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       await finishWithGrant(req, res, journey, sep, 'permanent', false);
       return;
     }
+    if (journey.passive) {
+      // The citizen would have to consent, and a passive request may show no page.
+      await finish(req, res, journey, { kind: 'denied', reason: 'passive_impossible', description: 'consent is needed and the request is passive' });
+      return;
+    }
     const locale = localeOf(req);
     renderPage(req, res, 'consent', {
       title: MESSAGES[locale].consent.title,
@@ -189,7 +194,11 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     async (req: Request, res: Response) => {
       const journey = await details(req, res);
       if (journey.stage === 'login') {
-        await showSelection(req, res, await loginContext(journey), req.query.choose !== undefined);
+        const login = await loginContext(journey);
+        const frontend = deps.journeys.of(journey.uid);
+        const qualifying = login.candidates.map((means) => means.id);
+        if (await frontend.continueFromSession?.(req, res, journey, qualifying, login.minimum)) return;
+        await showSelection(req, res, login, req.query.choose !== undefined);
       } else if (journey.stage === 'consent') {
         await showConsent(req, res, journey);
       } else {

@@ -21,6 +21,8 @@ export interface Journey {
   readonly accountId: string | undefined;
   /** The SeP wants the means to authenticate anew (OIDC prompt=login or max_age; SAML ForceAuthn). */
   readonly forceAuthn: boolean;
+  /** The SeP wants an answer without any page for the citizen (SAML IsPassive; OIDC prompt=none is oidc-provider's). */
+  readonly passive: boolean;
   /** The means the SeP names to skip the selection (OIDC idp_hint). */
   readonly idpHint: string | undefined;
   /** The LoA this login needs: the SeP's registered minimum or what it asked for, the stricter. */
@@ -36,7 +38,7 @@ export type JourneyResult =
   /** The citizen consented (or nothing needed consent): release `decision.consentable`. */
   | { kind: 'consent'; decision: ReleaseDecision; grantId: string | null }
   /** The citizen refused consent or gave up: the SeP learns no more than that. */
-  | { kind: 'denied'; reason: 'consent_refused' | 'cancelled'; description: string };
+  | { kind: 'denied'; reason: 'consent_refused' | 'cancelled' | 'passive_impossible'; description: string };
 
 /** The journey a URL names is not (or no longer) this browser's. */
 export class JourneyGone extends Error {}
@@ -47,6 +49,12 @@ export interface JourneyFrontend {
   details(req: Request, res: Response, uid: string): Promise<Journey>;
   /** Records what the citizen consented to where the protocol needs it (an OIDC grant); its id, or null. */
   saveGrant(journey: Journey, accountId: string, decision: ReleaseDecision): Promise<string | null>;
+  /**
+   * At the login stage, before the selection page: continues the journey from the browser's Brána
+   * session if the protocol leaves that to Brána (SAML; oidc-provider decides it for OIDC before the
+   * journey exists). True when it answered the browser.
+   */
+  continueFromSession?(req: Request, res: Response, journey: Journey, qualifying: readonly string[], minimum: Loa): Promise<boolean>;
   /** Ends the stage: the browser goes on (to consent, to the SeP) with this result. */
   finish(req: Request, res: Response, journey: Journey, result: JourneyResult): Promise<void>;
   /**

@@ -50,6 +50,9 @@ class OidcJourney implements Journey {
     return reasons.includes('login_prompt') || reasons.includes('max_age') || this.interaction.params.max_age !== undefined;
   }
 
+  /** prompt=none never reaches an interaction: oidc-provider answers it. */
+  readonly passive = false;
+
   get idpHint(): string | undefined {
     const hint = this.interaction.params.idp_hint;
     return typeof hint === 'string' ? hint : undefined;

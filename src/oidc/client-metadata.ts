@@ -19,8 +19,14 @@ export const SEP_METADATA = [SEP_GROUP_METADATA, 'sep_minimum_loa', 'sep_allowed
  */
 export const SERVER_SET_METADATA = [...SEP_METADATA, 'response_types', 'grant_types', 'subject_type', 'sector_identifier_uri', 'client_name', 'client_uri'] as const;
 
+/**
+ * OIDC Front-Channel Logout 1.0, which oidc-provider does not implement: kept as client metadata
+ * (validated by the registration schema) and used by Brána's own logout page (saml-idp/session-logout.ts).
+ */
+export const FRONTCHANNEL_LOGOUT_URI = 'frontchannel_logout_uri';
+
 /** Every custom metadata property oidc-provider must keep for a client. */
-export const EXTRA_CLIENT_METADATA = [...SEP_METADATA, BRANA_REGISTRATION] as const;
+export const EXTRA_CLIENT_METADATA = [...SEP_METADATA, BRANA_REGISTRATION, FRONTCHANNEL_LOGOUT_URI] as const;
 
 /**
  * The sector a SeP group forms. Brána is the authority for which SeP belongs to which group, so this
@@ -42,6 +48,7 @@ export function clientMetadataOf(sep: Sep, clientSecret: string | null, publicUr
     client_uri: sep.infoUrl,
     redirect_uris: sep.redirectUris,
     post_logout_redirect_uris: sep.postLogoutRedirectUris,
+    ...(sep.frontchannelLogoutUri ? { frontchannel_logout_uri: sep.frontchannelLogoutUri } : {}),
     response_types: ['code'],
     grant_types: ['authorization_code'],
     token_endpoint_auth_method: sep.tokenEndpointAuthMethod,

@@ -90,10 +90,17 @@ export function sepKeyFetch(development: boolean): NonNullable<Configuration['fe
 
 /** How long an ID token lives; a retired signing key stays published at least this long. */
 export const ID_TOKEN_LIFETIME_SECONDS = 600;
+/** How long the citizen's Brána session lives (oidc-provider's Session; SAML SePs join it too). */
+export const SESSION_TTL_SECONDS = 8 * 3600;
+/** The session cookie's options (oidc-provider's `cookies.long`): SAML's side sets the same cookie. */
+export function sessionCookieOptions(secure: boolean) {
+  return { httpOnly: true, sameSite: 'lax', secure, signed: true } as const;
+}
+
 /** The clock skew oidc-provider tolerates. */
 export const CLOCK_TOLERANCE_SECONDS = 5;
 
-function localeOfContext(ctx: KoaContextWithOIDC): Locale {
+export function localeOfContext(ctx: KoaContextWithOIDC): Locale {
   const chosen = parseCookies(ctx.get('cookie') ?? '')[LANGUAGE_COOKIE];
   return isLocale(chosen) ? chosen : 'cs';
 }
@@ -152,7 +159,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       // `__Host-` is impossible; `__Secure-` at least keeps them from plain http. Plain-http
       // development keeps the default names (browsers refuse prefixed cookies without Secure).
       names: secure ? { session: '__Host-brana_session', interaction: '__Secure-brana_interaction', resume: '__Secure-brana_resume' } : { session: '_session', interaction: '_interaction', resume: '_interaction_resume' },
-      long: { httpOnly: true, sameSite: 'lax', secure, signed: true },
+      long: sessionCookieOptions(secure),
       short: { httpOnly: true, sameSite: 'lax', secure, signed: true },
     },
     claims: claimsConfig,
@@ -242,7 +249,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       AuthorizationCode: 60,
       IdToken: ID_TOKEN_LIFETIME_SECONDS,
       Interaction: 1800,
-      Session: 8 * 3600,
+      Session: SESSION_TTL_SECONDS,
       Grant: 8 * 3600,
     },
     renderError: async (ctx, out, error) => {

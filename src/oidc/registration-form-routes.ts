@@ -11,10 +11,24 @@ import { checkRegistrationMetadata, SEP_REGISTRATION_POLICY, type RegistrationRu
 import { MESSAGES, type Locale } from '../pages/i18n.ts';
 import { localeOf, renderPage } from '../pages/render.ts';
 import { BRANA_REGISTRATION } from '../sep/registration-metadata.ts';
+import { RegistrationRejected, type SamlRegistration } from '../sep/sep-registration.ts';
+
+/** Where a SAML SeP's SP metadata comes from in the form: pasted (or a file's text), or an https URL. */
+export type SpMetadataInput = { xml: string } | { url: string };
+
+/** The SP metadata could not be read or fetched; the message names what is wrong, for the person. */
+export class SpMetadataRefused extends Error {}
 
 export interface RegistrationFormDependencies extends RegistrationRules {
   provider: Provider;
   sepEnvironment: SepEnvironment;
+  /**
+   * Reads a SAML SeP's SP metadata (saml-idp/, wired by the composition root); SpMetadataRefused
+   * when it cannot. Without it the form registers OIDC SePs only.
+   */
+  readSpMetadata?: (input: SpMetadataInput) => Promise<SamlRegistration>;
+  /** Brána's SAML IdP metadata URL, shown to a SAML SeP once registered. */
+  idpMetadataUrl?: string;
 }
 
 /** The form's fields, as the person typed them (shown again with the problems). */
@@ -33,6 +47,12 @@ interface FormValues {
   attributes: string[];
   redirectUris: string;
   postLogoutRedirectUris: string;
+  /** `oidc` or `saml`. */
+  protocol: string;
+  /** SAML: the SP metadata as XML (pasted, or read from a file by the page). */
+  samlMetadata: string;
+  /** SAML: or the https URL it is published at. */
+  samlMetadataUrl: string;
 }
 
 const EMPTY: FormValues = {
@@ -50,6 +70,9 @@ const EMPTY: FormValues = {
   attributes: [],
   redirectUris: '',
   postLogoutRedirectUris: '',
+  protocol: 'oidc',
+  samlMetadata: '',
+  samlMetadataUrl: '',
 };
 
 /** Registration metadata path → the form field it came from. */
@@ -76,7 +99,7 @@ const lines = (text: string) =>
     .filter(Boolean);
 
 function valuesOf(body: Record<string, unknown>): FormValues {
-  const text = (key: keyof FormValues) => (typeof body[key] === 'string' ? (body[key] as string).slice(0, 4000) : '');
+  const text = (key: keyof FormValues, limit = 4000) => (typeof body[key] === 'string' ? (body[key] as string).slice(0, limit) : '');
   const attributes = ([] as unknown[]).concat(body.attributes ?? []).filter((value): value is string => typeof value === 'string');
   return {
     token: text('token').trim(),
@@ -93,8 +116,15 @@ function valuesOf(body: Record<string, unknown>): FormValues {
     attributes,
     redirectUris: text('redirectUris'),
     postLogoutRedirectUris: text('postLogoutRedirectUris'),
+    protocol: text('protocol') === 'saml' ? 'saml' : 'oidc',
+    // One byte over the limit, so that metadata too large is refused as such, not cut.
+    samlMetadata: text('samlMetadata', MAX_FORM_METADATA + 1),
+    samlMetadataUrl: text('samlMetadataUrl').trim(),
   };
 }
+
+/** The largest SP metadata the form takes pasted (the body limit is a little above it). */
+const MAX_FORM_METADATA = 256 * 1024;
 
 /** The same registration metadata the registration API takes. */
 function metadataOf(values: FormValues): Record<string, unknown> {
@@ -131,7 +161,34 @@ function placeProblem(problem: string, locale: Locale): { field: keyof FormValue
  */
 export function registrationFormRoutes(deps: RegistrationFormDependencies): Router {
   const router = express.Router();
-  const form = express.urlencoded({ extended: false, limit: '20kb', parameterLimit: 40 });
+  const form = express.urlencoded({ extended: false, limit: '400kb', parameterLimit: 40 });
+
+  /** The SAML SeP's SP metadata from the form, or the problem placed at its field. */
+  const samlOf = async (values: FormValues, locale: Locale, problems: Array<{ field: string; message: string }>): Promise<SamlRegistration | undefined> => {
+    const r = MESSAGES[locale].register;
+    if (values.redirectUris.trim() || values.postLogoutRedirectUris.trim()) problems.push({ field: 'redirectUris', message: r.samlNoRedirectUris });
+    if (!deps.readSpMetadata) {
+      problems.push({ field: 'samlMetadata', message: r.samlUnavailable });
+      return undefined;
+    }
+    const pasted = values.samlMetadata.trim();
+    if (Boolean(pasted) === Boolean(values.samlMetadataUrl)) {
+      problems.push({ field: 'samlMetadata', message: r.samlMetadataOne });
+      return undefined;
+    }
+    if (pasted.length > MAX_FORM_METADATA) {
+      problems.push({ field: 'samlMetadata', message: r.samlMetadataTooLarge });
+      return undefined;
+    }
+    try {
+      const saml = await deps.readSpMetadata(pasted ? { xml: pasted } : { url: values.samlMetadataUrl });
+      return problems.length ? undefined : saml;
+    } catch (err) {
+      if (!(err instanceof SpMetadataRefused)) throw err;
+      problems.push({ field: pasted ? 'samlMetadata' : 'samlMetadataUrl', message: err.message });
+      return undefined;
+    }
+  };
 
   const show = (req: Request, res: Response, values: FormValues, problems: Array<{ field: string; message: string }>) => {
     const locale = localeOf(req);
@@ -145,6 +202,7 @@ export function registrationFormRoutes(deps: RegistrationFormDependencies): Rout
         problems,
         problemOf: Object.fromEntries(problems.map((problem) => [problem.field, problem.message])),
         environment: deps.sepEnvironment,
+        samlOffered: deps.readSpMetadata !== undefined,
         loas: LOA_LEVELS,
         attributes: ATTRIBUTES.filter((definition) => !ALWAYS_RELEASED.includes(definition.id as AttributeId)).map((definition) => ({ id: definition.id, label: definition.label[locale] })),
       },
@@ -165,7 +223,14 @@ export function registrationFormRoutes(deps: RegistrationFormDependencies): Rout
       const problems: Array<{ field: string; message: string }> = [];
       const token = /^[A-Za-z0-9_-]{20,200}$/.test(values.token) ? await deps.provider.InitialAccessToken.find(values.token) : undefined;
       if (!token || !token.policies?.includes(SEP_REGISTRATION_POLICY)) problems.push({ field: 'token', message: MESSAGES[locale].register.tokenInvalid });
-      const checked = await checkRegistrationMetadata(deps, metadataOf(values), undefined, locale);
+      const saml = values.protocol === 'saml' ? await samlOf(values, locale, problems) : undefined;
+      if (values.protocol === 'saml' && !saml) {
+        show(req, res, values, problems);
+        return;
+      }
+      // A SAML SeP's return URLs are the ACS endpoints of its metadata, as with the CLI.
+      const metadata = saml ? { ...metadataOf(values), redirect_uris: saml.serviceProvider.assertionConsumerServices.map((service) => service.url), post_logout_redirect_uris: [] } : metadataOf(values);
+      const checked = await checkRegistrationMetadata(deps, metadata, undefined, locale);
       if (!checked.ok) problems.push(...checked.problems.map((problem) => placeProblem(problem, locale)));
       if (problems.length || !checked.ok) {
         show(req, res, values, problems);
@@ -176,7 +241,25 @@ export function registrationFormRoutes(deps: RegistrationFormDependencies): Rout
         show(req, res, values, [{ field: 'token', message: MESSAGES[locale].register.tokenInvalid }]);
         return;
       }
-      const registered = await deps.registration.register(checked.document, 'pending', 'self-service (web form)');
+      let registered;
+      try {
+        registered = await deps.registration.register(checked.document, 'pending', 'self-service (web form)', saml ? { saml } : {});
+      } catch (err) {
+        // The entity ID of another SeP: known only when written (the one unique key).
+        if (!(err instanceof RegistrationRejected)) throw err;
+        show(req, res, values, err.problems.map((problem) => ({ field: 'samlMetadata', message: problem })));
+        return;
+      }
+      if (saml) {
+        renderPage(req, res, 'register-done', {
+          title: MESSAGES[locale].register.doneTitle,
+          saml: true,
+          clientId: registered.sep.clientId,
+          entityId: saml.serviceProvider.entityId,
+          idpMetadataUrl: deps.idpMetadataUrl,
+        });
+        return;
+      }
       // As oidc-provider's registration endpoint makes it (its type declares no constructor argument).
       const RegistrationAccessToken = deps.provider.RegistrationAccessToken as unknown as new (properties: { clientId: string; policies: string[] }) => { save(): Promise<string> };
       const accessToken = await new RegistrationAccessToken({ clientId: registered.sep.clientId, policies: [SEP_REGISTRATION_POLICY] }).save();

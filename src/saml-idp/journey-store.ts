@@ -16,6 +16,8 @@ export interface SamlJourneyRecord {
   requestedAttributes: RequestedAttribute[];
   requestedLoa: Loa | null;
   forceAuthn: boolean;
+  /** The SeP asked `IsPassive`: the citizen is never shown a page; the session answers, or NoPassive. */
+  isPassive: boolean;
   nameIdFormat: 'persistent' | 'transient';
   stage: 'login' | 'consent' | 'done';
   personId: string | null;
@@ -36,6 +38,7 @@ interface Row {
   requested_attributes: string;
   min_loa: string | null;
   force_authn: boolean | number;
+  is_passive: boolean | number;
   name_id_format: string;
   stage: string;
   person_id: string | null;
@@ -57,6 +60,7 @@ function fromRow(row: Row): SamlJourneyRecord {
     requestedAttributes: JSON.parse(row.requested_attributes) as RequestedAttribute[],
     requestedLoa: row.min_loa as Loa | null,
     forceAuthn: Boolean(row.force_authn),
+    isPassive: Boolean(row.is_passive),
     nameIdFormat: row.name_id_format === 'transient' ? 'transient' : 'persistent',
     stage: row.stage as SamlJourneyRecord['stage'],
     personId: row.person_id,
@@ -93,6 +97,7 @@ export class SamlJourneyStore {
         requested_attributes: JSON.stringify(journey.requestedAttributes),
         min_loa: journey.requestedLoa,
         force_authn: journey.forceAuthn,
+        is_passive: journey.isPassive,
         name_id_format: journey.nameIdFormat,
         stage: 'login',
         created_at: journey.createdAt,

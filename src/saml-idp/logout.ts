@@ -21,6 +21,8 @@ export interface SamlLogoutRequest {
   /** The SeP's SingleLogoutService from its metadata: the only place the LogoutResponse goes. */
   singleLogout: { url: string; binding: string };
   nameId: string;
+  /** The SessionIndexes the SeP names (at most 4): which of its sessions at Brána it ends. */
+  sessionIndexes: string[];
   relayState: string | null;
 }
 
@@ -85,10 +87,29 @@ export async function readLogoutRequest(input: SamlMessageInput, context: { find
     const nameIdElement = singleChild(root, NS.assertion, 'NameID');
     const nameId = nameIdElement ? textOf(nameIdElement).trim() : '';
     if (!nameId || nameId.length > 256) throw answer('name_id_missing');
-    return { id, sep: found.sep, serviceProvider: found.serviceProvider, singleLogout, nameId, relayState: envelope.relayState };
+    const sessionIndexes = Array.from(root.getElementsByTagNameNS(NS.protocol, 'SessionIndex'))
+      .filter((element) => element.parentNode === root)
+      .map((element) => textOf(element).trim());
+    if (sessionIndexes.length > 4 || sessionIndexes.some((index) => !index || index.length > 256)) throw answer('request_malformed');
+    return { id, sep: found.sep, serviceProvider: found.serviceProvider, singleLogout, nameId, sessionIndexes, relayState: envelope.relayState };
   } catch (err) {
     if (err instanceof LogoutRefused) throw err;
     if (err instanceof XmlRejected) throw answer('request_malformed');
+    throw err;
+  }
+}
+
+/**
+ * Whether a message on the SLO endpoint is a LogoutResponse: a SeP answering the LogoutRequest Brána
+ * sent it when the citizen's session ended. Nothing depends on it (the session is gone already), so it
+ * is only acknowledged; anything unreadable is not one.
+ */
+export function isLogoutResponse(input: SamlMessageInput): boolean {
+  try {
+    const root = envelopeOf(input, 'SAMLResponse').document.documentElement as Element;
+    return root.namespaceURI === NS.protocol && root.localName === 'LogoutResponse';
+  } catch (err) {
+    if (err instanceof BindingRefused || err instanceof XmlRejected) return false;
     throw err;
   }
 }

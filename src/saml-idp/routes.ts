@@ -6,12 +6,15 @@ import type { SepStore } from '../sep/sep-store.ts';
 import type { Database } from '../store/database.ts';
 import { AuthnRequestRefused, readAuthnRequest, type AuthnRequestInput } from './authn-request.ts';
 import { MAX_SAML_REQUEST_LENGTH, signedRedirectQuery, type SamlMessageInput } from './saml-bindings.ts';
-import { LogoutRefused, logoutResponseXml, readLogoutRequest } from './logout.ts';
+import { LogoutRefused, isLogoutResponse, logoutResponseXml, readLogoutRequest } from './logout.ts';
+import type { BranaSessions } from './brana-session.ts';
+import { policyWithFrames, type LogoutFrame, type SessionLogout } from './session-logout.ts';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import { samlLogout } from '../audit/audit-events.ts';
 import { newHelpDeskReference } from '../audit/help-desk-reference.ts';
 import { BINDING_REDIRECT } from '../sep/saml-service-provider.ts';
 import { localeOf, renderPage } from '../pages/render.ts';
+import { MESSAGES } from '../pages/i18n.ts';
 import { showCitizenError } from '../pages/citizen-errors.ts';
 import { logger } from '../log/logger.ts';
 import { idpMetadataXml, type SamlIdpEndpoints } from './idp-metadata.ts';
@@ -29,6 +32,9 @@ export interface SamlIdpRouteDependencies {
   announcedSigningCertificates: readonly string[];
   sepEnvironment: SepEnvironment;
   log: AssertionLog;
+  /** The citizen's Brána session: a SeP's logout ends it, and its other SePs are told. */
+  sessions: BranaSessions;
+  sessionLogout: SessionLogout;
 }
 
 /** A pseudonym's shape (base64url of a SHA-256 HMAC): only such a NameID is recorded as one. */
@@ -74,29 +80,38 @@ export function samlIdpRoutes(deps: SamlIdpRouteDependencies): Router {
       throw err;
     }
     const respondTo = { sep: request.sep, serviceProvider: request.serviceProvider, acs: request.acs, requestId: request.id, relayState: request.relayState };
-    // Brána keeps no SAML session yet: it cannot log anybody in without a page.
-    if (request.isPassive) {
-      await deps.journeys.refuse(req, res, { reason: 'passive_not_possible', status: STATUS.noPassive, respondTo });
-      return;
-    }
+    // Even an IsPassive request begins a journey: the browser's Brána session answers it at
+    // /interaction/<uid> (a cross-site POST here carries no session cookie; that redirect does).
     if ((await deps.journeys.begin(req, res, request)) === 'replayed') {
       await deps.journeys.refuse(req, res, { reason: 'request_replayed', status: STATUS.requestDenied, respondTo });
     }
   }
 
   /**
-   * Single logout of a SAML SeP. Brána keeps no SAML session (every SAML login authenticates anew),
-   * so nothing else of the citizen's ends; the SeP gets its signed LogoutResponse at the
-   * SingleLogoutService of its metadata (the only place it goes), and the log a `logout` record.
+   * Single logout of a SAML SeP. The citizen's Brána session it names (by SessionIndex, or the
+   * browser's, and only one the SeP is part of under that NameID) ends, and the session's other SePs
+   * are told (hidden frames, `session-logout.ts`); then the SeP gets its signed LogoutResponse at the
+   * SingleLogoutService of its metadata (the only place it goes). Each SeP a `logout` record.
    */
   async function logout(req: Request, res: Response, input: SamlMessageInput): Promise<void> {
+    if (isLogoutResponse(input)) {
+      // A SeP's answer to Brána's LogoutRequest, in a frame of the logout page: acknowledged only.
+      renderPage(req, res, 'logout-done', { title: MESSAGES[localeOf(req)].logout.title });
+      return;
+    }
     let target: NonNullable<LogoutRefused['respondTo']>;
     let reason: string | null = null;
     let nameId: string | null = null;
+    let frames: LogoutFrame[] = [];
     try {
       const request = await readLogoutRequest(input, { findSep: context.findSep, sloUrl: deps.endpoints.sloUrl, environment: deps.sepEnvironment });
       target = { sep: request.sep, serviceProvider: request.serviceProvider, singleLogout: request.singleLogout, requestId: request.id, relayState: request.relayState };
       nameId = request.nameId;
+      const session = await deps.sessions.forLogout(req, res, request.sep.clientId, request.nameId, request.sessionIndexes);
+      if (session) {
+        frames = await deps.sessionLogout.tell(session, request.sep.clientId);
+        await deps.sessions.end(req, res, session);
+      }
     } catch (err) {
       if (!(err instanceof LogoutRefused)) throw err;
       if (!err.respondTo) {
@@ -113,13 +128,40 @@ export function samlIdpRoutes(deps: SamlIdpRouteDependencies): Router {
     const address = { idpEntityId: deps.endpoints.entityId, destination: target.singleLogout.url, inResponseTo: target.requestId };
     if (target.singleLogout.binding === BINDING_REDIRECT) {
       const query = signedRedirectQuery('SAMLResponse', logoutResponseXml(address, status, null), target.relayState, deps.signing.privateKeyPem);
-      res.redirect(303, `${target.singleLogout.url}${target.singleLogout.url.includes('?') ? '&' : '?'}${query}`);
+      const next = `${target.singleLogout.url}${target.singleLogout.url.includes('?') ? '&' : '?'}${query}`;
+      if (frames.length) showFrames(req, res, frames, { next });
+      else res.redirect(303, next);
       return;
     }
     const name = target.sep.name[localeOf(req)];
     const fields = { SAMLResponse: Buffer.from(logoutResponseXml(address, status, deps.signing), 'utf8').toString('base64'), ...(target.relayState !== null ? { RelayState: target.relayState } : {}) };
-    renderPage(req, res, 'autopost', { title: name, heading: name, action: target.singleLogout.url, fields });
+    if (frames.length) showFrames(req, res, frames, { form: { action: target.singleLogout.url, fields } });
+    else renderPage(req, res, 'autopost', { title: name, heading: name, action: target.singleLogout.url, fields });
   }
+
+  /** The logout page: the other SePs told in hidden frames, then on to the SeP that asked. */
+  function showFrames(req: Request, res: Response, frames: LogoutFrame[], then: { next: string } | { form: { action: string; fields: Record<string, string> } }): void {
+    res.setHeader('Content-Security-Policy', policyWithFrames(res.getHeader('Content-Security-Policy')?.toString(), frames));
+    renderPage(req, res, 'logout-propagation', { title: MESSAGES[localeOf(req)].logout.title, frames, next: 'next' in then ? then.next : null, form: 'form' in then ? then.form : null });
+  }
+
+  // A frame of the logout page: posts Brána's signed LogoutRequest to a SeP's HTTP-POST
+  // SingleLogoutService. Only what Brána wrote for that SeP (an HMAC), only to its registered endpoint.
+  router.get('/slo/tell/:sepId', async (req, res) => {
+    const sepId = String(req.params.sepId);
+    const message = deps.sessionLogout.postFrame(sepId, req.query as Record<string, unknown>);
+    const singleLogout = message ? (await samlSeps.find(sepId))?.serviceProvider.singleLogout : undefined;
+    const sep = singleLogout ? await deps.seps.find(sepId) : undefined;
+    if (!message || !singleLogout || singleLogout.binding === BINDING_REDIRECT || !sep || sep.status !== 'active') {
+      showCitizenError(req, res, 'bad_request');
+      return;
+    }
+    // Framed by Brána's own logout page only.
+    res.setHeader('X-Frame-Options', 'SAMEORIGIN');
+    res.setHeader('Content-Security-Policy', String(res.getHeader('Content-Security-Policy') ?? '').replace(/frame-ancestors 'none'/, "frame-ancestors 'self'"));
+    const name = sep.name[localeOf(req)];
+    renderPage(req, res, 'autopost', { title: name, heading: name, action: singleLogout.url, fields: { SAMLRequest: message } });
+  });
 
   router.get('/slo', async (req, res) => {
     const at = req.originalUrl.indexOf('?');

@@ -6,7 +6,7 @@ import { errorReturnedToSep, samlRequestReceived, samlRequestRefused, tokenIssue
 import { newHelpDeskReference } from '../audit/help-desk-reference.ts';
 import { releaseDecisionOfAttributes, type ReleaseDecision } from '../consent/release-policy.ts';
 import { attribute, type AttributeId } from '../domain/attributes.ts';
-import { strictestLoa, type Loa } from '../domain/loa.ts';
+import { loaAtLeast, strictestLoa, type Loa } from '../domain/loa.ts';
 import type { ForeignPersonStore } from '../identity/foreign-person-store.ts';
 import type { PersonStore } from '../identity/person-store.ts';
 import type { PopulationRegister } from '../identity/population-register.ts';
@@ -28,6 +28,8 @@ import type { SamlIdpEndpoints } from './idp-metadata.ts';
 import { SAML_JOURNEY_LIFETIME_MS, SamlJourneyStore, type SamlJourneyRecord } from './journey-store.ts';
 import { errorResponse, successResponse, type ResponseAddress } from './saml-response.ts';
 import { STATUS, type SamlStatus } from './saml-status.ts';
+import type { BranaSessions } from './brana-session.ts';
+import { samlId } from './xml-signing.ts';
 
 export interface SamlJourneyDependencies {
   db: Database;
@@ -43,6 +45,8 @@ export interface SamlJourneyDependencies {
   /** Binds a journey to the browser that began it (an HMAC of its uid in a cookie). */
   formKey: Buffer;
   secure: boolean;
+  /** The citizen's Brána session, which SAML logins join (SSO across SePs, IsPassive, logout). */
+  sessions: BranaSessions;
 }
 
 /** The id of a SAML SeP's request in the assertion log: derived from its AuthnRequest ID, which the SeP knows. */
@@ -81,6 +85,10 @@ class SamlJourney implements Journey {
 
   get forceAuthn(): boolean {
     return this.record.forceAuthn;
+  }
+
+  get passive(): boolean {
+    return this.record.isPassive;
   }
 
   get idpHint(): undefined {
@@ -157,6 +165,7 @@ export class SamlJourneys implements JourneyFrontend {
           requestedAttributes: request.requestedAttributes,
           requestedLoa: request.requestedLoa,
           forceAuthn: request.forceAuthn,
+          isPassive: request.isPassive,
           nameIdFormat: request.nameIdFormat,
           createdAt: now,
           expiresAt: now + SAML_JOURNEY_LIFETIME_MS,
@@ -200,11 +209,32 @@ export class SamlJourneys implements JourneyFrontend {
     return null;
   }
 
+  /**
+   * A journey at its start, in a browser whose Brána session already holds a login that serves this
+   * SeP (the LoA it needs, a means it may use — `qualifying` — and no ForceAuthn): on to consent
+   * without a means, as oidc-provider does it for an OIDC SeP. An IsPassive journey the session
+   * cannot serve ends in NoPassive. False when the citizen goes on to choose a means.
+   */
+  async continueFromSession(req: Request, res: Response, journey: Journey, qualifying: readonly string[], minimum: Loa): Promise<boolean> {
+    const { record } = journey as SamlJourney;
+    const login = record.forceAuthn ? undefined : this.deps.sessions.loginOf(await this.deps.sessions.current(req, res));
+    if (login && qualifying.includes(login.means) && loaAtLeast(login.acr, minimum)) {
+      if (!(await this.store.recordLogin(record.uid, { personId: login.accountId, acr: login.acr, means: login.means, authnInstant: login.authnInstant }))) throw new JourneyGone();
+      res.redirect(303, `/interaction/${record.uid}`);
+      return true;
+    }
+    if (!record.isPassive) return false;
+    await this.finish(req, res, journey, { kind: 'denied', reason: 'passive_impossible', description: 'the citizen has no Brána session that serves this request' });
+    return true;
+  }
+
   async finish(req: Request, res: Response, journey: Journey, result: JourneyResult): Promise<void> {
     const { record } = journey as SamlJourney;
     if (result.kind === 'login') {
       const recorded = await this.store.recordLogin(record.uid, { personId: result.accountId, acr: result.acr, means: result.means, authnInstant: result.authnInstant });
       if (!recorded) throw new JourneyGone();
+      // The means authenticated the citizen: the browser's Brána session holds this login from now on.
+      await this.deps.sessions.logIn(req, res, result);
       res.redirect(303, `/interaction/${record.uid}`);
       return;
     }
@@ -213,7 +243,7 @@ export class SamlJourneys implements JourneyFrontend {
     if (!sep || sep.status !== 'active' || !serviceProvider) throw new JourneyGone();
     const address: ResponseAddress = { idpEntityId: this.deps.endpoints.entityId, spEntityId: serviceProvider.serviceProvider.entityId, acsUrl: record.acsUrl, inResponseTo: record.authnRequestId };
     if (result.kind === 'denied') {
-      const status = result.reason === 'consent_refused' ? STATUS.consentRefused : STATUS.authnFailed;
+      const status = result.reason === 'consent_refused' ? STATUS.consentRefused : result.reason === 'passive_impossible' ? STATUS.noPassive : STATUS.authnFailed;
       const { xml } = errorResponse(address, status, this.deps.signing);
       await this.deps.db.transaction(async (trx) => {
         if (!(await this.store.end(record.uid, record.stage === 'login' ? 'login' : 'consent', trx))) throw new JourneyGone();
@@ -234,6 +264,8 @@ export class SamlJourneys implements JourneyFrontend {
     const released = decision.consentable;
     const attributes = await this.attributeValues(record, sep, released);
     const nameId = record.nameIdFormat === 'persistent' ? pseudonym : `_${randomBytes(20).toString('hex')}`;
+    // Given in the browser's session (if it still is this person's), the SeP joins it below.
+    const inSession = await deps.sessions.sessionIndexFor(req, res, record.personId);
     const response = await successResponse(
       address,
       {
@@ -241,6 +273,7 @@ export class SamlJourneys implements JourneyFrontend {
         nameIdFormat: record.nameIdFormat,
         loa: record.acr,
         authnInstant: record.authnInstant ?? Date.now(),
+        sessionIndex: inSession ?? samlId(),
         attributes: attributes.saml,
         encryptionCertificate,
         dataEncryption: serviceProvider.assertionEncryption ?? ASSERTION_ENCRYPTIONS[0],
@@ -266,6 +299,7 @@ export class SamlJourneys implements JourneyFrontend {
         trx,
       );
     });
+    if (inSession) await deps.sessions.join(req, res, sep.clientId, { nameId, nameIdFormat: record.nameIdFormat, sessionIndex: inSession });
     this.post(req, res, sep, record.acsUrl, response.xml, record.relayState);
   }
 

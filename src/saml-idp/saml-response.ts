@@ -30,6 +30,8 @@ export interface IssuedAssertion {
   nameIdFormat: 'persistent' | 'transient';
   loa: Loa;
   authnInstant: number;
+  /** The SessionIndex: the citizen's Brána session, which a LogoutRequest of this SeP may name. */
+  sessionIndex: string;
   /** eIDAS attribute URIs and their values (NameFormat uri). */
   attributes: Array<{ name: string; values: string[] }>;
   /** The SeP's encryption certificate (PEM). */
@@ -74,7 +76,7 @@ async function encryptedAssertion(id: string, address: ResponseAddress, issued: 
     `<saml:Subject><saml:NameID Format="${NAMEID_FORMATS[issued.nameIdFormat]}" NameQualifier="${escapeXml(address.idpEntityId)}" SPNameQualifier="${escapeXml(address.spEntityId)}">${escapeXml(issued.nameId)}</saml:NameID>` +
     `<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData InResponseTo="${escapeXml(address.inResponseTo ?? '')}" NotOnOrAfter="${until}" Recipient="${escapeXml(address.acsUrl)}"/></saml:SubjectConfirmation></saml:Subject>` +
     `<saml:Conditions NotBefore="${samlInstant(now - 5_000)}" NotOnOrAfter="${until}"><saml:AudienceRestriction><saml:Audience>${escapeXml(address.spEntityId)}</saml:Audience></saml:AudienceRestriction></saml:Conditions>` +
-    `<saml:AuthnStatement AuthnInstant="${samlInstant(issued.authnInstant)}" SessionIndex="${samlId()}"><saml:AuthnContext><saml:AuthnContextClassRef>${loaUri(issued.loa)}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>` +
+    `<saml:AuthnStatement AuthnInstant="${samlInstant(issued.authnInstant)}" SessionIndex="${escapeXml(issued.sessionIndex)}"><saml:AuthnContext><saml:AuthnContextClassRef>${loaUri(issued.loa)}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>` +
     (attributes ? `<saml:AttributeStatement>${attributes}</saml:AttributeStatement>` : '') +
     `</saml:Assertion>`;
   const signed = signEnveloped(xml, 'Assertion', id, signing);

@@ -12,6 +12,7 @@ export const BRANA_REGISTRATION = 'brana_registration';
 const STANDARD_NAMES: Record<string, string> = {
   redirectUris: 'redirect_uris',
   postLogoutRedirectUris: 'post_logout_redirect_uris',
+  frontchannelLogoutUri: 'frontchannel_logout_uri',
   tokenEndpointAuthMethod: 'token_endpoint_auth_method',
   jwks: 'jwks',
   jwksUri: 'jwks_uri',
@@ -20,7 +21,7 @@ const STANDARD_NAMES: Record<string, string> = {
   idTokenEncryption: 'id_token_encrypted_response_alg',
   idTokenSignedResponseAlg: 'id_token_signed_response_alg',
 };
-const CARRIED_BY_STANDARD = ['redirectUris', 'postLogoutRedirectUris', 'tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'idTokenEncryption', 'idTokenSignedResponseAlg'];
+const CARRIED_BY_STANDARD = ['redirectUris', 'postLogoutRedirectUris', 'frontchannelLogoutUri', 'tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'idTokenEncryption', 'idTokenSignedResponseAlg'];
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -45,6 +46,7 @@ export function documentFromMetadata(metadata: Record<string, unknown>): { docum
     ...Object.fromEntries(Object.entries(brana).filter(([key]) => key !== 'clientId' && !CARRIED_BY_STANDARD.includes(key))),
     redirectUris: metadata.redirect_uris,
     postLogoutRedirectUris: metadata.post_logout_redirect_uris ?? [],
+    frontchannelLogoutUri: metadata.frontchannel_logout_uri ?? null,
     tokenEndpointAuthMethod: metadata.token_endpoint_auth_method ?? 'client_secret_basic',
     jwks: metadata.jwks ?? null,
     jwksUri: metadata.jwks_uri ?? null,

@@ -54,12 +54,13 @@ export class UnknownSep extends Error {
 }
 
 /** The fields a SeP changes for itself at once; every other field waits for an administrator. */
-export const TECHNICAL_FIELDS = ['redirectUris', 'postLogoutRedirectUris', 'tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'idTokenEncryption', 'idTokenSignedResponseAlg'] as const;
+export const TECHNICAL_FIELDS = ['redirectUris', 'postLogoutRedirectUris', 'frontchannelLogoutUri', 'tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'idTokenEncryption', 'idTokenSignedResponseAlg'] as const;
 
 function technicalOf(document: RegistrationDocument): TechnicalSettings {
   return {
     redirectUris: document.redirectUris,
     postLogoutRedirectUris: document.postLogoutRedirectUris,
+    frontchannelLogoutUri: document.frontchannelLogoutUri,
     tokenEndpointAuthMethod: document.tokenEndpointAuthMethod,
     jwks: document.jwks,
     jwksUri: document.jwksUri,

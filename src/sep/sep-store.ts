@@ -26,6 +26,7 @@ interface SepRow {
   eidas_enabled: boolean | number;
   redirect_uris: string;
   post_logout_redirect_uris: string;
+  frontchannel_logout_uri: string | null;
   token_endpoint_auth_method: string;
   jwks: string | null;
   jwks_uri: string | null;
@@ -59,6 +60,7 @@ function columnsOf(registration: SepRegistration): DocumentColumns {
     eidas_enabled: registration.eidasEnabled,
     redirect_uris: JSON.stringify(registration.redirectUris),
     post_logout_redirect_uris: JSON.stringify(registration.postLogoutRedirectUris),
+    frontchannel_logout_uri: registration.frontchannelLogoutUri,
     token_endpoint_auth_method: registration.tokenEndpointAuthMethod,
     jwks: registration.jwks === null ? null : JSON.stringify(registration.jwks),
     jwks_uri: registration.jwksUri,
@@ -72,6 +74,7 @@ function columnsOf(registration: SepRegistration): DocumentColumns {
 export interface TechnicalSettings {
   redirectUris: string[];
   postLogoutRedirectUris: string[];
+  frontchannelLogoutUri: string | null;
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   jwks: SepRegistration['jwks'];
   jwksUri: string | null;
@@ -100,6 +103,7 @@ function fromRow(row: SepRow): Sep {
     eidasEnabled: Boolean(row.eidas_enabled),
     redirectUris: JSON.parse(row.redirect_uris) as string[],
     postLogoutRedirectUris: JSON.parse(row.post_logout_redirect_uris) as string[],
+    frontchannelLogoutUri: row.frontchannel_logout_uri ?? null,
     tokenEndpointAuthMethod: row.token_endpoint_auth_method as TokenEndpointAuthMethod,
     jwks: row.jwks === null || row.jwks === undefined ? null : (JSON.parse(row.jwks) as PublicJwks),
     jwksUri: row.jwks_uri,
@@ -176,6 +180,7 @@ export class SepStore {
       .update({
         redirect_uris: JSON.stringify(settings.redirectUris),
         post_logout_redirect_uris: JSON.stringify(settings.postLogoutRedirectUris),
+        frontchannel_logout_uri: settings.frontchannelLogoutUri,
         token_endpoint_auth_method: settings.tokenEndpointAuthMethod,
         jwks: settings.jwks === null ? null : JSON.stringify(settings.jwks),
         jwks_uri: settings.jwksUri,

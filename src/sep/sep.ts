@@ -23,6 +23,8 @@ export interface Sep {
   eidasEnabled: boolean;
   redirectUris: string[];
   postLogoutRedirectUris: string[];
+  /** OIDC Front-Channel Logout: loaded in a hidden frame (with iss and sid) when the citizen's Brána session ends. */
+  frontchannelLogoutUri: string | null;
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   /** The SeP's public keys, for private_key_jwt client authentication. */
   jwks: PublicJwks | null;
@@ -77,6 +79,14 @@ const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
  * A return URL must be an absolute https URL without fragment, user info or wildcard; plain http is
  * tolerated only for loopback hosts in development mode (the demo SeP on localhost).
  */
+function sameOrigin(a: string, b: string): boolean {
+  try {
+    return new URL(a).origin === new URL(b).origin;
+  } catch {
+    return false;
+  }
+}
+
 export function returnUrl(allowLoopbackHttp: boolean) {
   return z.string().max(2000).superRefine((value, ctx) => {
     let url: URL;
@@ -160,6 +170,7 @@ export function registrationSchema(context: RegistrationContext) {
       eidasEnabled: z.boolean().default(false),
       redirectUris: z.array(returnUrl(context.allowLoopbackHttp)).min(1).max(20),
       postLogoutRedirectUris: z.array(returnUrl(context.allowLoopbackHttp)).max(20).default([]),
+      frontchannelLogoutUri: returnUrl(context.allowLoopbackHttp).nullable().default(null),
       tokenEndpointAuthMethod: z.enum(TOKEN_ENDPOINT_AUTH_METHODS).default('client_secret_basic'),
       jwks: publicJwks.nullable().default(null),
       jwksUri: returnUrl(context.allowLoopbackHttp).nullable().default(null),
@@ -179,6 +190,11 @@ export function registrationSchema(context: RegistrationContext) {
       }
       if (value.idTokenEncryption && !value.jwks && !value.jwksUri) {
         ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'encrypted ID tokens need the SeP\'s public keys (a JWK Set, or the URL of one in jwksUri)' });
+      }
+      // As the Front-Channel Logout spec demands: the SeP's own site, never a page of anyone else's
+      // that Brána would make every citizen's browser load.
+      if (value.frontchannelLogoutUri && !value.redirectUris.some((uri) => sameOrigin(uri, value.frontchannelLogoutUri!))) {
+        ctx.addIssue({ code: 'custom', path: ['frontchannelLogoutUri'], message: 'must have the scheme, host and port of one of the redirect URIs' });
       }
       if (new Set(value.redirectUris).size !== value.redirectUris.length) {
         ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'must not repeat a URL' });
@@ -206,6 +222,7 @@ export function registrationOf(sep: Sep): SepRegistration {
     eidasEnabled: sep.eidasEnabled,
     redirectUris: sep.redirectUris,
     postLogoutRedirectUris: sep.postLogoutRedirectUris,
+    frontchannelLogoutUri: sep.frontchannelLogoutUri,
     tokenEndpointAuthMethod: sep.tokenEndpointAuthMethod,
     jwks: sep.jwks as SepRegistration['jwks'],
     jwksUri: sep.jwksUri,
@@ -233,6 +250,7 @@ export function sepOf(clientId: string, document: SepRegistration, state: Pick<S
     eidasEnabled: document.eidasEnabled,
     redirectUris: document.redirectUris,
     postLogoutRedirectUris: document.postLogoutRedirectUris,
+    frontchannelLogoutUri: document.frontchannelLogoutUri,
     tokenEndpointAuthMethod: document.tokenEndpointAuthMethod,
     jwks: document.jwks,
     jwksUri: document.jwksUri,

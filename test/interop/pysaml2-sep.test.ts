@@ -3,7 +3,8 @@ import supertest from 'supertest';
 import { parseServiceProviderMetadata } from '../../src/saml-idp/sp-metadata.ts';
 import { chooseMeans, Citizen, completeLogin, decideConsent, loginAtIdp, postToAcs } from '../support/login-driver.ts';
 import { Pysaml2Sp } from '../support/pysaml2-sp.ts';
-import { samlAnswerOf } from '../support/saml-sep.ts';
+import { samlAnswerOf, samlSep, sendToBrana, validatedBySep } from '../support/saml-sep.ts';
+import { decodeEntities } from '../support/html.ts';
 import { sepDocument, startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
 const EIDAS = 'http://eidas.europa.eu/attributes/naturalperson/';
@@ -61,6 +62,52 @@ describe('interop: pysaml2 as a SAML SeP', function () {
       assert.equal(login.name_id, oidc.idToken.sub, 'the pseudonym an OIDC SeP of the group gets as sub');
     });
   }
+
+  it('shares the Brána session with another SeP (SSO), and single logout round-trips both ways: pysaml2 verifies Brána\'s LogoutRequest and LogoutResponse', async () => {
+    // pysaml2 logs the citizen in through a means…
+    const request = await sp.request('redirect', 'pysaml2-relay');
+    const citizen = new Citizen(brana.url.origin);
+    let page = await citizen.follow(await citizen.get(request.url!));
+    page = await chooseMeans(citizen, page, 'eobcanka');
+    const idp = await loginAtIdp(citizen, page, '100000001');
+    const login = await sp.response(request.id, samlAnswerOf(await decideConsent(citizen, await postToAcs(citizen, idp.acs, idp.fields), 'agree')).SAMLResponse);
+    assert.ok(login.session_index);
+    // …and a node-saml SeP in the same browser gets SSO: straight to consent.
+    const other = await samlSep(brana, { sloBinding: 'HTTP-Redirect' });
+    const consent = await citizen.follow(await sendToBrana(other, citizen));
+    assert.match(consent.text, /name="decision"/);
+    const otherProfile = await validatedBySep(other, samlAnswerOf(await decideConsent(citizen, consent, 'agree')));
+
+    // pysaml2 logs out: Brána tells node-saml in a frame, then answers pysaml2, which verifies it.
+    const logout = await sp.logoutRequest(login.name_id, login.session_index, 'after-logout');
+    const out = await citizen.get(logout.url);
+    assert.equal(out.status, 200);
+    const frames = [...out.text.matchAll(/<iframe src="([^"]+)"/g)].map((match) => new URL(decodeEntities(match[1]!)));
+    assert.equal(frames.length, 1);
+    const told = await other.saml.validateRedirectAsync(Object.fromEntries(frames[0]!.searchParams), frames[0]!.search.slice(1));
+    assert.equal(told.profile?.nameID, otherProfile.nameID);
+    const next = decodeEntities(/<a href="([^"]+)" id="after-frames"/.exec(out.text)![1]!);
+    assert.ok(next.startsWith(sp.slo));
+    const answered = await sp.logoutResponse(next);
+    assert.equal(answered.status, 'urn:oasis:names:tc:SAML:2.0:status:Success');
+    assert.equal(answered.in_response_to, logout.id);
+
+    // The other way round: node-saml logs out of a new session, and pysaml2 reads Brána's LogoutRequest.
+    const again = new Citizen(brana.url.origin);
+    const second = await sp.request('redirect', 'again');
+    let page2 = await again.follow(await again.get(second.url!));
+    page2 = await chooseMeans(again, page2, 'eobcanka');
+    const idp2 = await loginAtIdp(again, page2, '100000001');
+    const login2 = await sp.response(second.id, samlAnswerOf(await decideConsent(again, await postToAcs(again, idp2.acs, idp2.fields), 'agree')).SAMLResponse);
+    const otherAgain = await validatedBySep(other, samlAnswerOf(await decideConsent(again, await again.follow(await sendToBrana(other, again)), 'agree')));
+    const out2 = await again.get(await other.saml.getLogoutUrlAsync(otherAgain, 'x', {}));
+    const frame = [...out2.text.matchAll(/<iframe src="([^"]+)"/g)].map((match) => decodeEntities(match[1]!));
+    assert.equal(frame.length, 1);
+    const received = await sp.logoutReceived(frame[0]!);
+    assert.equal(received.name_id, login2.name_id);
+    assert.deepEqual(received.session_indexes, [login2.session_index]);
+    assert.equal(received.issuer, `${brana.url.origin}/saml-idp/metadata`);
+  });
 
   it('refuses to read a Response meant for another of its requests (pysaml2 checks InResponseTo against what it sent)', async () => {
     const first = await sp.request('redirect', 'one');

@@ -288,9 +288,22 @@ describe('attacks on the SAML IdP from the SeP side', () => {
     await expectRefused(response, since, 'authn_context_comparison_refused', { status: 'NoAuthnContext' });
   });
 
-  it('answers IsPassive with NoPassive, an unknown NameID format with InvalidNameIDPolicy, a stale or misaddressed request with RequestDenied', async () => {
+  it('answers IsPassive without a Brána session with NoPassive at the journey\'s first step, without a page for the citizen; nothing issued', async () => {
+    const since = await lastSeq();
+    const { response, citizen } = await sendRedirect(redirectQuery(authnRequest(fields({ isPassive: true })), sepKey()));
+    assert.equal(response.status, 303, 'a journey begins: the session cookie arrives only on the redirect');
+    const answered = await citizen.follow(response);
+    const posted = samlAnswerOf(answered);
+    assert.equal(posted.acs, sep.acsUrl);
+    assert.doesNotMatch(posted.xml, /Assertion/);
+    assert.match(posted.xml, /<samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Responder"><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:NoPassive"\/>/);
+    assert.equal((await readAsSep(posted.SAMLResponse)).profile, null);
+    const records = await recordsSince(since);
+    assert.deepEqual(records.map((record) => [record.event, record.reason ?? null]), [['request_received', null], ['error', 'urn:oasis:names:tc:SAML:2.0:status:NoPassive']]);
+  });
+
+  it('answers an unknown NameID format with InvalidNameIDPolicy, a stale or misaddressed request with RequestDenied', async () => {
     const cases: Array<[Partial<RequestFields>, string, string]> = [
-      [{ isPassive: true }, 'passive_not_possible', 'NoPassive'],
       [{ nameIdFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress' }, 'nameid_format_refused', 'InvalidNameIDPolicy'],
       [{ issueInstant: new Date(Date.now() - 3_600_000).toISOString() }, 'request_expired', 'RequestDenied'],
       [{ destination: 'https://other-idp.example/sso' }, 'destination_mismatch', 'RequestDenied'],

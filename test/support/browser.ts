@@ -36,13 +36,13 @@ export interface AxeViolation {
  * (script-src 'self') stays as it is. Every finding is saved beside the screenshots; the serious
  * and critical ones are returned.
  */
-export async function accessibilityProblems(page: Page, name: string): Promise<AxeViolation[]> {
+export async function accessibilityProblems(page: Page, name: string, options: AxeScope = {}): Promise<AxeViolation[]> {
   await page.evaluate(AXE_SOURCE);
-  const violations = (await page.evaluate(async () => {
+  const violations = (await page.evaluate(async (iframes) => {
     const axe = (globalThis as unknown as { axe: { run(context: unknown, options: unknown): Promise<{ violations: unknown[] }> } }).axe;
-    const result = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } });
+    const result = await axe.run(document, { iframes, runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } });
     return result.violations;
-  })) as AxeViolation[];
+  }, options.frames ?? true)) as AxeViolation[];
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   fs.writeFileSync(path.join(ARTIFACTS, `${name}.axe.json`), JSON.stringify(violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target) })), null, 2));
   return violations.filter((violation) => violation.impact === 'serious' || violation.impact === 'critical');
@@ -52,10 +52,15 @@ export function describeViolations(violations: AxeViolation[]): string {
   return violations.map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`).join('\n');
 }
 
+/** What axe-core looks at: `frames: false` leaves out framed pages of other sites (a SeP's logout page). */
+export interface AxeScope {
+  frames?: boolean;
+}
+
 /** axe-core on the page: no serious or critical violation; a screenshot either way. */
-export async function assertAccessible(page: Page, name: string): Promise<void> {
+export async function assertAccessible(page: Page, name: string, options: AxeScope = {}): Promise<void> {
   await screenshot(page, name);
-  const problems = await accessibilityProblems(page, name);
+  const problems = await accessibilityProblems(page, name, options);
   if (problems.length) throw new Error(`${name}: serious or critical accessibility problems:\n${describeViolations(problems)}`);
 }
 

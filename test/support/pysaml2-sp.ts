@@ -26,6 +26,7 @@ export interface Pysaml2Login {
   authn_context: string;
   attributes: Record<string, string[]>;
   issuer: string;
+  session_index: string;
 }
 
 /**
@@ -77,6 +78,26 @@ export class Pysaml2Sp {
     const file = path.join(this.dir, `response-${Date.now()}.b64`);
     fs.writeFileSync(file, samlResponse);
     return (await this.call(['response', requestId, file])) as Pysaml2Login;
+  }
+
+  /** pysaml2's signed LogoutRequest for Brána (HTTP-Redirect). */
+  async logoutRequest(nameId: string, sessionIndex: string, relayState: string): Promise<{ id: string; url: string }> {
+    return (await this.call(['logout-request', nameId, sessionIndex, relayState])) as { id: string; url: string };
+  }
+
+  /** A LogoutRequest Brána sent this SP, its signature verified and read by pysaml2; a refusal rejects. */
+  async logoutReceived(url: string): Promise<{ name_id: string; session_indexes: string[]; issuer: string }> {
+    return (await this.call(['logout-received', url])) as { name_id: string; session_indexes: string[]; issuer: string };
+  }
+
+  /** Brána's LogoutResponse, its signature verified and read by pysaml2. */
+  async logoutResponse(url: string): Promise<{ status: string; in_response_to: string }> {
+    return (await this.call(['logout-response', url])) as { status: string; in_response_to: string };
+  }
+
+  /** Where its SingleLogoutService is (HTTP-Redirect). */
+  get slo(): string {
+    return this.acs.replace('/acs', '/slo');
   }
 
   remove(): void {

@@ -34,6 +34,14 @@ export interface SimpleSamlPhpSp {
   start(): Promise<string>;
   /** The SP's browser posts Brána's answer to the ACS; returns what SimpleSAMLphp's session holds, or its error page. */
   finish(acs: string, fields: Record<string, string>): Promise<{ login: SspLogin | null; status: number; page: string }>;
+  /** The SP's browser asks to log out (`$as->logout`): returns where SimpleSAMLphp sends it (Brána's SLO). */
+  logoutStart(): Promise<string>;
+  /** The SP's browser (its cookies) opens a URL at SimpleSAMLphp: its status and where it sends the browser. */
+  visit(url: string): Promise<{ status: number; location: string | undefined; page: string }>;
+  /** The SP's side of a new browser: no SimpleSAMLphp session. */
+  newBrowser(): void;
+  /** Whether SimpleSAMLphp's session still holds the login. */
+  loggedIn(): Promise<boolean>;
   log(): string;
   close(): Promise<void>;
 }
@@ -60,6 +68,7 @@ $config = ${php({
       privatekey: 'sp.key',
       certificate: 'sp.crt',
       'sign.authnrequest': true,
+      'sign.logout': true,
       'redirect.sign': true,
       'signature.algorithm': 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
       'assertion.encryption': true,
@@ -96,9 +105,20 @@ echo json_encode([
   'attributes' => $as->getAttributes(),
 ]);
 `);
+  fs.writeFileSync(path.join(dir, 'brana-logout.php'), `<?php
+require_once ${php(path.join(SSP_ROOT, 'www/_include.php'))};
+$as = new \\SimpleSAML\\Auth\\Simple('default-sp');
+if (isset($_GET['check'])) {
+  header('Content-Type: application/json');
+  echo json_encode(['loggedIn' => $as->isAuthenticated()]);
+  exit;
+}
+$as->logout(['ReturnTo' => ${php(`${origin}/brana-logout.php?check=1`)}, 'saml:logout:RelayState' => 'ssp-logout']);
+`);
   fs.writeFileSync(path.join(dir, 'router.php'), `<?php
-if (parse_url($_SERVER['REQUEST_URI'], PHP_URL_PATH) === '/brana-sp.php') {
-    require ${php(path.join(dir, 'brana-sp.php'))};
+$page = parse_url($_SERVER['REQUEST_URI'], PHP_URL_PATH);
+if ($page === '/brana-sp.php' || $page === '/brana-logout.php') {
+    require ${php(dir)} . $page;
     return true;
 }
 return false;
@@ -114,7 +134,7 @@ return false;
     fs.rmSync(dir, { recursive: true, force: true });
     throw err;
   }
-  const browser = supertest.agent(origin);
+  let browser = supertest.agent(origin);
   const local = (url: string) => {
     const target = new URL(decodeEntities(url), origin);
     if (target.origin !== origin) throw new Error(`not SimpleSAMLphp: ${url}`);
@@ -140,6 +160,27 @@ return false;
       if (page.status === 302 || page.status === 303) page = await browser.get(local(page.headers.location as string)).redirects(0);
       if (page.status !== 200 || !page.headers['content-type']?.includes('json')) return { login: null, status: page.status, page: page.text };
       return { login: page.body as SspLogin, status: page.status, page: page.text };
+    },
+    async logoutStart() {
+      const page = await browser.get('/brana-logout.php').redirects(0);
+      if (page.status !== 302 && page.status !== 303) throw new Error(`SimpleSAMLphp did not send the browser to Brána's SLO (${page.status}): ${page.text.slice(0, 2000)}\n${server.output()}`);
+      return page.headers.location as string;
+    },
+    async visit(url) {
+      const page = await browser.get(local(url)).redirects(0);
+      return { status: page.status, location: page.headers.location as string | undefined, page: page.text };
+    },
+    newBrowser() {
+      browser = supertest.agent(origin);
+    },
+    async loggedIn() {
+      const page = await browser.get('/brana-logout.php?check=1').redirects(0);
+      if (page.status !== 200) throw new Error(`SimpleSAMLphp's session check answered ${page.status}: ${page.text.slice(0, 1000)}\n${server.output().slice(-2000)}`);
+      try {
+        return (JSON.parse(page.text) as { loggedIn: boolean }).loggedIn;
+      } catch {
+        throw new Error(`SimpleSAMLphp's session check: ${page.text.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').slice(0, 1500)}`);
+      }
     },
     log: () => server.output(),
     async close() {

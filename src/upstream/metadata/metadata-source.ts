@@ -54,6 +54,8 @@ export interface MetadataSourceOptions<T> {
   /** Where administrative events go (refreshed, refresh failed). */
   log?: AssertionLog;
   clock?: () => number;
+  /** What the operator log calls the document (default: identity means metadata; a SAML SeP's SP metadata uses this too). */
+  subject?: string;
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
@@ -78,12 +80,14 @@ export class MetadataSource<T> {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<MetadataStatus> | undefined;
   private stopped = true;
+  private readonly subject: string;
 
   constructor(options: MetadataSourceOptions<T>) {
     this.options = options;
     this.means = options.means;
     this.location = options.location;
     this.clock = options.clock ?? Date.now;
+    this.subject = options.subject ?? 'identity means metadata';
   }
 
   static file(path: string): () => Promise<string> {
@@ -137,10 +141,10 @@ export class MetadataSource<T> {
     if (validUntil !== undefined && validUntil <= now) {
       // Nothing better is held: keep it, so that its state (expired) and dates can be reported.
       this.lastError = `the metadata expired at ${new Date(validUntil).toISOString()} (validUntil)`;
-      if (changed) logger.error('identity means metadata has expired: the means is stopped', { means: this.means, location: this.location, validUntil: iso(validUntil) });
+      if (changed) logger.error(`${this.subject} has expired: the means is stopped`, { means: this.means, location: this.location, validUntil: iso(validUntil) });
     }
     this.schedule(this.nextRefreshAt! - now);
-    logger.info('identity means metadata loaded', { means: this.means, location: this.location, trigger, changed, ...parsed.summary });
+    logger.info(`${this.subject} loaded`, { means: this.means, location: this.location, trigger, changed, ...parsed.summary });
     if (this.options.cache) {
       await this.options.cache
         .saveGood({ means: this.means, source: this.location, document: text, sha256, fetchedAt: now, ...this.lifetime(), nextRefreshAt: this.nextRefreshAt! })
@@ -176,7 +180,7 @@ export class MetadataSource<T> {
     this.schedule(this.nextRefreshAt - now);
     // With a good document still held the means works on: a warning; with none it is down: an error.
     const keptLastGood = this.usable();
-    logger.log(keptLastGood ? 'warn' : 'error', 'identity means metadata refresh failed', { means: this.means, location: this.location, trigger, error: message, keptLastGood });
+    logger.log(keptLastGood ? 'warn' : 'error', `${this.subject} refresh failed`, { means: this.means, location: this.location, trigger, error: message, keptLastGood });
     await this.options.cache
       ?.recordFailure({ means: this.means, source: this.location, attemptAt: now, error: message, nextRefreshAt: this.nextRefreshAt })
       .catch((err: unknown) => logger.error('metadata cache write failed', { means: this.means, error: (err as Error).message }));
@@ -213,7 +217,7 @@ export class MetadataSource<T> {
     try {
       parsed = this.options.parse(document);
     } catch (err) {
-      logger.warn('the shared copy of identity means metadata is not usable', { means: this.means, error: (err as Error).message });
+      logger.warn(`the shared copy of ${this.subject} is not usable`, { means: this.means, error: (err as Error).message });
       return false;
     }
     const validUntil = parsed.validUntil?.getTime();
@@ -226,7 +230,7 @@ export class MetadataSource<T> {
       this.nextRefreshAt = now + retryDelay(this.options.refreshIntervalMs);
     }
     this.schedule(this.nextRefreshAt - now);
-    logger.info('identity means metadata taken from the shared copy', { means: this.means, fetchedAt: iso(fetchedAt), ...parsed.summary });
+    logger.info(`${this.subject} taken from the shared copy`, { means: this.means, fetchedAt: iso(fetchedAt), ...parsed.summary });
     return true;
   }
 
