@@ -7,10 +7,8 @@ import { loaUri, type Loa } from '../domain/loa.ts';
 import { requiredLoa } from '../domain/required-loa.ts';
 import type { AttributeId } from '../domain/attributes.ts';
 import { buildGrant } from '../oidc/grants.ts';
+import type { Interaction } from '../oidc/provider.ts';
 import { JourneyGone, type Journey, type JourneyFrontend, type JourneyResult, type LoginResult } from './journey.ts';
-
-/** The interaction a login is in, as oidc-provider describes it. */
-export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 /** An OIDC SeP's journey: oidc-provider's interaction, read through the Journey a login step needs. */
 class OidcJourney implements Journey {

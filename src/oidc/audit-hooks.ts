@@ -1,5 +1,5 @@
 import type Provider from 'oidc-provider';
-import type { AdapterPayload, ClaimsParameterMember, KoaContextWithOIDC } from 'oidc-provider';
+import type { ClaimsParameterMember, KoaContextWithOIDC } from 'oidc-provider';
 import type { AssertionLog, AuditRecord } from '../audit/assertion-log.ts';
 import { errorReturnedToSep, grantRevoked, logout, requestReceived, tokenIssued, tokenRevoked } from '../audit/audit-events.ts';
 import { requestIdOf } from '../audit/request-id.ts';
