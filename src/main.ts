@@ -121,7 +121,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stop('SIGINT'));
 
   if (!runsWithBrokerNodeFlags()) {
-    logger.warn(`started without ${BROKER_NODE_FLAGS.join(' ')}: every login costs a few per cent more CPU (run it as npm start or the Dockerfile does; README, "Performance")`);
+    logger.warn(`started without ${BROKER_NODE_FLAGS.join(' ')}: every login costs a few per cent more CPU, and the heap keeps more reserve (run it as npm start or the Dockerfile does; README, "Performance")`);
   }
   logger.info('Brána started', { mode: env.mode, issuer: env.publicUrl.origin, listening: `${address.address}:${address.port}`, database: env.databaseUrl.replace(/\/\/[^@]*@/, '//…@') });
   const lines = [
