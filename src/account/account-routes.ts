@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import type Provider from 'oidc-provider';
@@ -17,7 +17,7 @@ import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { Database } from '../store/database.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
-import { signedInOrAnswered } from './own-sign-in.ts';
+import { ownAuthorizationUrl, signedInOrAnswered } from './own-sign-in.ts';
 import { ACCOUNT_CLIENT_ID, ACCOUNT_GROUP, accountCallbackUrl } from './account-sep.ts';
 import { ACCOUNT_SESSION_TTL_MS, type AccountSession, type AccountSessions } from './account-sessions.ts';
 import type { LoginHistory } from './login-history.ts';
@@ -123,19 +123,8 @@ export function accountRoutes(deps: AccountDependencies): Router {
     async (req: Request, res: Response) => {
       const { id, login } = await deps.accountSessions.startLogin();
       setCookie(res, id, 30 * 60 * 1000);
-      const params = new URLSearchParams({
-        client_id: ACCOUNT_CLIENT_ID,
-        redirect_uri: callback,
-        response_type: 'code',
-        scope: 'openid',
-        state: login.state,
-        code_challenge: createHash('sha256').update(login.codeVerifier).digest('base64url'),
-        code_challenge_method: 'S256',
-        // The history is personal data: always ask who is there, even inside a Brána session.
-        prompt: 'login',
-        ui_locales: localeOf(req),
-      });
-      res.redirect(303, `/auth?${params.toString()}`);
+      // The history is personal data: always ask who is there, even inside a Brána session.
+      res.redirect(303, ownAuthorizationUrl({ clientId: ACCOUNT_CLIENT_ID, redirectUri: callback, state: login.state, codeVerifier: login.codeVerifier, locale: localeOf(req) }));
     },
   );
 

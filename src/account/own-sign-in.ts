@@ -10,6 +10,27 @@ import { loaFromUri } from '../domain/loa.ts';
 export class OwnLoginFailed extends Error {}
 
 /**
+ * The authorization request that signs a person in to one of Brána's own SePs: the code flow with
+ * PKCE S256, and always `prompt=login` — these pages show personal data or act for staff, so the
+ * person authenticates anew even inside a Brána session (`acrValues`: the level they need).
+ */
+export function ownAuthorizationUrl(request: { clientId: string; redirectUri: string; state: string; codeVerifier: string; locale: string; acrValues?: string }): string {
+  const params = new URLSearchParams({
+    client_id: request.clientId,
+    redirect_uri: request.redirectUri,
+    response_type: 'code',
+    scope: 'openid',
+    state: request.state,
+    code_challenge: createHash('sha256').update(request.codeVerifier).digest('base64url'),
+    code_challenge_method: 'S256',
+    prompt: 'login',
+    ...(request.acrValues ? { acr_values: request.acrValues } : {}),
+    ui_locales: request.locale,
+  });
+  return `/auth?${params.toString()}`;
+}
+
+/**
  * The back channel of the code flow of one of Brána's own SePs, in-process: the code is redeemed
  * through oidc-provider's own AuthorizationCode model (single use, PKCE S256, bound to this client
  * and return URL), so no request to Brána's public URL is needed from inside Brána.

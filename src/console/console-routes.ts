@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import type Provider from 'oidc-provider';
 import { CONSOLE_SESSION_TTL_MS, type ConsoleSessions } from '../access/console-sessions.ts';
 import type { StaffRoles } from '../access/staff-roles.ts';
-import { signedInOrAnswered } from '../account/own-sign-in.ts';
+import { ownAuthorizationUrl, signedInOrAnswered } from '../account/own-sign-in.ts';
+import { loaUri } from '../domain/loa.ts';
 import type { AssertionLog } from '../audit/assertion-log.ts';
 import { consoleLogin } from '../audit/audit-events.ts';
 import { requestIdOf } from '../audit/request-id.ts';
@@ -60,20 +60,8 @@ export function consoleRoutes(deps: ConsoleDependencies): Router {
   router.get('/login', async (req: Request, res: Response) => {
     const { id, login } = await deps.consoleSessions.startLogin();
     setCookie(res, id, 15 * 60 * 1000);
-    const params = new URLSearchParams({
-      client_id: CONSOLE_CLIENT_ID,
-      redirect_uri: callback,
-      response_type: 'code',
-      scope: 'openid',
-      state: login.state,
-      code_challenge: createHash('sha256').update(login.codeVerifier).digest('base64url'),
-      code_challenge_method: 'S256',
-      // Always authenticate anew, at the highest level, even inside a Brána session.
-      prompt: 'login',
-      acr_values: 'http://eidas.europa.eu/LoA/high',
-      ui_locales: localeOf(req),
-    });
-    res.redirect(303, `/auth?${params.toString()}`);
+    // Always authenticate anew, at the highest level, even inside a Brána session.
+    res.redirect(303, ownAuthorizationUrl({ clientId: CONSOLE_CLIENT_ID, redirectUri: callback, state: login.state, codeVerifier: login.codeVerifier, locale: localeOf(req), acrValues: loaUri('high') }));
   });
 
   router.get('/callback', async (req: Request, res: Response) => {
