@@ -5,6 +5,7 @@ import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { MAX_SAML_RESPONSE_LENGTH } from '../upstream/saml/response-guard.ts';
 import { showCitizenError } from '../pages/citizen-errors.ts';
+import { formOrRefusal } from '../pages/form-body.ts';
 
 export interface UpstreamReturnDependencies {
   registry: IdentityMeansRegistry;
@@ -63,18 +64,10 @@ export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
       else showCitizenError(req, res, 'not_found');
     },
     // A body the form parser refuses (too large, compressed, another charset) is an answer refused like any other.
-    (req, res, next) => {
-      form(req, res, (err?: unknown) => {
-        if (!err) {
-          next();
-          return;
-        }
-        const type = (err as { type?: string }).type;
-        const reason = type === 'entity.too.large' || type === 'parameters.too.many' ? 'response_too_large' : 'request_malformed';
-        const means = String(req.params.means);
-        deps.acceptance.refuseUnreadable(means, reason).then((outcome) => respond(req, res, means, outcome)).catch(next);
-      });
-    },
+    formOrRefusal(form, async (req, res, why) => {
+      const means = String(req.params.means);
+      await respond(req, res, means, await deps.acceptance.refuseUnreadable(means, why === 'too_large' ? 'response_too_large' : 'request_malformed'));
+    }),
     async (req, res) => {
       await receive(req, res, String(req.params.means), (req.body ?? {}) as Record<string, unknown>);
     },

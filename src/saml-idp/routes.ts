@@ -1,4 +1,5 @@
 import express, { type Request, type Response, type Router } from 'express';
+import { formOrRefusal } from '../pages/form-body.ts';
 import type { KeyPairWithCertificate } from '../keys/certificate.ts';
 import type { SepEnvironment } from '../domain/sep-environment.ts';
 import { SamlSepStore } from '../sep/saml-service-provider.ts';
@@ -179,17 +180,7 @@ export function samlIdpRoutes(deps: SamlIdpRouteDependencies): Router {
 
   router.post(
     '/sso',
-    (req, res, next) => {
-      form(req, res, (err?: unknown) => {
-        if (!err) {
-          next();
-          return;
-        }
-        const type = (err as { type?: string }).type;
-        const reason = type === 'entity.too.large' || type === 'parameters.too.many' ? 'request_too_large' : 'request_malformed';
-        deps.journeys.refuse(req, res, { reason, status: STATUS.requestDenied, respondTo: null }).catch(next);
-      });
-    },
+    formOrRefusal(form, (req, res, why) => deps.journeys.refuse(req, res, { reason: why === 'too_large' ? 'request_too_large' : 'request_malformed', status: STATUS.requestDenied, respondTo: null })),
     async (req, res) => {
       await receive(req, res, { binding: 'post', form: (req.body ?? {}) as Record<string, unknown> });
     },
