@@ -9,6 +9,7 @@ import { logger } from '../log/logger.ts';
 import { outageLog } from '../log/outage-log.ts';
 import { databaseFailureKind, describeDatabaseError, isDatabaseUnavailable } from './database-unavailable.ts';
 import { currentRequestWrites, trackWrites, type RequestWrites } from './request-writes.ts';
+import { preparedOnce, type SqliteDialectClientClass } from './sqlite-statements.ts';
 
 // PostgreSQL returns BIGINT as a string; every BIGINT we store is an epoch-millisecond time or a
 // sequence number, well inside Number's exact range.
@@ -112,7 +113,6 @@ type DialectClientClass = new (config: Knex.Config) => DialectClient;
 
 const requireModule = createRequire(import.meta.url);
 const KnexPostgresClient = requireModule('knex/lib/dialects/postgres/index.js') as DialectClientClass;
-const KnexSqliteClient = requireModule('knex/lib/dialects/sqlite3/index.js') as DialectClientClass;
 
 /** A later database call of a request the database already failed: not tried (see `waitingOnce`). */
 export class DatabaseNotTriedAgain extends Error {
@@ -165,7 +165,9 @@ function waitingOnce(Base: DialectClientClass): DialectClientClass {
 }
 
 const PostgresClient = waitingOnce(KnexPostgresClient);
-const SqliteClient = waitingOnce(KnexSqliteClient);
+// SQLite: each connection's statements are prepared once (sqlite-statements.ts).
+const KnexSqliteClient = requireModule('knex/lib/dialects/sqlite3/index.js') as SqliteDialectClientClass;
+const SqliteClient = waitingOnce(preparedOnce(KnexSqliteClient) as unknown as DialectClientClass);
 
 /** Held while migrating, so that nodes starting together migrate one after the other. */
 const MIGRATION_LOCK_KEY = 4_242_007;
