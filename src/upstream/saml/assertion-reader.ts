@@ -2,7 +2,7 @@ import type { Element } from '@xmldom/xmldom';
 import { attributeOfSamlName, normaliseSamlAttributeName, type AttributeId } from '../../domain/attributes.ts';
 import { loaFromUri, weakestLoa, type Loa } from '../../domain/loa.ts';
 import { UpstreamRejected } from '../contract.ts';
-import { NS, XmlRejected, childElements, parseStrictXml, requiredChild, singleChild, textOf } from './xml.ts';
+import { NS, XmlRejected, childElements, requiredChild, singleChild, textOf } from './xml.ts';
 
 const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
 // NIA's sharp edge: a failed login may come back as top-level Success with this attribute inside.
@@ -46,18 +46,14 @@ function time(value: string | null, field: string): number {
 }
 
 /**
- * Reads the assertion node-saml verified (never the unsigned envelope around it) and checks what
- * node-saml leaves to us: issuer, bearer confirmation with our Recipient and request, the
- * authentication context and its LoA, and NIA's failure-in-an-attribute.
+ * Reads a verified assertion (never the unsigned envelope around it) and checks what a SAML library
+ * leaves to us: issuer, bearer confirmation with our Recipient and request, the authentication
+ * context and its LoA, and NIA's failure-in-an-attribute. `assertion` must belong to a tree parsed
+ * strictly from signed bytes (the adapter's `signedTree`) or from a plaintext whose encryption a
+ * verified signature covers: only those are read.
  */
-export function readVerifiedAssertion(assertionXml: string, expected: AssertionExpectations): AssertionContent {
+export function readVerifiedAssertion(assertion: Element, expected: AssertionExpectations): AssertionContent {
   const { requestId } = expected;
-  let assertion: Element;
-  try {
-    assertion = parseStrictXml(assertionXml).documentElement as Element;
-  } catch (err) {
-    throw reject('assertion_malformed', (err as Error).message);
-  }
   try {
     if (assertion.namespaceURI !== NS.assertion || assertion.localName !== 'Assertion') throw reject('assertion_malformed');
     const assertionId = assertion.getAttribute('ID') ?? '';

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { SAML, ValidateInResponseTo, type SamlConfig } from '@node-saml/node-saml';
-import { XMLSerializer, type Element } from '@xmldom/xmldom';
+import type { Element } from '@xmldom/xmldom';
 import { loaAtLeast, loaUri, type Loa } from '../../domain/loa.ts';
 import type { SamlMeans } from '../../means/identity-means.ts';
 import type { SamlKeys } from '../../keys/key-store.ts';
@@ -37,19 +37,24 @@ export interface SamlAnswer extends CorrelatedAnswer {
 /** Data encryption that authenticates its ciphertext: decrypting it reveals nothing to whoever changed it. */
 export const AEAD_DATA_ENCRYPTION: ReadonlySet<string> = new Set(['http://www.w3.org/2009/xmlenc11#aes128-gcm', 'http://www.w3.org/2009/xmlenc11#aes256-gcm']);
 
-/** The root of signed bytes (a verified Response), parsed strictly. */
-function signedRoot(signed: string): Element {
+/**
+ * The root of signed bytes, parsed strictly: the tree every value is read from afterwards. `reason`
+ * is the refusal when the bytes do not parse (a verified Response, or a verified Assertion).
+ */
+function signedTree(signed: string, reason: 'response_malformed' | 'assertion_malformed'): Element {
   try {
     return parseStrictXml(signed).documentElement as Element;
   } catch (err) {
-    if (err instanceof XmlRejected) throw invalid('response_malformed', err.message);
+    if (err instanceof XmlRejected) throw invalid(reason, err.message);
     throw err;
   }
 }
 
-function serialise(element: Element | undefined): string {
-  if (!element) throw invalid('assertion_count', 'the signature does not cover the assertion');
-  return new XMLSerializer().serializeToString(element);
+/** The one assertion a verified Response's signed bytes hold, read in the tree parsed from them. */
+function coveredAssertion(signedResponse: string): Element {
+  const assertion = childElements(signedTree(signedResponse, 'response_malformed'), NS.assertion, 'Assertion')[0];
+  if (!assertion) throw invalid('assertion_count', 'the signature does not cover the assertion');
+  return assertion;
 }
 
 function invalid(reason: string, detail?: string): UpstreamRejected {
@@ -173,8 +178,8 @@ export class SamlAdapter implements UpstreamAdapter<SamlAnswer>, ServiceProvider
       throw new UpstreamRejected(status.reason, status.outward);
     }
 
-    const assertionXml = envelope.hasEncryptedAssertion ? this.decryptedAssertion(envelope, signedResponse, certificates) : this.signedAssertion(envelope, root, signedResponse, certificates);
-    const content = readVerifiedAssertion(assertionXml, {
+    const assertion = envelope.hasEncryptedAssertion ? this.decryptedAssertion(envelope, signedResponse, certificates) : this.signedAssertion(envelope, root, signedResponse, certificates);
+    const content = readVerifiedAssertion(assertion, {
       idpEntityId: idp.entityId,
       acsUrl: this.acsUrl,
       audience: this.entityId,
@@ -200,20 +205,20 @@ export class SamlAdapter implements UpstreamAdapter<SamlAnswer>, ServiceProvider
   }
 
   /**
-   * The assertion as signed bytes: its own signature when it carries one (which must verify), else
-   * the verified Response signature that covers it, where the means accepts that. Only signed bytes
-   * are read afterwards.
+   * The assertion, read from signed bytes: its own signature's when it carries one (which must
+   * verify), else those of the verified Response signature that covers it, where the means accepts
+   * that. The element returned belongs to a tree parsed from those bytes, never to the message.
    */
-  private signedAssertion(envelope: ResponseEnvelope, root: Element, signedResponse: string | null, certificates: readonly string[]): string {
+  private signedAssertion(envelope: ResponseEnvelope, root: Element, signedResponse: string | null, certificates: readonly string[]): Element {
     const assertion = childElements(root, NS.assertion, 'Assertion')[0]!;
     if (childElements(assertion, NS.dsig, 'Signature').length > 0) {
       const signed = verifiedContent(assertion, certificates);
       if (signed === null) throw invalid('signature_invalid', 'the assertion signature does not verify');
-      return signed;
+      return signedTree(signed, 'assertion_malformed');
     }
     if (this.means.saml.requireSignedAssertion) throw invalid('signature_invalid', 'the assertion is not signed');
     if (signedResponse === null) throw invalid('signature_invalid', 'no signature covers the assertion');
-    return serialise(childElements(signedRoot(signedResponse), NS.assertion, 'Assertion')[0]);
+    return coveredAssertion(signedResponse);
   }
 
   /**
@@ -223,9 +228,9 @@ export class SamlAdapter implements UpstreamAdapter<SamlAnswer>, ServiceProvider
    * like any assertion (strictly parsed, its algorithms on the list) and must be covered by a valid
    * signature: its own, or the Response's.
    */
-  private decryptedAssertion(envelope: ResponseEnvelope, signedResponse: string | null, certificates: readonly string[]): string {
+  private decryptedAssertion(envelope: ResponseEnvelope, signedResponse: string | null, certificates: readonly string[]): Element {
     if (signedResponse === null && !AEAD_DATA_ENCRYPTION.has(envelope.dataEncryption ?? '')) throw invalid('signature_invalid', 'CBC-encrypted assertion in an unsigned response');
-    const container = signedResponse === null ? (envelope.document.documentElement as Element) : signedRoot(signedResponse);
+    const container = signedResponse === null ? (envelope.document.documentElement as Element) : signedTree(signedResponse, 'response_malformed');
     const encrypted = childElements(container, NS.assertion, 'EncryptedAssertion')[0];
     if (!encrypted) throw invalid('assertion_count', 'the signature does not cover the EncryptedAssertion');
     let plaintext: string;
@@ -239,11 +244,13 @@ export class SamlAdapter implements UpstreamAdapter<SamlAnswer>, ServiceProvider
     if (childElements(assertion, NS.dsig, 'Signature').length > 0) {
       const signed = verifiedContent(assertion, certificates);
       if (signed === null) throw invalid('signature_invalid', 'the assertion signature does not verify');
-      return signed;
+      return signedTree(signed, 'assertion_malformed');
     }
     if (this.means.saml.requireSignedAssertion) throw invalid('signature_invalid', 'the assertion is not signed');
     if (signedResponse === null) throw invalid('signature_invalid', 'no signature covers the assertion');
-    return plaintext;
+    // The plaintext of the EncryptedAssertion the Response signature covers, already parsed strictly
+    // (inspectDecryptedAssertion): read in that tree rather than parsed a second time.
+    return assertion;
   }
 
   serviceProviderMetadata(): string {
