@@ -85,6 +85,9 @@ export interface AssertionLogRow extends RecordContent {
   seal: string | null;
 }
 
+/** Records appended by one statement at most (appendMany). */
+const RECORDS_PER_STATEMENT = 100;
+
 // Any constant: serialises inline appenders across PostgreSQL connections so the chain stays linear.
 const CHAIN_LOCK_KEY = 4_242_001;
 
@@ -319,20 +322,36 @@ export class AssertionLog {
       await this.sequencer?.chainNow().catch(() => this.sequencer!.soon());
       return;
     }
-    const content = contentOfRecord(record, this.clock());
-    if (this.sequencer) await this.stage(content, trx);
-    else await this.appendInline(content, record.event, trx);
+    await this.appendMany([record], trx);
   }
 
-  private async stage(content: RecordContent, trx: Transaction): Promise<void> {
-    const rid = randomUUID();
-    const staged = { ...content, rid };
-    try {
-      await trx('assertion_log_staged').insert({ ...staged, seal: this.seal.ofStaged(rid, contentDigest(staged)) });
-    } catch (err) {
-      throw new AssertionLogWriteFailed(content.event, err);
+  /**
+   * Appends records in the caller's transaction, in this order, in one statement: the chain is
+   * computed here (inline), or each record is sealed for staging, before anything is sent.
+   */
+  async appendMany(records: AuditRecord[], trx: Transaction): Promise<void> {
+    if (records.length === 0) return;
+    const contents = records.map((record) => contentOfRecord(record, this.clock()));
+    // SQLite writes a multi-row insert as a compound SELECT, of at most 500 terms.
+    for (let i = 0; i < contents.length; i += RECORDS_PER_STATEMENT) {
+      const some = contents.slice(i, i + RECORDS_PER_STATEMENT);
+      const events = [...new Set(some.map((content) => content.event))].join(', ');
+      if (this.sequencer) await this.stage(some, events, trx);
+      else await this.appendInline(some, events, trx);
     }
-    this.afterCommit(trx, content);
+  }
+
+  private async stage(contents: RecordContent[], events: string, trx: Transaction): Promise<void> {
+    const rows = contents.map((content) => {
+      const staged = { ...content, rid: randomUUID() };
+      return { ...staged, seal: this.seal.ofStaged(staged.rid, contentDigest(staged)) };
+    });
+    try {
+      await trx('assertion_log_staged').insert(rows);
+    } catch (err) {
+      throw new AssertionLogWriteFailed(events, err);
+    }
+    for (const content of contents) this.afterCommit(trx, content);
     if (!this.staging.has(trx)) {
       this.staging.add(trx);
       const sequencer = this.sequencer!;
@@ -343,7 +362,7 @@ export class AssertionLog {
     }
   }
 
-  private async appendInline(content: RecordContent, event: string, trx: Transaction, remembered = true): Promise<void> {
+  private async appendInline(contents: RecordContent[], events: string, trx: Transaction, remembered = true): Promise<void> {
     let head = this.heads.get(trx);
     const first = !head;
     if (!head) {
@@ -355,23 +374,28 @@ export class AssertionLog {
         head = (remembered ? this.committedHead : null) ?? (await chainHead(trx));
       }
     }
-    const { seq, prevHash } = head;
-    const hash = chainHash(prevHash, contentDigest(content));
-    const row: AssertionLogRow = { seq, ...content, prev_hash: prevHash, hash, seal: this.seal.of(seq, hash) };
+    let { seq, prevHash } = head;
+    const rows: AssertionLogRow[] = [];
+    for (const content of contents) {
+      const hash = chainHash(prevHash, contentDigest(content));
+      rows.push({ seq, ...content, prev_hash: prevHash, hash, seal: this.seal.of(seq, hash) });
+      seq += 1;
+      prevHash = hash;
+    }
     try {
-      await trx('assertion_log').insert(row);
+      await trx('assertion_log').insert(rows);
     } catch (err) {
       this.heads.delete(trx);
       // Another process (the CLI) appended since this one last committed: the remembered head is
-      // taken, and the record goes after the real one. (A failed statement leaves SQLite's
+      // taken, and the records go after the real one. (A failed statement leaves SQLite's
       // transaction usable.)
       if (first && remembered && this.committedHead && /UNIQUE constraint failed: assertion_log\.seq/.test(String((err as Error)?.message))) {
         this.committedHead = null;
-        return this.appendInline(content, event, trx, false);
+        return this.appendInline(contents, events, trx, false);
       }
-      throw new AssertionLogWriteFailed(event, err);
+      throw new AssertionLogWriteFailed(events, err);
     }
-    this.heads.set(trx, { seq: seq + 1, prevHash: hash });
+    this.heads.set(trx, { seq, prevHash });
     if (first && !isPostgres(trx)) {
       trx.executionPromise.then(
         () => {
@@ -381,11 +405,7 @@ export class AssertionLog {
         () => undefined,
       );
     }
-    this.afterCommit(trx, content, seq);
-  }
-
-  async appendMany(records: AuditRecord[], trx: Transaction): Promise<void> {
-    for (const record of records) await this.append(record, trx);
+    rows.forEach((row, i) => this.afterCommit(trx, contents[i]!, row.seq));
   }
 
   /** Every record committed so far is in the chain (staged: chains what waits; inline: nothing to do). */

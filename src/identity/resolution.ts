@@ -18,6 +18,8 @@ export class ResolutionFailed extends Error {
 /** A person as the register (or the eIDAS node) knows them, before they are recorded. */
 export interface Identified {
   registerId: string;
+  /** Brána's person for them, if it knows them already (a person row never changes). */
+  known: Person | null;
   /** What a foreign person's eID asserted, kept for as long as a session can use it. */
   foreign: ForeignPersonFacts | null;
 }
@@ -52,8 +54,9 @@ export class IdentityResolution {
   }
 
   /**
-   * Who the identity is, from the register (or, for a foreign person, from their eIDAS identifier):
-   * reads only, so it runs outside any transaction and a slow register holds no lock.
+   * Who the identity is, from the register (or, for a foreign person, from their eIDAS identifier),
+   * and whether Brána knows them already: reads only, so it runs outside any transaction and a slow
+   * register holds no lock.
    */
   async identify(identity: UpstreamIdentity): Promise<Identified> {
     const single = (values: string[] | undefined) => (values && values.length === 1 ? values[0]!.trim() : undefined);
@@ -71,20 +74,25 @@ export class IdentityResolution {
       // Issued for the Czech Republic by another country: a CZ identity never arrives through the eIDAS node.
       if (!identifier || identifier.destinationCountry !== 'CZ' || identifier.issuingCountry === 'CZ') throw new ResolutionFailed('identifier_invalid');
       const hash = createHmac('sha256', this.foreign.identifierKey).update(`${identifier.issuingCountry}/${identifier.identifier}`).digest('base64url');
+      const registerId = `eidas:${identifier.issuingCountry}:${hash}`;
       return {
-        registerId: `eidas:${identifier.issuingCountry}:${hash}`,
+        registerId,
+        known: (await this.persons.findByRegisterId(registerId)) ?? null,
         foreign: { givenName, familyName, dateOfBirth, ...(placeOfBirth ? { placeOfBirth } : {}), issuingCountry: identifier.issuingCountry },
       };
     }
     // A RegisterUnavailable passes through: no one can be resolved now, which is not "not found".
     const match = await this.register.match({ givenName, familyName, dateOfBirth, ...(placeOfBirth ? { placeOfBirth } : {}) });
     if (match.kind !== 'found') throw new ResolutionFailed(match.kind);
-    return { registerId: match.record.registerId, foreign: null };
+    return { registerId: match.record.registerId, known: (await this.persons.findByRegisterId(match.record.registerId)) ?? null, foreign: null };
   }
 
-  /** The person identified, found or created (and a foreign person's attributes kept) in the caller's transaction. */
+  /**
+   * The person identified, as known already or created now (and a foreign person's attributes
+   * kept), in the caller's transaction.
+   */
   async record(identified: Identified, trx: Queryable): Promise<{ person: Person; firstTime: boolean }> {
-    const { person, created } = await this.persons.findOrCreate(identified.registerId, trx);
+    const { person, created } = identified.known ? { person: identified.known, created: false } : await this.persons.findOrCreate(identified.registerId, trx);
     if (identified.foreign && this.foreign) await this.foreign.store.save(person.id, identified.foreign, trx);
     return { person, firstTime: created };
   }

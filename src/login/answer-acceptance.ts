@@ -219,42 +219,45 @@ export class AnswerAcceptance {
     }
   }
 
-  /** Consumes the request, remembers the assertion, records the person and the log records: all or nothing. */
+  /**
+   * Consumes the request with its result, remembers the assertion, records the person and the log
+   * records: all or nothing. The person is known (or created) first, so that the consumption and the
+   * result are one statement, and the two records one.
+   */
   private async record(identity: UpstreamIdentity, identified: Identified, request: UpstreamRequest, fingerprint: string): Promise<string> {
     const { deps } = this;
     const sep = await deps.seps.find(request.sepId);
     return deps.db.transaction(async (trx) => {
-      if (!(await deps.requests.consume(request.requestId, request.means, trx))) throw new LoginRefused('replayed_response', 'unknown_request');
+      const resolved = await deps.resolution.record(identified, trx);
+      const success = { personId: resolved.person.id, acr: identity.acr, authnInstant: identity.instant.getTime(), answerSha256: fingerprint };
+      if (!(await deps.requests.consume(request.requestId, request.means, trx, success))) throw new LoginRefused('replayed_response', 'unknown_request');
       if (!(await deps.requests.rememberAssertion(identity.means, identity.assertionId, identity.assertionExpiresAt.getTime(), trx))) {
         throw new LoginRefused('replayed_assertion', 'invalid_response');
       }
-      await deps.log.append(
-        responseReceived({
-          sepId: request.sepId,
-          requestId: request.sepRequestId,
-          means: identity.means,
-          loa: identity.acr,
-          upstreamRequestId: identity.requestId,
-          assertionId: identity.assertionId,
-          messageSha256: identity.messageHash,
-          authority: identity.authority,
-        }),
-        trx,
-      );
-      const resolved = await deps.resolution.record(identified, trx);
-      await deps.requests.recordSuccess(request.requestId, { personId: resolved.person.id, acr: identity.acr, authnInstant: identity.instant.getTime(), answerSha256: fingerprint }, trx);
-      await deps.log.append(
-        identityResolved({
-          sepId: request.sepId,
-          requestId: request.sepRequestId,
-          means: identity.means,
-          loa: identity.acr,
-          pseudonym: sep ? deps.pseudonyms.forGroup(resolved.person.id, sep.group) : null,
-          firstTime: resolved.firstTime,
-          attributesAsserted: Object.keys(identity.attributes).sort(),
-          // Values only where the operator turned value logging on for this SeP.
-          ...(sep?.logAttributeValues ? { values: { subject: identity.subject, attributeValues: identity.attributes } } : {}),
-        }),
+      await deps.log.appendMany(
+        [
+          responseReceived({
+            sepId: request.sepId,
+            requestId: request.sepRequestId,
+            means: identity.means,
+            loa: identity.acr,
+            upstreamRequestId: identity.requestId,
+            assertionId: identity.assertionId,
+            messageSha256: identity.messageHash,
+            authority: identity.authority,
+          }),
+          identityResolved({
+            sepId: request.sepId,
+            requestId: request.sepRequestId,
+            means: identity.means,
+            loa: identity.acr,
+            pseudonym: sep ? deps.pseudonyms.forGroup(resolved.person.id, sep.group) : null,
+            firstTime: resolved.firstTime,
+            attributesAsserted: Object.keys(identity.attributes).sort(),
+            // Values only where the operator turned value logging on for this SeP.
+            ...(sep?.logAttributeValues ? { values: { subject: identity.subject, attributeValues: identity.attributes } } : {}),
+          }),
+        ],
         trx,
       );
       return resolved.person.id;

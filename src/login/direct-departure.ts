@@ -1,3 +1,4 @@
+import type { AuditRecord } from '../audit/assertion-log.ts';
 import type { IdentityMeans } from '../means/identity-means.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
@@ -35,8 +36,11 @@ export class DirectDeparture {
     this.deps = deps;
   }
 
-  /** Where to send the browser of a journey that has just begun; undefined: to its interaction page. */
-  async redirectFor(journey: Journey): Promise<string | undefined> {
+  /**
+   * Where to send the browser of a journey that has just begun; undefined: to its interaction page.
+   * `along`: the request's own records, written with the hand-off's when it hands off (else not at all).
+   */
+  async redirectFor(journey: Journey, along: AuditRecord[] = []): Promise<string | undefined> {
     if (journey.stage !== 'login') return undefined;
     const { deps } = this;
     const sep = await deps.seps.find(journey.sepId);
@@ -46,7 +50,7 @@ export class DirectDeparture {
     if (!means) return undefined;
     const outcome = await deps.handoff.start(
       { interactionUid: journey.uid, sepId: sep.clientId, sepRequestId: journey.sepRequestId, spType: sep.spType, minimumLoa: minimum, forceAuthn: journey.forceAuthn, means },
-      { onlyByRedirect: true },
+      { onlyByRedirect: true, along },
     );
     return outcome.kind === 'handoff' && outcome.handoff.kind === 'redirect' ? outcome.handoff.url : undefined;
   }

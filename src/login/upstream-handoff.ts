@@ -1,4 +1,4 @@
-import type { AssertionLog } from '../audit/assertion-log.ts';
+import type { AssertionLog, AuditRecord } from '../audit/assertion-log.ts';
 import { meansSelectionFailed, requestSentUpstream } from '../audit/audit-events.ts';
 import type { Loa } from '../domain/loa.ts';
 import type { IdentityMeans } from '../means/identity-means.ts';
@@ -37,6 +37,11 @@ export interface HandoffOptions {
    * or logged and the outcome is `declined` (the interaction page then hands off, or says why not).
    */
   onlyByRedirect?: boolean;
+  /**
+   * Records of the same request that precede the hand-off's own (the authorization request's
+   * `request_received`): written with it, in its transaction and its one log statement.
+   */
+  along?: AuditRecord[];
 }
 
 /**
@@ -78,15 +83,18 @@ export class UpstreamHandoff {
         },
         trx,
       );
-      await deps.log.append(
-        requestSentUpstream({
-          sepId: login.sepId,
-          requestId: login.sepRequestId,
-          means: login.means.id,
-          loa: login.minimumLoa,
-          upstreamRequestId: handoff.requestId,
-          forceAuthn: login.forceAuthn,
-        }),
+      await deps.log.appendMany(
+        [
+          ...(options.along ?? []),
+          requestSentUpstream({
+            sepId: login.sepId,
+            requestId: login.sepRequestId,
+            means: login.means.id,
+            loa: login.minimumLoa,
+            upstreamRequestId: handoff.requestId,
+            forceAuthn: login.forceAuthn,
+          }),
+        ],
         trx,
       );
     });

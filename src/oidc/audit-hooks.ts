@@ -16,6 +16,7 @@ import { logger } from '../log/logger.ts';
 import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import { claimsOf } from './account.ts';
 import { redeemedInThisRequest } from './token-transaction.ts';
+import type { Departure, Interaction } from './provider.ts';
 
 /** What the token hook needs beyond the log: the SeP and the person, for pseudonym and (if on) values. */
 export interface TokenAuditDependencies {
@@ -116,8 +117,17 @@ interface PendingRecord {
  * Records what oidc-provider decides on its own routes (an accepted authorization request, an error
  * returned to a SeP, a revoked token or grant, a logout) before the response leaves, so a failed
  * write fails the request rather than losing the record.
+ *
+ * An authorization request that begins a login going straight to a means (`departure`,
+ * login/direct-departure.ts) sends the browser to that means at once, instead of to its interaction
+ * page only to be redirected there: one request fewer. oidc-provider has stored the interaction and
+ * set its cookies (for `/interaction/<uid>` and `/auth/<uid>`, as always, so the pages after a
+ * failure and the resume work as they do); only the redirect's target changes. The request's own
+ * records go with the hand-off's, in its transaction. A hand-off that does not happen, or fails
+ * before anything was sent to commit, leaves the redirect to the interaction page (which hands off
+ * or says why not) and the records to be written here as always.
  */
-export function installAuditMiddleware(provider: Provider, log: AssertionLog, seps: SepStore, pseudonyms: Pseudonyms): void {
+export function installAuditMiddleware(provider: Provider, log: AssertionLog, seps: SepStore, pseudonyms: Pseudonyms, departure?: Departure): void {
   const pending = new WeakMap<object, PendingRecord[]>();
   const destroyedTokens = new WeakSet<object>();
   const add = (ctx: object, item: PendingRecord) => {
@@ -165,6 +175,24 @@ export function installAuditMiddleware(provider: Provider, log: AssertionLog, se
     return sep ? { ...record, pseudonym: pseudonyms.forGroup(accountId, sep.group) } : record;
   };
 
+  /** A login that begins here handed to its means, with the request's records: whether it was (the browser is sent there). */
+  const handedOff = async (ctx: KoaContextWithOIDC, records: AuditRecord[]): Promise<boolean> => {
+    const interaction = ctx.oidc?.entities.Interaction as Interaction | undefined;
+    if (!departure || ctx.oidc?.route !== 'authorization' || ctx.status !== 303 || !interaction || ctx.response.get('Location') !== `/interaction/${interaction.uid}`) return false;
+    let target: string | undefined;
+    try {
+      target = await departure(interaction, records);
+    } catch (err) {
+      // The database gone, perhaps at the COMMIT: whether the records were written is not known (503).
+      if (isDatabaseUnavailable(err)) throw err;
+      // Anything else failed before the commit: nothing of the hand-off was written.
+      logger.error('hand-off at the authorization request failed', { error: (err as Error).message });
+      return false;
+    }
+    if (target) ctx.redirect(target);
+    return target !== undefined;
+  };
+
   provider.use(async (ctx, next) => {
     await next();
     const oidc = (ctx as KoaContextWithOIDC).oidc as KoaContextWithOIDC['oidc'] | undefined;
@@ -189,7 +217,9 @@ export function installAuditMiddleware(provider: Provider, log: AssertionLog, se
     if (!items.length) return;
     pending.delete(ctx);
     try {
-      for (const item of items) await log.append(await withPseudonym(item));
+      const records = await Promise.all(items.map(withPseudonym));
+      if (await handedOff(ctx as KoaContextWithOIDC, records)) return;
+      for (const record of records) await log.append(record);
     } catch (err) {
       // An outage is logged (once per kind and interval) where the 503 is sent.
       if (!isDatabaseUnavailable(err)) logger.error('assertion log write failed', { error: (err as Error).message });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { parse as parseCookies } from 'cookie';
 import type { JWK } from 'jose';
-import type { AssertionLog } from '../audit/assertion-log.ts';
+import type { AssertionLog, AuditRecord } from '../audit/assertion-log.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import { installStepTiming } from '../metrics/oidc-step-timing.ts';
 import { releaseDecision } from '../consent/release-policy.ts';
@@ -64,9 +64,13 @@ export interface ProviderDependencies {
   /**
    * Where a login that has just begun goes instead of its interaction page, when it goes straight
    * to a means (login/direct-departure.ts): the means' URL, or undefined for the interaction page.
+   * `along`: the authorization request's own records, written with the hand-off's if it hands off.
    */
-  departure?: (interaction: Interaction) => Promise<string | undefined>;
+  departure?: Departure;
 }
+
+/** A login handed straight to a means at its authorization request (see ProviderDependencies.departure). */
+export type Departure = (interaction: Interaction, along: AuditRecord[]) => Promise<string | undefined>;
 
 /** An interaction as oidc-provider hands it to Brána. */
 export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -286,38 +290,11 @@ export function createProvider(deps: ProviderDependencies): Provider {
   provider.proxy = deps.trustProxy;
   installServiceUnavailable(provider);
   installStepTiming(provider, deps.metrics);
-  // Outside the audit middleware: the hand-off's record follows the request's own request_received.
-  if (deps.departure) installDirectDeparture(provider, deps.departure);
-  installAuditMiddleware(provider, deps.log, deps.seps, deps.pseudonyms);
+  // The audit middleware hands a login off at its authorization request: the request's own records and the hand-off's in one transaction.
+  installAuditMiddleware(provider, deps.log, deps.seps, deps.pseudonyms, deps.departure);
   // The resume of an authorization can be repeated: the audit middleware sees a repeated answer as nothing new.
   installResumableResume(provider, new ResumableInteractions(deps.db));
   // Innermost: the audit middleware and the 503 answer see how its commit ended.
   installTokenTransaction(provider);
   return provider;
-}
-
-/**
- * An authorization request that begins a login which goes straight to a means (idp_hint, or the
- * only means the SeP may use) sends the browser to that means at once, instead of to its
- * interaction page only to be redirected there: one request fewer. oidc-provider has stored the
- * interaction and set its cookies (for `/interaction/<uid>` and `/auth/<uid>`, as always, so the
- * pages after a failure and the resume work as they do); only the redirect's target changes. Any
- * failure here leaves the redirect to the interaction page, which hands off or says why not.
- */
-function installDirectDeparture(provider: Provider, departure: NonNullable<ProviderDependencies['departure']>): void {
-  provider.use(async (ctx, next) => {
-    await next();
-    const oidc = (ctx as KoaContextWithOIDC).oidc as KoaContextWithOIDC['oidc'] | undefined;
-    const interaction = oidc?.entities.Interaction as Interaction | undefined;
-    if (oidc?.route !== 'authorization' || ctx.status !== 303 || !interaction || ctx.response.get('Location') !== `/interaction/${interaction.uid}`) return;
-    let target: string | undefined;
-    try {
-      target = await departure(interaction);
-    } catch (err) {
-      // The interaction page tries again and answers the citizen (503 when the database is gone).
-      if (!isDatabaseUnavailable(err)) logger.error('hand-off at the authorization request failed', { error: (err as Error).message });
-      return;
-    }
-    if (target) ctx.redirect(target);
-  });
 }

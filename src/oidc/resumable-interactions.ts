@@ -5,6 +5,12 @@ import type { Adapter, AdapterPayload, KoaContextWithOIDC } from 'oidc-provider'
 import { logger } from '../log/logger.ts';
 import type { Database } from '../store/database.ts';
 import { KnexModelAdapter } from '../store/oidc-model-store.ts';
+import { HeldWrites, currentRequestWrites } from '../store/request-writes.ts';
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
+import { parse as parseCookies } from 'cookie';
+import { isLocale } from '../pages/i18n.ts';
+import { LANGUAGE_COOKIE, renderTemplate } from '../pages/render.ts';
+import { errorPage } from '../pages/citizen-errors.ts';
 
 /*
  * Resuming an authorization (`GET /auth/<uid>`) that any node can repeat (issue 18).
@@ -17,21 +23,23 @@ import { KnexModelAdapter } from '../store/oidc-model-store.ts';
  *
  * - The Interaction adapter does not delete the interaction when the resume destroys it. At the end
  *   of the resume, once oidc-provider has built its answer and before the answer leaves, the row is
- *   marked resumed and keeps that answer (status, Location, Set-Cookie, body) until the interaction
- *   would have expired anyway. oidc-provider and Brána's interaction pages never see a marked row:
+ *   marked resumed (with the resume's other writes) and keeps that answer (status, Location,
+ *   Set-Cookie, body) until the interaction would have expired anyway. oidc-provider and Brána's interaction pages never see a marked row:
  *   for them the interaction is gone, as before.
  * - The same browser asking the same resume again (its signed resume cookie — which that answer
  *   clears — and the same session cookie it presented then) is given the recorded answer again: the
  *   same session, the same consent page, the same code. Nothing is made twice, and no code the SeP
- *   could receive twice exists. A node that died half-way through a resume recorded nothing, and the
- *   row is still unmarked: the resume simply runs again. What the dead node wrote (a consent
- *   interaction, a code) was never delivered to anyone and expires unused; the code could only ever
- *   be redeemed by the SeP, with its credentials and the PKCE verifier of this very request.
+ *   could receive twice exists. A node that died half-way through a resume wrote and recorded
+ *   nothing, and the row is still unmarked: the resume simply runs again.
  *
  * Who can repeat a resume is who could do it the first time: the holder of the interaction's signed
  * resume cookie; any other browser, or the same one in another session, finds the interaction gone.
- * One gap remains: a node that dies after oidc-provider stored the renewed session and before the
- * mark leaves the old session id deleted; the repeated resume then ends on the "start again" page.
+ *
+ * Every write of a resume (the grant, the code, the renewed session and the old one's removal, the
+ * mark) is held for the length of the request (HeldWrites) and made at its end, before the answer
+ * leaves: one multi-row statement, or one transaction when there is a removal too. A node that dies
+ * before it has written nothing; a write that fails leaves nothing and answers an error, never a
+ * redirect with a code that does not exist.
  */
 
 /** The key under which the row of a resumed interaction keeps what its resume did. */
@@ -187,23 +195,53 @@ export function installResumableResume(provider: Provider, interactions: Resumab
       return;
     }
     const resume: ResumeInProgress = { uid, payload, resumed: false };
-    await resumeInProgress.run(resume, next);
-    if (!resume.resumed) return;
-    const setCookie = ctx.response.get('set-cookie') as string | string[] | undefined;
-    const answer: RecordedAnswer = {
-      status: ctx.status,
-      location: ctx.response.get('location') || null,
-      setCookie: setCookie === undefined ? [] : ([] as string[]).concat(setCookie),
-      contentType: ctx.response.get('content-type') || null,
-      body: typeof ctx.body === 'string' ? ctx.body : null,
-    };
+    // Every write of the resume (the grant, the code, the session, the mark) is held to its end.
+    const writes = currentRequestWrites();
+    const held = HeldWrites.everyWrite();
+    if (writes) writes.held = held;
     try {
-      await interactions.markResumed(uid, payload, { at: Date.now(), session, answer });
+      await resumeInProgress.run(resume, next);
+      if (resume.resumed && ctx.status < 500) {
+        const setCookie = ctx.response.get('set-cookie') as string | string[] | undefined;
+        const answer: RecordedAnswer = {
+          status: ctx.status,
+          location: ctx.response.get('location') || null,
+          setCookie: setCookie === undefined ? [] : ([] as string[]).concat(setCookie),
+          contentType: ctx.response.get('content-type') || null,
+          body: typeof ctx.body === 'string' ? ctx.body : null,
+        };
+        await interactions.markResumed(uid, payload, { at: Date.now(), session, answer });
+      }
+    } finally {
+      if (writes) writes.held = undefined;
+    }
+    // A failed resume writes nothing: the interaction waits, unmarked, and the resume can run again.
+    if (ctx.status >= 500) return;
+    try {
+      await held.commit();
     } catch (err) {
-      // The resume itself succeeded: its answer goes out. Only a repeat of it would run it again.
-      logger.warn('resumed interaction not marked: a repeated resume would run again', { error: (err as Error).message });
+      failResume(provider, ctx as KoaContextWithOIDC, err);
     }
   });
+}
+
+/**
+ * The resume's writes failed: nothing of them is stored (one statement, or one transaction), so the
+ * answer oidc-provider built (a code that does not exist, a session cookie for no session) does not
+ * leave. The browser keeps its resume cookie and may try again; a database out of reach is answered
+ * 503 by installServiceUnavailable, anything else 500.
+ */
+function failResume(provider: Provider, ctx: KoaContextWithOIDC, err: unknown): void {
+  if (!isDatabaseUnavailable(err)) logger.error('authorization not resumed: its writes failed', { error: (err as Error).message });
+  ctx.remove('Location');
+  ctx.remove('Set-Cookie');
+  ctx.status = 500;
+  ctx.set('Cache-Control', 'no-store');
+  ctx.type = 'html';
+  const chosen = parseCookies(ctx.get('cookie') ?? '')[LANGUAGE_COOKIE];
+  const locale = isLocale(chosen) ? chosen : 'cs';
+  ctx.body = renderTemplate('error', locale, errorPage('server_error', locale));
+  provider.emit('server_error', ctx, err);
 }
 
 function giveAgain(ctx: KoaContextWithOIDC, answer: RecordedAnswer): void {

@@ -32,6 +32,11 @@ import { ConsumedMeanwhile, HeldWrites, RequestWrites, currentRequestWrites, wit
 export function installTokenTransaction(provider: Provider): void {
   provider.use(async (ctx, next) => {
     const outer = currentRequestWrites();
+    // A request whose writes are held already (the resume of an authorization) commits them itself.
+    if (outer?.held) {
+      await next();
+      return;
+    }
     const writes = outer ?? new RequestWrites();
     const held = new HeldWrites(() => (ctx as KoaContextWithOIDC).oidc?.route === 'token');
     writes.held = held;

@@ -11,7 +11,24 @@ export type StoreHook = (model: string, id: string, payload: AdapterPayload, trx
 interface Row {
   payload: string;
   expires_at: number | null;
-  consumed_at: number | null;
+  /** Absent from a row this request holds to write: an upsert leaves consumed_at as it is. */
+  consumed_at?: number | null;
+}
+
+/** A row of oidc_model as it is written. */
+interface ModelRow extends Record<string, unknown> {
+  model: string;
+  id: string;
+  payload: string;
+  grant_id: string | null;
+  uid: string | null;
+  user_code: string | null;
+  expires_at: number | null;
+}
+
+/** Stores models' rows in one statement (an upsert: a row stored again keeps its consumed_at). */
+async function writeModelRows(db: Queryable, rows: ReadonlyArray<Record<string, unknown>>): Promise<void> {
+  await db('oidc_model').insert(rows).onConflict(['model', 'id']).merge(['payload', 'grant_id', 'uid', 'user_code', 'expires_at']);
 }
 
 /**
@@ -21,7 +38,8 @@ interface Row {
  *
  * At the token endpoint (when the request holds its writes, see HeldWrites and token-transaction.ts)
  * the consumption and every write after it are not made at once but committed together at the end
- * of the request: the code is used up only together with the tokens issued for it.
+ * of the request: the code is used up only together with the tokens issued for it. At the resume
+ * of an authorization every write is held so (resumable-interactions.ts), and read back from there.
  */
 export class KnexModelAdapter implements Adapter {
   private readonly db: Database;
@@ -40,11 +58,12 @@ export class KnexModelAdapter implements Adapter {
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     const held = currentRequestWrites()?.held;
     if (held?.holdsWrite()) {
-      held.holdWrite(this.db, (trx) => this.upsertIn(trx, id, payload, expiresIn));
+      const onStore = this.onStore;
+      held.holdUpsert(this.db, this.key(id), this.row(id, payload, expiresIn), writeModelRows, onStore ? (trx) => onStore(this.model, id, payload, trx) : undefined);
       return;
     }
     if (!this.onStore) {
-      await this.write(this.db, id, payload, expiresIn);
+      await writeModelRows(this.db, [this.row(id, payload, expiresIn)]);
       return;
     }
     await this.db.transaction((trx) => this.upsertIn(trx, id, payload, expiresIn));
@@ -52,12 +71,17 @@ export class KnexModelAdapter implements Adapter {
 
   /** Stores a model in the caller's transaction, with what the store hook writes along with it. */
   async upsertIn(trx: Transaction, id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-    await this.write(trx, id, payload, expiresIn);
+    await writeModelRows(trx, [this.row(id, payload, expiresIn)]);
     if (this.onStore) await this.onStore(this.model, id, payload, trx);
   }
 
-  private async write(db: Queryable, id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-    const row = {
+  /** The key of a row in a request's held writes. */
+  private key(id: string): string {
+    return `oidc_model\u0000${this.stored}\u0000${id}`;
+  }
+
+  private row(id: string, payload: AdapterPayload, expiresIn: number): ModelRow {
+    return {
       model: this.stored,
       id,
       payload: JSON.stringify(payload),
@@ -66,18 +90,23 @@ export class KnexModelAdapter implements Adapter {
       user_code: payload.userCode ?? null,
       expires_at: expiresIn ? Date.now() + expiresIn * 1000 : null,
     };
-    await db('oidc_model').insert(row).onConflict(['model', 'id']).merge(['payload', 'grant_id', 'uid', 'user_code', 'expires_at']);
   }
 
   private async findWhere(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
+    // What this request holds to write (the resume of an authorization) is what it reads.
+    const held = currentRequestWrites()?.held?.heldRow(column === 'id' ? this.key(value) : undefined, (row) => row.model === this.stored && row[column] === value);
     // oidc-provider loads the same interaction, session or grant more than once in one request.
-    const row = await rememberedRead('oidc_model', `${this.stored} ${column} ${value}`, () =>
-      this.db('oidc_model').where({ model: this.stored, [column]: value }).first('payload', 'expires_at', 'consumed_at') as Promise<Row | undefined>,
-    );
+    const row =
+      held === null
+        ? undefined
+        : ((held as Row | undefined) ??
+          (await rememberedRead('oidc_model', `${this.stored} ${column} ${value}`, () =>
+            this.db('oidc_model').where({ model: this.stored, [column]: value }).first('payload', 'expires_at', 'consumed_at') as Promise<Row | undefined>,
+          )));
     if (!row) return undefined;
     if (row.expires_at !== null && Number(row.expires_at) <= Date.now()) return undefined;
     const payload = JSON.parse(row.payload) as AdapterPayload;
-    return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(Number(row.consumed_at) / 1000) };
+    return row.consumed_at === null || row.consumed_at === undefined ? payload : { ...payload, consumed: Math.floor(Number(row.consumed_at) / 1000) };
   }
 
   /** A stored payload as it is, consumed or not, read in the caller's transaction (for the audit hook). */
@@ -130,11 +159,21 @@ export class KnexModelAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
-    await this.db('oidc_model').where({ model: this.stored, id }).delete();
+    const held = currentRequestWrites()?.held;
+    const destroy = async (db: Queryable) => {
+      await db('oidc_model').where({ model: this.stored, id }).delete();
+    };
+    if (held?.holdsWrite()) held.holdDelete(this.db, destroy, { key: this.key(id) });
+    else await destroy(this.db);
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
-    await this.db('oidc_model').where({ grant_id: grantId }).delete();
+    const held = currentRequestWrites()?.held;
+    const revoke = async (db: Queryable) => {
+      await db('oidc_model').where({ grant_id: grantId }).delete();
+    };
+    if (held?.holdsWrite()) held.holdDelete(this.db, revoke, { removes: (row) => row.grant_id === grantId });
+    else await revoke(this.db);
   }
 }
 

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Database, Transaction } from './database.ts';
+import type { Database, Queryable, Transaction } from './database.ts';
 
 /**
  * What one request (or one CLI command) may have left in the database, so that a failure can be
@@ -170,22 +170,54 @@ interface HeldConsumption {
   revokeGrant(): Promise<string | undefined>;
 }
 
+/** Writes rows of one table (an upsert of all of them): held upserts in a row are written by one call. */
+export type RowsWriter = (db: Queryable, rows: ReadonlyArray<Record<string, unknown>>) => Promise<void>;
+
+/** One held write, in the order the request made it. */
+interface HeldWrite {
+  /** The row's key (table and primary key) when the write upserts or deletes one row. */
+  key?: string;
+  /** An upsert: the row, written with the adjacent upserts of the same writer in one statement. */
+  row?: Record<string, unknown>;
+  writer?: RowsWriter;
+  /** A write that is not one row's upsert (a delete): made alone, in order. */
+  write?: (db: Queryable) => Promise<void>;
+  /** What is written along with an upsert, after it (a token's log record). */
+  after?: (trx: Transaction) => Promise<void>;
+  /** The rows this write removes besides `key`, as a test on a held row (a grant's revocation). */
+  removes?: (row: Record<string, unknown>) => boolean;
+}
+
 /**
- * The token endpoint's writes, held while the request runs and committed in one transaction at its
- * end: the consumption of the code (or other single-use artefact) and what is stored after it (the
- * access token with its `token_issued` record, a refresh token). A request that fails before that
- * commit leaves the code unused; of two requests racing with one code, the consumption in the commit
- * lets exactly one through.
+ * The writes of a request, held while it runs and committed at its end, all or nothing.
+ *
+ * - At the token endpoint (`applies`): the consumption of the code (or other single-use artefact)
+ *   and what is stored after it (the access token with its `token_issued` record, a refresh token).
+ *   A request that fails before that commit leaves the code unused; of two requests racing with one
+ *   code, the consumption in the commit lets exactly one through.
+ * - At the resume of an authorization (`everyWrite`): every write of oidc-provider's models (the
+ *   grant, the code, the session, the interaction's mark), so that the code is stored in one
+ *   statement with the rest, or not at all, before the answer that carries it leaves.
+ *
+ * Upserts made one after another are written by one multi-row statement; a commit that is that one
+ * statement alone needs no transaction. A held row is what this request reads (heldRow).
  */
 export class HeldWrites {
   private readonly applies: () => boolean;
+  private readonly all: boolean;
   private db: Database | undefined;
   private readonly consumptions: HeldConsumption[] = [];
-  private readonly writes: Array<(trx: Transaction) => Promise<void>> = [];
+  private readonly writes: HeldWrite[] = [];
 
-  /** `applies` tells, when an adapter asks, whether this request's writes are to be held. */
-  constructor(applies: () => boolean) {
+  /** `applies` tells, when an adapter asks, whether this request's consumptions are to be held. */
+  constructor(applies: () => boolean, options: { everyWrite?: boolean } = {}) {
     this.applies = applies;
+    this.all = options.everyWrite ?? false;
+  }
+
+  /** Holds every write of the request, from the first (no consumption). */
+  static everyWrite(): HeldWrites {
+    return new HeldWrites(() => false, { everyWrite: true });
   }
 
   /** Whether a consumption made now is to be held. */
@@ -193,9 +225,9 @@ export class HeldWrites {
     return this.applies();
   }
 
-  /** Whether a write made now is to be held: one that comes after a held consumption. */
+  /** Whether a write made now is to be held: every write, or one that comes after a held consumption. */
   holdsWrite(): boolean {
-    return this.consumptions.length > 0;
+    return this.all || this.consumptions.length > 0;
   }
 
   get empty(): boolean {
@@ -207,9 +239,42 @@ export class HeldWrites {
     this.consumptions.push(consumption);
   }
 
-  holdWrite(db: Database, write: (trx: Transaction) => Promise<void>): void {
+  /** Holds the upsert of one row (`key`: its table and primary key), and what is written after it. */
+  holdUpsert(db: Database, key: string, row: Record<string, unknown>, writer: RowsWriter, after?: (trx: Transaction) => Promise<void>): void {
     this.useDatabase(db);
-    this.writes.push(write);
+    this.writes.push({ key, row, writer, ...(after ? { after } : {}) });
+  }
+
+  /** Holds a delete: of the row `key`, or of the held rows `removes` tells (and what the database has of them). */
+  holdDelete(db: Database, write: (db: Queryable) => Promise<void>, what: { key?: string; removes?: (row: Record<string, unknown>) => boolean }): void {
+    this.useDatabase(db);
+    this.writes.push({ write, ...what });
+  }
+
+  /**
+   * What this request holds for a row, the latest write first: the row as it will be written, null
+   * when the request deletes it, undefined when it holds nothing for it (the database answers).
+   * `matches` picks the row (by key, or by another column).
+   */
+  heldRow(key: string | undefined, matches: (row: Record<string, unknown>) => boolean): Record<string, unknown> | null | undefined {
+    for (let i = this.writes.length - 1; i >= 0; i -= 1) {
+      const write = this.writes[i]!;
+      if (write.row) {
+        if (matches(write.row)) return write.row;
+      } else if ((key !== undefined && write.key === key) || (write.removes && this.isHeldBefore(i, matches, write.removes))) {
+        return null;
+      }
+    }
+    return undefined;
+  }
+
+  /** Whether a row `matches` picks was held before write `index`, and `removes` removes it. */
+  private isHeldBefore(index: number, matches: (row: Record<string, unknown>) => boolean, removes: (row: Record<string, unknown>) => boolean): boolean {
+    for (let i = index - 1; i >= 0; i -= 1) {
+      const row = this.writes[i]!.row;
+      if (row && matches(row)) return removes(row);
+    }
+    return false;
   }
 
   private useDatabase(db: Database): void {
@@ -219,12 +284,49 @@ export class HeldWrites {
 
   /** Commits everything held, consumptions first; throws ConsumedMeanwhile (nothing written) if one was lost. */
   async commit(): Promise<void> {
-    if (!this.db || this.empty) return;
-    await this.db.transaction(async (trx) => {
+    const db = this.db;
+    if (!db || this.empty) return;
+    const steps = this.steps();
+    const only = steps[0];
+    if (this.consumptions.length === 0 && steps.length === 1 && only && !only.some((write) => write.after)) {
+      // One statement is atomic on its own: no transaction around it.
+      await runStep(db, only);
+      return;
+    }
+    await db.transaction(async (trx) => {
       for (const consumption of this.consumptions) {
         if (!(await consumption.consume(trx))) throw new ConsumedMeanwhile(consumption.model, consumption.revokeGrant);
       }
-      for (const write of this.writes) await write(trx);
+      for (const step of steps) {
+        await runStep(trx, step);
+        for (const write of step) if (write.after) await write.after(trx);
+      }
     });
   }
+
+  /** The held writes as statements: adjacent upserts by one writer together, each other write alone. */
+  private steps(): HeldWrite[][] {
+    const steps: HeldWrite[][] = [];
+    for (const write of this.writes) {
+      const last = steps.at(-1);
+      if (write.writer && last?.[0]?.writer === write.writer) last.push(write);
+      else steps.push([write]);
+    }
+    return steps;
+  }
+}
+
+/** One statement: a write alone, or the upsert of adjacent rows (a row upserted twice: its last version). */
+async function runStep(db: Queryable, step: HeldWrite[]): Promise<void> {
+  const first = step[0]!;
+  if (first.write) {
+    await first.write(db);
+    return;
+  }
+  const rows = new Map<string, Record<string, unknown>>();
+  for (const write of step) {
+    rows.delete(write.key!);
+    rows.set(write.key!, write.row!);
+  }
+  await first.writer!(db, [...rows.values()]);
 }

@@ -24,6 +24,14 @@ export interface UpstreamRequest {
   answerSha256: string | null;
 }
 
+/** What an accepted answer established: the person, and the level and time of the authentication. */
+export interface AnswerSuccess {
+  personId: string;
+  acr: Loa;
+  authnInstant: number;
+  answerSha256?: string;
+}
+
 interface Row {
   request_id: string;
   means: string;
@@ -110,21 +118,18 @@ export class UpstreamRequestStore {
 
   /**
    * Marks the request answered, atomically: of two answers racing for one request, exactly one
-   * gets true.
+   * gets true. With `success`, the same statement records the accepted answer's result.
    */
-  async consume(requestId: string, means: string, trx: Queryable): Promise<boolean> {
+  async consume(requestId: string, means: string, trx: Queryable, success?: AnswerSuccess): Promise<boolean> {
     const count = await trx('upstream_request')
       .where({ request_id: requestId, means })
       .whereNull('consumed_at')
       .where('expires_at', '>', Date.now())
-      .update({ consumed_at: Date.now() });
+      .update({
+        consumed_at: Date.now(),
+        ...(success ? { outcome: 'success', person_id: success.personId, acr: success.acr, authn_instant: success.authnInstant, answer_sha256: success.answerSha256 ?? null } : {}),
+      });
     return count === 1;
-  }
-
-  async recordSuccess(requestId: string, result: { personId: string; acr: Loa; authnInstant: number; answerSha256?: string }, trx: Queryable): Promise<void> {
-    await trx('upstream_request')
-      .where({ request_id: requestId })
-      .update({ outcome: 'success', person_id: result.personId, acr: result.acr, authn_instant: result.authnInstant, answer_sha256: result.answerSha256 ?? null });
   }
 
   /** Marks an unanswered request failed; an accepted one stays accepted. */

@@ -43,4 +43,42 @@ describe('a login handed off at the authorization request', () => {
     const events = (await recordsOfLogin(brana.broker, started.codeVerifier)).map((record) => record.event);
     assert.deepEqual(events, ['request_received', 'request_sent_upstream']);
   });
+
+  it('writes the request\'s record with the hand-off, in one transaction and one log statement', async () => {
+    const sep = await brana.registerSep();
+    const statements: string[] = [];
+    const count = (query: { sql: string }) => statements.push(query.sql);
+    brana.broker.db.on('query', count);
+    let started;
+    try {
+      started = await startLogin(brana.url.origin, sep, { idpHint: 'mojeid' });
+    } finally {
+      brana.broker.db.off('query', count);
+    }
+    assert.match(String(started.authorization.headers.location), /\/dev-idp\/mojeid\/sso\?SAMLRequest=/);
+    assert.equal(statements.filter((sql) => /^BEGIN/i.test(sql)).length, 1, statements.join('\n'));
+    assert.equal(statements.filter((sql) => /^insert into .assertion_log/i.test(sql)).length, 1, statements.join('\n'));
+    const events = (await recordsOfLogin(brana.broker, started.codeVerifier)).map((record) => record.event);
+    assert.deepEqual(events, ['request_received', 'request_sent_upstream']);
+  });
+
+  it('records the request alone, and leaves the login to the interaction page, when the hand-off fails: nothing of it written', async () => {
+    const sep = await brana.registerSep();
+    const db = brana.broker.db;
+    await db.raw("CREATE TRIGGER test_refuse_request BEFORE INSERT ON upstream_request BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END");
+    let started;
+    try {
+      started = await startLogin(brana.url.origin, sep, { idpHint: 'mojeid' });
+    } finally {
+      await db.raw('DROP TRIGGER test_refuse_request');
+    }
+    const to = new URL(String(started.authorization.headers.location), brana.url.origin).pathname;
+    assert.match(to, /^\/interaction\/[^/]+$/, 'to the interaction page');
+    const uid = /^\/interaction\/([^/]+)$/.exec(to)![1]!;
+    assert.equal((await db('upstream_request').where({ interaction_uid: uid })).length, 0);
+    const events = (await recordsOfLogin(brana.broker, started.codeVerifier)).map((record) => record.event);
+    assert.equal(events[0], 'request_received', 'the request recorded');
+    assert.equal(events.filter((event) => event === 'request_received').length, 1, 'once');
+    assert.ok(!events.includes('request_sent_upstream'));
+  });
 });

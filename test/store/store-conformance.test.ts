@@ -188,7 +188,7 @@ for (const backend of BACKENDS) {
         await record(id);
         const request = (await requests.find(id))!;
         const person = (await db.transaction((trx) => persons.findOrCreate(unique('register'), trx))).person;
-        await db.transaction((trx) => requests.recordSuccess(id, { personId: person.id, acr: 'high', authnInstant: 1_700_000_000_000 }, trx));
+        assert.equal(await db.transaction((trx) => requests.consume(id, 'eobcanka', trx, { personId: person.id, acr: 'high', authnInstant: 1_700_000_000_000 })), true);
         const answer = (await requests.successfulAnswerFor(request.interactionUid, id))!;
         assert.equal(answer.personId, person.id);
         assert.equal(answer.authnInstant, 1_700_000_000_000);
