@@ -1,6 +1,7 @@
-import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
+import { createPublicKey, sign, verify } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Document, Element } from '@xmldom/xmldom';
+import { privateKeyOf } from '../keys/private-keys.ts';
 import { UpstreamRejected } from '../upstream/contract.ts';
 import { checkSignatures, checkUniqueIds } from '../upstream/saml/response-guard.ts';
 import { verifiedContent } from '../upstream/saml/signature-verification.ts';
@@ -184,6 +185,6 @@ export function signedRedirectQuery(parameter: 'SAMLRequest' | 'SAMLResponse', x
   let query = `${parameter}=${encodeURIComponent(deflateRawSync(Buffer.from(xml, 'utf8')).toString('base64'))}`;
   if (relayState !== null) query += `&RelayState=${encodeURIComponent(relayState)}`;
   query += `&SigAlg=${encodeURIComponent('http://www.w3.org/2001/04/xmldsig-more#rsa-sha256')}`;
-  const signature = sign('sha256', Buffer.from(query, 'utf8'), createPrivateKey(privateKeyPem));
+  const signature = sign('sha256', Buffer.from(query, 'utf8'), privateKeyOf(privateKeyPem));
   return `${query}&Signature=${encodeURIComponent(signature.toString('base64'))}`;
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { SignedXml } from 'xml-crypto';
 import type { KeyPairWithCertificate } from '../keys/certificate.ts';
+import { privateKeyOf } from '../keys/private-keys.ts';
 
 export const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
 const DIGEST_SHA256 = 'http://www.w3.org/2001/04/xmlenc#sha256';
@@ -23,7 +24,7 @@ export function samlInstant(at: number): string {
  * made, never a value from a request.
  */
 export function signEnveloped(xml: string, localName: string, id: string, key: KeyPairWithCertificate, place: 'after-issuer' | 'first-child' = 'after-issuer'): string {
-  const signature = new SignedXml({ privateKey: key.privateKeyPem, publicCert: key.certificatePem, signatureAlgorithm: RSA_SHA256, canonicalizationAlgorithm: EXC_C14N });
+  const signature = new SignedXml({ privateKey: privateKeyOf(key.privateKeyPem), publicCert: key.certificatePem, signatureAlgorithm: RSA_SHA256, canonicalizationAlgorithm: EXC_C14N });
   const element = `//*[local-name(.)='${localName}' and @ID='${id}']`;
   signature.addReference({ xpath: element, digestAlgorithm: DIGEST_SHA256, transforms: [ENVELOPED, EXC_C14N] });
   signature.computeSignature(xml, {
