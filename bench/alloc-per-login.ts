@@ -1,0 +1,79 @@
+/**
+ * What one brokered login allocates on Brána's heap, garbage included: V8's sampling heap profiler
+ * (objects collected by minor and major GCs kept in the profile) over sequential logins in one
+ * process (development IdP, SQLite, consent already given). Allocations whose stack passes through
+ * the test driver or the development IdP are counted apart: the rest is the broker's. Where issue
+ * 14's "GC and RSS: measure heap allocation per login" stands, and which code allocates most.
+ *   node bench/alloc-per-login.ts [logins]
+ */
+import inspector from 'node:inspector/promises';
+import { completeLogin } from '../test/support/login-driver.ts';
+import { startTestBroker } from '../test/support/test-broker.ts';
+
+const logins = Number(process.argv[2] ?? 60);
+const brana = await startTestBroker();
+const sep = await brana.registerSep();
+const login = () => completeLogin(brana.url.origin, sep, { scope: 'openid profile', means: 'eobcanka', login: '100000001', permanent: true });
+for (let i = 0; i < 10; i += 1) await login(); // consent, JIT, caches
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface SamplingNode {
+  callFrame: CallFrame;
+  selfSize: number;
+  children: SamplingNode[];
+}
+
+const session = new inspector.Session();
+session.connect();
+await session.post('HeapProfiler.enable');
+// Every 4 KiB allocated, on average; `includeObjectsCollectedBy…` keeps the garbage in the profile.
+await session.post('HeapProfiler.startSampling', {
+  samplingInterval: 4096,
+  includeObjectsCollectedByMajorGC: true,
+  includeObjectsCollectedByMinorGC: true,
+} as inspector.HeapProfiler.StartSamplingParameterType);
+for (let i = 0; i < logins; i += 1) await login();
+const { profile } = (await session.post('HeapProfiler.stopSampling')) as { profile: { head: SamplingNode } };
+await brana.close();
+
+const HARNESS = /\/test\/|\/src\/devidp\/|node_modules\/(superagent|supertest|cookiejar|formidable|form-data)\//;
+const by = { broker: 0, harness: 0 };
+const brokerByPackage = new Map<string, number>();
+const brokerByFunction = new Map<string, number>();
+
+function packageOf(url: string): string {
+  const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (match) return match[1]!;
+  if (url.includes('/src/')) return `brana:${url.split('/src/')[1]!.split('/')[0]}`;
+  if (url.startsWith('node:')) return 'node-internal';
+  return '(native)';
+}
+
+function walk(node: SamplingNode, inHarness: boolean): void {
+  const harness = inHarness || HARNESS.test(node.callFrame.url);
+  if (node.selfSize) {
+    if (harness) by.harness += node.selfSize;
+    else {
+      by.broker += node.selfSize;
+      const pkg = packageOf(node.callFrame.url);
+      brokerByPackage.set(pkg, (brokerByPackage.get(pkg) ?? 0) + node.selfSize);
+      const key = `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.replace(/^.*\/(src|node_modules)\//, '$1/')}:${node.callFrame.lineNumber}`;
+      brokerByFunction.set(key, (brokerByFunction.get(key) ?? 0) + node.selfSize);
+    }
+  }
+  for (const child of node.children) walk(child, harness);
+}
+walk(profile.head, false);
+
+const kb = (bytes: number) => `${(bytes / logins / 1024).toFixed(0).padStart(6)} KiB`;
+process.stdout.write(`${logins} sequential logins; heap allocated per login, garbage included (sampled every 4 KiB)\n\n`);
+process.stdout.write(`broker:                          ${kb(by.broker)}\n`);
+process.stdout.write(`test driver and development IdP: ${kb(by.harness)}\n\n`);
+process.stdout.write('broker, by package:\n');
+for (const [pkg, bytes] of [...brokerByPackage].sort((a, b) => b[1] - a[1]).slice(0, 15)) process.stdout.write(`  ${kb(bytes)}  ${pkg}\n`);
+process.stdout.write('\nbroker, by function:\n');
+for (const [fn, bytes] of [...brokerByFunction].sort((a, b) => b[1] - a[1]).slice(0, 20)) process.stdout.write(`  ${kb(bytes)}  ${fn}\n`);
