@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { logger } from '../log/logger.ts';
 import { isPostgres, type Database, type Queryable, type Transaction } from '../store/database.ts';
 import { applyAuditFilter, type AuditFilter } from './audit-filter.ts';
@@ -192,6 +192,23 @@ export class AssertionLogWriteFailed extends Error {
  * any lock, and the `LogSequencer` chains it right after, in short transactions of its own — so that
  * no step of any node waits on another node's transaction (PostgreSQL; docs/AUDIT-LOG.md).
  */
+/**
+ * The name of a staged record (`rid`, 36 characters): a counter of this process followed by 64 random
+ * bits of this process. Unique (the counter never repeats within a process, the random part tells
+ * processes apart), and increasing in the order this process stages records: the sequencer chains
+ * by time, then by name, so the records of one step (the ACS's response_received and
+ * identity_resolved, stamped in the same millisecond) keep their order on the chain. A random name
+ * would order them by chance.
+ */
+const RECORD_NAME_SUFFIX = randomBytes(8).toString('hex');
+let recordNameCounter = BigInt(Date.now()) << 16n;
+
+export function nextRecordName(): string {
+  recordNameCounter += 1n;
+  const hex = recordNameCounter.toString(16).padStart(16, '0').slice(-16) + RECORD_NAME_SUFFIX;
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
 export type Sequencing = 'inline' | 'staged';
 
 export interface AssertionLogOptions {
@@ -343,7 +360,7 @@ export class AssertionLog {
 
   private async stage(contents: RecordContent[], events: string, trx: Transaction): Promise<void> {
     const rows = contents.map((content) => {
-      const staged = { ...content, rid: randomUUID() };
+      const staged = { ...content, rid: nextRecordName() };
       return { ...staged, seal: this.seal.ofStaged(staged.rid, contentDigest(staged)) };
     });
     try {
