@@ -2,15 +2,17 @@
  * What each HTTP request of a brokered login costs Brána, in CPU and SQL, averaged over sequential
  * logins in one process (development IdP, SQLite, consent already given): where issue 14's time
  * goes by step. The development IdP's own requests run in the same process and are listed apart.
- *   node bench/request-cost.ts [logins]
+ *   node bench/request-cost.ts [logins] [--idp-hint]
+ * With --idp-hint the SeP names the means (the bench's flow): the login is handed off at `/auth`.
  */
 import { completeLogin } from '../test/support/login-driver.ts';
 import { startTestBroker } from '../test/support/test-broker.ts';
 
-const logins = Number(process.argv[2] ?? 60);
+const logins = Number(process.argv.slice(2).find((arg) => /^\d+$/.test(arg)) ?? 60);
+const idpHint = process.argv.includes('--idp-hint') ? { idpHint: 'eobcanka' } : {};
 const brana = await startTestBroker();
 const sep = await brana.registerSep();
-const login = () => completeLogin(brana.url.origin, sep, { scope: 'openid profile', means: 'eobcanka', login: '100000001', permanent: true });
+const login = () => completeLogin(brana.url.origin, sep, { scope: 'openid profile', means: 'eobcanka', login: '100000001', permanent: true, ...idpHint });
 for (let i = 0; i < 10; i += 1) await login(); // consent, JIT, caches
 
 interface Cost {
