@@ -35,11 +35,9 @@ export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
 
   async function respond(req: Request, res: Response, means: string, outcome: AnswerOutcome): Promise<void> {
     if (outcome.kind === 'accepted') {
-      // The login is finished here where its frontend can (the browser then goes straight to the
-      // resumed authorization, whose cookie check binds it); else by the browser's own interaction.
-      const uid = outcome.interactionUid;
-      const resumed = await deps.journeys.of(uid).finishAtAnswer?.(uid, outcome.login);
-      res.redirect(303, resumed ?? `/interaction/${uid}/upstream/${encodeURIComponent(outcome.requestId)}`);
+      // The login was finished with the answer where its frontend can (the browser then goes straight
+      // to the resumed authorization, whose cookie check binds it); else by the browser's own interaction.
+      res.redirect(303, outcome.resumeAt ?? `/interaction/${outcome.interactionUid}/upstream/${encodeURIComponent(outcome.requestId)}`);
     } else if (outcome.kind === 'resent') {
       const check = resentCheck(deps.formKey, outcome.interactionUid, outcome.requestId);
       res.redirect(303, `/interaction/${outcome.interactionUid}/resent/${encodeURIComponent(outcome.requestId)}?check=${check}`);
@@ -53,7 +51,7 @@ export function upstreamReturnRoutes(deps: UpstreamReturnDependencies): Router {
   async function receive(req: Request, res: Response, means: string, input: Record<string, unknown>): Promise<void> {
     const timed = deps.metrics.time('upstream_response', means);
     res.once('finish', () => timed());
-    await respond(req, res, means, await deps.acceptance.receive(means, input));
+    await respond(req, res, means, await deps.acceptance.receive(means, input, (uid) => deps.journeys.of(uid).awaitingAnswer?.(uid) ?? Promise.resolve(undefined)));
   }
 
   /** Only a configured SAML means has an ACS; checked before its body is read or anything is logged. */

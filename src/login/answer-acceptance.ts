@@ -10,7 +10,7 @@ import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
 import type { ErrorCode } from '../pages/i18n.ts';
 import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import type { SepStore } from '../sep/sep-store.ts';
-import type { LoginResult } from './journey.ts';
+import type { AnswerFinish, LoginResult } from './journey.ts';
 import type { Database } from '../store/database.ts';
 import { CLOCK_SKEW_MS, UpstreamRejected, type UpstreamIdentity } from '../upstream/contract.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
@@ -35,8 +35,11 @@ export interface AnswerAcceptanceDependencies {
 
 /** What became of an answer from an identity means. */
 export type AnswerOutcome =
-  /** Accepted: the browser goes on to its interaction, where its own cookies bind the result to it. */
-  | { kind: 'accepted'; interactionUid: string; requestId: string; login: LoginResult }
+  /**
+   * Accepted: the browser goes on to its interaction, where its own cookies bind the result to it;
+   * or, when the result was stored on its journey with the answer (`resumeAt`), straight there.
+   */
+  | { kind: 'accepted'; interactionUid: string; requestId: string; login: LoginResult; resumeAt?: string }
   /**
    * The very answer already accepted, sent again while its login still waits for it (a reload or
    * back after a 502): nothing is checked or recorded again. The browser goes to its interaction,
@@ -121,7 +124,8 @@ export class AnswerAcceptance {
     this.deps = deps;
   }
 
-  async receive(meansId: string, input: Record<string, unknown>): Promise<AnswerOutcome> {
+  /** `awaiting`: the login's journey if it waits for this answer, to store the result on it in the answer's transaction. */
+  async receive(meansId: string, input: Record<string, unknown>, awaiting?: (uid: string) => Promise<AnswerFinish | undefined>): Promise<AnswerOutcome> {
     const { deps } = this;
     const entry = deps.registry.get(meansId);
     if (!entry) return { kind: 'refused', outward: 'not_found', interactionUid: null, reference: null };
@@ -145,7 +149,6 @@ export class AnswerAcceptance {
 
     let identity: UpstreamIdentity;
     let identified: Identified;
-    let personId: string;
     try {
       identity = await entry.adapter.handleAnswer(answer, request);
       this.checkRequested(identity, request);
@@ -155,14 +158,15 @@ export class AnswerAcceptance {
       if (err instanceof LoginRefused) return this.refuse(meansId, err.reason, err.outward, request);
       throw err;
     }
+    let recorded: { login: LoginResult; resumeAt: string | undefined };
     try {
-      personId = await this.record(identity, identified, request, fingerprint);
+      recorded = await this.record(identity, identified, request, fingerprint, awaiting);
     } catch (err) {
       if (err instanceof LoginRefused) return this.refuse(meansId, err.reason, err.outward, request);
       throw err;
     }
-    const login: LoginResult = { kind: 'login', accountId: personId, acr: identity.acr, means: identity.means, authnInstant: identity.instant.getTime() };
-    return { kind: 'accepted', interactionUid: request.interactionUid, requestId: request.requestId, login };
+    const { login, resumeAt } = recorded;
+    return { kind: 'accepted', interactionUid: request.interactionUid, requestId: request.requestId, login, ...(resumeAt ? { resumeAt } : {}) };
   }
 
   /**
@@ -221,12 +225,19 @@ export class AnswerAcceptance {
 
   /**
    * Consumes the request with its result, remembers the assertion, records the person and the log
-   * records: all or nothing. The person is known (or created) first, so that the consumption and the
-   * result are one statement, and the two records one.
+   * records, and stores the login result on the journey that waits for it: all or nothing. The
+   * person is known (or created) first, so that the consumption and the result are one statement,
+   * and the two records one. The journey is read before the transaction, written in it.
    */
-  private async record(identity: UpstreamIdentity, identified: Identified, request: UpstreamRequest, fingerprint: string): Promise<string> {
+  private async record(
+    identity: UpstreamIdentity,
+    identified: Identified,
+    request: UpstreamRequest,
+    fingerprint: string,
+    awaiting: ((uid: string) => Promise<AnswerFinish | undefined>) | undefined,
+  ): Promise<{ login: LoginResult; resumeAt: string | undefined }> {
     const { deps } = this;
-    const sep = await deps.seps.find(request.sepId);
+    const [sep, journey] = await Promise.all([deps.seps.find(request.sepId), awaiting?.(request.interactionUid)]);
     return deps.db.transaction(async (trx) => {
       const resolved = await deps.resolution.record(identified, trx);
       const success = { personId: resolved.person.id, acr: identity.acr, authnInstant: identity.instant.getTime(), answerSha256: fingerprint };
@@ -234,6 +245,8 @@ export class AnswerAcceptance {
       if (!(await deps.requests.rememberAssertion(identity.means, identity.assertionId, identity.assertionExpiresAt.getTime(), trx))) {
         throw new LoginRefused('replayed_assertion', 'invalid_response');
       }
+      const login: LoginResult = { kind: 'login', accountId: resolved.person.id, acr: identity.acr, means: identity.means, authnInstant: identity.instant.getTime() };
+      const resumeAt = journey ? await journey.finish(login, trx) : undefined;
       await deps.log.appendMany(
         [
           responseReceived({
@@ -260,7 +273,7 @@ export class AnswerAcceptance {
         ],
         trx,
       );
-      return resolved.person.id;
+      return { login, resumeAt };
     });
   }
 

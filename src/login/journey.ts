@@ -2,6 +2,7 @@ import type { Request, Response } from 'express';
 import type { ReleaseDecision } from '../consent/release-policy.ts';
 import type { AttributeId } from '../domain/attributes.ts';
 import type { Loa } from '../domain/loa.ts';
+import type { Transaction } from '../store/database.ts';
 
 /**
  * One citizen's login for one SeP, whatever protocol the SeP speaks: the part of the journey after
@@ -60,12 +61,19 @@ export interface JourneyFrontend {
   /**
    * Ends the login stage where the identity means' answer arrives, without the browser's cookies
    * (the answer comes cross-site): the result is stored on the journey `uid`, to be taken up only by
-   * the browser that holds the journey's own resume cookie. The URL to send the browser to, or
-   * undefined when the journey does not wait for a login any more (the browser then goes to its
-   * interaction, where its cookies decide, as before). Optional: a frontend without it always
-   * takes that way.
+   * the browser that holds the journey's own resume cookie. Read before the answer's transaction:
+   * the journey `uid` if it still waits for a login, as the step that stores the result in that
+   * transaction (with the answer's consumption and records: all or nothing); undefined when it
+   * does not wait for a login any more (the browser then goes to its interaction, where its cookies
+   * decide, as before). Optional: a frontend without it always takes that way.
    */
-  finishAtAnswer?(uid: string, result: LoginResult): Promise<string | undefined>;
+  awaitingAnswer?(uid: string): Promise<AnswerFinish | undefined>;
+}
+
+/** Stores an accepted answer's login result on its journey, in the answer's transaction. */
+export interface AnswerFinish {
+  /** Writes `result` in `trx`; the URL to send the browser to, or undefined if the journey expired meanwhile. */
+  finish(result: LoginResult, trx: Transaction): Promise<string | undefined>;
 }
 
 /** A login stage's result: the person an accepted answer resolved. */

@@ -8,7 +8,8 @@ import { requiredLoa } from '../domain/required-loa.ts';
 import type { AttributeId } from '../domain/attributes.ts';
 import { buildGrant } from '../oidc/grants.ts';
 import type { Interaction } from '../oidc/provider.ts';
-import { JourneyGone, type Journey, type JourneyFrontend, type JourneyResult, type LoginResult } from './journey.ts';
+import { HeldWrites, RequestWrites, withRequestWrites } from '../store/request-writes.ts';
+import { JourneyGone, type AnswerFinish, type Journey, type JourneyFrontend, type JourneyResult, type LoginResult } from './journey.ts';
 
 /** An OIDC SeP's journey: oidc-provider's interaction, read through the Journey a login step needs. */
 class OidcJourney implements Journey {
@@ -116,16 +117,28 @@ export class OidcJourneys implements JourneyFrontend {
    * browser sent straight to oidc-provider's resume (`/auth/<uid>`): one request fewer per login.
    * The resume takes it up only with the browser's signed resume cookie of this very interaction,
    * and with its session, so a browser that did not begin the login gets nothing from it. Only an
-   * interaction that still waits for a login, with no result yet, is finished here.
+   * interaction that still waits for a login, with no result yet, is finished here. Its row is
+   * written in the answer's transaction: a node that dies before that commit leaves the answer
+   * unconsumed and the interaction waiting, never an answer consumed for a login that cannot resume.
    */
-  async finishAtAnswer(uid: string, result: LoginResult): Promise<string | undefined> {
+  async awaitingAnswer(uid: string): Promise<AnswerFinish | undefined> {
     const interaction = await this.provider().Interaction.find(uid);
     if (!interaction || interaction.prompt.name !== 'login' || interaction.result !== undefined) return undefined;
-    const left = interaction.exp - Math.floor(Date.now() / 1000);
-    if (left <= 0) return undefined;
-    interaction.result = { login: loginOf(result) };
-    await interaction.save(left);
-    return interaction.returnTo;
+    if (interaction.exp <= Math.floor(Date.now() / 1000)) return undefined;
+    return {
+      finish: async (result, trx) => {
+        const left = interaction.exp - Math.floor(Date.now() / 1000);
+        if (left <= 0) return undefined;
+        interaction.result = { login: loginOf(result) };
+        // oidc-provider builds the row (its save), held rather than written, then written in `trx`.
+        const capture = new RequestWrites();
+        const held = HeldWrites.everyWrite();
+        capture.held = held;
+        await withRequestWrites(capture, () => interaction.save(left));
+        await held.writeIn(trx);
+        return interaction.returnTo;
+      },
+    };
   }
 }
 

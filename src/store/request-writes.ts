@@ -297,11 +297,18 @@ export class HeldWrites {
       for (const consumption of this.consumptions) {
         if (!(await consumption.consume(trx))) throw new ConsumedMeanwhile(consumption.model, consumption.revokeGrant);
       }
-      for (const step of steps) {
-        await runStep(trx, step);
-        for (const write of step) if (write.after) await write.after(trx);
-      }
+      await writeSteps(trx, steps);
     });
+  }
+
+  /**
+   * Writes everything held in the caller's transaction, with what that transaction writes besides
+   * (a login's hand-off or its answer): one commit for all of it. Only for writes held without a
+   * consumption (commit() checks those).
+   */
+  async writeIn(trx: Transaction): Promise<void> {
+    if (this.consumptions.length) throw new Error('held consumptions are committed by commit()');
+    await writeSteps(trx, this.steps());
   }
 
   /** The held writes as statements: adjacent upserts by one writer together, each other write alone. */
@@ -313,6 +320,13 @@ export class HeldWrites {
       else steps.push([write]);
     }
     return steps;
+  }
+}
+
+async function writeSteps(trx: Transaction, steps: HeldWrite[][]): Promise<void> {
+  for (const step of steps) {
+    await runStep(trx, step);
+    for (const write of step) if (write.after) await write.after(trx);
   }
 }
 

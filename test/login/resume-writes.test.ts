@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { isPostgres, type Database } from '../../src/store/database.ts';
+import type { Database } from '../../src/store/database.ts';
 import { codesIssuedTo } from '../support/audit.ts';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { authorizationResponse, chooseMeans, loginAtIdp, redeemCode, startLogin, type Sep, type StartedLogin } from '../support/login-driver.ts';
+import { refuseModel } from '../support/refuse-writes.ts';
 import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
 
 /**
@@ -13,17 +14,6 @@ import { startTestBroker, type TestBroker } from '../support/test-broker.ts';
  * not stored: a failed write answers an error, writes nothing, and the same browser can resume again.
  * On a real SQLite file and a real PostgreSQL database.
  */
-
-/** Makes the database refuse to store one model of oidc-provider's, as a broken disk would. Returns how to stop. */
-async function refuseModel(db: Database, model: string): Promise<() => Promise<void>> {
-  if (isPostgres(db)) {
-    await db.raw(`CREATE OR REPLACE FUNCTION test_refuse_model() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.model = '${model}' THEN RAISE EXCEPTION 'simulated write failure'; END IF; RETURN NEW; END $$`);
-    await db.raw('CREATE TRIGGER test_refuse_model BEFORE INSERT ON oidc_model FOR EACH ROW EXECUTE FUNCTION test_refuse_model()');
-    return async () => void (await db.raw('DROP TRIGGER test_refuse_model ON oidc_model'));
-  }
-  await db.raw(`CREATE TRIGGER test_refuse_model BEFORE INSERT ON oidc_model WHEN NEW.model = '${model}' BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END`);
-  return async () => void (await db.raw('DROP TRIGGER test_refuse_model'));
-}
 
 for (const backend of BACKENDS) {
   describe(`the resume of an authorization writes once (${backend === 'sqlite' ? 'SQLite' : 'PostgreSQL'})`, function () {
