@@ -178,7 +178,7 @@ export async function createBroker(env: Environment): Promise<Broker> {
         sepEnvironment: env.sepEnvironment,
         development: env.mode === 'development',
         // A login that goes straight to a means leaves from the authorization request itself.
-        departure: (interaction, along) => departure.redirectFor(oidcJourneys.journeyOf(interaction), along),
+        departure: (interaction, along, writesAlong) => departure.redirectFor(oidcJourneys.journeyOf(interaction), along, writesAlong),
       }));
     const handoff = new UpstreamHandoff({ registry, requests, log, db, metrics });
     const departure = new DirectDeparture({ seps, registry, handoff });

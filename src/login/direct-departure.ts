@@ -1,6 +1,7 @@
 import type { AuditRecord } from '../audit/assertion-log.ts';
 import type { IdentityMeans } from '../means/identity-means.ts';
 import type { SepStore } from '../sep/sep-store.ts';
+import type { Transaction } from '../store/database.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import type { Journey } from './journey.ts';
 import type { UpstreamHandoff } from './upstream-handoff.ts';
@@ -38,9 +39,10 @@ export class DirectDeparture {
 
   /**
    * Where to send the browser of a journey that has just begun; undefined: to its interaction page.
-   * `along`: the request's own records, written with the hand-off's when it hands off (else not at all).
+   * `along`: the request's own records, written with the hand-off's when it hands off (else not at all);
+   * `writesAlong`: the request's own writes (its interaction), likewise in the hand-off's transaction.
    */
-  async redirectFor(journey: Journey, along: AuditRecord[] = []): Promise<string | undefined> {
+  async redirectFor(journey: Journey, along: AuditRecord[] = [], writesAlong?: (trx: Transaction) => Promise<void>): Promise<string | undefined> {
     if (journey.stage !== 'login') return undefined;
     const { deps } = this;
     const sep = await deps.seps.find(journey.sepId);
@@ -50,7 +52,7 @@ export class DirectDeparture {
     if (!means) return undefined;
     const outcome = await deps.handoff.start(
       { interactionUid: journey.uid, sepId: sep.clientId, sepRequestId: journey.sepRequestId, spType: sep.spType, minimumLoa: minimum, forceAuthn: journey.forceAuthn, means },
-      { onlyByRedirect: true, along },
+      { onlyByRedirect: true, along, ...(writesAlong ? { writesAlong } : {}) },
     );
     return outcome.kind === 'handoff' && outcome.handoff.kind === 'redirect' ? outcome.handoff.url : undefined;
   }

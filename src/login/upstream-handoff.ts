@@ -3,7 +3,7 @@ import { meansSelectionFailed, requestSentUpstream } from '../audit/audit-events
 import type { Loa } from '../domain/loa.ts';
 import type { IdentityMeans } from '../means/identity-means.ts';
 import type { BrokerMetrics } from '../metrics/broker-metrics.ts';
-import type { Database } from '../store/database.ts';
+import type { Database, Transaction } from '../store/database.ts';
 import type { BrowserHandoff } from '../upstream/contract.ts';
 import type { IdentityMeansRegistry } from '../upstream/identity-means-registry.ts';
 import { MetadataUnavailable } from '../upstream/metadata/metadata-source.ts';
@@ -42,6 +42,12 @@ export interface HandoffOptions {
    * `request_received`): written with it, in its transaction and its one log statement.
    */
   along?: AuditRecord[];
+  /**
+   * Writes of the same request that the hand-off's commit carries too (oidc-provider's interaction,
+   * held by the authorization request): made first in its transaction, so that the login and its
+   * hand-off are stored together or not at all, with one commit.
+   */
+  writesAlong?: (trx: Transaction) => Promise<void>;
 }
 
 /**
@@ -71,6 +77,7 @@ export class UpstreamHandoff {
     // The request made, but not to be sent this way: it is forgotten, never recorded.
     if (options.onlyByRedirect && handoff.kind !== 'redirect') return { kind: 'declined' };
     await deps.db.transaction(async (trx) => {
+      await options.writesAlong?.(trx);
       await deps.requests.record(
         {
           requestId: handoff.requestId,

@@ -14,6 +14,8 @@ import type { Database, Transaction } from '../store/database.ts';
 import { KnexModelAdapter, type StoreHook } from '../store/oidc-model-store.ts';
 import { logger } from '../log/logger.ts';
 import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
+import { HeldWrites, currentRequestWrites } from '../store/request-writes.ts';
+import { answerWritesFailed } from './resumable-interactions.ts';
 import { claimsOf } from './account.ts';
 import { redeemedInThisRequest } from './token-transaction.ts';
 import type { Departure, Interaction } from './provider.ts';
@@ -107,6 +109,9 @@ export function tokenIssuedHook(deps: TokenAuditDependencies): StoreHook {
   };
 }
 
+/** oidc-provider's authorization endpoint (its resume is `/auth/<uid>`). */
+const AUTHORIZATION_PATH = /^\/auth\/?$/;
+
 /** A record waiting for the end of its request, and whose person (if any) it concerns. */
 interface PendingRecord {
   record: AuditRecord;
@@ -175,13 +180,13 @@ export function installAuditMiddleware(provider: Provider, log: AssertionLog, se
     return sep ? { ...record, pseudonym: pseudonyms.forGroup(accountId, sep.group) } : record;
   };
 
-  /** A login that begins here handed to its means, with the request's records: whether it was (the browser is sent there). */
-  const handedOff = async (ctx: KoaContextWithOIDC, records: AuditRecord[]): Promise<boolean> => {
+  /** A login that begins here handed to its means, with the request's records and writes: whether it was (the browser is sent there). */
+  const handedOff = async (ctx: KoaContextWithOIDC, records: AuditRecord[], held: HeldWrites | undefined): Promise<boolean> => {
     const interaction = ctx.oidc?.entities.Interaction as Interaction | undefined;
     if (!departure || ctx.oidc?.route !== 'authorization' || ctx.status !== 303 || !interaction || ctx.response.get('Location') !== `/interaction/${interaction.uid}`) return false;
     let target: string | undefined;
     try {
-      target = await departure(interaction, records);
+      target = await departure(interaction, records, held && !held.empty ? (trx) => held.writeIn(trx) : undefined);
     } catch (err) {
       // The database gone, perhaps at the COMMIT: whether the records were written is not known (503).
       if (isDatabaseUnavailable(err)) throw err;
@@ -193,8 +198,38 @@ export function installAuditMiddleware(provider: Provider, log: AssertionLog, se
     return target !== undefined;
   };
 
+  /**
+   * The writes an authorization request held (its interaction, or the grant, code and session of a
+   * login answered at once), when they do not go with a hand-off: alone, before the answer leaves.
+   * False when they failed: the answer is then an error, never a redirect to what was not stored.
+   */
+  const committed = async (ctx: KoaContextWithOIDC, held: HeldWrites | undefined): Promise<boolean> => {
+    if (!held || held.empty) return true;
+    try {
+      await held.commit();
+      return true;
+    } catch (err) {
+      // The database gone: answered 503 by installServiceUnavailable.
+      if (isDatabaseUnavailable(err)) throw err;
+      logger.error('authorization request not answered: its writes failed', { error: (err as Error).message });
+      answerWritesFailed(provider, ctx, err);
+      return false;
+    }
+  };
+
   provider.use(async (ctx, next) => {
-    await next();
+    // Every write of an authorization request is held to its end (HeldWrites): made in the
+    // transaction of the login's hand-off to its means if there is one (one commit), else alone.
+    const writes = currentRequestWrites();
+    const held = writes && !writes.held && AUTHORIZATION_PATH.test(ctx.path) ? HeldWrites.everyWrite() : undefined;
+    if (held) writes!.held = held;
+    try {
+      await next();
+    } finally {
+      if (held) writes!.held = undefined;
+    }
+    // A failed request writes nothing it held.
+    if (held && ctx.status >= 500) return;
     const oidc = (ctx as KoaContextWithOIDC).oidc as KoaContextWithOIDC['oidc'] | undefined;
     const items = pending.get(ctx) ?? [];
     // A new authorization request (not the resumption of one) whose client is known.
@@ -214,11 +249,15 @@ export function installAuditMiddleware(provider: Provider, log: AssertionLog, se
     if (oidc?.route === 'revocation' && ctx.status === 200 && token && destroyedTokens.has(token)) {
       items.push({ record: tokenRevoked({ sepId: token.clientId ?? null, grantId: token.grantId }), accountId: token.accountId });
     }
-    if (!items.length) return;
+    if (!items.length) {
+      await committed(ctx as KoaContextWithOIDC, held);
+      return;
+    }
     pending.delete(ctx);
     try {
       const records = await Promise.all(items.map(withPseudonym));
-      if (await handedOff(ctx as KoaContextWithOIDC, records)) return;
+      if (await handedOff(ctx as KoaContextWithOIDC, records, held)) return;
+      if (!(await committed(ctx as KoaContextWithOIDC, held))) return;
       for (const record of records) await log.append(record);
     } catch (err) {
       // An outage is logged (once per kind and interval) where the 503 is sent.

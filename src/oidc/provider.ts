@@ -22,7 +22,7 @@ import type { Pseudonyms } from '../pseudonym/pseudonym.ts';
 import type { SepRegistration } from '../sep/sep-registration.ts';
 import type { SepStore } from '../sep/sep-store.ts';
 import { ID_TOKEN_ENCRYPTION_ALGS, ID_TOKEN_ENCRYPTION_ENCS } from '../sep/sep.ts';
-import type { Database } from '../store/database.ts';
+import type { Database, Transaction } from '../store/database.ts';
 import { KnexModelAdapter } from '../store/oidc-model-store.ts';
 import { logger } from '../log/logger.ts';
 import { accountFinder } from './account.ts';
@@ -64,13 +64,14 @@ export interface ProviderDependencies {
   /**
    * Where a login that has just begun goes instead of its interaction page, when it goes straight
    * to a means (login/direct-departure.ts): the means' URL, or undefined for the interaction page.
-   * `along`: the authorization request's own records, written with the hand-off's if it hands off.
+   * `along`: the authorization request's own records, and `writesAlong` its own writes (the
+   * interaction), written in the hand-off's transaction if it hands off.
    */
   departure?: Departure;
 }
 
 /** A login handed straight to a means at its authorization request (see ProviderDependencies.departure). */
-export type Departure = (interaction: Interaction, along: AuditRecord[]) => Promise<string | undefined>;
+export type Departure = (interaction: Interaction, along: AuditRecord[], writesAlong?: (trx: Transaction) => Promise<void>) => Promise<string | undefined>;
 
 /** An interaction as oidc-provider hands it to Brána. */
 export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;

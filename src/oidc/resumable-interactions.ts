@@ -233,6 +233,15 @@ export function installResumableResume(provider: Provider, interactions: Resumab
  */
 function failResume(provider: Provider, ctx: KoaContextWithOIDC, err: unknown): void {
   if (!isDatabaseUnavailable(err)) logger.error('authorization not resumed: its writes failed', { error: (err as Error).message });
+  answerWritesFailed(provider, ctx, err);
+}
+
+/**
+ * An authorization request or its resume whose held writes failed: the answer oidc-provider built
+ * (a redirect to an interaction or a code that does not exist, a cookie for no session) does not
+ * leave; 500 with the error page (503 from installServiceUnavailable when the database is out of reach).
+ */
+export function answerWritesFailed(provider: Provider, ctx: KoaContextWithOIDC, err: unknown): void {
   ctx.remove('Location');
   ctx.remove('Set-Cookie');
   ctx.status = 500;
