@@ -186,7 +186,7 @@ export function installAuditMiddleware(provider: Provider, log: AssertionLog, se
     if (!departure || ctx.oidc?.route !== 'authorization' || ctx.status !== 303 || !interaction || ctx.response.get('Location') !== `/interaction/${interaction.uid}`) return false;
     let target: string | undefined;
     try {
-      target = await departure(interaction, records, held && !held.empty ? (trx) => held.writeIn(trx) : undefined);
+      target = await departure(interaction, records, held ? (trx) => held.writeIn(trx) : undefined);
     } catch (err) {
       // The database gone, perhaps at the COMMIT: whether the records were written is not known (503).
       if (isDatabaseUnavailable(err)) throw err;
@@ -200,13 +200,13 @@ export function installAuditMiddleware(provider: Provider, log: AssertionLog, se
 
   /**
    * The writes an authorization request held (its interaction, or the grant, code and session of a
-   * login answered at once), when they do not go with a hand-off: alone, before the answer leaves.
-   * False when they failed: the answer is then an error, never a redirect to what was not stored.
+   * login answered at once), when they do not go with a hand-off: with the request's records in one
+   * transaction (one statement alone when there are none), before the answer leaves. False when
+   * they failed: the answer is then an error, never a redirect to what was not stored.
    */
-  const committed = async (ctx: KoaContextWithOIDC, held: HeldWrites | undefined): Promise<boolean> => {
-    if (!held || held.empty) return true;
+  const committed = async (ctx: KoaContextWithOIDC, held: HeldWrites, records: AuditRecord[] = []): Promise<boolean> => {
     try {
-      await held.commit();
+      await held.commit(records.length ? (trx) => log.appendMany(records, trx) : undefined);
       return true;
     } catch (err) {
       // The database gone: answered 503 by installServiceUnavailable.
@@ -249,15 +249,19 @@ export function installAuditMiddleware(provider: Provider, log: AssertionLog, se
     if (oidc?.route === 'revocation' && ctx.status === 200 && token && destroyedTokens.has(token)) {
       items.push({ record: tokenRevoked({ sepId: token.clientId ?? null, grantId: token.grantId }), accountId: token.accountId });
     }
+    const holding = held && !held.empty ? held : undefined;
     if (!items.length) {
-      await committed(ctx as KoaContextWithOIDC, held);
+      if (holding) await committed(ctx as KoaContextWithOIDC, holding);
       return;
     }
     pending.delete(ctx);
     try {
       const records = await Promise.all(items.map(withPseudonym));
-      if (await handedOff(ctx as KoaContextWithOIDC, records, held)) return;
-      if (!(await committed(ctx as KoaContextWithOIDC, held))) return;
+      if (await handedOff(ctx as KoaContextWithOIDC, records, holding)) return;
+      if (holding) {
+        await committed(ctx as KoaContextWithOIDC, holding, records);
+        return;
+      }
       for (const record of records) await log.append(record);
     } catch (err) {
       // An outage is logged (once per kind and interval) where the 503 is sent.

@@ -282,13 +282,16 @@ export class HeldWrites {
     this.db = db;
   }
 
-  /** Commits everything held, consumptions first; throws ConsumedMeanwhile (nothing written) if one was lost. */
-  async commit(): Promise<void> {
+  /**
+   * Commits everything held, consumptions first; throws ConsumedMeanwhile (nothing written) if one was lost.
+   * `along`: what the request writes besides (its log records), last, in the same transaction.
+   */
+  async commit(along?: (trx: Transaction) => Promise<void>): Promise<void> {
     const db = this.db;
     if (!db || this.empty) return;
     const steps = this.steps();
     const only = steps[0];
-    if (this.consumptions.length === 0 && steps.length === 1 && only && !only.some((write) => write.after)) {
+    if (!along && this.consumptions.length === 0 && steps.length === 1 && only && !only.some((write) => write.after)) {
       // One statement is atomic on its own: no transaction around it.
       await runStep(db, only);
       return;
@@ -298,6 +301,7 @@ export class HeldWrites {
         if (!(await consumption.consume(trx))) throw new ConsumedMeanwhile(consumption.model, consumption.revokeGrant);
       }
       await writeSteps(trx, steps);
+      await along?.(trx);
     });
   }
 
