@@ -125,12 +125,13 @@ interface PendingRecord {
  *
  * An authorization request that begins a login going straight to a means (`departure`,
  * login/direct-departure.ts) sends the browser to that means at once, instead of to its interaction
- * page only to be redirected there: one request fewer. oidc-provider has stored the interaction and
+ * page only to be redirected there: one request fewer. oidc-provider has made the interaction and
  * set its cookies (for `/interaction/<uid>` and `/auth/<uid>`, as always, so the pages after a
- * failure and the resume work as they do); only the redirect's target changes. The request's own
- * records go with the hand-off's, in its transaction. A hand-off that does not happen, or fails
- * before anything was sent to commit, leaves the redirect to the interaction page (which hands off
- * or says why not) and the records to be written here as always.
+ * failure and the resume work as they do); only the redirect's target changes. The interaction's
+ * row (held, as every write of an authorization request) and the request's own records go with the
+ * hand-off's, in its transaction: one commit. A hand-off that does not happen, or fails before
+ * anything was sent to commit, leaves the redirect to the interaction page (which hands off or says
+ * why not), and the held writes and the records to be written here, together, before the answer leaves.
  */
 export function installAuditMiddleware(provider: Provider, log: AssertionLog, seps: SepStore, pseudonyms: Pseudonyms, departure?: Departure): void {
   const pending = new WeakMap<object, PendingRecord[]>();

@@ -39,7 +39,8 @@ async function writeModelRows(db: Queryable, rows: ReadonlyArray<Record<string, 
  * At the token endpoint (when the request holds its writes, see HeldWrites and token-transaction.ts)
  * the consumption and every write after it are not made at once but committed together at the end
  * of the request: the code is used up only together with the tokens issued for it. At the resume
- * of an authorization every write is held so (resumable-interactions.ts), and read back from there.
+ * of an authorization, and at the authorization request, every write is held so (resumable-interactions.ts,
+ * audit-hooks.ts), and read back from there.
  */
 export class KnexModelAdapter implements Adapter {
   private readonly db: Database;

@@ -198,6 +198,9 @@ interface HeldWrite {
  * - At the resume of an authorization (`everyWrite`): every write of oidc-provider's models (the
  *   grant, the code, the session, the interaction's mark), so that the code is stored in one
  *   statement with the rest, or not at all, before the answer that carries it leaves.
+ * - At the authorization request (`everyWrite`): the interaction (or what a login answered at once
+ *   writes), in the transaction of the login's hand-off or with the request's records (writeIn,
+ *   commit's `along`), before the answer that redirects to it leaves.
  *
  * Upserts made one after another are written by one multi-row statement; a commit that is that one
  * statement alone needs no transaction. A held row is what this request reads (heldRow).
