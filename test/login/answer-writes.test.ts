@@ -81,7 +81,7 @@ for (const backend of BACKENDS) {
       assert.equal(request.consumed_at, null, 'the request still waits for its answer');
       assert.equal(request.outcome, null);
       assert.equal(await assertions(), assertionsBefore, 'the assertion not remembered as used');
-      assert.deepEqual((await eventsOf(started)).sort(), ['request_received', 'request_sent_upstream'], 'nothing of the answer recorded');
+      assert.deepEqual(await eventsOf(started), ['request_received', 'request_sent_upstream'], 'nothing of the answer recorded');
       assert.equal((await interactionOf(uid))?.result, undefined, 'the interaction still waits for a login');
 
       // The browser posts the same answer again (a reload): it is accepted as the first post would have been.
@@ -91,7 +91,7 @@ for (const backend of BACKENDS) {
       assert.equal(params.get('state'), started.state);
       assert.equal((await redeemCode(brana.url.origin, sep, params.get('code')!, started.codeVerifier)).status, 200);
       assert.equal(await codesIssuedTo(brana.broker, sep.clientId), codes + 1);
-      assert.deepEqual((await eventsOf(started)).sort(), ['identity_resolved', 'request_received', 'request_sent_upstream', 'response_received', 'token_issued']);
+      assert.deepEqual(await eventsOf(started), ['request_received', 'request_sent_upstream', 'response_received', 'identity_resolved', 'token_issued']);
     });
   });
 }
