@@ -229,8 +229,6 @@ export function installAuditMiddleware(provider: Provider, log: AssertionLog, se
     } finally {
       if (held) writes!.held = undefined;
     }
-    // A failed request writes nothing it held.
-    if (held && ctx.status >= 500) return;
     const oidc = (ctx as KoaContextWithOIDC).oidc as KoaContextWithOIDC['oidc'] | undefined;
     const items = pending.get(ctx) ?? [];
     // A new authorization request (not the resumption of one) whose client is known.
@@ -250,7 +248,8 @@ export function installAuditMiddleware(provider: Provider, log: AssertionLog, se
     if (oidc?.route === 'revocation' && ctx.status === 200 && token && destroyedTokens.has(token)) {
       items.push({ record: tokenRevoked({ sepId: token.clientId ?? null, grantId: token.grantId }), accountId: token.accountId });
     }
-    const holding = held && !held.empty ? held : undefined;
+    // A failed request writes nothing it held; its records (the error returned to the SeP) are written as always.
+    const holding = held && !held.empty && ctx.status < 500 ? held : undefined;
     if (!items.length) {
       if (holding) await committed(ctx as KoaContextWithOIDC, holding);
       return;
