@@ -1,9 +1,16 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database, Queryable, Transaction } from './database.ts';
-import { currentRequestWrites, rememberedRead } from './request-writes.ts';
+import { isPostgres } from './database.ts';
+import { currentRequestWrites, rememberedRead, rememberedReadWithRelated, type ReadWithRelated } from './request-writes.ts';
 
 /** Models whose rows belong to a grant and go when the grant is revoked. */
 const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+
+/**
+ * Artefacts that oidc-provider reads with their grant and their session right after them (the token
+ * endpoint a code, userinfo an access token): read in one statement with both.
+ */
+const READ_WITH_GRANT_AND_SESSION = new Set(['AuthorizationCode', 'AccessToken', 'RefreshToken']);
 
 /** Runs inside the transaction that stores a model, so a token and its audit record commit together. */
 export type StoreHook = (model: string, id: string, payload: AdapterPayload, trx: Transaction) => Promise<void>;
@@ -13,6 +20,17 @@ interface Row {
   expires_at: number | null;
   /** Absent from a row this request holds to write: an upsert leaves consumed_at as it is. */
   consumed_at?: number | null;
+}
+
+/** A row of the statement that reads a code or token with its grant (part 1) and its session (part 2). */
+interface PartRow extends Row {
+  part: number | string;
+  grant_id: string | null;
+  session_uid: string | null;
+}
+
+function rowOf(row: PartRow | undefined): Row | undefined {
+  return row ? { payload: row.payload, expires_at: row.expires_at, consumed_at: row.consumed_at } : undefined;
 }
 
 /** A row of oidc_model as it is written. */
@@ -101,13 +119,50 @@ export class KnexModelAdapter implements Adapter {
       held === null
         ? undefined
         : ((held as Row | undefined) ??
-          (await rememberedRead('oidc_model', `${this.stored} ${column} ${value}`, () =>
-            this.db('oidc_model').where({ model: this.stored, [column]: value }).first('payload', 'expires_at', 'consumed_at') as Promise<Row | undefined>,
-          )));
+          (column === 'id' && READ_WITH_GRANT_AND_SESSION.has(this.model)
+            ? await rememberedReadWithRelated('oidc_model', this.memoKey(this.stored, column, value), () => this.readWithGrantAndSession(value))
+            : await rememberedRead('oidc_model', this.memoKey(this.stored, column, value), () =>
+                this.db('oidc_model').where({ model: this.stored, [column]: value }).first('payload', 'expires_at', 'consumed_at') as Promise<Row | undefined>,
+              )));
     if (!row) return undefined;
     if (row.expires_at !== null && Number(row.expires_at) <= Date.now()) return undefined;
     const payload = JSON.parse(row.payload) as AdapterPayload;
     return row.consumed_at === null || row.consumed_at === undefined ? payload : { ...payload, consumed: Math.floor(Number(row.consumed_at) / 1000) };
+  }
+
+  /** What a request remembers a read of a row by: the stored model name, the column and its value. */
+  private memoKey(stored: string, column: 'id' | 'uid' | 'user_code', value: string): string {
+    return `${stored} ${column} ${value}`;
+  }
+
+  /** The stored name of another model of this adapter's provider. */
+  private storedNameOf(model: string): string {
+    return this.stored.slice(0, this.stored.length - this.model.length) + model;
+  }
+
+  /**
+   * A code or token with its grant and its session, in one statement: oidc-provider reads both right
+   * after it, and each read is a round trip. Rows that are not there (a revoked grant, a session
+   * ended) are remembered as not there, as their own reads would have found them.
+   */
+  private async readWithGrantAndSession(id: string): Promise<ReadWithRelated<Row | undefined>> {
+    const grant = this.storedNameOf('Grant');
+    const session = this.storedNameOf('Session');
+    const sessionUid = isPostgres(this.db) ? `(a.payload::json ->> 'sessionUid')` : `json_extract(a.payload, '$.sessionUid')`;
+    const columns = (table: string) => `${table}.payload, ${table}.expires_at, ${table}.consumed_at`;
+    const rows = (await this.db.raw(
+      `select 0 as part, a.grant_id as grant_id, ${sessionUid} as session_uid, ${columns('a')} from oidc_model a where a.model = ? and a.id = ?` +
+        ` union all select 1, null, null, ${columns('g')} from oidc_model a join oidc_model g on g.model = ? and g.id = a.grant_id where a.model = ? and a.id = ?` +
+        ` union all select 2, null, null, ${columns('s')} from oidc_model a join oidc_model s on s.model = ? and s.uid = ${sessionUid} where a.model = ? and a.id = ?`,
+      [this.stored, id, grant, this.stored, id, session, this.stored, id],
+    )) as unknown;
+    const list = (isPostgres(this.db) ? (rows as { rows: PartRow[] }).rows : (rows as PartRow[])).map((row) => ({ ...row, part: Number(row.part) }));
+    const own = list.find((row) => row.part === 0);
+    if (!own) return { value: undefined, related: [] };
+    const related: Array<[string, Row | undefined]> = [];
+    if (own.grant_id) related.push([this.memoKey(grant, 'id', own.grant_id), rowOf(list.find((row) => row.part === 1))]);
+    if (own.session_uid) related.push([this.memoKey(session, 'uid', own.session_uid), rowOf(list.find((row) => row.part === 2))]);
+    return { value: rowOf(own), related };
   }
 
   /** A stored payload as it is, consumed or not, read in the caller's transaction (for the audit hook). */

@@ -30,6 +30,8 @@ export class RequestWrites {
    * write this request sends to a table forgets what it remembered of that table.
    */
   readonly reads = new Map<string, Promise<unknown>>();
+  /** Counts the writes this request has sent: rows read along with another are kept only if none was sent meanwhile. */
+  writesSent = 0;
 }
 
 const storage = new AsyncLocalStorage<RequestWrites>();
@@ -96,6 +98,7 @@ export function trackWrites(db: Database): void {
     } else if (isWriteStatement(sql)) {
       if (query.__knexTxId || writes.open.has(connection)) writes.writing.add(connection);
       else writes.mayHaveChanged = true;
+      writes.writesSent += 1;
       forgetReadsOf(writes, writtenTable(sql));
     }
   });
@@ -123,6 +126,34 @@ export function rememberedRead<T>(table: string, key: string, read: () => Promis
     if (writes.reads.get(name) === reading) writes.reads.delete(name);
   });
   return reading;
+}
+
+/** A row read, and the rows read with it in the same statement (by their keys in the same table). */
+export interface ReadWithRelated<T> {
+  value: T;
+  related: ReadonlyArray<readonly [key: string, value: unknown]>;
+}
+
+/**
+ * As rememberedRead, for a statement that reads a row together with rows it refers to (a code with
+ * its grant and its session): the request remembers those too, so that its later reads of them are
+ * answered from this one statement, a single snapshot. A related row this request had already read
+ * keeps the first answer, and none is kept if the request sent a write in the meantime.
+ */
+export function rememberedReadWithRelated<T>(table: string, key: string, read: () => Promise<ReadWithRelated<T>>): Promise<T> {
+  const writes = storage.getStore();
+  if (!writes) return read().then((answer) => answer.value);
+  return rememberedRead(table, key, async () => {
+    const sentBefore = writes.writesSent;
+    const answer = await read();
+    if (writes.writesSent === sentBefore) {
+      for (const [relatedKey, value] of answer.related) {
+        const name = `${table}\u0000${relatedKey}`;
+        if (!writes.reads.has(name)) writes.reads.set(name, Promise.resolve(value));
+      }
+    }
+    return answer.value;
+  });
 }
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Database } from '../../src/store/database.ts';
-import { RequestWrites, rememberedOr, rememberedRead, withRequestWrites, writtenTable } from '../../src/store/request-writes.ts';
+import { RequestWrites, rememberedOr, rememberedRead, rememberedReadWithRelated, withRequestWrites, writtenTable } from '../../src/store/request-writes.ts';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../support/databases.ts';
 
 /**
@@ -104,5 +104,69 @@ for (const backend of BACKENDS) {
         assert.equal(selects, 2, 'the remembered row was lent');
       });
     });
+
+    describe('a row read with the rows it refers to', () => {
+      before(async () => {
+        await db('test_thing').insert([{ id: 2, status: 'grant of 1' }, { id: 3, status: 'session of 1' }]);
+      });
+      /** Thing 1 with things 2 and 3, in one statement. */
+      const withRelated = () =>
+        rememberedReadWithRelated('test_thing', '1', async () => {
+          const rows = (await db('test_thing').whereIn('id', [1, 2, 3]).orderBy('id').select('id', 'status')) as Array<{ id: number; status: string }>;
+          const status = (id: number) => ({ status: rows.find((row) => row.id === id)!.status });
+          return { value: status(1), related: [['2', status(2)], ['3', status(3)], ['4', undefined]] as const };
+        });
+      const thing = (id: number) => rememberedRead('test_thing', String(id), () => db('test_thing').where({ id }).first('status'));
+
+      it('remembers the related rows, a missing one as missing: their reads ask the database no more', async () => {
+        await request(async () => {
+          selects = 0;
+          assert.deepEqual(await withRelated(), { status: 'active' });
+          assert.deepEqual(await thing(2), { status: 'grant of 1' });
+          assert.deepEqual(await thing(3), { status: 'session of 1' });
+          assert.equal(await thing(4), undefined);
+          assert.deepEqual(await status(), { status: 'active' });
+          assert.equal(selects, 1);
+        });
+        selects = 0;
+        await request(async () => thing(2));
+        assert.equal(selects, 1, 'the next request reads again');
+      });
+
+      it('keeps the first answer of a row the request had read already', async () => {
+        await request(async () => {
+          assert.deepEqual(await thing(2), { status: 'grant of 1' });
+          await outsideWrite(() => db('test_thing').where({ id: 2 }).update({ status: 'changed by another' }));
+          await withRelated();
+          assert.deepEqual(await thing(2), { status: 'grant of 1' }, 'the first answer stands');
+        });
+        await db('test_thing').where({ id: 2 }).update({ status: 'grant of 1' });
+      });
+
+      it('remembers no related row when the request sent a write while the statement ran', async () => {
+        await request(async () => {
+          selects = 0;
+          await rememberedReadWithRelated('test_thing', '1', async () => {
+            await db('test_other').insert({ id: 8 });
+            return { value: { status: 'active' }, related: [['2', { status: 'stale' }]] as const };
+          });
+          assert.deepEqual(await thing(2), { status: 'grant of 1' });
+          assert.equal(selects, 1, 'the related row was read from the database');
+        });
+      });
+
+      it('outside a request, reads every time and remembers nothing', async () => {
+        selects = 0;
+        assert.deepEqual(await withRelated(), { status: 'active' });
+        await thing(2);
+        assert.equal(selects, 2);
+      });
+    });
   });
+}
+
+/** A write made by someone else (not counted in the current request). */
+function outsideWrite<T>(write: () => PromiseLike<T>): Promise<T> {
+  // A knex query runs when awaited: awaited inside that request, not after it.
+  return withRequestWrites(new RequestWrites(), async () => await write());
 }
