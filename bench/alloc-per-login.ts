@@ -4,11 +4,23 @@
  * process (development IdP, SQLite, consent already given). Allocations whose stack passes through
  * the test driver or the development IdP are counted apart: the rest is the broker's. Where issue
  * 14's "GC and RSS: measure heap allocation per login" stands, and which code allocates most.
- *   node bench/alloc-per-login.ts [logins]
+ *   node bench/alloc-per-login.ts [logins] [profile.json]
+ * It runs with the broker's own flags (src/node-flags.ts): without them AsyncLocalStorage runs on
+ * promise hooks, whose allocation (≈ 0.5 MiB per login) a broker node does not have. With a second
+ * argument the raw profile is written there too, for bench/alloc-sites.ts.
  */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import inspector from 'node:inspector/promises';
+import { fileURLToPath } from 'node:url';
+import { BROKER_NODE_FLAGS, runsWithBrokerNodeFlags } from '../src/node-flags.ts';
 import { completeLogin } from '../test/support/login-driver.ts';
 import { startTestBroker } from '../test/support/test-broker.ts';
+
+if (!runsWithBrokerNodeFlags()) {
+  const run = spawnSync(process.execPath, [...BROKER_NODE_FLAGS, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit(run.status ?? 1);
+}
 
 const logins = Number(process.argv[2] ?? 60);
 const brana = await startTestBroker();
@@ -38,6 +50,7 @@ await session.post('HeapProfiler.startSampling', {
 } as inspector.HeapProfiler.StartSamplingParameterType);
 for (let i = 0; i < logins; i += 1) await login();
 const { profile } = (await session.post('HeapProfiler.stopSampling')) as { profile: { head: SamplingNode } };
+if (process.argv[3]) fs.writeFileSync(process.argv[3], JSON.stringify({ logins, ...profile }));
 await brana.close();
 
 const HARNESS = /\/test\/|\/src\/devidp\/|node_modules\/(superagent|supertest|cookiejar|formidable|form-data)\//;
