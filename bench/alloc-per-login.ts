@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import inspector from 'node:inspector/promises';
 import { fileURLToPath } from 'node:url';
 import { BROKER_NODE_FLAGS, runsWithBrokerNodeFlags } from '../src/node-flags.ts';
+import { HARNESS, packageOf, type SamplingNode } from './heap-profile.ts';
 import { completeLogin } from '../test/support/login-driver.ts';
 import { startTestBroker } from '../test/support/test-broker.ts';
 
@@ -28,16 +29,6 @@ const sep = await brana.registerSep();
 const login = () => completeLogin(brana.url.origin, sep, { scope: 'openid profile', means: 'eobcanka', login: '100000001', permanent: true });
 for (let i = 0; i < 10; i += 1) await login(); // consent, JIT, caches
 
-interface CallFrame {
-  functionName: string;
-  url: string;
-  lineNumber: number;
-}
-interface SamplingNode {
-  callFrame: CallFrame;
-  selfSize: number;
-  children: SamplingNode[];
-}
 
 const session = new inspector.Session();
 session.connect();
@@ -53,18 +44,10 @@ const { profile } = (await session.post('HeapProfiler.stopSampling')) as { profi
 if (process.argv[3]) fs.writeFileSync(process.argv[3], JSON.stringify({ logins, ...profile }));
 await brana.close();
 
-const HARNESS = /\/test\/|\/src\/devidp\/|node_modules\/(superagent|supertest|cookiejar|formidable|form-data)\//;
 const by = { broker: 0, harness: 0 };
 const brokerByPackage = new Map<string, number>();
 const brokerByFunction = new Map<string, number>();
 
-function packageOf(url: string): string {
-  const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (match) return match[1]!;
-  if (url.includes('/src/')) return `brana:${url.split('/src/')[1]!.split('/')[0]}`;
-  if (url.startsWith('node:')) return 'node-internal';
-  return '(native)';
-}
 
 function walk(node: SamplingNode, inHarness: boolean): void {
   const harness = inHarness || HARNESS.test(node.callFrame.url);

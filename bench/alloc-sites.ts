@@ -9,32 +9,15 @@
  * were allocated); and for the largest self sites, the stacks that reach them.
  */
 import fs from 'node:fs';
+import { HARNESS, packageOf, type CallFrame, type SamplingNode } from './heap-profile.ts';
 
-interface CallFrame {
-  functionName: string;
-  url: string;
-  lineNumber: number;
-}
-interface SamplingNode {
-  callFrame: CallFrame;
-  selfSize: number;
-  children: SamplingNode[];
-}
 
 const [file, rowsArg] = process.argv.slice(2);
 if (!file) throw new Error('usage: node bench/alloc-sites.ts <profile.json from alloc-per-login.ts> [rows]');
 const { logins, head } = JSON.parse(fs.readFileSync(file, 'utf8')) as { logins: number; head: SamplingNode };
 const rows = Number(rowsArg ?? 25);
 
-const HARNESS = /\/test\/|\/src\/devidp\/|node_modules\/(superagent|supertest|cookiejar|formidable|form-data)\//;
 
-function packageOf(url: string): string {
-  const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (match) return match[1]!;
-  if (url.includes('/src/')) return `brana:${url.split('/src/')[1]!.split('/')[0]}`;
-  if (url.startsWith('node:')) return 'node-internal';
-  return '(native)';
-}
 const functionOf = (frame: CallFrame) =>
   `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*\/(src|node_modules)\//, '$1/')}:${frame.lineNumber + 1}`;
 const isBrana = (frame: CallFrame) => frame.url.includes('/src/') && !frame.url.includes('node_modules');
