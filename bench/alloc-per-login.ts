@@ -4,11 +4,24 @@
  * process (development IdP, SQLite, consent already given). Allocations whose stack passes through
  * the test driver or the development IdP are counted apart: the rest is the broker's. Where issue
  * 14's "GC and RSS: measure heap allocation per login" stands, and which code allocates most.
- *   node bench/alloc-per-login.ts [logins]
+ *   node bench/alloc-per-login.ts [logins] [profile.json]
+ * It runs with the broker's own flags (src/node-flags.ts): without them AsyncLocalStorage runs on
+ * promise hooks, whose allocation (≈ 0.5 MiB per login) a broker node does not have. With a second
+ * argument the raw profile is written there too, for bench/alloc-sites.ts.
  */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import inspector from 'node:inspector/promises';
+import { fileURLToPath } from 'node:url';
+import { BROKER_NODE_FLAGS, runsWithBrokerNodeFlags } from '../src/node-flags.ts';
+import { HARNESS, packageOf, type SamplingNode } from './heap-profile.ts';
 import { completeLogin } from '../test/support/login-driver.ts';
 import { startTestBroker } from '../test/support/test-broker.ts';
+
+if (!runsWithBrokerNodeFlags()) {
+  const run = spawnSync(process.execPath, [...BROKER_NODE_FLAGS, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit(run.status ?? 1);
+}
 
 const logins = Number(process.argv[2] ?? 60);
 const brana = await startTestBroker();
@@ -16,16 +29,6 @@ const sep = await brana.registerSep();
 const login = () => completeLogin(brana.url.origin, sep, { scope: 'openid profile', means: 'eobcanka', login: '100000001', permanent: true });
 for (let i = 0; i < 10; i += 1) await login(); // consent, JIT, caches
 
-interface CallFrame {
-  functionName: string;
-  url: string;
-  lineNumber: number;
-}
-interface SamplingNode {
-  callFrame: CallFrame;
-  selfSize: number;
-  children: SamplingNode[];
-}
 
 const session = new inspector.Session();
 session.connect();
@@ -38,20 +41,13 @@ await session.post('HeapProfiler.startSampling', {
 } as inspector.HeapProfiler.StartSamplingParameterType);
 for (let i = 0; i < logins; i += 1) await login();
 const { profile } = (await session.post('HeapProfiler.stopSampling')) as { profile: { head: SamplingNode } };
+if (process.argv[3]) fs.writeFileSync(process.argv[3], JSON.stringify({ logins, ...profile }));
 await brana.close();
 
-const HARNESS = /\/test\/|\/src\/devidp\/|node_modules\/(superagent|supertest|cookiejar|formidable|form-data)\//;
 const by = { broker: 0, harness: 0 };
 const brokerByPackage = new Map<string, number>();
 const brokerByFunction = new Map<string, number>();
 
-function packageOf(url: string): string {
-  const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (match) return match[1]!;
-  if (url.includes('/src/')) return `brana:${url.split('/src/')[1]!.split('/')[0]}`;
-  if (url.startsWith('node:')) return 'node-internal';
-  return '(native)';
-}
 
 function walk(node: SamplingNode, inHarness: boolean): void {
   const harness = inHarness || HARNESS.test(node.callFrame.url);

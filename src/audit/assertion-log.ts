@@ -132,11 +132,11 @@ function boundedDetail(value: unknown, depth = 0): unknown {
   return value;
 }
 
-function boundDetail(detail: Record<string, unknown>): Record<string, unknown> {
-  const fitted = boundedDetail(detail) as Record<string, unknown>;
-  const json = canonicalJson(fitted);
-  if (Buffer.byteLength(json) <= DETAIL_MAX) return fitted;
-  return { truncated: { characters: json.length, sha256: createHash('sha256').update(json).digest('hex'), head: bounded(json, 512) } };
+/** The detail's canonical JSON text, bounded: computed once, for the size check and for the record. */
+function boundDetail(detail: Record<string, unknown>): string {
+  const json = canonicalJson(boundedDetail(detail));
+  if (Buffer.byteLength(json) <= DETAIL_MAX) return json;
+  return canonicalJson({ truncated: { characters: json.length, sha256: createHash('sha256').update(json).digest('hex'), head: bounded(json, 512) } });
 }
 
 /**
@@ -238,7 +238,7 @@ function contentOfRecord(record: AuditRecord, at: number): RecordContent {
   if (!(AUDIT_EVENTS as readonly string[]).includes(record.event)) throw new Error(`unknown audit event ${String(record.event)}`);
   const { columns, intact } = fitColumns(record);
   const detail = boundDetail(Object.keys(intact).length ? { ...(record.detail ?? {}), intact } : (record.detail ?? {}));
-  return { at, event: record.event, ...columns, outcome: record.outcome, detail: canonicalJson(detail) };
+  return { at, event: record.event, ...columns, outcome: record.outcome, detail };
 }
 
 function committedOf(content: RecordContent): CommittedRecord {

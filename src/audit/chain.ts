@@ -8,16 +8,40 @@ import { createHash } from 'node:crypto';
  */
 export const GENESIS = '0'.repeat(64);
 
-/** JSON with object keys sorted and undefined members left out: one text for one value. */
+/**
+ * JSON with object keys sorted and undefined members left out: one text for one value. Every log
+ * record is hashed through it several times, so it appends to one string rather than building an
+ * array of entries, a filtered copy and a mapped copy per object.
+ */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  return appendCanonical('', value);
+}
+
+function appendCanonical(out: string, value: unknown): string {
+  if (value === null || typeof value !== 'object') return out + (JSON.stringify(value) ?? 'null');
   // As JSON.stringify does: a Date (or anything with toJSON) stands for what toJSON returns.
-  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return canonicalJson((value as { toJSON(): unknown }).toJSON());
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, item]) => item !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return appendCanonical(out, (value as { toJSON(): unknown }).toJSON());
+  if (Array.isArray(value)) {
+    out += '[';
+    for (let i = 0; i < value.length; i += 1) {
+      if (i) out += ',';
+      // A hole stays empty, as it did when the elements were mapped and joined.
+      if (i in value) out = appendCanonical(out, value[i]);
+    }
+    return `${out}]`;
+  }
+  const object = value as Record<string, unknown>;
+  // Sorted by UTF-16 code units, as a comparison of the strings themselves orders them.
+  const keys = Object.keys(object).sort();
+  out += '{';
+  let first = true;
+  for (const key of keys) {
+    const item = object[key];
+    if (item === undefined) continue;
+    out = appendCanonical(`${out}${first ? '' : ','}${JSON.stringify(key)}:`, item);
+    first = false;
+  }
+  return `${out}}`;
 }
 
 /** What a record's hash covers: everything but its position, its hashes and its seal. */

@@ -247,7 +247,8 @@ export class MetadataSource<T> {
   }
 
   usable(): boolean {
-    return metadataUsable(this.clock(), { loaded: this.held !== undefined, ...this.lifetime() });
+    // Asked on every use of the means (current()): the facts without lifetime()'s spread copies.
+    return metadataUsable(this.clock(), { loaded: this.held !== undefined, validUntil: this.held?.parsed.validUntil?.getTime() });
   }
 
   /** Changes whenever a new document is taken into use, so that derived objects can be rebuilt. */

@@ -1,6 +1,6 @@
 import type { Document, Element } from '@xmldom/xmldom';
 import { UpstreamRejected } from '../contract.ts';
-import { NS, XmlRejected, attributeOf, childElements, descendants, parseStrictXml, singleChild, textOf } from './xml.ts';
+import { NS, XmlRejected, attributeOf, childElements, descendants, forEachElementBelow, parseStrictXml, singleChild, textOf } from './xml.ts';
 
 /** The largest SAMLResponse (base64) Brána reads; real NIA responses are a few tens of kB. */
 export const MAX_SAML_RESPONSE_LENGTH = 256 * 1024;
@@ -82,19 +82,19 @@ export function checkSignatures(document: Document): void {
   }
 }
 
+const ID_ATTRIBUTES = ['ID', 'Id', 'id'] as const;
+
 /** Two elements with one ID make "which one was signed" ambiguous: refuse them outright. */
 export function checkUniqueIds(document: Document): void {
   const seen = new Set<string>();
-  const all = document.getElementsByTagName('*') as unknown as ArrayLike<Element>;
-  for (let i = 0; i < all.length; i += 1) {
-    const element = all[i]!;
-    for (const name of ['ID', 'Id', 'id']) {
+  forEachElementBelow(document, (element) => {
+    for (const name of ID_ATTRIBUTES) {
       const value = element.getAttribute(name);
       if (!value) continue;
       if (seen.has(value)) throw invalid('duplicate_id');
       seen.add(value);
     }
-  }
+  });
 }
 
 function checkEncryption(encrypted: Element): void {

@@ -1,6 +1,6 @@
 import type { Element } from '@xmldom/xmldom';
 import { SignedXml } from 'xml-crypto';
-import { NS, childElements, descendants } from './xml.ts';
+import { NS, childElements, descendants, forEachElementBelow } from './xml.ts';
 
 /**
  * The XML an enveloped signature on `element` covers, verified with one of the trusted certificates;
@@ -54,8 +54,9 @@ const ID_NAMES = new Set(['ID', 'Id', 'id']);
 /** How many elements carry `id` as an ID, under any of xml-crypto's default names and any prefix. */
 function descendantsWithId(root: Element, id: string): number {
   let count = carriesId(root, id) ? 1 : 0;
-  const all = root.getElementsByTagName('*') as unknown as ArrayLike<Element>;
-  for (let i = 0; i < all.length; i += 1) if (carriesId(all[i]!, id)) count += 1;
+  forEachElementBelow(root, (element) => {
+    if (carriesId(element, id)) count += 1;
+  });
   return count;
 }
 

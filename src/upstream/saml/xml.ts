@@ -87,9 +87,33 @@ export function requiredChild(parent: Element | Document, namespace: string, loc
   return found;
 }
 
+/**
+ * The node after `node` in document order within `root`'s subtree, null at its end. Walked along the
+ * tree's own links: xmldom's getElementsByTagName(NS) builds a live list, one stack frame object
+ * per node and an array per call (≈ 0.1 MiB per login over the checks of one answer).
+ */
+function following(node: Node, root: Node): Node | null {
+  if (node.firstChild) return node.firstChild;
+  for (let at: Node | null = node; at && at !== root; at = at.parentNode) {
+    if (at.nextSibling) return at.nextSibling;
+  }
+  return null;
+}
+
+/** Calls `visit` on every element below `root` (not `root` itself), in document order. */
+export function forEachElementBelow(root: Element | Document, visit: (element: Element) => void): void {
+  for (let node = following(root, root); node; node = following(node, root)) {
+    if (isElement(node)) visit(node);
+  }
+}
+
 /** All descendants of that name, for inventory checks (algorithms, IDs), never for reading values. */
 export function descendants(root: Element | Document, namespace: string, localName: string): Element[] {
-  return Array.from(root.getElementsByTagNameNS(namespace, localName) as unknown as ArrayLike<Element>);
+  const found: Element[] = [];
+  forEachElementBelow(root, (element) => {
+    if (element.namespaceURI === namespace && element.localName === localName) found.push(element);
+  });
+  return found;
 }
 
 /**
