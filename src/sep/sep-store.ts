@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isPostgres, type Database, type Queryable } from '../store/database.ts';
-import { rememberedOr, rememberedRead } from '../store/request-writes.ts';
+import { rememberAlong, rememberedOr, rememberedRead } from '../store/request-writes.ts';
 import type { AttributeId } from '../domain/attributes.ts';
 import type { Loa } from '../domain/loa.ts';
 import type { IdTokenEncryption, IdTokenSigningAlg, PublicJwks, Sep, SepProtocol, SepRegistration, SepStatus, TokenEndpointAuthMethod } from './sep.ts';
@@ -38,6 +38,35 @@ interface SepRow {
   created_at: number;
   updated_at: number;
 }
+
+/** Every column of the sep table (a test holds it to the schema the migrations make). */
+export const SEP_COLUMNS = [
+  'client_id', 'client_secret', 'status', 'protocol', 'environment', 'name_cs', 'name_en', 'organisation_id', 'organisation_name',
+  'description', 'info_url', 'sep_group', 'sp_type', 'legal_basis', 'min_loa', 'allowed_attributes', 'allowed_means', 'eidas_enabled',
+  'redirect_uris', 'post_logout_redirect_uris', 'frontchannel_logout_uri', 'token_endpoint_auth_method', 'jwks', 'jwks_uri',
+  'id_token_encrypted_response_alg', 'id_token_encrypted_response_enc', 'id_token_signed_response_alg', 'requested_registration',
+  'log_attribute_values', 'created_at', 'updated_at',
+] as const satisfies ReadonlyArray<keyof SepRow>;
+
+const ALONG = 'sep__';
+
+/**
+ * A SeP's row read along with another table's row, in the same statement (`left join sep <alias> on
+ * <alias>.client_id = …`): a request that goes on to check its SeP then asks the database one time
+ * fewer (rememberAlong). `columns` selects the SeP's columns under names of their own; `nulls` is the
+ * same list as NULLs, for the other parts of a UNION; `remember` keeps the row found for the rest of
+ * the request, as SepStore's own read of it would have found it.
+ */
+export const sepAlong = {
+  columns: (alias: string): string => SEP_COLUMNS.map((column) => `${alias}.${column} as ${ALONG}${column}`).join(', '),
+  nulls: (): string => SEP_COLUMNS.map((column) => `null as ${ALONG}${column}`).join(', '),
+  remember(row: Record<string, unknown>, mark: number | undefined): void {
+    // No SeP found: nothing is remembered, and the SeP's own read asks the database (an error path).
+    const clientId = row[`${ALONG}client_id`];
+    if (typeof clientId !== 'string') return;
+    rememberAlong('sep', clientId, Object.fromEntries(SEP_COLUMNS.map((column) => [column, row[`${ALONG}${column}`]])), mark);
+  },
+};
 
 /** The columns a registration document sets (everything but identity, status and times). */
 type DocumentColumns = Omit<SepRow, 'client_id' | 'client_secret' | 'status' | 'protocol' | 'requested_registration' | 'log_attribute_values' | 'created_at' | 'updated_at'>;

@@ -1,7 +1,8 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database, Queryable, Transaction } from './database.ts';
+import { sepAlong } from '../sep/sep-store.ts';
 import { isPostgres } from './database.ts';
-import { currentRequestWrites, rememberedRead, rememberedReadWithRelated, type ReadWithRelated } from './request-writes.ts';
+import { currentRequestWrites, readAlongMark, rememberedRead, rememberedReadWithRelated, type ReadWithRelated } from './request-writes.ts';
 
 /** Models whose rows belong to a grant and go when the grant is revoked. */
 const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
@@ -11,6 +12,24 @@ const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', '
  * endpoint a code, userinfo an access token): read in one statement with both.
  */
 const READ_WITH_GRANT_AND_SESSION = new Set(['AuthorizationCode', 'AccessToken', 'RefreshToken']);
+
+/**
+ * Models whose SeP oidc-provider reads right after them in the same request (userinfo an access
+ * token's client, the resumed authorization its interaction's): read with them, by the client id in
+ * their payload.
+ */
+const SEP_OF: Readonly<Record<string, readonly string[]>> = { AccessToken: ['clientId'], Interaction: ['params', 'client_id'] };
+
+/**
+ * A field of a row's JSON payload, in the database's own SQL. PostgreSQL refuses to turn a JSON string
+ * holding \u0000 (or a lone surrogate) into text, and a payload carries what a client sent (a nonce, a
+ * hint): a payload with any \u escape gives NULL there, so nothing is read along with it and its
+ * grant, session or SeP is read on its own, as before.
+ */
+function payloadField(db: Queryable, alias: string, path: readonly string[]): string {
+  if (isPostgres(db)) return `(case when strpos(${alias}.payload, '\\u') = 0 then ${alias}.payload::json${path.map((key, i) => ` ${i === path.length - 1 ? '->>' : '->'} '${key}'`).join('')} end)`;
+  return `json_extract(${alias}.payload, '$.${path.join('.')}')`;
+}
 
 /** Runs inside the transaction that stores a model, so a token and its audit record commit together. */
 export type StoreHook = (model: string, id: string, payload: AdapterPayload, trx: Transaction) => Promise<void>;
@@ -29,7 +48,7 @@ interface PartRow extends Row {
   session_uid: string | null;
 }
 
-function rowOf(row: PartRow | undefined): Row | undefined {
+function rowOf(row: Row | undefined): Row | undefined {
   return row ? { payload: row.payload, expires_at: row.expires_at, consumed_at: row.consumed_at } : undefined;
 }
 
@@ -121,7 +140,9 @@ export class KnexModelAdapter implements Adapter {
         : ((held as Row | undefined) ??
           (column === 'id' && READ_WITH_GRANT_AND_SESSION.has(this.model)
             ? await rememberedReadWithRelated('oidc_model', this.memoKey(this.stored, column, value), () => this.readWithGrantAndSession(value))
-            : await rememberedRead('oidc_model', this.memoKey(this.stored, column, value), () =>
+            : column === 'id' && SEP_OF[this.model]
+              ? await rememberedRead('oidc_model', this.memoKey(this.stored, column, value), () => this.readWithSep(value, SEP_OF[this.model]!))
+              : await rememberedRead('oidc_model', this.memoKey(this.stored, column, value), () =>
                 this.db('oidc_model').where({ model: this.stored, [column]: value }).first('payload', 'expires_at', 'consumed_at') as Promise<Row | undefined>,
               )));
     if (!row) return undefined;
@@ -148,21 +169,38 @@ export class KnexModelAdapter implements Adapter {
   private async readWithGrantAndSession(id: string): Promise<ReadWithRelated<Row | undefined>> {
     const grant = this.storedNameOf('Grant');
     const session = this.storedNameOf('Session');
-    const sessionUid = isPostgres(this.db) ? `(a.payload::json ->> 'sessionUid')` : `json_extract(a.payload, '$.sessionUid')`;
+    const sessionUid = payloadField(this.db, 'a', ['sessionUid']);
+    const sepPath = SEP_OF[this.model];
+    // The SeP, when this model's requests read it next: on the artefact's own part, as NULLs on the others.
+    const sep = sepPath ? { columns: `, ${sepAlong.columns('c')}`, join: ` left join sep c on c.client_id = ${payloadField(this.db, 'a', sepPath)}`, nulls: `, ${sepAlong.nulls()}` } : { columns: '', join: '', nulls: '' };
     const columns = (table: string) => `${table}.payload, ${table}.expires_at, ${table}.consumed_at`;
+    const mark = readAlongMark();
     const rows = (await this.db.raw(
-      `select 0 as part, a.grant_id as grant_id, ${sessionUid} as session_uid, ${columns('a')} from oidc_model a where a.model = ? and a.id = ?` +
-        ` union all select 1, null, null, ${columns('g')} from oidc_model a join oidc_model g on g.model = ? and g.id = a.grant_id where a.model = ? and a.id = ?` +
-        ` union all select 2, null, null, ${columns('s')} from oidc_model a join oidc_model s on s.model = ? and s.uid = ${sessionUid} where a.model = ? and a.id = ?`,
+      `select 0 as part, a.grant_id as grant_id, ${sessionUid} as session_uid, ${columns('a')}${sep.columns} from oidc_model a${sep.join} where a.model = ? and a.id = ?` +
+        ` union all select 1, null, null, ${columns('g')}${sep.nulls} from oidc_model a join oidc_model g on g.model = ? and g.id = a.grant_id where a.model = ? and a.id = ?` +
+        ` union all select 2, null, null, ${columns('s')}${sep.nulls} from oidc_model a join oidc_model s on s.model = ? and s.uid = ${sessionUid} where a.model = ? and a.id = ?`,
       [this.stored, id, grant, this.stored, id, session, this.stored, id],
     )) as unknown;
     const list = (isPostgres(this.db) ? (rows as { rows: PartRow[] }).rows : (rows as PartRow[])).map((row) => ({ ...row, part: Number(row.part) }));
     const own = list.find((row) => row.part === 0);
     if (!own) return { value: undefined, related: [] };
-    const related: Array<[string, Row | undefined]> = [];
-    if (own.grant_id) related.push([this.memoKey(grant, 'id', own.grant_id), rowOf(list.find((row) => row.part === 1))]);
-    if (own.session_uid) related.push([this.memoKey(session, 'uid', own.session_uid), rowOf(list.find((row) => row.part === 2))]);
+    if (sepPath) sepAlong.remember(own as unknown as Record<string, unknown>, mark);
+    const related: Array<[string, string, Row | undefined]> = [];
+    if (own.grant_id) related.push(['oidc_model', this.memoKey(grant, 'id', own.grant_id), rowOf(list.find((row) => row.part === 1))]);
+    if (own.session_uid) related.push(['oidc_model', this.memoKey(session, 'uid', own.session_uid), rowOf(list.find((row) => row.part === 2))]);
     return { value: rowOf(own), related };
+  }
+
+  /** A model's row with its SeP's, in one statement (SEP_OF): the request remembers the SeP (sepAlong). */
+  private async readWithSep(id: string, sepPath: readonly string[]): Promise<Row | undefined> {
+    const mark = readAlongMark();
+    const row = (await this.db('oidc_model as a')
+      .leftJoin('sep as c', 'c.client_id', this.db.raw(payloadField(this.db, 'a', sepPath)))
+      .where({ 'a.model': this.stored, 'a.id': id })
+      .first(this.db.raw(`a.payload, a.expires_at, a.consumed_at, ${sepAlong.columns('c')}`))) as (Row & Record<string, unknown>) | undefined;
+    if (!row) return undefined;
+    sepAlong.remember(row, mark);
+    return rowOf(row);
   }
 
   /** A stored payload as it is, consumed or not, read in the caller's transaction (for the audit hook). */

@@ -128,30 +128,42 @@ export function rememberedRead<T>(table: string, key: string, read: () => Promis
   return reading;
 }
 
-/** A row read, and the rows read with it in the same statement (by their keys in the same table). */
+/** A row read, and the rows read with it in the same statement: each by its table and key. */
 export interface ReadWithRelated<T> {
   value: T;
-  related: ReadonlyArray<readonly [key: string, value: unknown]>;
+  related: ReadonlyArray<readonly [table: string, key: string, value: unknown]>;
+}
+
+/** Where a statement that reads rows along with its own starts: the writes the request had sent by then. */
+export function readAlongMark(): number | undefined {
+  return storage.getStore()?.writesSent;
+}
+
+/**
+ * Remembers, for the rest of the request, a row read along with another one by a statement started at
+ * `mark` (readAlongMark): a SeP with the request it is for, a grant and a session with their code. Its
+ * later reads in this request are answered from that statement, a single snapshot. A row the request
+ * had already read keeps the first answer, and nothing is kept if the request sent a write since the
+ * statement started (it may have changed the row).
+ */
+export function rememberAlong(table: string, key: string, value: unknown, mark: number | undefined): void {
+  const writes = storage.getStore();
+  if (!writes || mark === undefined || writes.writesSent !== mark) return;
+  const name = `${table}\u0000${key}`;
+  if (!writes.reads.has(name)) writes.reads.set(name, Promise.resolve(value));
 }
 
 /**
  * As rememberedRead, for a statement that reads a row together with rows it refers to (a code with
- * its grant and its session): the request remembers those too, so that its later reads of them are
- * answered from this one statement, a single snapshot. A related row this request had already read
- * keeps the first answer, and none is kept if the request sent a write in the meantime.
+ * its grant and its session): the request remembers those too (rememberAlong).
  */
 export function rememberedReadWithRelated<T>(table: string, key: string, read: () => Promise<ReadWithRelated<T>>): Promise<T> {
   const writes = storage.getStore();
   if (!writes) return read().then((answer) => answer.value);
   return rememberedRead(table, key, async () => {
-    const sentBefore = writes.writesSent;
+    const mark = readAlongMark();
     const answer = await read();
-    if (writes.writesSent === sentBefore) {
-      for (const [relatedKey, value] of answer.related) {
-        const name = `${table}\u0000${relatedKey}`;
-        if (!writes.reads.has(name)) writes.reads.set(name, Promise.resolve(value));
-      }
-    }
+    for (const [relatedTable, relatedKey, value] of answer.related) rememberAlong(relatedTable, relatedKey, value, mark);
     return answer.value;
   });
 }

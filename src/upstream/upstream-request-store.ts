@@ -1,4 +1,6 @@
+import { sepAlong } from '../sep/sep-store.ts';
 import type { Database, Queryable } from '../store/database.ts';
+import { readAlongMark } from '../store/request-writes.ts';
 import type { Loa } from '../domain/loa.ts';
 
 /** A request Brána sent to an identity means, found again when the answer comes back. */
@@ -102,8 +104,19 @@ export class UpstreamRequestStore {
   }
 
   async find(requestId: string, trx: Queryable = this.db): Promise<UpstreamRequest | undefined> {
-    const row = (await trx('upstream_request').where({ request_id: requestId }).first()) as Row | undefined;
-    return row ? fromRow(row) : undefined;
+    if (trx !== this.db) {
+      const row = (await trx('upstream_request').where({ request_id: requestId }).first()) as Row | undefined;
+      return row ? fromRow(row) : undefined;
+    }
+    // An answer's request is read with its SeP, which the answer's checks read next (sepAlong).
+    const mark = readAlongMark();
+    const row = (await this.db('upstream_request as r')
+      .leftJoin('sep as s', 's.client_id', 'r.sep_id')
+      .where('r.request_id', requestId)
+      .first(this.db.raw(`r.*, ${sepAlong.columns('s')}`))) as (Row & Record<string, unknown>) | undefined;
+    if (!row) return undefined;
+    sepAlong.remember(row, mark);
+    return fromRow(row);
   }
 
   /** An outstanding request of this means, neither answered nor expired. */

@@ -114,7 +114,7 @@ for (const backend of BACKENDS) {
         rememberedReadWithRelated('test_thing', '1', async () => {
           const rows = (await db('test_thing').whereIn('id', [1, 2, 3]).orderBy('id').select('id', 'status')) as Array<{ id: number; status: string }>;
           const status = (id: number) => ({ status: rows.find((row) => row.id === id)!.status });
-          return { value: status(1), related: [['2', status(2)], ['3', status(3)], ['4', undefined]] as const };
+          return { value: status(1), related: [['test_thing', '2', status(2)], ['test_thing', '3', status(3)], ['test_thing', '4', undefined]] as const };
         });
       const thing = (id: number) => rememberedRead('test_thing', String(id), () => db('test_thing').where({ id }).first('status'));
 
@@ -148,7 +148,7 @@ for (const backend of BACKENDS) {
           selects = 0;
           await rememberedReadWithRelated('test_thing', '1', async () => {
             await db('test_other').insert({ id: 8 });
-            return { value: { status: 'active' }, related: [['2', { status: 'stale' }]] as const };
+            return { value: { status: 'active' }, related: [['test_thing', '2', { status: 'stale' }]] as const };
           });
           assert.deepEqual(await thing(2), { status: 'grant of 1' });
           assert.equal(selects, 1, 'the related row was read from the database');
