@@ -5,6 +5,7 @@
  *   npm run bench -- --all                 every variant of the matrix, then the micro-benchmarks
  *   npm run bench -- --database postgres --nodes 2 --plain --alg ES256
  *   npm run bench -- --concurrency 16 --duration 30
+ *   npm run bench -- --warmup 120          unmeasured logins for 120 s first (default 3 s): the broker's steady state
  *   npm run bench -- --rate 100            open loop: logins started at a fixed rate per second
  *   npm run bench -- --in-flight 1000      peak RSS with this many logins in flight
  *   npm run bench -- --soak 600            RSS sampled over a soak of this many seconds
@@ -40,6 +41,8 @@ const { values } = parseArgs({
     alg: { type: 'string', default: 'RS256' },
     concurrency: { type: 'string', default: '8' },
     duration: { type: 'string', default: '20' },
+    // Seconds of unmeasured logins before the measured run: JIT tiers, pools, caches (see docs/BENCHMARKS.md, "Warm-up").
+    warmup: { type: 'string', default: '3' },
     rate: { type: 'string' },
     'in-flight': { type: 'string' },
     soak: { type: 'string' },
@@ -140,6 +143,8 @@ interface LoadSettings {
   inFlight?: number;
   /** A suffix for the variant's name, so that a special run does not replace the plain row. */
   label?: string;
+  /** Seconds of unmeasured logins first. */
+  warmupS?: number;
 }
 
 async function measureVariant(settings: VariantSettings, load: LoadSettings): Promise<VariantResult> {
@@ -147,7 +152,7 @@ async function measureVariant(settings: VariantSettings, load: LoadSettings): Pr
   try {
     const t = target(running);
     await oneLogin(t); // the first login meets the consent page and gives a permanent consent
-    await runLoad(t, Math.min(load.concurrency, 8), 3000); // warm-up: JIT, pools, caches
+    await runLoad(t, Math.min(load.concurrency, 8), (load.warmupS ?? 3) * 1000); // warm-up: JIT, pools, caches
     const cpuBefore = running.brokerPids.map(cpuMs);
     const workBefore = await running.workDone();
     let rssSamplesMb: number[] | undefined;
@@ -380,14 +385,17 @@ async function main(): Promise<void> {
     save(result);
     if (result.errors) failed = true;
   };
-  for (const run of runs) record(await measureVariant(run.settings, run.load));
+  const warmupS = Number(values.warmup);
+  // A run after a longer warm-up is another row, not a replacement of the plain one.
+  const warmed = (load: LoadSettings): LoadSettings => (warmupS === 3 ? load : { ...load, warmupS, label: `${load.label ?? (load.ratePerS ? `@${load.ratePerS}/s` : load.soakS ? '-soak' : '')}-warm-${warmupS}s` });
+  for (const run of runs) record(await measureVariant(run.settings, warmed(run.load)));
   if (values.targets) {
     // The issue's targets, each on the default variant: the peak closed-loop throughput, the latency
     // of an open loop at 70 % of that peak, RSS with 1,000 logins in flight, RSS over a 10-minute soak.
-    const peak = await measureVariant(base, { concurrency: 16, durationS, label: '-peak' });
+    const peak = await measureVariant(base, warmed({ concurrency: 16, durationS, label: '-peak' }));
     record(peak);
     const rate = Math.max(1, Math.round(peak.loginsPerS * 0.7));
-    record(await measureVariant(base, { concurrency: 16, durationS, ratePerS: rate, label: `@${rate}/s (70 % of peak)` }));
+    record(await measureVariant(base, warmed({ concurrency: 16, durationS, ratePerS: rate, label: `@${rate}/s (70 % of peak)` })));
     record(await measureVariant(base, { concurrency: 16, durationS, inFlight: 1000, label: '-1000-in-flight' }));
     record(await measureVariant(base, { concurrency: 8, durationS, soakS: values.soak ? Number(values.soak) : 600 }));
   }
